@@ -1,0 +1,1 @@
+//! The backport engine: brings upstream fix commits onto the fork branch.

@@ -1,0 +1,78 @@
+//! The command layer: clap definitions and printing. Each command is a file here with an `Args`
+//! struct and a `run` function that calls the library and renders its result. The definition is
+//! in the library (not `main.rs`) so that `pipelines check` can parse workflow invocations with
+//! the real command line.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+
+mod backport;
+mod demo;
+
+/// net6-els: keep a .NET 6 fork secure after Microsoft's end of support.
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask", version, about, long_about = None)]
+pub struct Cli {
+    /// The config file (default: els.toml in the current directory or an ancestor).
+    #[arg(long, global = true, env = "ELS_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Every `cargo xtask` command.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    Backport(backport::Args),
+    Demo(demo::Args),
+}
+
+/// How a command that ran to completion ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Everything succeeded.
+    Success,
+    /// The command ran and found a problem the caller must act on (exit status 1).
+    Failure,
+}
+
+impl From<Outcome> for std::process::ExitCode {
+    fn from(o: Outcome) -> Self {
+        match o {
+            Outcome::Success => std::process::ExitCode::SUCCESS,
+            Outcome::Failure => std::process::ExitCode::from(1),
+        }
+    }
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<Outcome> {
+    let cwd = std::env::current_dir()?;
+    let ctx = Context { config_path: cli.config, cwd };
+    match cli.command {
+        Command::Backport(args) => backport::run(args, &ctx),
+        Command::Demo(args) => demo::run(args, &ctx),
+    }
+}
+
+/// What every command gets besides its own flags.
+pub struct Context {
+    config_path: Option<PathBuf>,
+    cwd: PathBuf,
+}
+
+impl Context {
+    /// The config, if there is one (`--config`, `ELS_CONFIG`, or els.toml found upwards).
+    pub fn config(&self) -> Result<Option<Config>> {
+        Config::discover(self.config_path.as_deref(), &self.cwd)
+    }
+
+    /// The current directory the command was started in.
+    pub fn cwd(&self) -> &Path {
+        &self.cwd
+    }
+}

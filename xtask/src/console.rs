@@ -1,0 +1,129 @@
+//! What a person or a CI log sees: colours only on a terminal (and never with `NO_COLOR`),
+//! progress lines on stderr, and GitHub Actions workflow commands (annotations, step summaries)
+//! when running inside Actions.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+
+/// A style for a piece of terminal output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Style {
+    Good,
+    Warn,
+    Bad,
+    Dim,
+    Bold,
+}
+
+impl Style {
+    fn ansi(self) -> &'static str {
+        match self {
+            Style::Good => "\x1b[32m",
+            Style::Warn => "\x1b[33m",
+            Style::Bad => "\x1b[31m",
+            Style::Dim => "\x1b[2m",
+            Style::Bold => "\x1b[1m",
+        }
+    }
+}
+
+/// True when stdout is a terminal and the user did not ask for plain output (`NO_COLOR`).
+pub fn color_enabled() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()
+}
+
+/// Wraps `text` in the style's escape codes when colours are enabled.
+pub fn paint(text: &str, style: Style) -> String {
+    if color_enabled() {
+        format!("{}{text}\x1b[0m", style.ansi())
+    } else {
+        text.to_string()
+    }
+}
+
+/// True when running as a GitHub Actions step.
+pub fn in_github_actions() -> bool {
+    std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true")
+}
+
+/// Severity of a GitHub Actions annotation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Annotation {
+    Error,
+    Warning,
+    Notice,
+}
+
+/// Emits a GitHub Actions annotation (`::error file=…,line=…::message`) on stdout when running in
+/// Actions; does nothing elsewhere, so callers need not check.
+pub fn annotate(kind: Annotation, file: Option<&str>, line: Option<usize>, message: &str) {
+    if !in_github_actions() {
+        return;
+    }
+    print!("{}", annotation_line(kind, file, line, message));
+}
+
+/// The workflow-command text of an annotation, escaped as the runner expects.
+pub fn annotation_line(kind: Annotation, file: Option<&str>, line: Option<usize>, message: &str) -> String {
+    let name = match kind {
+        Annotation::Error => "error",
+        Annotation::Warning => "warning",
+        Annotation::Notice => "notice",
+    };
+    let mut props = Vec::new();
+    if let Some(f) = file {
+        props.push(format!("file={}", escape_property(f)));
+    }
+    if let Some(l) = line {
+        props.push(format!("line={l}"));
+    }
+    let props = if props.is_empty() { String::new() } else { format!(" {}", props.join(",")) };
+    format!("::{name}{props}::{}\n", escape_data(message))
+}
+
+fn escape_data(s: &str) -> String {
+    s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+}
+
+fn escape_property(s: &str) -> String {
+    escape_data(s).replace(':', "%3A").replace(',', "%2C")
+}
+
+/// Appends Markdown to the job's step summary (`$GITHUB_STEP_SUMMARY`) when it is set.
+pub fn step_summary(markdown: &str) -> Result<()> {
+    let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").map(PathBuf::from) else {
+        return Ok(());
+    };
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .with_context(|| format!("cannot open the step summary {}", path.display()))?;
+    writeln!(f, "{markdown}").with_context(|| format!("cannot write the step summary {}", path.display()))
+}
+
+/// A progress reporter for work longer than a few seconds: one line per step on stderr, so it
+/// never mixes with `--json` on stdout. Silent when `quiet`.
+pub struct Progress {
+    total: usize,
+    done: usize,
+    quiet: bool,
+    started: std::time::Instant,
+}
+
+impl Progress {
+    pub fn new(total: usize, quiet: bool) -> Progress {
+        Progress { total, done: 0, quiet, started: std::time::Instant::now() }
+    }
+
+    /// Reports that the next item starts.
+    pub fn step(&mut self, what: &str) {
+        self.done += 1;
+        if !self.quiet {
+            let elapsed = self.started.elapsed().as_secs_f64();
+            eprintln!("{}", paint(&format!("[{}/{}] {what} ({elapsed:.1}s)", self.done, self.total), Style::Dim));
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! net6-els: the toolkit that keeps a .NET 6 fork secure after Microsoft's end of support.
+//!
+//! Each capability is one module with a typed API; `main.rs` only parses flags, calls into these
+//! modules and prints. Tests call the same API.
+
+pub mod atomic;
+pub mod backport;
+pub mod cli;
+pub mod config;
+pub mod console;
+pub mod demo;
+pub mod repo;

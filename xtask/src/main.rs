@@ -1,0 +1,19 @@
+//! `cargo xtask`: the net6-els command line. Parsing and printing live in `xtask::cli`; this file
+//! only turns the outcome into an exit status: 0 success, 1 the command ran and found a problem
+//! (a conflict, a regression, an overdue CVE), 2 invalid input or environment.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = xtask::cli::Cli::parse();
+    match xtask::cli::run(cli) {
+        Ok(outcome) => outcome.into(),
+        Err(err) => {
+            eprintln!("{} {err:#}", xtask::console::paint("error:", xtask::console::Style::Bad));
+            xtask::console::annotate(xtask::console::Annotation::Error, None, None, &format!("{err:#}"));
+            ExitCode::from(2)
+        }
+    }
+}
