@@ -12,6 +12,7 @@ use crate::config::Config;
 
 mod backport;
 mod demo;
+mod test;
 
 /// net6-els: keep a .NET 6 fork secure after Microsoft's end of support.
 #[derive(Debug, Parser)]
@@ -29,6 +30,7 @@ pub struct Cli {
 pub enum Command {
     Backport(backport::Args),
     Demo(demo::Args),
+    Test(test::Args),
 }
 
 /// How a command that ran to completion ended.
@@ -56,6 +58,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
     match cli.command {
         Command::Backport(args) => backport::run(args, &ctx),
         Command::Demo(args) => demo::run(args, &ctx),
+        Command::Test(args) => test::run(args, &ctx),
     }
 }
 
