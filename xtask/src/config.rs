@@ -101,7 +101,7 @@ fn default_upstream_branches() -> Vec<String> {
 }
 
 /// A path remap rule: an upstream path starting with `from` is applied at `to` + the rest.
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Remap {
     pub from: String,

@@ -1,11 +1,283 @@
-use anyhow::Result;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context as _, Result};
 
 use super::{Context, Outcome};
+use crate::backport::{self, FixReport, FixSpec, FixStatus, Report, Request};
+use crate::config::{Config, RepoConfig};
+use crate::console::{self, paint, Annotation, Style};
 
 /// Bring upstream fix commits onto the fork branch.
+///
+/// Each FIX is a full or abbreviated commit id, or `repo@shortsha` as Microsoft writes it in
+/// cve.json; several are applied in order. Fork, branch, upstream and remaps default from
+/// els.toml (the `[[repo]]` named by `repo@`, or `--repo`).
+///
+/// Exit status: 0 every FIX applied or already present; 1 stopped at a conflict (state saved:
+/// resolve, then --continue, or --abort); 2 invalid input or environment (nothing changed).
+///
+/// Example: cargo xtask backport --cve CVE-2025-55248 runtime@44527b9
+///
+/// Example: cargo xtask backport --fork ../runtime --onto release/6.0-els --upstream https://github.com/dotnet/runtime 44527b9
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+#[command(verbatim_doc_comment)]
+pub struct Args {
+    /// Upstream fix commits: `<sha>` or `<repo>@<sha>`, applied in the given order.
+    #[arg(value_name = "FIX", required_unless_present_any = ["continue_", "abort"])]
+    pub fixes: Vec<String>,
+    /// The fork's repository (default: the configured repo's `path`).
+    #[arg(long, value_name = "PATH")]
+    pub fork: Option<PathBuf>,
+    /// The branch that receives the fixes (default: the configured repo's `branch`).
+    #[arg(long, value_name = "BRANCH")]
+    pub onto: Option<String>,
+    /// Where FIX commits live when the fork lacks them: a URL or a path (default: `upstream`).
+    #[arg(long, value_name = "URL|PATH")]
+    pub upstream: Option<String>,
+    /// The configured repository to use when FIXes carry no `repo@` prefix.
+    #[arg(long, value_name = "NAME")]
+    pub repo: Option<String>,
+    /// The advisory these fixes belong to, recorded as a `CVE:` trailer.
+    #[arg(long, value_name = "ID", value_parser = parse_cve)]
+    pub cve: Option<String>,
+    /// Pick merge commits relative to this parent (1 = the release branch's own history).
+    #[arg(long, short = 'm', value_name = "N")]
+    pub mainline: Option<u32>,
+    /// Decide every outcome in memory and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Where to put a worktree for a conflict when the branch is not checked out anywhere.
+    #[arg(long, value_name = "PATH")]
+    pub worktree: Option<PathBuf>,
+    /// Finish a backport that stopped at a conflict, after resolving it.
+    #[arg(long = "continue", conflicts_with_all = ["abort", "fixes", "dry_run"])]
+    pub continue_: bool,
+    /// Cancel a stopped or interrupted backport and restore the branch exactly.
+    #[arg(long, conflicts_with_all = ["fixes", "dry_run"])]
+    pub abort: bool,
+}
 
-pub fn run(_args: Args, _ctx: &Context) -> Result<Outcome> {
-    Ok(Outcome::Success)
+fn parse_cve(s: &str) -> Result<String, String> {
+    let valid = s.strip_prefix("CVE-").and_then(|r| r.split_once('-')).is_some_and(|(y, n)| {
+        y.len() == 4 && y.chars().all(|c| c.is_ascii_digit()) && n.len() >= 4 && n.chars().all(|c| c.is_ascii_digit())
+    });
+    if valid {
+        Ok(s.to_string())
+    } else {
+        Err(format!("`{s}` is not a CVE id (expected CVE-YYYY-NNNN…, e.g. CVE-2025-55248)"))
+    }
+}
+
+pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
+    let config = ctx.config()?;
+    if args.continue_ || args.abort {
+        let fork = fork_for_resume(&args, config.as_ref(), ctx.cwd())?;
+        if args.abort {
+            let r = backport::abort_backport(&fork)?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                println!("aborted: `{}` restored to {} (was {})", r.onto, short(&r.restored_tip), short(&r.abandoned_tip));
+            }
+            return Ok(Outcome::Success);
+        }
+        let report = backport::continue_backport(&fork, args.json)?;
+        return render(&report, args.json);
+    }
+    let req = request(&args, config.as_ref(), ctx.cwd())?;
+    let report = backport::backport(&req)?;
+    render(&report, args.json)
+}
+
+/// Builds the request from flags over the config.
+fn request(args: &Args, config: Option<&Config>, cwd: &Path) -> Result<Request> {
+    let fixes: Vec<FixSpec> = args.fixes.iter().map(|f| f.parse()).collect::<Result<_>>()?;
+    let mut names: Vec<&str> = fixes.iter().filter_map(|f| f.repo.as_deref()).collect();
+    names.sort();
+    names.dedup();
+    if names.len() > 1 {
+        bail!("the FIXes name several repositories ({}); run one backport per repository", names.join(", "));
+    }
+    let name = match (names.first(), args.repo.as_deref()) {
+        (Some(a), Some(b)) if *a != b => bail!("--repo {b} disagrees with FIX prefix `{a}@`"),
+        (Some(a), _) => Some(a.to_string()),
+        (None, Some(b)) => Some(b.to_string()),
+        (None, None) => None,
+    };
+    let repo_config: Option<&RepoConfig> = match (config, name.as_deref()) {
+        (Some(c), Some(n)) if args.fork.is_none() || c.repos.iter().any(|r| r.name == n) => Some(c.repo(n)?),
+        (Some(c), None) if c.repos.len() == 1 => c.repos.first(),
+        _ => None,
+    };
+    let root = config.map(|c| c.root.as_path()).unwrap_or(cwd);
+    let fork = match (&args.fork, repo_config) {
+        (Some(f), _) => cwd.join(f),
+        (None, Some(r)) => root.join(&r.path),
+        (None, None) => bail!("which fork? pass --fork <PATH> (and --onto), or configure a [[repo]] in els.toml and name it with repo@sha or --repo"),
+    };
+    let onto = match (&args.onto, repo_config) {
+        (Some(b), _) => b.clone(),
+        (None, Some(r)) => r.branch.clone(),
+        (None, None) => bail!("which branch? pass --onto <BRANCH> or set `branch` in els.toml"),
+    };
+    let upstream = match (&args.upstream, repo_config) {
+        (Some(u), _) => Some(local_or_url(u, cwd)),
+        (None, Some(r)) => Some(local_or_url(&r.upstream, root)),
+        (None, None) => None,
+    };
+    Ok(Request {
+        fork,
+        onto,
+        repo_name: name.or_else(|| repo_config.map(|r| r.name.clone())),
+        upstream,
+        upstream_branches: repo_config.map(|r| r.upstream_branches.clone()).unwrap_or_else(|| vec!["release/8.0".into(), "release/9.0".into()]),
+        remaps: repo_config.map(|r| r.remaps.clone()).unwrap_or_default(),
+        fixes,
+        cve: args.cve.clone(),
+        mainline: args.mainline,
+        dry_run: args.dry_run,
+        conflict_worktree: args.worktree.as_ref().map(|w| cwd.join(w)),
+        quiet: args.json,
+    })
+}
+
+/// A URL stays as is; anything else is a path, made absolute against `base`.
+fn local_or_url(location: &str, base: &Path) -> String {
+    if location.contains("://") || location.starts_with("git@") {
+        location.to_string()
+    } else {
+        base.join(location).display().to_string()
+    }
+}
+
+/// The fork to continue or abort: `--fork`, or the configured repository with a backport in
+/// progress.
+fn fork_for_resume(args: &Args, config: Option<&Config>, cwd: &Path) -> Result<PathBuf> {
+    if let Some(f) = &args.fork {
+        return Ok(cwd.join(f));
+    }
+    let Some(config) = config else { bail!("which fork? pass --fork <PATH>") };
+    if let Some(name) = &args.repo {
+        return Ok(config.resolve(&config.repo(name)?.path));
+    }
+    let in_progress: Vec<PathBuf> = config
+        .repos
+        .iter()
+        .map(|r| config.resolve(&r.path))
+        .filter(|p| git2::Repository::open(p).is_ok_and(|repo| repo.commondir().join("els/backport-state.json").exists()))
+        .collect();
+    match in_progress.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => bail!("no backport is in progress in any configured repository"),
+        many => bail!(
+            "backports are in progress in several repositories ({}); name one with --fork",
+            many.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+        ),
+    }
+}
+
+fn short(id: &str) -> &str {
+    &id[..id.len().min(10)]
+}
+
+fn render(report: &Report, json: bool) -> Result<Outcome> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(report).context("cannot serialise the report")?);
+    } else {
+        print!("{}", human(report));
+    }
+    for f in &report.fixes {
+        for c in &f.conflicts {
+            console::annotate(Annotation::Error, Some(&c.path), None, &format!("{} conflicts here ({} conflict, {})", f.fix, c.kind, c.class));
+        }
+    }
+    console::step_summary(&markdown(report))?;
+    Ok(if report.stopped() { Outcome::Failure } else { Outcome::Success })
+}
+
+fn status_label(f: &FixReport) -> String {
+    let (text, style) = match f.status {
+        FixStatus::Applied => ("applied", Style::Good),
+        FixStatus::AlreadyApplied => ("already-applied", Style::Dim),
+        FixStatus::Conflict => ("conflict", Style::Bad),
+        FixStatus::NotReached => ("not-reached", Style::Warn),
+    };
+    paint(&format!("{text:<16}"), style)
+}
+
+fn detail(f: &FixReport) -> String {
+    match (f.status, &f.evidence) {
+        (FixStatus::Applied, _) => format!("→ {}{}", short(f.commit.as_deref().unwrap_or("")), if f.resolved_by_hand { " (resolved by hand)" } else { "" }),
+        (FixStatus::AlreadyApplied, Some(e)) => {
+            let why = match e {
+                backport::Evidence::Ancestor => "upstream commit is an ancestor".to_string(),
+                backport::Evidence::Trailer => format!("cherry-picked as {}", short(f.equivalent.as_deref().unwrap_or(""))),
+                backport::Evidence::PatchId => format!("same patch-id as {}", short(f.equivalent.as_deref().unwrap_or(""))),
+                backport::Evidence::Empty => "picking it changes nothing".to_string(),
+            };
+            format!("({why})")
+        }
+        _ => String::new(),
+    }
+}
+
+fn human(report: &Report) -> String {
+    let mut out = format!(
+        "{} {} in {}{}{}\n",
+        if report.dry_run { "dry run: backport onto" } else { "backport onto" },
+        paint(&report.onto, Style::Bold),
+        report.fork.display(),
+        report.cve.as_deref().map(|c| format!(" ({c})")).unwrap_or_default(),
+        if report.dry_run { " — nothing changed" } else { "" },
+    );
+    for f in &report.fixes {
+        out.push_str(&format!("  {} {} {} {}\n", status_label(f), f.fix, detail(f), paint(&f.subject, Style::Dim)));
+        for c in &f.conflicts {
+            out.push_str(&format!("      {:<14} {:<14} {}\n", c.kind, c.class, c.path));
+        }
+        if f.status == FixStatus::Conflict && f.conflicts.iter().all(|c| c.class == "version-infra") {
+            out.push_str("      only version/infrastructure files conflict: usually keep the fork's side (`git checkout --ours <file>`)\n");
+        }
+        if !f.prerequisites.is_empty() {
+            out.push_str("      likely prerequisites (earlier upstream commits, not on the fork, that touched these files):\n");
+            for p in &f.prerequisites {
+                out.push_str(&format!("        {} {} ({})\n", short(&p.commit), p.subject, p.paths.join(", ")));
+            }
+        }
+    }
+    if !report.next_steps.is_empty() {
+        out.push_str(&format!("\n{}\n", paint("Stopped at a conflict. Next:", Style::Bold)));
+        for step in &report.next_steps {
+            out.push_str(&format!("  {step}\n"));
+        }
+    } else if report.stopped() {
+        out.push_str("\nA real run would stop at the conflict above.\n");
+    }
+    out
+}
+
+/// The report as Markdown, for GitHub step summaries and pull request bodies.
+pub fn markdown(report: &Report) -> String {
+    let mut out = format!("### Backport onto `{}`{}\n\n", report.onto, report.cve.as_deref().map(|c| format!(" ({c})")).unwrap_or_default());
+    out.push_str("| fix | status | result | subject |\n|---|---|---|---|\n");
+    for f in &report.fixes {
+        let status = serde_json::to_value(f.status).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+        out.push_str(&format!("| `{}` | {status} | {} | {} |\n", f.fix, detail(f), f.subject.replace('|', "\\|")));
+    }
+    for f in report.fixes.iter().filter(|f| !f.conflicts.is_empty()) {
+        out.push_str(&format!("\n**Conflicts in `{}`**\n\n| path | kind | class |\n|---|---|---|\n", f.fix));
+        for c in &f.conflicts {
+            out.push_str(&format!("| `{}` | {} | {} |\n", c.path, c.kind, c.class));
+        }
+        if !f.prerequisites.is_empty() {
+            out.push_str("\nLikely prerequisites:\n\n");
+            for p in &f.prerequisites {
+                out.push_str(&format!("- `{}` {}\n", short(&p.commit), p.subject));
+            }
+        }
+    }
+    out
 }

@@ -1,0 +1,167 @@
+//! Conflicts: naming each conflicted path's kind and class, writing the conflict into a worktree
+//! the way `git cherry-pick` does (markers, index stages, CHERRY_PICK_HEAD, MERGE_MSG) so that
+//! `git status`, `git mergetool` and an editor work, and finding likely prerequisite commits.
+
+use anyhow::{Context, Result};
+use git2::{build::CheckoutBuilder, Commit, Index, IndexConflict, Oid, Repository};
+
+use super::changes;
+use super::pick::ConflictedPath;
+
+/// Names a conflict from the stages present.
+pub fn describe(c: &IndexConflict) -> ConflictedPath {
+    let path_of = |e: &Option<git2::IndexEntry>| e.as_ref().map(|e| String::from_utf8_lossy(&e.path).into_owned());
+    let (anc, ours, theirs) = (path_of(&c.ancestor), path_of(&c.our), path_of(&c.their));
+    let path = ours.clone().or(theirs.clone()).or(anc.clone()).unwrap_or_default();
+    let renamed = [&anc, &ours, &theirs].iter().filter_map(|p| p.as_ref()).any(|p| *p != path);
+    let kind = match (&anc, &ours, &theirs) {
+        _ if renamed => "rename",
+        (Some(_), Some(_), Some(_)) => "content",
+        (None, Some(_), Some(_)) => "add/add",
+        (Some(_), None, Some(_)) => "modify/delete",
+        (Some(_), Some(_), None) => "delete/modify",
+        _ => "content",
+    };
+    ConflictedPath { class: classify(&path).to_string(), kind: kind.to_string(), path }
+}
+
+/// The class of a path: version and infrastructure files (where most 8.0 → 6.0 conflicts are,
+/// and which a maintainer resolves by keeping the fork's side), tests, or product code.
+pub fn classify(path: &str) -> &'static str {
+    let lower = path.to_ascii_lowercase();
+    let name = lower.rsplit('/').next().unwrap_or(&lower);
+    let infra_files = ["versions.props", "version.details.xml", "nuget.config", "global.json", "directory.build.props", "directory.build.targets", "directory.packages.props"];
+    let infra_dirs = ["eng/common/", "eng/pipelines/", ".github/", ".azure/", ".config/"];
+    if infra_files.contains(&name)
+        || infra_dirs.iter().any(|d| lower.starts_with(d))
+        || name.starts_with("azure-pipelines")
+        || (lower.starts_with("eng/") && !lower[4..].contains('/'))
+    {
+        return "version-infra";
+    }
+    let segments: Vec<&str> = lower.split('/').collect();
+    let test_dir = segments.iter().rev().skip(1).any(|s| *s == "tests" || *s == "test" || s.ends_with(".tests") || s.ends_with(".test"));
+    if test_dir || name.ends_with("tests.cs") || name.ends_with("test.cs") {
+        return "tests";
+    }
+    "code"
+}
+
+/// Writes a conflicted pick into the worktree `wt` whose HEAD is the onto branch: the index gets
+/// the merge result with conflict stages, files get standard markers, and CHERRY_PICK_HEAD and
+/// MERGE_MSG are set as `git cherry-pick` sets them. Returns the paths written.
+pub fn materialize(wt: &Repository, index: &mut Index, fix: &Commit, message: &str) -> Result<Vec<String>> {
+    let mut repo_index = wt.index()?;
+    repo_index.clear()?;
+    let mut written = Vec::new();
+    for e in index.iter() {
+        if (e.flags >> 12) & 0x3 == 0 {
+            repo_index.add(&e)?;
+        }
+    }
+    for c in index.conflicts()? {
+        let c = c?;
+        // Entries keep their stage bits, so adding them records the conflict.
+        for e in [&c.ancestor, &c.our, &c.their].into_iter().flatten() {
+            written.push(String::from_utf8_lossy(&e.path).into_owned());
+            repo_index.add(e)?;
+        }
+    }
+    repo_index.write().context("cannot write the worktree's index")?;
+    crate::backport::failpoint("conflict-index-written");
+
+    let short = fix.as_object().short_id()?.as_str().unwrap_or_default().to_string();
+    let theirs_label = format!("{short} ({})", fix.summary().unwrap_or_default());
+    let mut checkout = CheckoutBuilder::new();
+    checkout.force().allow_conflicts(true).conflict_style_merge(true).our_label("HEAD").their_label(&theirs_label);
+    wt.checkout_index(Some(&mut repo_index), Some(&mut checkout)).context("cannot write the conflicted files")?;
+
+    let gitdir = wt.path();
+    crate::atomic::write(&gitdir.join("CHERRY_PICK_HEAD"), format!("{}\n", fix.id()))?;
+    let mut merge_msg = message.trim_end().to_string();
+    merge_msg.push_str("\n\n# Conflicts:\n");
+    for path in written.iter().collect::<std::collections::BTreeSet<_>>() {
+        merge_msg.push_str(&format!("#\t{path}\n"));
+    }
+    crate::atomic::write(&gitdir.join("MERGE_MSG"), merge_msg)?;
+    written.sort();
+    written.dedup();
+    Ok(written)
+}
+
+/// An upstream commit that touched a conflicted file before the fix and is not on the fork: a
+/// likely prerequisite.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Prerequisite {
+    pub commit: String,
+    pub subject: String,
+    /// The conflicted paths (fork paths) it touched.
+    pub paths: Vec<String>,
+}
+
+/// How far back prerequisites are searched, in upstream commits.
+const PREREQUISITE_WALK_LIMIT: usize = 5000;
+/// How many prerequisites are named at most (closest to the fix first).
+const PREREQUISITE_LIMIT: usize = 5;
+
+/// Earlier upstream commits (ancestors of the fix, not on the fork) that touched the conflicted
+/// paths. `on_fork` says whether an upstream commit is already on the fork (by trailer or
+/// patch-id).
+pub fn prerequisites(
+    repo: &Repository,
+    fix: &Commit,
+    fix_parent: Option<&Commit>,
+    onto_tip: Oid,
+    paths: &[(String, String)],
+    mut on_fork: impl FnMut(&Commit) -> Result<bool>,
+) -> Result<Vec<Prerequisite>> {
+    let Some(parent) = fix_parent else { return Ok(Vec::new()) };
+    let mut walk = repo.revwalk()?;
+    walk.push(parent.id())?;
+    if let Ok(base) = repo.merge_base(fix.id(), onto_tip) {
+        walk.hide(base)?;
+    }
+    let mut found = Vec::new();
+    for id in walk.take(PREREQUISITE_WALK_LIMIT) {
+        let commit = repo.find_commit(id?)?;
+        if commit.parent_count() != 1 {
+            continue;
+        }
+        let (tree, parent_tree) = (commit.tree()?, commit.parent(0)?.tree()?);
+        let touched: Vec<String> = paths
+            .iter()
+            .filter(|(_, upstream)| changes::file_at(&tree, upstream) != changes::file_at(&parent_tree, upstream))
+            .map(|(fork, _)| fork.clone())
+            .collect();
+        if touched.is_empty() || on_fork(&commit)? {
+            continue;
+        }
+        found.push(Prerequisite { commit: id_string(&commit), subject: commit.summary().unwrap_or_default().to_string(), paths: touched });
+        if found.len() == PREREQUISITE_LIMIT {
+            break;
+        }
+    }
+    Ok(found)
+}
+
+fn id_string(c: &Commit) -> String {
+    c.id().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::classify;
+
+    #[test]
+    fn classifies_version_files_tests_and_code() {
+        for p in ["eng/Versions.props", "eng/Version.Details.xml", "NuGet.config", "global.json", "eng/common/tools.sh", "eng/pipelines/runtime.yml"] {
+            assert_eq!(classify(p), "version-infra", "{p}");
+        }
+        for p in ["src/libraries/System.Net.Mail/tests/Functional/SmtpClientTest.cs", "src/tests/JIT/x.cs"] {
+            assert_eq!(classify(p), "tests", "{p}");
+        }
+        for p in ["src/libraries/System.Net.Mail/src/System/Net/Mail/SmtpClient.cs", "src/coreclr/vm/jitinterface.cpp"] {
+            assert_eq!(classify(p), "code", "{p}");
+        }
+    }
+}

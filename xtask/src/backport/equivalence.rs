@@ -1,0 +1,163 @@
+//! "Already applied" detection: is an upstream fix already on the fork branch — as an ancestor,
+//! as a commit whose `(cherry picked from commit …)` trailer names it, or as a commit with the same
+//! stable patch-id (after path remapping)? Patch-ids of fork commits are cached by commit id in
+//! the repository's git directory, since computing them is the expensive part.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+
+use anyhow::Result;
+use git2::{Commit, Oid, Repository};
+
+use super::pick::{patch_id_of, ReducedFix};
+use super::remap::PathMap;
+
+/// How far back the fork branch is scanned when it shares no history with the upstream.
+const UNRELATED_SCAN_LIMIT: usize = 10_000;
+
+/// Why a fix counts as already applied.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Evidence {
+    /// The upstream commit is an ancestor of the branch.
+    Ancestor,
+    /// A fork commit's `(cherry picked from commit …)` trailer names it (or the commit it was
+    /// itself picked from).
+    Trailer,
+    /// A fork commit has the same stable patch-id.
+    PatchId,
+    /// Picking it changes nothing: the fork already has the same content.
+    Empty,
+}
+
+/// The fork branch's history as far as equivalence goes: trailers and patch-ids of its commits.
+pub struct ForkHistory {
+    trailers: HashMap<Oid, Oid>,
+    patch_ids: HashMap<Oid, Oid>,
+    scanned: HashSet<Oid>,
+    cache: PatchIdCache,
+}
+
+impl ForkHistory {
+    /// An empty history backed by the repository's patch-id cache.
+    pub fn new(repo: &Repository) -> ForkHistory {
+        ForkHistory { trailers: HashMap::new(), patch_ids: HashMap::new(), scanned: HashSet::new(), cache: PatchIdCache::load(repo) }
+    }
+
+    /// Scans the fork commits reachable from `tip` that are not shared with `upstream` (all of
+    /// them up to a limit when the histories are unrelated). Commits already scanned are skipped.
+    pub fn scan(&mut self, repo: &Repository, tip: Oid, upstream: Oid) -> Result<()> {
+        let mut walk = repo.revwalk()?;
+        walk.push(tip)?;
+        let limit = match repo.merge_base(tip, upstream) {
+            Ok(base) => {
+                walk.hide(base)?;
+                usize::MAX
+            }
+            Err(_) => UNRELATED_SCAN_LIMIT,
+        };
+        for id in walk.take(limit) {
+            let id = id?;
+            if !self.scanned.insert(id) {
+                continue;
+            }
+            let commit = repo.find_commit(id)?;
+            for picked in cherry_picked_from(&commit) {
+                self.trailers.entry(picked).or_insert(id);
+            }
+            if commit.parent_count() == 1 {
+                if let Some(pid) = self.fork_patch_id(repo, &commit)? {
+                    self.patch_ids.entry(pid).or_insert(id);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn fork_patch_id(&mut self, repo: &Repository, commit: &Commit) -> Result<Option<Oid>> {
+        if let Some(cached) = self.cache.get(commit.id()) {
+            return Ok(cached);
+        }
+        let fix = ReducedFix::new(repo, Some(&commit.parent(0)?.tree()?), &commit.tree()?, &PathMap::default())?;
+        let pid = patch_id_of(repo, &fix.before, &fix.after)?;
+        self.cache.insert(commit.id(), pid);
+        Ok(pid)
+    }
+
+    /// Records a commit made during this run.
+    pub fn record(&mut self, commit: Oid, upstream: &Commit, patch_id: Option<Oid>) {
+        self.scanned.insert(commit);
+        self.trailers.insert(upstream.id(), commit);
+        if let Some(pid) = patch_id {
+            self.patch_ids.entry(pid).or_insert(commit);
+        }
+    }
+
+    /// The fork commit whose trailer names `upstream` or a commit `upstream` was picked from.
+    pub fn by_trailer(&self, upstream: &Commit) -> Option<Oid> {
+        std::iter::once(upstream.id()).chain(cherry_picked_from(upstream)).find_map(|id| self.trailers.get(&id).copied())
+    }
+
+    /// The fork commit with this patch-id.
+    pub fn by_patch_id(&self, patch_id: Oid) -> Option<Oid> {
+        self.patch_ids.get(&patch_id).copied()
+    }
+
+    /// Writes new cache entries (skipped for dry runs, which change nothing).
+    pub fn save_cache(&self) -> Result<()> {
+        self.cache.save()
+    }
+}
+
+/// The commit ids named by `(cherry picked from commit <id>)` lines in a message.
+pub fn cherry_picked_from(commit: &Commit) -> Vec<Oid> {
+    let message = String::from_utf8_lossy(commit.message_bytes());
+    message
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("(cherry picked from commit ")?.strip_suffix(')'))
+        .filter_map(|id| Oid::from_str(id.trim()).ok())
+        .collect()
+}
+
+/// Patch-ids of commits, cached in `<git dir>/els/patch-ids` as `<commit> <patch-id|->` lines.
+struct PatchIdCache {
+    path: Option<PathBuf>,
+    entries: HashMap<Oid, Option<Oid>>,
+    dirty: bool,
+}
+
+impl PatchIdCache {
+    fn load(repo: &Repository) -> PatchIdCache {
+        let path = repo.commondir().join("els").join("patch-ids");
+        let entries = std::fs::read_to_string(&path)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| {
+                let (c, p) = l.split_once(' ')?;
+                let pid = if p == "-" { None } else { Some(Oid::from_str(p).ok()?) };
+                Some((Oid::from_str(c).ok()?, pid))
+            })
+            .collect();
+        PatchIdCache { path: Some(path), entries, dirty: false }
+    }
+
+    fn get(&self, commit: Oid) -> Option<Option<Oid>> {
+        self.entries.get(&commit).copied()
+    }
+
+    fn insert(&mut self, commit: Oid, pid: Option<Oid>) {
+        self.entries.insert(commit, pid);
+        self.dirty = true;
+    }
+
+    fn save(&self) -> Result<()> {
+        let (Some(path), true) = (&self.path, self.dirty) else { return Ok(()) };
+        let mut lines: Vec<String> = self
+            .entries
+            .iter()
+            .map(|(c, p)| format!("{c} {}", p.map(|p| p.to_string()).unwrap_or_else(|| "-".into())))
+            .collect();
+        lines.sort();
+        crate::atomic::write(path, lines.join("\n") + "\n")
+    }
+}

@@ -1,0 +1,208 @@
+//! The in-memory cherry-pick: a three-way merge of the fix onto the fork branch, restricted to the
+//! files the fix changes (plus the fork-side rename candidates for files the fork moved), so that
+//! neither a worktree nor the size of the tree is involved.
+
+use std::collections::BTreeMap;
+
+use anyhow::Result;
+use git2::{Index, MergeOptions, Oid, Repository, Tree};
+
+use super::changes::{self, Entry};
+use super::conflict::describe;
+use super::remap::PathMap;
+
+/// The fix reduced to the files it changes, in fork paths.
+pub struct ReducedFix {
+    /// Fork path → the upstream path it came from.
+    pub upstream_paths: BTreeMap<String, String>,
+    /// File entries before the fix (upstream parent), in fork paths.
+    pub before: BTreeMap<String, Entry>,
+    /// File entries after the fix, in fork paths.
+    pub after: BTreeMap<String, Entry>,
+    /// The upstream parent's tree, for rename detection against the fork.
+    pub upstream_parent_tree: Option<Oid>,
+}
+
+impl ReducedFix {
+    /// Reduces the change `parent → commit` (upstream trees) through the path map.
+    pub fn new(repo: &Repository, parent: Option<&Tree>, commit: &Tree, map: &PathMap) -> Result<ReducedFix> {
+        let mut fix = ReducedFix {
+            upstream_paths: BTreeMap::new(),
+            before: BTreeMap::new(),
+            after: BTreeMap::new(),
+            upstream_parent_tree: parent.map(Tree::id),
+        };
+        for (path, (old, new)) in changes::changed_files(repo, parent, Some(commit))? {
+            let Some(fork_path) = map.to_fork(&path) else { continue };
+            if let Some(e) = old {
+                fix.before.insert(fork_path.clone(), e);
+            }
+            if let Some(e) = new {
+                fix.after.insert(fork_path.clone(), e);
+            }
+            fix.upstream_paths.insert(fork_path, path);
+        }
+        Ok(fix)
+    }
+
+    /// True when the fix changes nothing that exists in the fork's layout.
+    pub fn is_empty(&self) -> bool {
+        self.upstream_paths.is_empty()
+    }
+
+    /// The stable patch-id of the reduced change (equal to `git patch-id --stable` of the fix's
+    /// diff in fork paths).
+    pub fn patch_id(&self, repo: &Repository) -> Result<Option<Oid>> {
+        patch_id_of(repo, &self.before, &self.after)
+    }
+}
+
+/// The stable patch-id of the change from `before` to `after` (file maps), `None` when empty.
+pub fn patch_id_of(repo: &Repository, before: &BTreeMap<String, Entry>, after: &BTreeMap<String, Entry>) -> Result<Option<Oid>> {
+    if before == after {
+        return Ok(None);
+    }
+    let old = repo.find_tree(changes::tree_of(repo, before)?)?;
+    let new = repo.find_tree(changes::tree_of(repo, after)?)?;
+    let diff = repo.diff_tree_to_tree(Some(&old), Some(&new), None)?;
+    Ok(Some(diff.patchid(None)?))
+}
+
+/// A path left conflicted by a pick, in fork paths.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ConflictedPath {
+    pub path: String,
+    /// What kind of conflict: `content`, `add/add`, `modify/delete`, `delete/modify`, `rename`.
+    pub kind: String,
+    /// `version-infra` (eng/Versions.props, eng/Version.Details.xml, NuGet.config, global.json,
+    /// eng/common, pipelines), `tests`, or `code`.
+    pub class: String,
+}
+
+/// The result of picking a fix onto a tree.
+pub enum PickResult {
+    /// The merge succeeded; the tree may equal the onto tree (an empty pick).
+    Clean(Oid),
+    /// The merge left conflicts: the full index (onto with the merged files and conflict stages)
+    /// and the conflicted paths.
+    Conflicted { index: Index, conflicts: Vec<ConflictedPath> },
+}
+
+/// Picks `fix` onto `onto` in memory.
+pub fn pick(repo: &Repository, fix: &ReducedFix, onto: &Tree, map: &PathMap) -> Result<PickResult> {
+    let mut ours: BTreeMap<String, Entry> = BTreeMap::new();
+    let mut moved_away = Vec::new();
+    for path in fix.before.keys().chain(fix.after.keys()) {
+        match changes::file_at(onto, path) {
+            Some(e) => {
+                ours.insert(path.clone(), e);
+            }
+            None if fix.before.contains_key(path) => moved_away.push(path.clone()),
+            None => {}
+        }
+    }
+    if !moved_away.is_empty() {
+        for (path, entry) in rename_candidates(repo, fix, onto, map, &moved_away)? {
+            ours.entry(path).or_insert(entry);
+        }
+    }
+    let base = repo.find_tree(changes::tree_of(repo, &fix.before)?)?;
+    let theirs = repo.find_tree(changes::tree_of(repo, &fix.after)?)?;
+    let ours_tree = repo.find_tree(changes::tree_of(repo, &ours)?)?;
+    let mut opts = MergeOptions::new();
+    // git's merge defaults: rename detection at 50% similarity, and a generous rename limit.
+    opts.find_renames(true).rename_threshold(50).target_limit(7000);
+    let merged = repo.merge_trees(&base, &ours_tree, &theirs, Some(&opts))?;
+
+    if !merged.has_conflicts() {
+        let mut updates: BTreeMap<String, Option<Entry>> = ours.keys().map(|p| (p.clone(), None)).collect();
+        for e in merged.iter() {
+            updates.insert(String::from_utf8_lossy(&e.path).into_owned(), Some(Entry { id: e.id, mode: e.mode as i32 }));
+        }
+        let unchanged = updates.iter().all(|(p, e)| ours.get(p) == e.as_ref());
+        if unchanged {
+            return Ok(PickResult::Clean(onto.id()));
+        }
+        let tree = changes::update_tree(repo, onto, updates.iter().map(|(p, e)| (p.as_str(), *e)))?;
+        return Ok(PickResult::Clean(tree));
+    }
+
+    let mut conflicts = Vec::new();
+    let mut conflict_entries = Vec::new();
+    for c in merged.conflicts()? {
+        let c = c?;
+        conflicts.push(describe(&c));
+        conflict_entries.push(c);
+    }
+    let mut full = Index::new()?;
+    full.read_tree(onto)?;
+    for path in ours.keys() {
+        full.remove_path(std::path::Path::new(path))?;
+    }
+    for e in merged.iter().filter(|e| stage(e) == 0) {
+        full.add(&e)?;
+    }
+    for c in &conflict_entries {
+        for e in [&c.ancestor, &c.our, &c.their].into_iter().flatten() {
+            full.remove_path(std::path::Path::new(&*String::from_utf8_lossy(&e.path)))?;
+        }
+        // Entries keep their stage bits, so adding them records the conflict.
+        for e in [&c.ancestor, &c.our, &c.their].into_iter().flatten() {
+            full.add(e)?;
+        }
+    }
+    conflicts.sort_by(|a, b| a.path.cmp(&b.path));
+    conflicts.dedup_by(|a, b| a.path == b.path);
+    Ok(PickResult::Conflicted { index: full, conflicts })
+}
+
+fn stage(e: &git2::IndexEntry) -> u16 {
+    (e.flags >> 12) & 0x3
+}
+
+/// Files the fork added relative to the upstream parent that could be where a file the fix
+/// changes now lives: same file name first, else same extension (bounded), for git-style rename
+/// detection between the upstream parent and the fork.
+fn rename_candidates(
+    repo: &Repository,
+    fix: &ReducedFix,
+    onto: &Tree,
+    map: &PathMap,
+    moved_away: &[String],
+) -> Result<Vec<(String, Entry)>> {
+    const MAX_BY_EXTENSION: usize = 50;
+    let base = parent_in_fork_layout(repo, fix, map)?;
+    let added: Vec<(String, Entry)> = changes::changed_files(repo, base.as_ref(), Some(onto))?
+        .into_iter()
+        .filter_map(|(p, (old, new))| match (old, new) {
+            (None, Some(e)) => Some((p, e)),
+            _ => None,
+        })
+        .collect();
+    let name = |p: &str| p.rsplit('/').next().unwrap_or(p).to_string();
+    let ext = |p: &str| p.rsplit_once('.').map(|(_, e)| e.to_string());
+    let mut out = Vec::new();
+    for missing in moved_away {
+        let same_name: Vec<_> = added.iter().filter(|(p, _)| name(p) == name(missing)).cloned().collect();
+        if !same_name.is_empty() {
+            out.extend(same_name);
+        } else {
+            out.extend(added.iter().filter(|(p, _)| ext(p) == ext(missing)).take(MAX_BY_EXTENSION).cloned());
+        }
+    }
+    Ok(out)
+}
+
+/// The upstream parent tree in the fork's layout: for a subdirectory remap, that subdirectory;
+/// otherwise the tree itself (explicit file remaps already say where a moved file went).
+fn parent_in_fork_layout<'r>(repo: &'r Repository, fix: &ReducedFix, map: &PathMap) -> Result<Option<Tree<'r>>> {
+    let Some(id) = fix.upstream_parent_tree else { return Ok(None) };
+    let tree = repo.find_tree(id)?;
+    match map.subdirectory_prefix() {
+        Some(prefix) => match tree.get_path(std::path::Path::new(prefix)) {
+            Ok(e) => Ok(Some(repo.find_tree(e.id())?)),
+            Err(_) => Ok(None),
+        },
+        None => Ok(Some(tree)),
+    }
+}
