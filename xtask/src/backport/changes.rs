@@ -26,14 +26,25 @@ pub fn changed_files(repo: &Repository, old: Option<&Tree>, new: Option<&Tree>) 
 }
 
 fn level(tree: Option<&Tree>) -> BTreeMap<Vec<u8>, (Oid, i32)> {
-    tree.map(|t| t.iter().map(|e| (e.name_bytes().to_vec(), (e.id(), e.filemode()))).collect()).unwrap_or_default()
+    tree.map(|t| {
+        t.iter()
+            .map(|e| (e.name_bytes().to_vec(), (e.id(), e.filemode())))
+            .collect()
+    })
+    .unwrap_or_default()
 }
 
 fn is_tree(mode: i32) -> bool {
     mode == i32::from(FileMode::Tree)
 }
 
-fn diff_trees(repo: &Repository, old: Option<&Tree>, new: Option<&Tree>, prefix: &str, out: &mut Changes) -> Result<()> {
+fn diff_trees(
+    repo: &Repository,
+    old: Option<&Tree>,
+    new: Option<&Tree>,
+    prefix: &str,
+    out: &mut Changes,
+) -> Result<()> {
     let (a, b) = (level(old), level(new));
     let mut names: Vec<&Vec<u8>> = a.keys().chain(b.keys()).collect();
     names.sort();
@@ -50,7 +61,10 @@ fn diff_trees(repo: &Repository, old: Option<&Tree>, new: Option<&Tree>, prefix:
                 _ => Ok(None),
             }
         };
-        let file = |e: Option<(Oid, i32)>| e.filter(|&(_, m)| !is_tree(m)).map(|(id, mode)| Entry { id, mode });
+        let file = |e: Option<(Oid, i32)>| {
+            e.filter(|&(_, m)| !is_tree(m))
+                .map(|(id, mode)| Entry { id, mode })
+        };
         let (ta, tb) = (sub(ea)?, sub(eb)?);
         if ta.is_some() || tb.is_some() {
             diff_trees(repo, ta.as_ref(), tb.as_ref(), &format!("{path}/"), out)?;
@@ -67,17 +81,28 @@ fn diff_trees(repo: &Repository, old: Option<&Tree>, new: Option<&Tree>, prefix:
 pub fn file_at(tree: &Tree, path: &str) -> Option<Entry> {
     let entry = tree.get_path(std::path::Path::new(path)).ok()?;
     let mode = entry.filemode();
-    (!is_tree(mode)).then(|| Entry { id: entry.id(), mode })
+    (!is_tree(mode)).then(|| Entry {
+        id: entry.id(),
+        mode,
+    })
 }
 
 /// Writes a tree holding exactly `files` (path → entry) and returns its id.
 pub fn tree_of(repo: &Repository, files: &BTreeMap<String, Entry>) -> Result<Oid> {
     let empty = repo.find_tree(repo.treebuilder(None)?.write()?)?;
-    update_tree(repo, &empty, files.iter().map(|(p, e)| (p.as_str(), Some(*e))))
+    update_tree(
+        repo,
+        &empty,
+        files.iter().map(|(p, e)| (p.as_str(), Some(*e))),
+    )
 }
 
 /// Returns `base` with each path set to its entry, or removed when the entry is `None`.
-pub fn update_tree<'a>(repo: &Repository, base: &Tree, updates: impl IntoIterator<Item = (&'a str, Option<Entry>)>) -> Result<Oid> {
+pub fn update_tree<'a>(
+    repo: &Repository,
+    base: &Tree,
+    updates: impl IntoIterator<Item = (&'a str, Option<Entry>)>,
+) -> Result<Oid> {
     let mut builder = git2::build::TreeUpdateBuilder::new();
     for (path, entry) in updates {
         match entry {

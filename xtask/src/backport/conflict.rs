@@ -10,10 +10,20 @@ use super::pick::ConflictedPath;
 
 /// Names a conflict from the stages present.
 pub fn describe(c: &IndexConflict) -> ConflictedPath {
-    let path_of = |e: &Option<git2::IndexEntry>| e.as_ref().map(|e| String::from_utf8_lossy(&e.path).into_owned());
+    let path_of = |e: &Option<git2::IndexEntry>| {
+        e.as_ref()
+            .map(|e| String::from_utf8_lossy(&e.path).into_owned())
+    };
     let (anc, ours, theirs) = (path_of(&c.ancestor), path_of(&c.our), path_of(&c.their));
-    let path = ours.clone().or(theirs.clone()).or(anc.clone()).unwrap_or_default();
-    let renamed = [&anc, &ours, &theirs].iter().filter_map(|p| p.as_ref()).any(|p| *p != path);
+    let path = ours
+        .clone()
+        .or(theirs.clone())
+        .or(anc.clone())
+        .unwrap_or_default();
+    let renamed = [&anc, &ours, &theirs]
+        .iter()
+        .filter_map(|p| p.as_ref())
+        .any(|p| *p != path);
     let kind = match (&anc, &ours, &theirs) {
         _ if renamed => "rename",
         (Some(_), Some(_), Some(_)) => "content",
@@ -22,7 +32,11 @@ pub fn describe(c: &IndexConflict) -> ConflictedPath {
         (Some(_), Some(_), None) => "delete/modify",
         _ => "content",
     };
-    ConflictedPath { class: classify(&path).to_string(), kind: kind.to_string(), path }
+    ConflictedPath {
+        class: classify(&path).to_string(),
+        kind: kind.to_string(),
+        path,
+    }
 }
 
 /// The class of a path: version and infrastructure files (where most 8.0 → 6.0 conflicts are,
@@ -30,8 +44,22 @@ pub fn describe(c: &IndexConflict) -> ConflictedPath {
 pub fn classify(path: &str) -> &'static str {
     let lower = path.to_ascii_lowercase();
     let name = lower.rsplit('/').next().unwrap_or(&lower);
-    let infra_files = ["versions.props", "version.details.xml", "nuget.config", "global.json", "directory.build.props", "directory.build.targets", "directory.packages.props"];
-    let infra_dirs = ["eng/common/", "eng/pipelines/", ".github/", ".azure/", ".config/"];
+    let infra_files = [
+        "versions.props",
+        "version.details.xml",
+        "nuget.config",
+        "global.json",
+        "directory.build.props",
+        "directory.build.targets",
+        "directory.packages.props",
+    ];
+    let infra_dirs = [
+        "eng/common/",
+        "eng/pipelines/",
+        ".github/",
+        ".azure/",
+        ".config/",
+    ];
     if infra_files.contains(&name)
         || infra_dirs.iter().any(|d| lower.starts_with(d))
         || name.starts_with("azure-pipelines")
@@ -40,7 +68,10 @@ pub fn classify(path: &str) -> &'static str {
         return "version-infra";
     }
     let segments: Vec<&str> = lower.split('/').collect();
-    let test_dir = segments.iter().rev().skip(1).any(|s| *s == "tests" || *s == "test" || s.ends_with(".tests") || s.ends_with(".test"));
+    let test_dir =
+        segments.iter().rev().skip(1).any(|s| {
+            *s == "tests" || *s == "test" || s.ends_with(".tests") || s.ends_with(".test")
+        });
     if test_dir || name.ends_with("tests.cs") || name.ends_with("test.cs") {
         return "tests";
     }
@@ -50,7 +81,12 @@ pub fn classify(path: &str) -> &'static str {
 /// Writes a conflicted pick into the worktree `wt` whose HEAD is the onto branch: the index gets
 /// the merge result with conflict stages, files get standard markers, and CHERRY_PICK_HEAD and
 /// MERGE_MSG are set as `git cherry-pick` sets them. Returns the paths written.
-pub fn materialize(wt: &Repository, index: &mut Index, fix: &Commit, message: &str) -> Result<Vec<String>> {
+pub fn materialize(
+    wt: &Repository,
+    index: &mut Index,
+    fix: &Commit,
+    message: &str,
+) -> Result<Vec<String>> {
     let mut repo_index = wt.index()?;
     repo_index.clear()?;
     let mut written = Vec::new();
@@ -67,14 +103,27 @@ pub fn materialize(wt: &Repository, index: &mut Index, fix: &Commit, message: &s
             repo_index.add(e)?;
         }
     }
-    repo_index.write().context("cannot write the worktree's index")?;
+    repo_index
+        .write()
+        .context("cannot write the worktree's index")?;
     crate::backport::failpoint("conflict-index-written");
 
-    let short = fix.as_object().short_id()?.as_str().unwrap_or_default().to_string();
+    let short = fix
+        .as_object()
+        .short_id()?
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     let theirs_label = format!("{short} ({})", fix.summary().unwrap_or_default());
     let mut checkout = CheckoutBuilder::new();
-    checkout.force().allow_conflicts(true).conflict_style_merge(true).our_label("HEAD").their_label(&theirs_label);
-    wt.checkout_index(Some(&mut repo_index), Some(&mut checkout)).context("cannot write the conflicted files")?;
+    checkout
+        .force()
+        .allow_conflicts(true)
+        .conflict_style_merge(true)
+        .our_label("HEAD")
+        .their_label(&theirs_label);
+    wt.checkout_index(Some(&mut repo_index), Some(&mut checkout))
+        .context("cannot write the conflicted files")?;
 
     let gitdir = wt.path();
     crate::atomic::write(&gitdir.join("CHERRY_PICK_HEAD"), format!("{}\n", fix.id()))?;
@@ -115,7 +164,9 @@ pub fn prerequisites(
     paths: &[(String, String)],
     mut on_fork: impl FnMut(&Commit) -> Result<bool>,
 ) -> Result<Vec<Prerequisite>> {
-    let Some(parent) = fix_parent else { return Ok(Vec::new()) };
+    let Some(parent) = fix_parent else {
+        return Ok(Vec::new());
+    };
     let mut walk = repo.revwalk()?;
     walk.push(parent.id())?;
     if let Ok(base) = repo.merge_base(fix.id(), onto_tip) {
@@ -130,13 +181,19 @@ pub fn prerequisites(
         let (tree, parent_tree) = (commit.tree()?, commit.parent(0)?.tree()?);
         let touched: Vec<String> = paths
             .iter()
-            .filter(|(_, upstream)| changes::file_at(&tree, upstream) != changes::file_at(&parent_tree, upstream))
+            .filter(|(_, upstream)| {
+                changes::file_at(&tree, upstream) != changes::file_at(&parent_tree, upstream)
+            })
             .map(|(fork, _)| fork.clone())
             .collect();
         if touched.is_empty() || on_fork(&commit)? {
             continue;
         }
-        found.push(Prerequisite { commit: id_string(&commit), subject: commit.summary().unwrap_or_default().to_string(), paths: touched });
+        found.push(Prerequisite {
+            commit: id_string(&commit),
+            subject: commit.summary().unwrap_or_default().to_string(),
+            paths: touched,
+        });
         if found.len() == PREREQUISITE_LIMIT {
             break;
         }
@@ -154,13 +211,26 @@ mod tests {
 
     #[test]
     fn classifies_version_files_tests_and_code() {
-        for p in ["eng/Versions.props", "eng/Version.Details.xml", "NuGet.config", "global.json", "eng/common/tools.sh", "eng/pipelines/runtime.yml"] {
+        for p in [
+            "eng/Versions.props",
+            "eng/Version.Details.xml",
+            "NuGet.config",
+            "global.json",
+            "eng/common/tools.sh",
+            "eng/pipelines/runtime.yml",
+        ] {
             assert_eq!(classify(p), "version-infra", "{p}");
         }
-        for p in ["src/libraries/System.Net.Mail/tests/Functional/SmtpClientTest.cs", "src/tests/JIT/x.cs"] {
+        for p in [
+            "src/libraries/System.Net.Mail/tests/Functional/SmtpClientTest.cs",
+            "src/tests/JIT/x.cs",
+        ] {
             assert_eq!(classify(p), "tests", "{p}");
         }
-        for p in ["src/libraries/System.Net.Mail/src/System/Net/Mail/SmtpClient.cs", "src/coreclr/vm/jitinterface.cpp"] {
+        for p in [
+            "src/libraries/System.Net.Mail/src/System/Net/Mail/SmtpClient.cs",
+            "src/coreclr/vm/jitinterface.cpp",
+        ] {
             assert_eq!(classify(p), "code", "{p}");
         }
     }

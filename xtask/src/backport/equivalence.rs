@@ -41,7 +41,12 @@ pub struct ForkHistory {
 impl ForkHistory {
     /// An empty history backed by the repository's patch-id cache.
     pub fn new(repo: &Repository) -> ForkHistory {
-        ForkHistory { trailers: HashMap::new(), patch_ids: HashMap::new(), scanned: HashSet::new(), cache: PatchIdCache::load(repo) }
+        ForkHistory {
+            trailers: HashMap::new(),
+            patch_ids: HashMap::new(),
+            scanned: HashSet::new(),
+            cache: PatchIdCache::load(repo),
+        }
     }
 
     /// Scans the fork commits reachable from `tip` that are not shared with `upstream` (all of
@@ -78,7 +83,12 @@ impl ForkHistory {
         if let Some(cached) = self.cache.get(commit.id()) {
             return Ok(cached);
         }
-        let fix = ReducedFix::new(repo, Some(&commit.parent(0)?.tree()?), &commit.tree()?, &PathMap::default())?;
+        let fix = ReducedFix::new(
+            repo,
+            Some(&commit.parent(0)?.tree()?),
+            &commit.tree()?,
+            &PathMap::default(),
+        )?;
         let pid = patch_id_of(repo, &fix.before, &fix.after)?;
         self.cache.insert(commit.id(), pid);
         Ok(pid)
@@ -95,7 +105,9 @@ impl ForkHistory {
 
     /// The fork commit whose trailer names `upstream` or a commit `upstream` was picked from.
     pub fn by_trailer(&self, upstream: &Commit) -> Option<Oid> {
-        std::iter::once(upstream.id()).chain(cherry_picked_from(upstream)).find_map(|id| self.trailers.get(&id).copied())
+        std::iter::once(upstream.id())
+            .chain(cherry_picked_from(upstream))
+            .find_map(|id| self.trailers.get(&id).copied())
     }
 
     /// The fork commit with this patch-id.
@@ -114,7 +126,11 @@ pub fn cherry_picked_from(commit: &Commit) -> Vec<Oid> {
     let message = String::from_utf8_lossy(commit.message_bytes());
     message
         .lines()
-        .filter_map(|l| l.trim().strip_prefix("(cherry picked from commit ")?.strip_suffix(')'))
+        .filter_map(|l| {
+            l.trim()
+                .strip_prefix("(cherry picked from commit ")?
+                .strip_suffix(')')
+        })
         .filter_map(|id| Oid::from_str(id.trim()).ok())
         .collect()
 }
@@ -134,11 +150,19 @@ impl PatchIdCache {
             .lines()
             .filter_map(|l| {
                 let (c, p) = l.split_once(' ')?;
-                let pid = if p == "-" { None } else { Some(Oid::from_str(p).ok()?) };
+                let pid = if p == "-" {
+                    None
+                } else {
+                    Some(Oid::from_str(p).ok()?)
+                };
                 Some((Oid::from_str(c).ok()?, pid))
             })
             .collect();
-        PatchIdCache { path: Some(path), entries, dirty: false }
+        PatchIdCache {
+            path: Some(path),
+            entries,
+            dirty: false,
+        }
     }
 
     fn get(&self, commit: Oid) -> Option<Option<Oid>> {
@@ -151,11 +175,18 @@ impl PatchIdCache {
     }
 
     fn save(&self) -> Result<()> {
-        let (Some(path), true) = (&self.path, self.dirty) else { return Ok(()) };
+        let (Some(path), true) = (&self.path, self.dirty) else {
+            return Ok(());
+        };
         let mut lines: Vec<String> = self
             .entries
             .iter()
-            .map(|(c, p)| format!("{c} {}", p.map(|p| p.to_string()).unwrap_or_else(|| "-".into())))
+            .map(|(c, p)| {
+                format!(
+                    "{c} {}",
+                    p.map(|p| p.to_string()).unwrap_or_else(|| "-".into())
+                )
+            })
             .collect();
         lines.sort();
         crate::atomic::write(path, lines.join("\n") + "\n")

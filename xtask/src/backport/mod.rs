@@ -165,7 +165,11 @@ pub fn backport(req: &Request) -> Result<Report> {
         repo::ensure_clean(wt)?;
     }
     let name = req.repo_name.as_deref().unwrap_or("default");
-    let upstream = resolve::Upstream { location: req.upstream.as_deref(), name, branches: &req.upstream_branches };
+    let upstream = resolve::Upstream {
+        location: req.upstream.as_deref(),
+        name,
+        branches: &req.upstream_branches,
+    };
     let ids = resolve::resolve_all(&repo, &req.fixes, &upstream, req.quiet)?;
     let mut fixes = Vec::new();
     for (spec, id) in req.fixes.iter().zip(&ids) {
@@ -192,7 +196,7 @@ pub fn backport(req: &Request) -> Result<Report> {
         cve: req.cve.clone(),
         mainline: req.mainline,
         remaps: req.remaps.clone(),
-        worktree: worktree.as_ref().and_then(|w| w.workdir().map(Path::to_path_buf)),
+        worktree: worktree.as_ref().and_then(workdir),
         created_worktree: None,
         written_paths: Vec::new(),
         message: None,
@@ -203,7 +207,7 @@ pub fn backport(req: &Request) -> Result<Report> {
         // Objects a dry run creates (remapped trees, commits) live in memory only.
         let odb = repo.odb()?;
         let _mempack = odb.add_new_mempack_backend(1000)?;
-        let run = apply_fixes(&repo, &mut st, 0, tip, true)?;
+        let run = apply_fixes(&repo, &mut st, 0, tip)?;
         return Ok(report(req.fork.clone(), &st, run.tip, true, None));
     }
     state::save(&repo, &st)?;
@@ -222,7 +226,7 @@ struct Run {
 }
 
 /// Evaluates and picks fixes `start..` on top of `tip`, creating commits (not moving the ref).
-fn apply_fixes(repo: &Repository, st: &mut SavedState, start: usize, mut tip: Oid, dry_run: bool) -> Result<Run> {
+fn apply_fixes(repo: &Repository, st: &mut SavedState, start: usize, mut tip: Oid) -> Result<Run> {
     let map = PathMap::new(&st.remaps);
     let mut history = ForkHistory::new(repo);
     let mut changed_paths = Vec::new();
@@ -240,56 +244,106 @@ fn apply_fixes(repo: &Repository, st: &mut SavedState, start: usize, mut tip: Oi
                 report.evidence = Some(evidence);
                 report.equivalent = equivalent.map(|o| o.to_string());
             }
-            Evaluation::Clean { tree, patch_id, paths } => {
+            Evaluation::Clean {
+                tree,
+                patch_id,
+                paths,
+            } => {
                 let message = provenance_message(&upstream, st.cve.as_deref());
                 let tree = repo.find_tree(tree)?;
-                let new = repo.commit(None, &upstream.author(), &repo::committer(repo), &message, &tree, &[&onto])?;
+                let new = repo.commit(
+                    None,
+                    &upstream.author(),
+                    &repo::committer(repo),
+                    &message,
+                    &tree,
+                    &[&onto],
+                )?;
                 history.record(new, &upstream, patch_id);
                 report.status = FixStatus::Applied;
                 report.commit = Some(new.to_string());
                 changed_paths.extend(paths);
                 tip = new;
             }
-            Evaluation::Conflict { index, conflicts, reduced } => {
+            Evaluation::Conflict {
+                index,
+                conflicts,
+                reduced,
+            } => {
                 report.status = FixStatus::Conflict;
                 let paths: Vec<(String, String)> = conflicts
                     .iter()
-                    .map(|c| (c.path.clone(), reduced.upstream_paths.get(&c.path).cloned().unwrap_or_else(|| map.to_upstream(&c.path))))
+                    .map(|c| {
+                        (
+                            c.path.clone(),
+                            reduced
+                                .upstream_paths
+                                .get(&c.path)
+                                .cloned()
+                                .unwrap_or_else(|| map.to_upstream(&c.path)),
+                        )
+                    })
                     .collect();
                 report.conflicts = conflicts;
-                report.prerequisites = conflict::prerequisites(repo, &upstream, parent.as_ref(), tip, &paths, |c| {
-                    is_on_fork(repo, c, &map, &history)
-                })?;
+                report.prerequisites =
+                    conflict::prerequisites(repo, &upstream, parent.as_ref(), tip, &paths, |c| {
+                        is_on_fork(repo, c, &map, &history)
+                    })?;
                 let message = provenance_message(&upstream, st.cve.as_deref());
-                return Ok(Run { tip, conflict: Some((i, index, message)), changed_paths, history });
+                return Ok(Run {
+                    tip,
+                    conflict: Some((i, index, message)),
+                    changed_paths,
+                    history,
+                });
             }
         }
-        if dry_run {
-            continue;
-        }
     }
-    Ok(Run { tip, conflict: None, changed_paths, history })
+    Ok(Run {
+        tip,
+        conflict: None,
+        changed_paths,
+        history,
+    })
 }
 
 /// Moves the branch, updates the worktree, and either finishes or records the conflict.
-fn finish_run(repo: &Repository, st: &mut SavedState, start: usize, from: Oid, worktree: Option<Repository>, req: &Request) -> Result<Report> {
-    let mut run = apply_fixes(repo, st, start, from, false)?;
+fn finish_run(
+    repo: &Repository,
+    st: &mut SavedState,
+    start: usize,
+    from: Oid,
+    worktree: Option<Repository>,
+    req: &Request,
+) -> Result<Report> {
+    let mut run = apply_fixes(repo, st, start, from)?;
     st.written_paths.append(&mut run.changed_paths);
     st.written_paths.sort();
     st.written_paths.dedup();
     state::save(repo, st)?;
     if run.tip != from {
         if let Some(wt) = &worktree {
-            let tree = repo.find_commit(run.tip)?.tree()?;
+            let tree = wt.find_commit(run.tip)?.tree()?;
             let mut checkout = CheckoutBuilder::new();
             checkout.safe();
-            wt.checkout_tree(tree.as_object(), Some(&mut checkout)).context("cannot update the worktree")?;
+            wt.checkout_tree(tree.as_object(), Some(&mut checkout))
+                .context("cannot update the worktree")?;
         }
         failpoint("before-ref-update");
         let full = format!("refs/heads/{}", st.onto);
-        let subjects = st.fixes.iter().filter(|f| f.status == FixStatus::Applied).count();
-        repo.reference_matching(&full, run.tip, true, from, &format!("els backport: {subjects} fix(es)"))
-            .with_context(|| format!("cannot move {full}: it changed while the backport ran"))?;
+        let subjects = st
+            .fixes
+            .iter()
+            .filter(|f| f.status == FixStatus::Applied)
+            .count();
+        repo.reference_matching(
+            &full,
+            run.tip,
+            true,
+            from,
+            &format!("els backport: {subjects} fix(es)"),
+        )
+        .with_context(|| format!("cannot move {full}: it changed while the backport ran"))?;
         failpoint("after-ref-update");
     }
     run.history.save_cache()?;
@@ -321,14 +375,22 @@ fn finish_run(repo: &Repository, st: &mut SavedState, start: usize, from: Oid, w
     st.written_paths.sort();
     st.written_paths.dedup();
     state::save(repo, st)?;
-    let wt_path = wt.workdir().map(Path::to_path_buf);
+    let wt_path = workdir(&wt);
     Ok(report(req.fork.clone(), st, run.tip, false, wt_path))
 }
 
 enum Evaluation {
     Already(Evidence, Option<Oid>),
-    Clean { tree: Oid, patch_id: Option<Oid>, paths: Vec<String> },
-    Conflict { index: git2::Index, conflicts: Vec<ConflictedPath>, reduced: ReducedFix },
+    Clean {
+        tree: Oid,
+        patch_id: Option<Oid>,
+        paths: Vec<String>,
+    },
+    Conflict {
+        index: git2::Index,
+        conflicts: Vec<ConflictedPath>,
+        reduced: ReducedFix,
+    },
 }
 
 fn evaluate(
@@ -357,20 +419,37 @@ fn evaluate(
     }
     let onto_tree = onto.tree()?;
     match pick::pick(repo, &reduced, &onto_tree, map)? {
-        PickResult::Clean(tree) if tree == onto_tree.id() => Ok(Evaluation::Already(Evidence::Empty, None)),
-        PickResult::Clean(tree) => Ok(Evaluation::Clean { tree, patch_id, paths: reduced.upstream_paths.keys().cloned().collect() }),
-        PickResult::Conflicted { index, conflicts } => Ok(Evaluation::Conflict { index, conflicts, reduced }),
+        PickResult::Clean(tree) if tree == onto_tree.id() => {
+            Ok(Evaluation::Already(Evidence::Empty, None))
+        }
+        PickResult::Clean(tree) => Ok(Evaluation::Clean {
+            tree,
+            patch_id,
+            paths: reduced.upstream_paths.keys().cloned().collect(),
+        }),
+        PickResult::Conflicted { index, conflicts } => Ok(Evaluation::Conflict {
+            index,
+            conflicts,
+            reduced,
+        }),
     }
 }
 
 /// True when an upstream commit is already on the fork, by trailer or patch-id.
-fn is_on_fork(repo: &Repository, commit: &Commit, map: &PathMap, history: &ForkHistory) -> Result<bool> {
+fn is_on_fork(
+    repo: &Repository,
+    commit: &Commit,
+    map: &PathMap,
+    history: &ForkHistory,
+) -> Result<bool> {
     if history.by_trailer(commit).is_some() {
         return Ok(true);
     }
     let parent = commit.parent(0)?.tree()?;
     let reduced = ReducedFix::new(repo, Some(&parent), &commit.tree()?, map)?;
-    Ok(reduced.patch_id(repo)?.is_some_and(|p| history.by_patch_id(p).is_some()))
+    Ok(reduced
+        .patch_id(repo)?
+        .is_some_and(|p| history.by_patch_id(p).is_some()))
 }
 
 /// The parent a fix is picked against: the only parent, the `--mainline` parent of a merge, or
@@ -390,9 +469,12 @@ fn mainline_parent<'r>(commit: &Commit<'r>, mainline: Option<u32>) -> Result<Opt
 
 /// The original message plus provenance, laid out as `git cherry-pick -x` does.
 pub fn provenance_message(upstream: &Commit, cve: Option<&str>) -> String {
-    let original = String::from_utf8_lossy(upstream.message_bytes()).trim_end().to_string();
+    let original = String::from_utf8_lossy(upstream.message_bytes())
+        .trim_end()
+        .to_string();
     let last_paragraph = original.rsplit("\n\n").next().unwrap_or("");
-    let ends_with_trailers = original.contains("\n\n") && last_paragraph.lines().all(is_trailer_line);
+    let ends_with_trailers =
+        original.contains("\n\n") && last_paragraph.lines().all(is_trailer_line);
     let mut message = original.clone();
     message.push_str(if ends_with_trailers { "\n" } else { "\n\n" });
     message.push_str(&format!("(cherry picked from commit {})\n", upstream.id()));
@@ -407,27 +489,52 @@ fn is_trailer_line(line: &str) -> bool {
         return true;
     }
     match line.split_once(": ") {
-        Some((key, _)) => !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'),
+        Some((key, _)) => {
+            !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        }
         None => false,
     }
+}
+
+/// A worktree's directory without the trailing separator libgit2 reports.
+fn workdir(repo: &Repository) -> Option<PathBuf> {
+    repo.workdir().map(|p| p.components().collect())
 }
 
 fn branch_tip(repo: &Repository, onto: &str) -> Result<Oid> {
     let branch = repo
         .find_branch(onto, git2::BranchType::Local)
-        .with_context(|| format!("unknown branch `{onto}` in {}; create it first (e.g. `git branch {onto} v6.0.36`)", repo::workdir_or_gitdir(repo).display()))?;
-    branch.get().target().with_context(|| format!("branch `{onto}` has no commit"))
+        .with_context(|| {
+            format!(
+                "unknown branch `{onto}` in {}; create it first (e.g. `git branch {onto} v6.0.36`)",
+                repo::workdir_or_gitdir(repo).display()
+            )
+        })?;
+    branch
+        .get()
+        .target()
+        .with_context(|| format!("branch `{onto}` has no commit"))
 }
 
 fn default_conflict_worktree(repo: &Repository) -> PathBuf {
     let base = repo::workdir_or_gitdir(repo);
     let base = base.components().as_path().to_path_buf();
-    let name = base.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "fork".into());
+    let name = base
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "fork".into());
     base.with_file_name(format!("{}.els-backport", name.trim_end_matches(".git")))
 }
 
-fn create_conflict_worktree(repo: &Repository, st: &SavedState, req: &Request) -> Result<(String, PathBuf)> {
-    let mut path = req.conflict_worktree.clone().unwrap_or_else(|| default_conflict_worktree(repo));
+fn create_conflict_worktree(
+    repo: &Repository,
+    st: &SavedState,
+    req: &Request,
+) -> Result<(String, PathBuf)> {
+    let mut path = req
+        .conflict_worktree
+        .clone()
+        .unwrap_or_else(|| default_conflict_worktree(repo));
     let mut n = 1;
     while path.exists() {
         n += 1;
@@ -437,14 +544,20 @@ fn create_conflict_worktree(repo: &Repository, st: &SavedState, req: &Request) -
     let branch = repo.find_branch(&st.onto, git2::BranchType::Local)?;
     let mut opts = git2::WorktreeAddOptions::new();
     opts.reference(Some(branch.get()));
-    repo.worktree(&name, &path, Some(&opts)).with_context(|| format!("cannot create a worktree at {} for the conflict", path.display()))?;
+    repo.worktree(&name, &path, Some(&opts)).with_context(|| {
+        format!(
+            "cannot create a worktree at {} for the conflict",
+            path.display()
+        )
+    })?;
     Ok((name, path))
 }
 
 fn remove_linked_worktree(repo: &Repository, name: &str, path: Option<&Path>) -> Result<()> {
     if let Some(p) = path {
         if p.exists() {
-            std::fs::remove_dir_all(p).with_context(|| format!("cannot remove the backport worktree {}", p.display()))?;
+            std::fs::remove_dir_all(p)
+                .with_context(|| format!("cannot remove the backport worktree {}", p.display()))?;
         }
     }
     if let Ok(wt) = repo.find_worktree(name) {
@@ -455,7 +568,13 @@ fn remove_linked_worktree(repo: &Repository, name: &str, path: Option<&Path>) ->
     Ok(())
 }
 
-fn report(fork: PathBuf, st: &SavedState, tip: Oid, dry_run: bool, conflict_worktree: Option<PathBuf>) -> Report {
+fn report(
+    fork: PathBuf,
+    st: &SavedState,
+    tip: Oid,
+    dry_run: bool,
+    conflict_worktree: Option<PathBuf>,
+) -> Report {
     let stopped = st.fixes.iter().any(|f| f.status == FixStatus::Conflict);
     let next_steps = match (&conflict_worktree, stopped && !dry_run) {
         (Some(wt), true) => {
@@ -464,9 +583,13 @@ fn report(fork: PathBuf, st: &SavedState, tip: Oid, dry_run: bool, conflict_work
             vec![
                 format!("cd {wt_q}"),
                 "git status                      # the conflicted files".to_string(),
-                "git mergetool                   # or edit them; then `git add <file>` each".to_string(),
+                "git mergetool                   # or edit them; then `git add <file>` each"
+                    .to_string(),
                 format!("cargo xtask backport --fork {fork_q} --continue"),
-                format!("cargo xtask backport --fork {fork_q} --abort    # to give up and restore {}", st.onto),
+                format!(
+                    "cargo xtask backport --fork {fork_q} --abort    # to give up and restore {}",
+                    st.onto
+                ),
             ]
         }
         _ => Vec::new(),
@@ -485,7 +608,9 @@ fn report(fork: PathBuf, st: &SavedState, tip: Oid, dry_run: bool, conflict_work
 }
 
 fn shell_quote(s: &str) -> String {
-    if s.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+:@".contains(c)) {
+    if s.chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/._-+:@".contains(c))
+    {
         s.to_string()
     } else {
         format!("'{}'", s.replace('\'', "'\\''"))
@@ -497,7 +622,10 @@ fn shell_quote(s: &str) -> String {
 pub fn continue_backport(fork: &Path, quiet: bool) -> Result<Report> {
     let repo = repo::open(fork)?;
     let Some(mut st) = state::load(&repo)? else {
-        bail!("no backport is in progress in {}; nothing to continue", fork.display());
+        bail!(
+            "no backport is in progress in {}; nothing to continue",
+            fork.display()
+        );
     };
     if st.phase == Phase::Applying {
         bail!(
@@ -506,17 +634,39 @@ pub fn continue_backport(fork: &Path, quiet: bool) -> Result<Report> {
             fork.display()
         );
     }
-    let (Some(i), Some(stopped_tip), Some(wt_path), Some(message)) = (st.stopped_at, st.stopped_tip.clone(), st.worktree.clone(), st.message.clone()) else {
-        bail!("the saved backport state {} is incomplete; run --abort", state::location(&repo).display());
+    let (Some(i), Some(stopped_tip), Some(wt_path), Some(message)) = (
+        st.stopped_at,
+        st.stopped_tip.clone(),
+        st.worktree.clone(),
+        st.message.clone(),
+    ) else {
+        bail!(
+            "the saved backport state {} is incomplete; run --abort",
+            state::location(&repo).display()
+        );
     };
-    let wt = Repository::open(&wt_path).with_context(|| format!("the conflict worktree {} is gone; run --abort", wt_path.display()))?;
+    let wt = Repository::open(&wt_path).with_context(|| {
+        format!(
+            "the conflict worktree {} is gone; run --abort",
+            wt_path.display()
+        )
+    })?;
     let stopped_tip = Oid::from_str(&stopped_tip)?;
     let tip = branch_tip(&repo, &st.onto)?;
     let mut index = wt.index()?;
     if index.has_conflicts() {
-        let mut paths: Vec<String> = index.conflicts()?.filter_map(|c| c.ok()).filter_map(|c| c.our.or(c.their).or(c.ancestor)).map(|e| String::from_utf8_lossy(&e.path).into_owned()).collect();
+        let mut paths: Vec<String> = index
+            .conflicts()?
+            .filter_map(|c| c.ok())
+            .filter_map(|c| c.our.or(c.their).or(c.ancestor))
+            .map(|e| String::from_utf8_lossy(&e.path).into_owned())
+            .collect();
         paths.dedup();
-        bail!("conflicts remain in {}: {}; resolve them and `git add` each file, then run --continue", wt_path.display(), paths.join(", "));
+        bail!(
+            "conflicts remain in {}: {}; resolve them and `git add` each file, then run --continue",
+            wt_path.display(),
+            paths.join(", ")
+        );
     }
     let unstaged = unstaged_changes(&wt)?;
     if !unstaged.is_empty() {
@@ -535,8 +685,21 @@ pub fn continue_backport(fork: &Path, quiet: bool) -> Result<Report> {
             st.phase = Phase::Applying;
             state::save(&repo, &st)?;
             let tree = repo.find_tree(tree_id)?;
-            let new = repo.commit(None, &upstream.author(), &repo::committer(&repo), &message, &tree, &[&onto])?;
-            repo.reference_matching(&format!("refs/heads/{}", st.onto), new, true, tip, "els backport: resolved conflict")?;
+            let new = repo.commit(
+                None,
+                &upstream.author(),
+                &repo::committer(&repo),
+                &message,
+                &tree,
+                &[&onto],
+            )?;
+            repo.reference_matching(
+                &format!("refs/heads/{}", st.onto),
+                new,
+                true,
+                tip,
+                "els backport: resolved conflict",
+            )?;
             let report_i = &mut st.fixes[i];
             report_i.status = FixStatus::Applied;
             report_i.commit = Some(new.to_string());
@@ -559,7 +722,12 @@ pub fn continue_backport(fork: &Path, quiet: bool) -> Result<Report> {
     st.stopped_at = None;
     state::save(&repo, &st)?;
     let tip = branch_tip(&repo, &st.onto)?;
-    let req = Request { fork: fork.to_path_buf(), onto: st.onto.clone(), quiet, ..Request::default() };
+    let req = Request {
+        fork: fork.to_path_buf(),
+        onto: st.onto.clone(),
+        quiet,
+        ..Request::default()
+    };
     finish_run(&repo, &mut st, i + 1, tip, Some(wt), &req)
 }
 
@@ -567,8 +735,15 @@ fn unstaged_changes(wt: &Repository) -> Result<Vec<String>> {
     let mut opts = git2::StatusOptions::new();
     opts.include_untracked(false).exclude_submodules(true);
     let statuses = wt.statuses(Some(&mut opts))?;
-    let dirty = git2::Status::WT_MODIFIED | git2::Status::WT_DELETED | git2::Status::WT_TYPECHANGE | git2::Status::WT_RENAMED;
-    Ok(statuses.iter().filter(|s| s.status().intersects(dirty)).filter_map(|s| s.path().map(str::to_string)).collect())
+    let dirty = git2::Status::WT_MODIFIED
+        | git2::Status::WT_DELETED
+        | git2::Status::WT_TYPECHANGE
+        | git2::Status::WT_RENAMED;
+    Ok(statuses
+        .iter()
+        .filter(|s| s.status().intersects(dirty))
+        .filter_map(|s| s.path().map(str::to_string))
+        .collect())
 }
 
 /// What `--abort` restored.
@@ -586,11 +761,17 @@ pub struct AbortReport {
 pub fn abort_backport(fork: &Path) -> Result<AbortReport> {
     let repo = repo::open(fork)?;
     let Some(st) = state::load(&repo)? else {
-        bail!("no backport is in progress in {}; nothing to abort", fork.display());
+        bail!(
+            "no backport is in progress in {}; nothing to abort",
+            fork.display()
+        );
     };
     let original = Oid::from_str(&st.original_tip)?;
     let full = format!("refs/heads/{}", st.onto);
-    let abandoned = repo.refname_to_id(&full).map(|o| o.to_string()).unwrap_or_default();
+    let abandoned = repo
+        .refname_to_id(&full)
+        .map(|o| o.to_string())
+        .unwrap_or_default();
     repo.reference(&full, original, true, "els backport: abort")?;
     match (&st.created_worktree, &st.worktree) {
         (Some(name), path) => remove_linked_worktree(&repo, name, path.as_deref())?,
@@ -598,11 +779,16 @@ pub fn abort_backport(fork: &Path) -> Result<AbortReport> {
         (None, None) => {}
     }
     state::remove(&repo)?;
-    Ok(AbortReport { onto: st.onto, restored_tip: st.original_tip, abandoned_tip: abandoned })
+    Ok(AbortReport {
+        onto: st.onto,
+        restored_tip: st.original_tip,
+        abandoned_tip: abandoned,
+    })
 }
 
 fn restore_worktree(path: &Path, original: Oid, written: &[String]) -> Result<()> {
-    let wt = Repository::open(path).with_context(|| format!("cannot open the worktree {}", path.display()))?;
+    let wt = Repository::open(path)
+        .with_context(|| format!("cannot open the worktree {}", path.display()))?;
     let tree = wt.find_commit(original)?.tree()?;
     let mut checkout = CheckoutBuilder::new();
     checkout.force();
@@ -617,7 +803,8 @@ fn restore_worktree(path: &Path, original: Oid, written: &[String]) -> Result<()
         if tree.get_path(Path::new(p)).is_err() {
             let file = path.join(p);
             if file.is_file() {
-                std::fs::remove_file(&file).with_context(|| format!("cannot remove {}", file.display()))?;
+                std::fs::remove_file(&file)
+                    .with_context(|| format!("cannot remove {}", file.display()))?;
             }
         }
     }

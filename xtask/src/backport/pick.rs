@@ -25,7 +25,12 @@ pub struct ReducedFix {
 
 impl ReducedFix {
     /// Reduces the change `parent → commit` (upstream trees) through the path map.
-    pub fn new(repo: &Repository, parent: Option<&Tree>, commit: &Tree, map: &PathMap) -> Result<ReducedFix> {
+    pub fn new(
+        repo: &Repository,
+        parent: Option<&Tree>,
+        commit: &Tree,
+        map: &PathMap,
+    ) -> Result<ReducedFix> {
         let mut fix = ReducedFix {
             upstream_paths: BTreeMap::new(),
             before: BTreeMap::new(),
@@ -33,7 +38,9 @@ impl ReducedFix {
             upstream_parent_tree: parent.map(Tree::id),
         };
         for (path, (old, new)) in changes::changed_files(repo, parent, Some(commit))? {
-            let Some(fork_path) = map.to_fork(&path) else { continue };
+            let Some(fork_path) = map.to_fork(&path) else {
+                continue;
+            };
             if let Some(e) = old {
                 fix.before.insert(fork_path.clone(), e);
             }
@@ -58,7 +65,11 @@ impl ReducedFix {
 }
 
 /// The stable patch-id of the change from `before` to `after` (file maps), `None` when empty.
-pub fn patch_id_of(repo: &Repository, before: &BTreeMap<String, Entry>, after: &BTreeMap<String, Entry>) -> Result<Option<Oid>> {
+pub fn patch_id_of(
+    repo: &Repository,
+    before: &BTreeMap<String, Entry>,
+    after: &BTreeMap<String, Entry>,
+) -> Result<Option<Oid>> {
     if before == after {
         return Ok(None);
     }
@@ -85,7 +96,10 @@ pub enum PickResult {
     Clean(Oid),
     /// The merge left conflicts: the full index (onto with the merged files and conflict stages)
     /// and the conflicted paths.
-    Conflicted { index: Index, conflicts: Vec<ConflictedPath> },
+    Conflicted {
+        index: Index,
+        conflicts: Vec<ConflictedPath>,
+    },
 }
 
 /// Picks `fix` onto `onto` in memory.
@@ -111,13 +125,22 @@ pub fn pick(repo: &Repository, fix: &ReducedFix, onto: &Tree, map: &PathMap) -> 
     let ours_tree = repo.find_tree(changes::tree_of(repo, &ours)?)?;
     let mut opts = MergeOptions::new();
     // git's merge defaults: rename detection at 50% similarity, and a generous rename limit.
-    opts.find_renames(true).rename_threshold(50).target_limit(7000);
+    opts.find_renames(true)
+        .rename_threshold(50)
+        .target_limit(7000);
     let merged = repo.merge_trees(&base, &ours_tree, &theirs, Some(&opts))?;
 
     if !merged.has_conflicts() {
-        let mut updates: BTreeMap<String, Option<Entry>> = ours.keys().map(|p| (p.clone(), None)).collect();
+        let mut updates: BTreeMap<String, Option<Entry>> =
+            ours.keys().map(|p| (p.clone(), None)).collect();
         for e in merged.iter() {
-            updates.insert(String::from_utf8_lossy(&e.path).into_owned(), Some(Entry { id: e.id, mode: e.mode as i32 }));
+            updates.insert(
+                String::from_utf8_lossy(&e.path).into_owned(),
+                Some(Entry {
+                    id: e.id,
+                    mode: e.mode as i32,
+                }),
+            );
         }
         let unchanged = updates.iter().all(|(p, e)| ours.get(p) == e.as_ref());
         if unchanged {
@@ -153,7 +176,10 @@ pub fn pick(repo: &Repository, fix: &ReducedFix, onto: &Tree, map: &PathMap) -> 
     }
     conflicts.sort_by(|a, b| a.path.cmp(&b.path));
     conflicts.dedup_by(|a, b| a.path == b.path);
-    Ok(PickResult::Conflicted { index: full, conflicts })
+    Ok(PickResult::Conflicted {
+        index: full,
+        conflicts,
+    })
 }
 
 fn stage(e: &git2::IndexEntry) -> u16 {
@@ -183,11 +209,21 @@ fn rename_candidates(
     let ext = |p: &str| p.rsplit_once('.').map(|(_, e)| e.to_string());
     let mut out = Vec::new();
     for missing in moved_away {
-        let same_name: Vec<_> = added.iter().filter(|(p, _)| name(p) == name(missing)).cloned().collect();
+        let same_name: Vec<_> = added
+            .iter()
+            .filter(|(p, _)| name(p) == name(missing))
+            .cloned()
+            .collect();
         if !same_name.is_empty() {
             out.extend(same_name);
         } else {
-            out.extend(added.iter().filter(|(p, _)| ext(p) == ext(missing)).take(MAX_BY_EXTENSION).cloned());
+            out.extend(
+                added
+                    .iter()
+                    .filter(|(p, _)| ext(p) == ext(missing))
+                    .take(MAX_BY_EXTENSION)
+                    .cloned(),
+            );
         }
     }
     Ok(out)
@@ -195,8 +231,14 @@ fn rename_candidates(
 
 /// The upstream parent tree in the fork's layout: for a subdirectory remap, that subdirectory;
 /// otherwise the tree itself (explicit file remaps already say where a moved file went).
-fn parent_in_fork_layout<'r>(repo: &'r Repository, fix: &ReducedFix, map: &PathMap) -> Result<Option<Tree<'r>>> {
-    let Some(id) = fix.upstream_parent_tree else { return Ok(None) };
+fn parent_in_fork_layout<'r>(
+    repo: &'r Repository,
+    fix: &ReducedFix,
+    map: &PathMap,
+) -> Result<Option<Tree<'r>>> {
+    let Some(id) = fix.upstream_parent_tree else {
+        return Ok(None);
+    };
     let tree = repo.find_tree(id)?;
     match map.subdirectory_prefix() {
         Some(prefix) => match tree.get_path(std::path::Path::new(prefix)) {

@@ -25,7 +25,10 @@ impl PathMap {
     /// is then a subdirectory of the upstream repository (dotnet/dotnet's `src/runtime/`), and
     /// upstream paths outside every rule do not exist in the fork.
     pub fn subdirectory_prefix(&self) -> Option<&str> {
-        self.rules.iter().find(|r| r.to.trim_matches('/').is_empty()).map(|r| r.from.trim_end_matches('/'))
+        self.rules
+            .iter()
+            .find(|r| r.to.trim_matches('/').is_empty())
+            .map(|r| r.from.trim_end_matches('/'))
     }
 
     /// The fork path for an upstream path, or `None` when the path has no place in the fork.
@@ -35,7 +38,9 @@ impl PathMap {
                 return Some(join(&rule.to, rest));
             }
         }
-        self.subdirectory_prefix().is_none().then(|| upstream.to_string())
+        self.subdirectory_prefix()
+            .is_none()
+            .then(|| upstream.to_string())
     }
 
     /// The upstream path for a fork path (the inverse of [`PathMap::to_fork`]).
@@ -78,23 +83,44 @@ mod tests {
     use super::*;
 
     fn rule(from: &str, to: &str) -> Remap {
-        Remap { from: from.into(), to: to.into() }
+        Remap {
+            from: from.into(),
+            to: to.into(),
+        }
     }
 
     #[test]
     fn moves_files_and_directories_on_component_boundaries() {
-        let map = PathMap::new(&[rule("src/libraries/New.cs", "src/libraries/Old.cs"), rule("src/new/", "src/old/")]);
-        assert_eq!(map.to_fork("src/libraries/New.cs").as_deref(), Some("src/libraries/Old.cs"));
-        assert_eq!(map.to_fork("src/new/a/b.cs").as_deref(), Some("src/old/a/b.cs"));
-        assert_eq!(map.to_fork("src/newer/b.cs").as_deref(), Some("src/newer/b.cs"));
+        let map = PathMap::new(&[
+            rule("src/libraries/New.cs", "src/libraries/Old.cs"),
+            rule("src/new/", "src/old/"),
+        ]);
+        assert_eq!(
+            map.to_fork("src/libraries/New.cs").as_deref(),
+            Some("src/libraries/Old.cs")
+        );
+        assert_eq!(
+            map.to_fork("src/new/a/b.cs").as_deref(),
+            Some("src/old/a/b.cs")
+        );
+        assert_eq!(
+            map.to_fork("src/newer/b.cs").as_deref(),
+            Some("src/newer/b.cs")
+        );
         assert_eq!(map.to_upstream("src/old/a/b.cs"), "src/new/a/b.cs");
     }
 
     #[test]
     fn a_subdirectory_rule_drops_everything_outside_it() {
         let map = PathMap::new(&[rule("src/runtime/", "")]);
-        assert_eq!(map.to_fork("src/runtime/eng/Versions.props").as_deref(), Some("eng/Versions.props"));
+        assert_eq!(
+            map.to_fork("src/runtime/eng/Versions.props").as_deref(),
+            Some("eng/Versions.props")
+        );
         assert_eq!(map.to_fork("src/aspnetcore/eng/Versions.props"), None);
-        assert_eq!(map.to_upstream("eng/Versions.props"), "src/runtime/eng/Versions.props");
+        assert_eq!(
+            map.to_upstream("eng/Versions.props"),
+            "src/runtime/eng/Versions.props"
+        );
     }
 }

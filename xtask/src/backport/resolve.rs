@@ -18,10 +18,23 @@ pub struct Upstream<'a> {
 }
 
 /// Resolves every FIX to a commit id, fetching from the upstream once for all missing ones.
-pub fn resolve_all(repo: &Repository, fixes: &[FixSpec], upstream: &Upstream, quiet: bool) -> Result<Vec<Oid>> {
-    let mut found: Vec<Option<Oid>> = fixes.iter().map(|f| lookup(repo, f)).collect::<Result<_>>()?;
+pub fn resolve_all(
+    repo: &Repository,
+    fixes: &[FixSpec],
+    upstream: &Upstream,
+    quiet: bool,
+) -> Result<Vec<Oid>> {
+    let mut found: Vec<Option<Oid>> = fixes
+        .iter()
+        .map(|f| lookup(repo, f))
+        .collect::<Result<_>>()?;
     let missing = |found: &[Option<Oid>]| -> Vec<&FixSpec> {
-        fixes.iter().zip(found).filter(|(_, id)| id.is_none()).map(|(f, _)| f).collect()
+        fixes
+            .iter()
+            .zip(found)
+            .filter(|(_, id)| id.is_none())
+            .map(|(f, _)| f)
+            .collect()
     };
     if missing(&found).is_empty() {
         return Ok(found.into_iter().flatten().collect());
@@ -31,10 +44,21 @@ pub fn resolve_all(repo: &Repository, fixes: &[FixSpec], upstream: &Upstream, qu
         bail!("commit {} is not in the fork; pass --upstream <URL|PATH> (or set `upstream` in els.toml) so it can be fetched", names.join(", "));
     };
     let ns = format!("refs/els/upstream/{}", upstream.name);
-    let full_ids: Vec<String> = missing(&found).iter().filter(|f| f.rev.len() == 40).map(|f| f.rev.clone()).collect();
+    let full_ids: Vec<String> = missing(&found)
+        .iter()
+        .filter(|f| f.rev.len() == 40)
+        .map(|f| f.rev.clone())
+        .collect();
     let attempts: Vec<Vec<String>> = vec![
-        full_ids.iter().map(|id| format!("+{id}:{ns}/commits/{id}")).collect(),
-        upstream.branches.iter().map(|b| format!("+refs/heads/{b}:{ns}/heads/{b}")).collect(),
+        full_ids
+            .iter()
+            .map(|id| format!("+{id}:{ns}/commits/{id}"))
+            .collect(),
+        upstream
+            .branches
+            .iter()
+            .map(|b| format!("+refs/heads/{b}:{ns}/heads/{b}"))
+            .collect(),
         vec![format!("+refs/heads/*:{ns}/heads/*")],
     ];
     let mut last_error = None;
@@ -53,26 +77,41 @@ pub fn resolve_all(repo: &Repository, fixes: &[FixSpec], upstream: &Upstream, qu
         }
     }
     let names: Vec<String> = missing(&found).iter().map(|f| f.to_string()).collect();
-    let why = last_error.map(|e| format!(" (last fetch error: {e:#})")).unwrap_or_default();
-    bail!("unknown commit {}: not in the fork and not found in {location}{why}; check the id", names.join(", "))
+    let why = last_error
+        .map(|e| format!(" (last fetch error: {e:#})"))
+        .unwrap_or_default();
+    bail!(
+        "unknown commit {}: not in the fork and not found in {location}{why}; check the id",
+        names.join(", ")
+    )
 }
 
 /// Looks a fix up in the fork's object database.
 fn lookup(repo: &Repository, fix: &FixSpec) -> Result<Option<Oid>> {
     match repo.revparse_single(&fix.rev) {
         Ok(obj) => {
-            let commit = obj.peel_to_commit().with_context(|| format!("{fix} names a {}, not a commit", obj.kind().map(|k| k.str()).unwrap_or("object")))?;
+            let commit = obj.peel_to_commit().with_context(|| {
+                format!(
+                    "{fix} names a {}, not a commit",
+                    obj.kind().map(|k| k.str()).unwrap_or("object")
+                )
+            })?;
             Ok(Some(commit.id()))
         }
         Err(e) if e.code() == git2::ErrorCode::Ambiguous => {
-            bail!("{fix} is ambiguous: several objects start with {}; give more digits", fix.rev)
+            bail!(
+                "{fix} is ambiguous: several objects start with {}; give more digits",
+                fix.rev
+            )
         }
         Err(_) => Ok(None),
     }
 }
 
 fn fetch(repo: &Repository, location: &str, refspecs: &[String], quiet: bool) -> Result<()> {
-    let mut remote = repo.remote_anonymous(location).with_context(|| format!("cannot use {location} as an upstream"))?;
+    let mut remote = repo
+        .remote_anonymous(location)
+        .with_context(|| format!("cannot use {location} as an upstream"))?;
     let mut callbacks = RemoteCallbacks::new();
     let mut last_percent = None;
     callbacks.transfer_progress(move |p| {
@@ -80,7 +119,11 @@ fn fetch(repo: &Repository, location: &str, refspecs: &[String], quiet: bool) ->
             let percent = p.received_objects() * 100 / p.total_objects();
             if last_percent != Some(percent) {
                 last_percent = Some(percent);
-                eprint!("\rfetching from upstream: {percent}% ({}/{} objects)", p.received_objects(), p.total_objects());
+                eprint!(
+                    "\rfetching from upstream: {percent}% ({}/{} objects)",
+                    p.received_objects(),
+                    p.total_objects()
+                );
                 if percent == 100 {
                     eprintln!();
                 }
@@ -89,7 +132,10 @@ fn fetch(repo: &Repository, location: &str, refspecs: &[String], quiet: bool) ->
         true
     });
     let mut opts = FetchOptions::new();
-    opts.remote_callbacks(callbacks).download_tags(git2::AutotagOption::None);
-    remote.fetch(refspecs, Some(&mut opts), None).with_context(|| format!("fetching {} from {location}", refspecs.join(" ")))?;
+    opts.remote_callbacks(callbacks)
+        .download_tags(git2::AutotagOption::None);
+    remote
+        .fetch(refspecs, Some(&mut opts), None)
+        .with_context(|| format!("fetching {} from {location}", refspecs.join(" ")))?;
     Ok(())
 }

@@ -61,13 +61,21 @@ pub struct Args {
 }
 
 fn parse_cve(s: &str) -> Result<String, String> {
-    let valid = s.strip_prefix("CVE-").and_then(|r| r.split_once('-')).is_some_and(|(y, n)| {
-        y.len() == 4 && y.chars().all(|c| c.is_ascii_digit()) && n.len() >= 4 && n.chars().all(|c| c.is_ascii_digit())
-    });
+    let valid = s
+        .strip_prefix("CVE-")
+        .and_then(|r| r.split_once('-'))
+        .is_some_and(|(y, n)| {
+            y.len() == 4
+                && y.chars().all(|c| c.is_ascii_digit())
+                && n.len() >= 4
+                && n.chars().all(|c| c.is_ascii_digit())
+        });
     if valid {
         Ok(s.to_string())
     } else {
-        Err(format!("`{s}` is not a CVE id (expected CVE-YYYY-NNNN…, e.g. CVE-2025-55248)"))
+        Err(format!(
+            "`{s}` is not a CVE id (expected CVE-YYYY-NNNN…, e.g. CVE-2025-55248)"
+        ))
     }
 }
 
@@ -80,7 +88,12 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&r)?);
             } else {
-                println!("aborted: `{}` restored to {} (was {})", r.onto, short(&r.restored_tip), short(&r.abandoned_tip));
+                println!(
+                    "aborted: `{}` restored to {} (was {})",
+                    r.onto,
+                    short(&r.restored_tip),
+                    short(&r.abandoned_tip)
+                );
             }
             return Ok(Outcome::Success);
         }
@@ -94,12 +107,19 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
 
 /// Builds the request from flags over the config.
 fn request(args: &Args, config: Option<&Config>, cwd: &Path) -> Result<Request> {
-    let fixes: Vec<FixSpec> = args.fixes.iter().map(|f| f.parse()).collect::<Result<_>>()?;
+    let fixes: Vec<FixSpec> = args
+        .fixes
+        .iter()
+        .map(|f| f.parse())
+        .collect::<Result<_>>()?;
     let mut names: Vec<&str> = fixes.iter().filter_map(|f| f.repo.as_deref()).collect();
     names.sort();
     names.dedup();
     if names.len() > 1 {
-        bail!("the FIXes name several repositories ({}); run one backport per repository", names.join(", "));
+        bail!(
+            "the FIXes name several repositories ({}); run one backport per repository",
+            names.join(", ")
+        );
     }
     let name = match (names.first(), args.repo.as_deref()) {
         (Some(a), Some(b)) if *a != b => bail!("--repo {b} disagrees with FIX prefix `{a}@`"),
@@ -108,7 +128,9 @@ fn request(args: &Args, config: Option<&Config>, cwd: &Path) -> Result<Request> 
         (None, None) => None,
     };
     let repo_config: Option<&RepoConfig> = match (config, name.as_deref()) {
-        (Some(c), Some(n)) if args.fork.is_none() || c.repos.iter().any(|r| r.name == n) => Some(c.repo(n)?),
+        (Some(c), Some(n)) if args.fork.is_none() || c.repos.iter().any(|r| r.name == n) => {
+            Some(c.repo(n)?)
+        }
         (Some(c), None) if c.repos.len() == 1 => c.repos.first(),
         _ => None,
     };
@@ -133,7 +155,9 @@ fn request(args: &Args, config: Option<&Config>, cwd: &Path) -> Result<Request> 
         onto,
         repo_name: name.or_else(|| repo_config.map(|r| r.name.clone())),
         upstream,
-        upstream_branches: repo_config.map(|r| r.upstream_branches.clone()).unwrap_or_else(|| vec!["release/8.0".into(), "release/9.0".into()]),
+        upstream_branches: repo_config
+            .map(|r| r.upstream_branches.clone())
+            .unwrap_or_else(|| vec!["release/8.0".into(), "release/9.0".into()]),
         remaps: repo_config.map(|r| r.remaps.clone()).unwrap_or_default(),
         fixes,
         cve: args.cve.clone(),
@@ -159,7 +183,9 @@ fn fork_for_resume(args: &Args, config: Option<&Config>, cwd: &Path) -> Result<P
     if let Some(f) = &args.fork {
         return Ok(cwd.join(f));
     }
-    let Some(config) = config else { bail!("which fork? pass --fork <PATH>") };
+    let Some(config) = config else {
+        bail!("which fork? pass --fork <PATH>")
+    };
     if let Some(name) = &args.repo {
         return Ok(config.resolve(&config.repo(name)?.path));
     }
@@ -167,14 +193,20 @@ fn fork_for_resume(args: &Args, config: Option<&Config>, cwd: &Path) -> Result<P
         .repos
         .iter()
         .map(|r| config.resolve(&r.path))
-        .filter(|p| git2::Repository::open(p).is_ok_and(|repo| repo.commondir().join("els/backport-state.json").exists()))
+        .filter(|p| {
+            git2::Repository::open(p)
+                .is_ok_and(|repo| repo.commondir().join("els/backport-state.json").exists())
+        })
         .collect();
     match in_progress.as_slice() {
         [one] => Ok(one.clone()),
         [] => bail!("no backport is in progress in any configured repository"),
         many => bail!(
             "backports are in progress in several repositories ({}); name one with --fork",
-            many.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+            many.iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     }
 }
@@ -185,17 +217,32 @@ fn short(id: &str) -> &str {
 
 fn render(report: &Report, json: bool) -> Result<Outcome> {
     if json {
-        println!("{}", serde_json::to_string_pretty(report).context("cannot serialise the report")?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(report).context("cannot serialise the report")?
+        );
     } else {
         print!("{}", human(report));
     }
     for f in &report.fixes {
         for c in &f.conflicts {
-            console::annotate(Annotation::Error, Some(&c.path), None, &format!("{} conflicts here ({} conflict, {})", f.fix, c.kind, c.class));
+            console::annotate(
+                Annotation::Error,
+                Some(&c.path),
+                None,
+                &format!(
+                    "{} conflicts here ({} conflict, {})",
+                    f.fix, c.kind, c.class
+                ),
+            );
         }
     }
     console::step_summary(&markdown(report))?;
-    Ok(if report.stopped() { Outcome::Failure } else { Outcome::Success })
+    Ok(if report.stopped() {
+        Outcome::Failure
+    } else {
+        Outcome::Success
+    })
 }
 
 fn status_label(f: &FixReport) -> String {
@@ -210,12 +257,26 @@ fn status_label(f: &FixReport) -> String {
 
 fn detail(f: &FixReport) -> String {
     match (f.status, &f.evidence) {
-        (FixStatus::Applied, _) => format!("→ {}{}", short(f.commit.as_deref().unwrap_or("")), if f.resolved_by_hand { " (resolved by hand)" } else { "" }),
+        (FixStatus::Applied, _) => format!(
+            "→ {}{}",
+            short(f.commit.as_deref().unwrap_or("")),
+            if f.resolved_by_hand {
+                " (resolved by hand)"
+            } else {
+                ""
+            }
+        ),
         (FixStatus::AlreadyApplied, Some(e)) => {
             let why = match e {
                 backport::Evidence::Ancestor => "upstream commit is an ancestor".to_string(),
-                backport::Evidence::Trailer => format!("cherry-picked as {}", short(f.equivalent.as_deref().unwrap_or(""))),
-                backport::Evidence::PatchId => format!("same patch-id as {}", short(f.equivalent.as_deref().unwrap_or(""))),
+                backport::Evidence::Trailer => format!(
+                    "cherry-picked as {}",
+                    short(f.equivalent.as_deref().unwrap_or(""))
+                ),
+                backport::Evidence::PatchId => format!(
+                    "same patch-id as {}",
+                    short(f.equivalent.as_deref().unwrap_or(""))
+                ),
                 backport::Evidence::Empty => "picking it changes nothing".to_string(),
             };
             format!("({why})")
@@ -227,29 +288,59 @@ fn detail(f: &FixReport) -> String {
 fn human(report: &Report) -> String {
     let mut out = format!(
         "{} {} in {}{}{}\n",
-        if report.dry_run { "dry run: backport onto" } else { "backport onto" },
+        if report.dry_run {
+            "dry run: backport onto"
+        } else {
+            "backport onto"
+        },
         paint(&report.onto, Style::Bold),
         report.fork.display(),
-        report.cve.as_deref().map(|c| format!(" ({c})")).unwrap_or_default(),
-        if report.dry_run { " — nothing changed" } else { "" },
+        report
+            .cve
+            .as_deref()
+            .map(|c| format!(" ({c})"))
+            .unwrap_or_default(),
+        if report.dry_run {
+            " — nothing changed"
+        } else {
+            ""
+        },
     );
     for f in &report.fixes {
-        out.push_str(&format!("  {} {} {} {}\n", status_label(f), f.fix, detail(f), paint(&f.subject, Style::Dim)));
+        out.push_str(&format!(
+            "  {} {} {} {}\n",
+            status_label(f),
+            f.fix,
+            detail(f),
+            paint(&f.subject, Style::Dim)
+        ));
         for c in &f.conflicts {
-            out.push_str(&format!("      {:<14} {:<14} {}\n", c.kind, c.class, c.path));
+            out.push_str(&format!(
+                "      {:<14} {:<14} {}\n",
+                c.kind, c.class, c.path
+            ));
         }
-        if f.status == FixStatus::Conflict && f.conflicts.iter().all(|c| c.class == "version-infra") {
+        if f.status == FixStatus::Conflict && f.conflicts.iter().all(|c| c.class == "version-infra")
+        {
             out.push_str("      only version/infrastructure files conflict: usually keep the fork's side (`git checkout --ours <file>`)\n");
         }
         if !f.prerequisites.is_empty() {
             out.push_str("      likely prerequisites (earlier upstream commits, not on the fork, that touched these files):\n");
             for p in &f.prerequisites {
-                out.push_str(&format!("        {} {} ({})\n", short(&p.commit), p.subject, p.paths.join(", ")));
+                out.push_str(&format!(
+                    "        {} {} ({})\n",
+                    short(&p.commit),
+                    p.subject,
+                    p.paths.join(", ")
+                ));
             }
         }
     }
     if !report.next_steps.is_empty() {
-        out.push_str(&format!("\n{}\n", paint("Stopped at a conflict. Next:", Style::Bold)));
+        out.push_str(&format!(
+            "\n{}\n",
+            paint("Stopped at a conflict. Next:", Style::Bold)
+        ));
         for step in &report.next_steps {
             out.push_str(&format!("  {step}\n"));
         }
@@ -261,14 +352,33 @@ fn human(report: &Report) -> String {
 
 /// The report as Markdown, for GitHub step summaries and pull request bodies.
 pub fn markdown(report: &Report) -> String {
-    let mut out = format!("### Backport onto `{}`{}\n\n", report.onto, report.cve.as_deref().map(|c| format!(" ({c})")).unwrap_or_default());
+    let mut out = format!(
+        "### Backport onto `{}`{}\n\n",
+        report.onto,
+        report
+            .cve
+            .as_deref()
+            .map(|c| format!(" ({c})"))
+            .unwrap_or_default()
+    );
     out.push_str("| fix | status | result | subject |\n|---|---|---|---|\n");
     for f in &report.fixes {
-        let status = serde_json::to_value(f.status).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
-        out.push_str(&format!("| `{}` | {status} | {} | {} |\n", f.fix, detail(f), f.subject.replace('|', "\\|")));
+        let status = serde_json::to_value(f.status)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "| `{}` | {status} | {} | {} |\n",
+            f.fix,
+            detail(f),
+            f.subject.replace('|', "\\|")
+        ));
     }
     for f in report.fixes.iter().filter(|f| !f.conflicts.is_empty()) {
-        out.push_str(&format!("\n**Conflicts in `{}`**\n\n| path | kind | class |\n|---|---|---|\n", f.fix));
+        out.push_str(&format!(
+            "\n**Conflicts in `{}`**\n\n| path | kind | class |\n|---|---|---|\n",
+            f.fix
+        ));
         for c in &f.conflicts {
             out.push_str(&format!("| `{}` | {} | {} |\n", c.path, c.kind, c.class));
         }

@@ -16,7 +16,10 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
     let sh = xshell::Shell::new()?;
     sh.change_dir(ctx.cwd());
     let extra = &args.cargo_args;
-    if xshell::cmd!(sh, "cargo test --workspace {extra...}").run().is_err() {
+    if xshell::cmd!(sh, "cargo test --workspace {extra...}")
+        .run()
+        .is_err()
+    {
         bail!("the test suite failed (see the output above)");
     }
     Ok(Outcome::Success)

@@ -1,0 +1,1374 @@
+//! The backport engine on real repositories shaped like dotnet/runtime: an upstream with
+//! release/6.0 and a diverged release/8.0 carrying fixes, and a fork cloned from release/6.0 only
+//! (so fixes must be fetched). Every outcome is checked through the real binary, and clean picks
+//! are compared with what `git cherry-pick` commits on the same input.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use git2::{Oid, Repository};
+use serde_json::Value;
+use xtask::sandbox::{self, csharp, edit, versions_props};
+
+const SMTP_CLIENT: &str = "src/libraries/System.Net.Mail/src/System/Net/Mail/SmtpClient.cs";
+const SMTP_CONNECTION: &str = "src/libraries/System.Net.Mail/src/System/Net/Mail/SmtpConnection.cs";
+const SMTP_CONNECTION_8: &str =
+    "src/libraries/System.Net.Mail/src/System/Net/Mail/SmtpConnection.Auth.cs";
+const JSON_READER: &str =
+    "src/libraries/System.Text.Json/src/System/Text/Json/Reader/Utf8JsonReader.cs";
+const JSON_TESTS: &str = "src/libraries/System.Text.Json/tests/Utf8JsonReaderTests.cs";
+const SIGNED_XML: &str = "src/libraries/System.Security.Cryptography.Xml/src/System/Security/Cryptography/Xml/SignedXml.cs";
+const VERSIONS: &str = "eng/Versions.props";
+
+/// An upstream repository with release/6.0 and release/8.0, and a fork cloned from release/6.0.
+struct World {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    upstream: PathBuf,
+    fork: PathBuf,
+    /// Named upstream commits (fixes and their prerequisites).
+    ids: HashMap<&'static str, Oid>,
+}
+
+fn file(repo: &Repository, branch: &str, path: &str) -> String {
+    let tree = repo
+        .revparse_single(branch)
+        .unwrap()
+        .peel_to_tree()
+        .unwrap();
+    let blob = repo
+        .find_blob(tree.get_path(Path::new(path)).unwrap().id())
+        .unwrap();
+    String::from_utf8(blob.content().to_vec()).unwrap()
+}
+
+impl World {
+    fn new() -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_path_buf();
+        let upstream = root.join("upstream");
+        let repo = sandbox::init(&upstream).unwrap();
+        let dev = sandbox::signature("Dev One", "dev1@example.com", 1_600_000_000);
+        let sec = sandbox::signature("Security Dev", "sec@example.com", 1_700_000_000);
+        let mut ids = HashMap::new();
+
+        let base_files = [
+            (VERSIONS, versions_props(6, 0, 36)),
+            ("NuGet.config", "<configuration>\n  <packageSources>\n    <add key=\"dotnet-public\" value=\"https://pkgs.dev.azure.com/dnceng/public/_packaging/dotnet-public/nuget/v3/index.json\" />\n  </packageSources>\n</configuration>\n".to_string()),
+            (SMTP_CLIENT, csharp("System.Net.Mail", "SmtpClient", 40)),
+            (SMTP_CONNECTION, csharp("System.Net.Mail", "SmtpConnection", 40)),
+            (JSON_READER, csharp("System.Text.Json", "Utf8JsonReader", 40)),
+            (JSON_TESTS, csharp("System.Text.Json.Tests", "Utf8JsonReaderTests", 10)),
+            (SIGNED_XML, csharp("System.Security.Cryptography.Xml", "SignedXml", 40)),
+        ];
+        let changes: Vec<(&str, Option<&str>)> = base_files
+            .iter()
+            .map(|(p, c)| (*p, Some(c.as_str())))
+            .collect();
+        let base = sandbox::commit(
+            &repo,
+            "release/6.0",
+            &changes,
+            "Initial .NET 6 servicing tree",
+            &dev,
+        )
+        .unwrap();
+        repo.tag_lightweight("v6.0.36", &repo.find_object(base, None).unwrap(), false)
+            .unwrap();
+        sandbox::branch(&repo, "release/8.0", base).unwrap();
+
+        let f = |p: &str| file(&repo, "release/8.0", p);
+        sandbox::commit(
+            &repo,
+            "release/8.0",
+            &[(VERSIONS, Some(&versions_props(8, 0, 10)))],
+            "Update branding to 8.0.10",
+            &dev,
+        )
+        .unwrap();
+        // 8.0 renamed SmtpConnection.cs; the fork still has the old name.
+        let conn = edit(&f(SMTP_CONNECTION), "statement 40", "statement 40 (auth)");
+        sandbox::commit(
+            &repo,
+            "release/8.0",
+            &[(SMTP_CONNECTION, None), (SMTP_CONNECTION_8, Some(&conn))],
+            "Split SmtpConnection authentication",
+            &dev,
+        )
+        .unwrap();
+        let reader = edit(&f(JSON_READER), "Step20() => 20;", "Step20() => 20 + 0;");
+        ids.insert(
+            "prereq",
+            sandbox::commit(
+                &repo,
+                "release/8.0",
+                &[(JSON_READER, Some(&reader))],
+                "Refactor Utf8JsonReader step 20",
+                &dev,
+            )
+            .unwrap(),
+        );
+
+        let fix = |ids: &mut HashMap<&'static str, Oid>,
+                   name: &'static str,
+                   changes: &[(&str, Option<&str>)],
+                   msg: &str| {
+            ids.insert(
+                name,
+                sandbox::commit(&repo, "release/8.0", changes, msg, &sec).unwrap(),
+            );
+        };
+        fix(
+            &mut ids,
+            "clean",
+            &[(
+                SIGNED_XML,
+                Some(&edit(
+                    &f(SIGNED_XML),
+                    "Step5() => 5;",
+                    "Step5() => CheckReference(5);",
+                )),
+            )],
+            "Validate references in SignedXml\n\nReject references to external documents.",
+        );
+        fix(
+            &mut ids,
+            "renamed",
+            &[(
+                SMTP_CONNECTION_8,
+                Some(&edit(
+                    &f(SMTP_CONNECTION_8),
+                    "Step7() => 7;",
+                    "Step7() => RequireTls(7);",
+                )),
+            )],
+            "Require TLS before AUTH in SmtpConnection",
+        );
+        fix(
+            &mut ids,
+            "code-conflict",
+            &[(
+                JSON_READER,
+                Some(&edit(
+                    &f(JSON_READER),
+                    "Step20() => 20 + 0;",
+                    "Step20() => CheckDepth(20 + 0);",
+                )),
+            )],
+            "Limit Utf8JsonReader depth",
+        );
+        let mut v = edit(
+            &f(VERSIONS),
+            "<ProductVersion>8.0.10</ProductVersion>",
+            "<ProductVersion>8.0.11</ProductVersion>",
+        );
+        v = edit(
+            &v,
+            "<PatchVersion>10</PatchVersion>",
+            "<PatchVersion>11</PatchVersion>",
+        );
+        fix(
+            &mut ids,
+            "versions-conflict",
+            &[
+                (
+                    SMTP_CLIENT,
+                    Some(&edit(
+                        &f(SMTP_CLIENT),
+                        "Step3() => 3;",
+                        "Step3() => Sanitize(3);",
+                    )),
+                ),
+                (VERSIONS, Some(&v)),
+            ],
+            "Sanitize SMTP envelope addresses",
+        );
+        fix(
+            &mut ids,
+            "by-trailer",
+            &[(
+                SIGNED_XML,
+                Some(&edit(
+                    &f(SIGNED_XML),
+                    "Step25() => 25;",
+                    "Step25() => Canonical(25);",
+                )),
+            )],
+            "Canonicalize before digest",
+        );
+        fix(
+            &mut ids,
+            "by-patch-id",
+            &[(
+                SIGNED_XML,
+                Some(&edit(
+                    &f(SIGNED_XML),
+                    "Step30() => 30;",
+                    "Step30() => Limit(30);",
+                )),
+            )],
+            "Limit transform chain length",
+        );
+        fix(
+            &mut ids,
+            "empty",
+            &[(
+                SIGNED_XML,
+                Some(&edit(
+                    &f(SIGNED_XML),
+                    "Step35() => 35;",
+                    "Step35() => Strict(35);",
+                )),
+            )],
+            "Strict key info parsing",
+        );
+        fix(
+            &mut ids,
+            "multi-1",
+            &[(
+                SMTP_CLIENT,
+                Some(&edit(
+                    &f(SMTP_CLIENT),
+                    "Step15() => 15;",
+                    "Step15() => Guard(15);\n        private static int Guard(int x) => x;",
+                )),
+            )],
+            "Add Guard helper",
+        );
+        fix(&mut ids, "multi-2", &[(SMTP_CLIENT, Some(&edit(&f(SMTP_CLIENT), "private static int Guard(int x) => x;", "private static int Guard(int x) => x < 0 ? throw new System.ArgumentException() : x;")))], "Guard rejects negative values");
+        fix(
+            &mut ids,
+            "test-only",
+            &[(
+                JSON_TESTS,
+                Some(&edit(
+                    &f(JSON_TESTS),
+                    "Step2() => 2;",
+                    "Step2() => 2; // depth test",
+                )),
+            )],
+            "Test reader depth",
+        );
+
+        // "Merging internal commits for release/8.0": a merge of an internal branch.
+        let r8 = repo
+            .find_commit(repo.refname_to_id("refs/heads/release/8.0").unwrap())
+            .unwrap();
+        sandbox::branch(&repo, "internal/release/8.0", r8.id()).unwrap();
+        let internal = sandbox::commit(
+            &repo,
+            "internal/release/8.0",
+            &[(
+                SMTP_CLIENT,
+                Some(&edit(
+                    &f(SMTP_CLIENT),
+                    "Step12() => 12;",
+                    "Step12() => Encode(12);",
+                )),
+            )],
+            "Merged PR 61885: [release/8.0] Encode SMTP headers",
+            &sec,
+        )
+        .unwrap();
+        sandbox::commit(
+            &repo,
+            "release/8.0",
+            &[(
+                JSON_READER,
+                Some(&edit(
+                    &f(JSON_READER),
+                    "Step38() => 38;",
+                    "Step38() => 38 + 0;",
+                )),
+            )],
+            "Unrelated public change",
+            &dev,
+        )
+        .unwrap();
+        let r8 = repo
+            .find_commit(repo.refname_to_id("refs/heads/release/8.0").unwrap())
+            .unwrap();
+        let internal_c = repo.find_commit(internal).unwrap();
+        let merged_reader = file(&repo, "release/8.0", JSON_READER);
+        let merged_client = edit(
+            &file(&repo, "release/8.0", SMTP_CLIENT),
+            "Step12() => 12;",
+            "Step12() => Encode(12);",
+        );
+        let merge = sandbox::commit_with_parents(
+            &repo,
+            Some("refs/heads/release/8.0"),
+            &[r8, internal_c],
+            &[
+                (JSON_READER, Some(&merged_reader)),
+                (SMTP_CLIENT, Some(&merged_client)),
+            ],
+            "Merging internal commits for release/8.0",
+            &sec,
+        )
+        .unwrap();
+        ids.insert("merge", merge);
+
+        // The fork: release/6.0 only, so release/8.0's objects must be fetched.
+        let fork = root.join("fork");
+        git(
+            &root,
+            &[
+                "clone",
+                "-q",
+                "--no-local",
+                "--single-branch",
+                "--branch",
+                "release/6.0",
+                upstream.to_str().unwrap(),
+                "fork",
+            ],
+        );
+        git(
+            &fork,
+            &["checkout", "-q", "-b", "release/6.0-els", "v6.0.36"],
+        );
+        let fork_repo = Repository::open(&fork).unwrap();
+        sandbox::commit(
+            &fork_repo,
+            "release/6.0-els",
+            &[(NUGET_CONFIG_PATH, Some(FORK_NUGET))],
+            "Use the fork's own package feed",
+            &dev,
+        )
+        .unwrap();
+        let ff = |p: &str| file(&fork_repo, "release/6.0-els", p);
+        let trailer_msg = format!(
+            "Canonicalize before digest\n\n(cherry picked from commit {})\nCVE: CVE-2025-0001\n",
+            ids["by-trailer"]
+        );
+        // The same fix picked earlier by hand, in a different form: only the trailer says so.
+        sandbox::commit(
+            &fork_repo,
+            "release/6.0-els",
+            &[(
+                SIGNED_XML,
+                Some(&edit(
+                    &ff(SIGNED_XML),
+                    "Step25() => 25;",
+                    "Step25() => CanonicalForm(25);",
+                )),
+            )],
+            &trailer_msg,
+            &sec,
+        )
+        .unwrap();
+        sandbox::commit(
+            &fork_repo,
+            "release/6.0-els",
+            &[(
+                SIGNED_XML,
+                Some(&edit(
+                    &ff(SIGNED_XML),
+                    "Step30() => 30;",
+                    "Step30() => Limit(30);",
+                )),
+            )],
+            "Port transform limit",
+            &sec,
+        )
+        .unwrap();
+        let both = edit(
+            &edit(
+                &ff(SIGNED_XML),
+                "Step35() => 35;",
+                "Step35() => Strict(35);",
+            ),
+            "Step36() => 36;",
+            "Step36() => Strict(36);",
+        );
+        sandbox::commit(
+            &fork_repo,
+            "release/6.0-els",
+            &[(SIGNED_XML, Some(&both))],
+            "Strict key info parsing (6.0 variant)",
+            &sec,
+        )
+        .unwrap();
+        sandbox::checkout(&fork_repo, "release/6.0-els").unwrap();
+        World {
+            _dir: dir,
+            root,
+            upstream,
+            fork,
+            ids,
+        }
+    }
+
+    fn id(&self, name: &str) -> String {
+        self.ids[name].to_string()
+    }
+
+    fn fork_repo(&self) -> Repository {
+        Repository::open(&self.fork).unwrap()
+    }
+
+    fn tip(&self) -> Oid {
+        self.fork_repo()
+            .refname_to_id("refs/heads/release/6.0-els")
+            .unwrap()
+    }
+
+    /// Runs `cargo xtask backport` against the fork with the upstream path.
+    fn backport(&self, extra: &[&str]) -> Output {
+        let mut args = vec![
+            "backport",
+            "--fork",
+            self.fork.to_str().unwrap(),
+            "--onto",
+            "release/6.0-els",
+            "--upstream",
+            self.upstream.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        xtask(&self.root, &args, &[])
+    }
+
+    fn resume(&self, flag: &str) -> Output {
+        xtask(
+            &self.root,
+            &[
+                "backport",
+                "--fork",
+                self.fork.to_str().unwrap(),
+                flag,
+                "--json",
+            ],
+            &[],
+        )
+    }
+
+    /// The tree `git cherry-pick` commits for `fix` on top of `onto`, in a scratch clone.
+    fn git_cherry_pick_tree(&self, onto: Oid, fix: &str, extra: &[&str]) -> Option<String> {
+        let scratch = self.root.join(format!("scratch-{}", &fix[..8]));
+        let _ = std::fs::remove_dir_all(&scratch);
+        git(
+            &self.root,
+            &[
+                "clone",
+                "-q",
+                "--no-checkout",
+                self.fork.to_str().unwrap(),
+                scratch.to_str().unwrap(),
+            ],
+        );
+        git(
+            &scratch,
+            &[
+                "fetch",
+                "-q",
+                self.fork.to_str().unwrap(),
+                &format!("{onto}:refs/heads/onto"),
+            ],
+        );
+        git(
+            &scratch,
+            &[
+                "fetch",
+                "-q",
+                self.upstream.to_str().unwrap(),
+                "release/8.0",
+            ],
+        );
+        git(&scratch, &["checkout", "-q", "onto"]);
+        let mut args = vec![
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@example.com",
+            "cherry-pick",
+            "-x",
+        ];
+        args.extend_from_slice(extra);
+        args.push(fix);
+        let ok = Command::new("git")
+            .args(&args)
+            .current_dir(&scratch)
+            .output()
+            .unwrap()
+            .status
+            .success();
+        ok.then(|| {
+            stdout(&git(&scratch, &["rev-parse", "HEAD^{tree}"]))
+                .trim()
+                .to_string()
+        })
+    }
+}
+
+const NUGET_CONFIG_PATH: &str = "NuGet.config";
+const FORK_NUGET: &str = "<configuration>\n  <packageSources>\n    <add key=\"els\" value=\"https://nuget.example.com/els/index.json\" />\n  </packageSources>\n</configuration>\n";
+
+fn git(dir: &Path, args: &[&str]) -> Output {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn xtask(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    cmd.args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("GITHUB_STEP_SUMMARY");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn json(o: &Output) -> Value {
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", stdout(o), stderr(o)))
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+/// All refs of a repository with their targets, to prove "nothing changed".
+fn refs(repo_dir: &Path) -> String {
+    stdout(&git(
+        repo_dir,
+        &["for-each-ref", "--format=%(refname) %(objectname)"],
+    ))
+}
+
+fn status(dir: &Path) -> String {
+    stdout(&git(dir, &["status", "--porcelain"]))
+}
+
+#[test]
+fn clean_pick_matches_git_cherry_pick_and_records_provenance() {
+    let w = World::new();
+    let before = w.tip();
+    let out = w.backport(&["--cve", "CVE-2025-55248", "--json", &w.id("clean")]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let report = json(&out);
+    assert_eq!(report["fixes"][0]["status"], "applied");
+    assert_eq!(report["fixes"][0]["upstream"], w.id("clean"));
+    let new = Oid::from_str(report["fixes"][0]["commit"].as_str().unwrap()).unwrap();
+    assert_eq!(w.tip(), new);
+    let repo = w.fork_repo();
+    let commit = repo.find_commit(new).unwrap();
+    assert_eq!(commit.parent_id(0).unwrap(), before);
+    assert_eq!(commit.author().name(), Some("Security Dev"));
+    assert_eq!(
+        commit.author().when().seconds(),
+        repo.find_commit(w.ids["clean"])
+            .unwrap()
+            .author()
+            .when()
+            .seconds()
+    );
+    let msg = commit.message().unwrap();
+    assert!(
+        msg.starts_with(
+            "Validate references in SignedXml\n\nReject references to external documents.\n\n"
+        ),
+        "{msg}"
+    );
+    assert!(
+        msg.contains(&format!(
+            "(cherry picked from commit {})\nCVE: CVE-2025-55248\n",
+            w.id("clean")
+        )),
+        "{msg}"
+    );
+    let expected = w
+        .git_cherry_pick_tree(before, &w.id("clean"), &[])
+        .expect("git cherry-pick succeeds");
+    assert_eq!(commit.tree_id().to_string(), expected);
+    // The branch is checked out: worktree and index follow, nothing left dirty.
+    assert_eq!(status(&w.fork), "");
+    assert!(std::fs::read_to_string(w.fork.join(SIGNED_XML))
+        .unwrap()
+        .contains("CheckReference(5)"));
+    // Fetched objects live in the private namespace; the user's refs are untouched.
+    let all_refs = refs(&w.fork);
+    assert!(
+        all_refs.contains(&format!(
+            "refs/els/upstream/default/commits/{}",
+            w.id("clean")
+        )),
+        "{all_refs}"
+    );
+    assert!(
+        !all_refs.contains("refs/remotes/origin/release/8.0"),
+        "{all_refs}"
+    );
+}
+
+#[test]
+fn rename_between_branches_is_followed_like_git() {
+    let w = World::new();
+    let before = w.tip();
+    let out = w.backport(&["--json", &w.id("renamed")]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let content = std::fs::read_to_string(w.fork.join(SMTP_CONNECTION)).unwrap();
+    assert!(
+        content.contains("RequireTls(7)"),
+        "the fix landed in the fork's old file name"
+    );
+    assert!(!w.fork.join(SMTP_CONNECTION_8).exists());
+    let expected = w
+        .git_cherry_pick_tree(before, &w.id("renamed"), &[])
+        .unwrap();
+    assert_eq!(
+        w.fork_repo()
+            .find_commit(w.tip())
+            .unwrap()
+            .tree_id()
+            .to_string(),
+        expected
+    );
+}
+
+#[test]
+fn already_applied_by_ancestry_trailer_patch_id_and_empty_pick() {
+    let w = World::new();
+    let before = w.tip();
+    let base = w
+        .fork_repo()
+        .revparse_single("v6.0.36")
+        .unwrap()
+        .id()
+        .to_string();
+    let out = w.backport(&[
+        "--json",
+        &base,
+        &w.id("by-trailer"),
+        &w.id("by-patch-id"),
+        &w.id("empty"),
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let r = json(&out);
+    let evidence: Vec<&str> = r["fixes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["evidence"].as_str().unwrap())
+        .collect();
+    assert_eq!(evidence, ["ancestor", "trailer", "patch-id", "empty"]);
+    assert!(r["fixes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|f| f["status"] == "already-applied"));
+    assert_eq!(w.tip(), before, "no empty commits");
+    let equivalent = r["fixes"][1]["equivalent"].as_str().unwrap();
+    assert!(w
+        .fork_repo()
+        .find_commit(Oid::from_str(equivalent).unwrap())
+        .unwrap()
+        .message()
+        .unwrap()
+        .contains("Canonicalize"));
+}
+
+#[test]
+fn patch_ids_agree_with_git_patch_id_stable() {
+    let w = World::new();
+    // The fork's "Port transform limit" commit and the upstream fix have the same patch-id in git.
+    let up = git(&w.upstream, &["show", "--no-renames", &w.id("by-patch-id")]);
+    let mut child = Command::new("git")
+        .args(["patch-id", "--stable"])
+        .current_dir(&w.root)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(&up.stdout).unwrap();
+    let git_pid = stdout(&child.wait_with_output().unwrap());
+    let fork_commit = stdout(&git(
+        &w.fork,
+        &[
+            "log",
+            "--format=%H",
+            "--grep=Port transform limit",
+            "release/6.0-els",
+        ],
+    ));
+    let fork_show = git(&w.fork, &["show", "--no-renames", fork_commit.trim()]);
+    let mut child = Command::new("git")
+        .args(["patch-id", "--stable"])
+        .current_dir(&w.root)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(&fork_show.stdout)
+        .unwrap();
+    let git_fork_pid = stdout(&child.wait_with_output().unwrap());
+    assert_eq!(
+        git_pid.split_whitespace().next(),
+        git_fork_pid.split_whitespace().next(),
+        "git agrees they are the same patch"
+    );
+    // And the toolkit's cache holds git's value for the fork commit.
+    let out = w.backport(&["--json", &w.id("by-patch-id")]);
+    assert_eq!(json(&out)["fixes"][0]["evidence"], "patch-id");
+    let cache = std::fs::read_to_string(w.fork.join(".git/els/patch-ids")).unwrap();
+    let line = cache
+        .lines()
+        .find(|l| l.starts_with(fork_commit.trim()))
+        .expect("cached");
+    assert_eq!(
+        line.split(' ').nth(1),
+        git_fork_pid.split_whitespace().next()
+    );
+}
+
+#[test]
+fn code_conflict_stops_with_state_markers_and_prerequisites() {
+    let w = World::new();
+    let before = w.tip();
+    let out = w.backport(&[
+        "--json",
+        "--cve",
+        "CVE-2025-30399",
+        &w.id("clean"),
+        &w.id("code-conflict"),
+        &w.id("renamed"),
+    ]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let r = json(&out);
+    let statuses: Vec<&str> = r["fixes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["applied", "conflict", "not-reached"]);
+    let conflict = &r["fixes"][1];
+    assert_eq!(conflict["conflicts"][0]["path"], JSON_READER);
+    assert_eq!(conflict["conflicts"][0]["kind"], "content");
+    assert_eq!(conflict["conflicts"][0]["class"], "code");
+    assert_eq!(conflict["prerequisites"][0]["commit"], w.id("prereq"));
+    assert!(r["next_steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s.as_str().unwrap().contains("--continue")));
+    // Nothing half-committed: the branch holds only the clean pick.
+    let repo = w.fork_repo();
+    let tip = repo.find_commit(w.tip()).unwrap();
+    assert_eq!(tip.parent_id(0).unwrap(), before);
+    assert!(tip.tree().unwrap().get_path(Path::new(JSON_READER)).is_ok());
+    let committed = file(&repo, "release/6.0-els", JSON_READER);
+    assert!(
+        !committed.contains("<<<<<<<"),
+        "no conflict markers committed"
+    );
+    // git sees a cherry-pick with a conflict: markers on disk, stages in the index.
+    let on_disk = std::fs::read_to_string(w.fork.join(JSON_READER)).unwrap();
+    assert!(
+        on_disk.contains("<<<<<<< HEAD")
+            && on_disk.contains(">>>>>>> ")
+            && on_disk.contains("CheckDepth(20 + 0)"),
+        "{on_disk}"
+    );
+    assert_eq!(status(&w.fork).trim(), format!("UU {JSON_READER}"));
+    let stages = stdout(&git(&w.fork, &["ls-files", "-u"]));
+    assert_eq!(stages.lines().count(), 3, "{stages}");
+    assert!(stdout(
+        &Command::new("git")
+            .args(["status"])
+            .current_dir(&w.fork)
+            .output()
+            .unwrap()
+    )
+    .contains("cherry-pick"));
+    // A second backport is refused while this one waits.
+    let again = w.backport(&[&w.id("test-only")]);
+    assert_eq!(code(&again), 2);
+    assert!(
+        stderr(&again).contains("already in progress"),
+        "{}",
+        stderr(&again)
+    );
+    // Continue refuses while conflicts remain.
+    let early = w.resume("--continue");
+    assert_eq!(code(&early), 2);
+    assert!(
+        stderr(&early).contains("conflicts remain"),
+        "{}",
+        stderr(&early)
+    );
+
+    // Resolve by hand (keep upstream's intent on the fork's line), git add, continue.
+    let resolved = file(&repo, "release/6.0-els", JSON_READER)
+        .replace("Step20() => 20;", "Step20() => CheckDepth(20);");
+    std::fs::write(w.fork.join(JSON_READER), resolved).unwrap();
+    git(&w.fork, &["add", JSON_READER]);
+    let done = w.resume("--continue");
+    assert_eq!(code(&done), 0, "{}", stderr(&done));
+    let r = json(&done);
+    let statuses: Vec<&str> = r["fixes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["applied", "applied", "applied"]);
+    assert_eq!(r["fixes"][1]["resolved_by_hand"], true);
+    let repo = w.fork_repo();
+    let resolved_commit = repo
+        .find_commit(Oid::from_str(r["fixes"][1]["commit"].as_str().unwrap()).unwrap())
+        .unwrap();
+    assert!(resolved_commit.message().unwrap().contains(&format!(
+        "(cherry picked from commit {})\nCVE: CVE-2025-30399",
+        w.id("code-conflict")
+    )));
+    assert_eq!(resolved_commit.author().name(), Some("Security Dev"));
+    assert_eq!(status(&w.fork), "");
+    assert!(!w.fork.join(".git/CHERRY_PICK_HEAD").exists());
+    assert!(!w.fork.join(".git/els/backport-state.json").exists());
+    assert!(std::fs::read_to_string(w.fork.join(SMTP_CONNECTION))
+        .unwrap()
+        .contains("RequireTls(7)"));
+}
+
+#[test]
+fn conflict_only_in_versions_props_is_classified_as_infrastructure() {
+    let w = World::new();
+    let out = w.backport(&["--json", &w.id("versions-conflict")]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let r = json(&out);
+    let conflicts = r["fixes"][0]["conflicts"].as_array().unwrap();
+    assert_eq!(conflicts.len(), 1, "{conflicts:?}");
+    assert_eq!(conflicts[0]["path"], VERSIONS);
+    assert_eq!(conflicts[0]["class"], "version-infra");
+    // The code part merged and is staged.
+    let staged = stdout(&git(&w.fork, &["diff", "--cached", "--name-only"]));
+    assert!(staged.contains(SMTP_CLIENT), "{staged}");
+    let human = w.backport(&[]);
+    assert_eq!(code(&human), 2, "a FIX is required");
+    let abort = w.resume("--abort");
+    assert_eq!(code(&abort), 0, "{}", stderr(&abort));
+}
+
+#[test]
+fn abort_restores_the_branch_and_worktree_exactly() {
+    let w = World::new();
+    let before = w.tip();
+    let out = w.backport(&["--json", &w.id("clean"), &w.id("code-conflict")]);
+    assert_eq!(code(&out), 1);
+    assert_ne!(w.tip(), before);
+    let abort = w.resume("--abort");
+    assert_eq!(code(&abort), 0, "{}", stderr(&abort));
+    assert_eq!(w.tip(), before);
+    assert_eq!(status(&w.fork), "");
+    assert!(!w.fork.join(".git/CHERRY_PICK_HEAD").exists());
+    assert_eq!(code(&w.resume("--abort")), 2, "nothing left to abort");
+}
+
+#[test]
+fn conflict_on_a_branch_not_checked_out_uses_a_linked_worktree() {
+    let w = World::new();
+    git(&w.fork, &["checkout", "-q", "-b", "work", "v6.0.36"]);
+    let before = w.tip();
+    let wt = w.root.join("conflict-wt");
+    let out = w.backport(&[
+        "--json",
+        "--worktree",
+        wt.to_str().unwrap(),
+        &w.id("code-conflict"),
+    ]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert_eq!(json(&out)["conflict_worktree"], wt.to_str().unwrap());
+    assert_eq!(status(&wt).trim(), format!("UU {JSON_READER}"));
+    assert_eq!(status(&w.fork), "", "the user's own worktree is untouched");
+    assert_eq!(
+        stdout(&git(&w.fork, &["branch", "--show-current"])).trim(),
+        "work"
+    );
+    let abort = w.resume("--abort");
+    assert_eq!(code(&abort), 0, "{}", stderr(&abort));
+    assert!(!wt.exists());
+    assert_eq!(w.tip(), before);
+    assert!(!stdout(&git(&w.fork, &["worktree", "list"])).contains("conflict-wt"));
+}
+
+#[test]
+fn merge_commit_needs_mainline_and_then_matches_git() {
+    let w = World::new();
+    let before = w.tip();
+    let refs_before = refs(&w.fork);
+    let out = w.backport(&[&w.id("merge")]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("is a merge commit") && stderr(&out).contains("--mainline"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(w.tip(), before);
+    assert_eq!(
+        refs(&w.fork)
+            .lines()
+            .filter(|l| l.contains("refs/heads"))
+            .collect::<Vec<_>>(),
+        refs_before
+            .lines()
+            .filter(|l| l.contains("refs/heads"))
+            .collect::<Vec<_>>()
+    );
+    let out = w.backport(&["--json", "--mainline", "1", &w.id("merge")]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(std::fs::read_to_string(w.fork.join(SMTP_CLIENT))
+        .unwrap()
+        .contains("Encode(12)"));
+    let expected = w
+        .git_cherry_pick_tree(before, &w.id("merge"), &["-m", "1"])
+        .unwrap();
+    assert_eq!(
+        w.fork_repo()
+            .find_commit(w.tip())
+            .unwrap()
+            .tree_id()
+            .to_string(),
+        expected
+    );
+}
+
+#[test]
+fn multi_commit_fix_applies_in_order() {
+    let w = World::new();
+    let alone = w.backport(&["--dry-run", "--json", &w.id("multi-2")]);
+    assert_eq!(code(&alone), 1, "the second commit alone conflicts");
+    let out = w.backport(&["--json", &w.id("multi-1"), &w.id("multi-2")]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let r = json(&out);
+    let first = Oid::from_str(r["fixes"][0]["commit"].as_str().unwrap()).unwrap();
+    let repo = w.fork_repo();
+    let second = repo
+        .find_commit(Oid::from_str(r["fixes"][1]["commit"].as_str().unwrap()).unwrap())
+        .unwrap();
+    assert_eq!(second.parent_id(0).unwrap(), first);
+    assert!(std::fs::read_to_string(w.fork.join(SMTP_CLIENT))
+        .unwrap()
+        .contains("throw new System.ArgumentException()"));
+    let expected = w
+        .git_cherry_pick_tree(first, &w.id("multi-2"), &[])
+        .unwrap();
+    assert_eq!(second.tree_id().to_string(), expected);
+    // Running the same backport again finds both by trailer.
+    let again = w.backport(&["--json", &w.id("multi-1"), &w.id("multi-2")]);
+    assert!(json(&again)["fixes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|f| f["evidence"] == "trailer"));
+}
+
+#[test]
+fn dry_run_decides_everything_and_changes_nothing() {
+    let w = World::new();
+    // Fetch first so the dry run's own fetch is not the difference.
+    assert_eq!(code(&w.backport(&["--dry-run", &w.id("clean")])), 0);
+    let refs_before = refs(&w.fork);
+    let objects_before = stdout(&git(&w.fork, &["count-objects"]));
+    let out = w.backport(&[
+        "--dry-run",
+        "--json",
+        &w.id("clean"),
+        &w.id("renamed"),
+        &w.id("code-conflict"),
+        &w.id("test-only"),
+    ]);
+    assert_eq!(code(&out), 1);
+    let r = json(&out);
+    assert_eq!(r["dry_run"], true);
+    let statuses: Vec<&str> = r["fixes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["applied", "applied", "conflict", "not-reached"]);
+    assert_eq!(refs(&w.fork), refs_before);
+    assert_eq!(
+        stdout(&git(&w.fork, &["count-objects"])),
+        objects_before,
+        "no objects written"
+    );
+    assert_eq!(status(&w.fork), "");
+    assert!(!w.fork.join(".git/els/backport-state.json").exists());
+}
+
+#[test]
+fn remapped_combined_repository_fix_is_fetched_and_applied() {
+    let w = World::new();
+    // A dotnet/dotnet-style repository: runtime under src/runtime/, other products beside it.
+    let vmr_dir = w.root.join("dotnet");
+    let vmr = sandbox::init(&vmr_dir).unwrap();
+    let sig = sandbox::signature("VMR Dev", "vmr@example.com", 1_750_000_000);
+    let signed = file(&w.fork_repo(), "v6.0.36", SIGNED_XML);
+    let vmr_path = format!("src/runtime/{SIGNED_XML}");
+    sandbox::commit(
+        &vmr,
+        "main",
+        &[
+            (&vmr_path, Some(&signed)),
+            ("src/aspnetcore/eng/Versions.props", Some("<Project />\n")),
+        ],
+        "Initial VMR",
+        &sig,
+    )
+    .unwrap();
+    let fix = sandbox::commit(
+        &vmr,
+        "main",
+        &[
+            (
+                &vmr_path,
+                Some(&edit(&signed, "Step9() => 9;", "Step9() => Vmr(9);")),
+            ),
+            (
+                "src/aspnetcore/eng/Versions.props",
+                Some("<Project><!-- bump --></Project>\n"),
+            ),
+        ],
+        "Fix in the combined repository",
+        &sig,
+    )
+    .unwrap();
+    let config = "[[repo]]\nname = \"dotnet\"\npath = \"fork\"\nbranch = \"release/6.0-els\"\nbase = \"v6.0.36\"\nupstream = \"dotnet\"\nupstream-branches = [\"main\"]\n[[repo.remap]]\nfrom = \"src/runtime/\"\nto = \"\"\n";
+    std::fs::write(w.root.join("els.toml"), config).unwrap();
+    let short = &fix.to_string()[..7];
+    let before = w.tip();
+    let out = xtask(
+        &w.root,
+        &["backport", "--json", &format!("dotnet@{short}")],
+        &[],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let repo = w.fork_repo();
+    let tip = repo.find_commit(w.tip()).unwrap();
+    assert_eq!(tip.parent_id(0).unwrap(), before);
+    let diff = stdout(&git(
+        &w.fork,
+        &[
+            "diff",
+            "--name-only",
+            &format!("{before}"),
+            &tip.id().to_string(),
+        ],
+    ));
+    assert_eq!(
+        diff.trim(),
+        SIGNED_XML,
+        "only the runtime part, at the fork's path"
+    );
+    assert!(refs(&w.fork).contains("refs/els/upstream/dotnet/heads/main"));
+}
+
+#[test]
+fn explicit_remap_rule_moves_a_file_git_cannot_match() {
+    let w = World::new();
+    // Upstream moved SignedXml.cs to a new file and left a shim at the old path: a copy, which
+    // rename detection cannot pair, so only an explicit rule finds the fork's file.
+    let up = Repository::open(&w.upstream).unwrap();
+    let sig = sandbox::signature("Dev", "dev@example.com", 1_760_000_000);
+    let new_path = "src/libraries/System.Security.Cryptography.Xml/src/System/Security/Cryptography/Xml/Signing/SignedXml.cs";
+    let moved = file(&up, "release/8.0", SIGNED_XML);
+    let shim = "// moved to Signing/SignedXml.cs\n";
+    sandbox::commit(
+        &up,
+        "release/8.0",
+        &[(SIGNED_XML, Some(shim)), (new_path, Some(&moved))],
+        "Move SignedXml into Signing/",
+        &sig,
+    )
+    .unwrap();
+    let fix = sandbox::commit(
+        &up,
+        "release/8.0",
+        &[(
+            new_path,
+            Some(&edit(
+                &moved,
+                "Step12() => 12;",
+                "Step12() => Verified(12);",
+            )),
+        )],
+        "Fix verification",
+        &sig,
+    )
+    .unwrap();
+    let without = w.backport(&["--dry-run", "--json", &fix.to_string()]);
+    assert_eq!(
+        code(&without),
+        1,
+        "without a rule the fix cannot find its file: {}",
+        stdout(&without)
+    );
+    std::fs::write(
+        w.root.join("els.toml"),
+        format!("[[repo]]\nname = \"runtime\"\npath = \"fork\"\nbranch = \"release/6.0-els\"\nbase = \"v6.0.36\"\nupstream = \"upstream\"\n[[repo.remap]]\nfrom = \"{new_path}\"\nto = \"{SIGNED_XML}\"\n"),
+    )
+    .unwrap();
+    let out = xtask(
+        &w.root,
+        &[
+            "backport",
+            "--json",
+            &format!("runtime@{}", &fix.to_string()[..10]),
+        ],
+        &[],
+    );
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    let now = std::fs::read_to_string(w.fork.join(SIGNED_XML)).unwrap();
+    assert!(
+        now.contains("Verified(12)") && now.contains("CanonicalForm(25)"),
+        "remapped onto the fork's file"
+    );
+    assert!(!w.fork.join(new_path).exists());
+}
+
+#[test]
+fn refusals_exit_2_and_change_nothing() {
+    let w = World::new();
+    let before = refs(&w.fork);
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec!["not-a-sha".into()], "malformed FIX"),
+        (vec!["runtime@zzzz".into()], "malformed FIX"),
+        (vec!["deadbeefdeadbeef".into()], "unknown commit"),
+        (
+            vec!["--cve".into(), "CVE-25-1".into(), w.id("clean")],
+            "not a CVE id",
+        ),
+    ];
+    for (args, expected) in cases {
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = w.backport(&a);
+        assert_eq!(code(&out), 2, "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(expected),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+        assert!(!stderr(&out).contains("panicked") && !stderr(&out).contains("RUST_BACKTRACE"));
+    }
+    let fork = w.fork.to_str().unwrap();
+    let out = xtask(
+        &w.root,
+        &[
+            "backport",
+            "--fork",
+            fork,
+            "--onto",
+            "release/9.9-els",
+            "abcdef1",
+        ],
+        &[],
+    );
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("unknown branch `release/9.9-els`"),
+        "{}",
+        stderr(&out)
+    );
+    let out = xtask(
+        &w.root,
+        &[
+            "backport",
+            "--fork",
+            "does-not-exist",
+            "--onto",
+            "x",
+            "abcdef1",
+        ],
+        &[],
+    );
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("repository not found"),
+        "{}",
+        stderr(&out)
+    );
+
+    // Dirty worktree: modified file.
+    std::fs::write(w.fork.join(SIGNED_XML), "local edit\n").unwrap();
+    let out = w.backport(&[&w.id("clean")]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("uncommitted changes"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        std::fs::read_to_string(w.fork.join(SIGNED_XML)).unwrap(),
+        "local edit\n",
+        "the user's edit survives"
+    );
+    git(&w.fork, &["checkout", "--", SIGNED_XML]);
+
+    // A git cherry-pick in progress.
+    git(
+        &w.fork,
+        &["fetch", "-q", w.upstream.to_str().unwrap(), "release/8.0"],
+    );
+    let failed = Command::new("git")
+        .args([
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@e",
+            "cherry-pick",
+            &w.id("code-conflict"),
+        ])
+        .current_dir(&w.fork)
+        .output()
+        .unwrap();
+    assert!(!failed.status.success());
+    let out = w.backport(&[&w.id("clean")]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("a cherry-pick is in progress"),
+        "{}",
+        stderr(&out)
+    );
+    git(&w.fork, &["cherry-pick", "--abort"]);
+    let after: Vec<String> = refs(&w.fork)
+        .lines()
+        .filter(|l| !l.contains("refs/els/"))
+        .map(str::to_string)
+        .collect();
+    let before: Vec<String> = before
+        .lines()
+        .filter(|l| !l.contains("refs/els/"))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(after, before);
+}
+
+#[test]
+fn interrupted_runs_are_aborted_back_to_the_exact_branch() {
+    for point in [
+        "state-saved",
+        "before-ref-update",
+        "after-ref-update",
+        "conflict-index-written",
+    ] {
+        let w = World::new();
+        let before = w.tip();
+        let fork = w.fork.to_str().unwrap().to_string();
+        let upstream = w.upstream.to_str().unwrap().to_string();
+        let args = [
+            "backport",
+            "--fork",
+            &fork,
+            "--onto",
+            "release/6.0-els",
+            "--upstream",
+            &upstream,
+            &w.id("clean"),
+            &w.id("renamed"),
+            &w.id("code-conflict"),
+        ];
+        let out = xtask(&w.root, &args, &[("ELS_FAILPOINT", point)]);
+        assert!(
+            !out.status.success() && out.status.code() != Some(1),
+            "{point}: the run was killed"
+        );
+        let cont = w.resume("--continue");
+        assert_eq!(code(&cont), 2, "{point}: {}", stderr(&cont));
+        let abort = w.resume("--abort");
+        assert_eq!(code(&abort), 0, "{point}: {}", stderr(&abort));
+        assert_eq!(w.tip(), before, "{point}: branch restored");
+        assert_eq!(status(&w.fork), "", "{point}: worktree restored");
+        assert!(!w.fork.join(".git/CHERRY_PICK_HEAD").exists(), "{point}");
+        // And the backport can be run again from scratch.
+        let again = w.backport(&["--json", &w.id("clean")]);
+        assert_eq!(code(&again), 0, "{point}: {}", stderr(&again));
+    }
+}
+
+#[test]
+fn human_output_names_outcomes_and_next_steps() {
+    let w = World::new();
+    let out = w.backport(&[&w.id("clean"), &w.id("code-conflict")]);
+    assert_eq!(code(&out), 1);
+    let text = stdout(&out);
+    assert!(
+        text.contains("applied") && text.contains("conflict") && text.contains(JSON_READER),
+        "{text}"
+    );
+    assert!(
+        text.contains("likely prerequisites") && text.contains("Refactor Utf8JsonReader step 20"),
+        "{text}"
+    );
+    assert!(
+        text.contains("git mergetool") && text.contains("--continue") && text.contains("--abort"),
+        "{text}"
+    );
+    assert!(
+        !text.contains('\x1b'),
+        "no colours when NO_COLOR is set / not a terminal"
+    );
+}
+
+#[test]
+fn github_actions_get_annotations_and_a_step_summary() {
+    let w = World::new();
+    let summary = w.root.join("summary.md");
+    let fork = w.fork.to_str().unwrap().to_string();
+    let upstream = w.upstream.to_str().unwrap().to_string();
+    let out = xtask(
+        &w.root,
+        &[
+            "backport",
+            "--fork",
+            &fork,
+            "--onto",
+            "release/6.0-els",
+            "--upstream",
+            &upstream,
+            &w.id("versions-conflict"),
+        ],
+        &[
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_STEP_SUMMARY", summary.to_str().unwrap()),
+        ],
+    );
+    assert_eq!(code(&out), 1);
+    assert!(
+        stdout(&out).contains(&format!("::error file={VERSIONS}::")),
+        "{}",
+        stdout(&out)
+    );
+    let md = std::fs::read_to_string(&summary).unwrap();
+    assert!(
+        md.contains("| `eng/Versions.props` | content | version-infra |"),
+        "{md}"
+    );
+}
