@@ -44,6 +44,12 @@ pub fn resolve_all(
         bail!("commit {} is not in the fork; pass --upstream <URL|PATH> (or set `upstream` in els.toml) so it can be fetched", names.join(", "));
     };
     let ns = format!("refs/els/upstream/{}", upstream.name);
+    let advertised = advertised_branches(repo, location)?;
+    let wanted: Vec<&String> = upstream
+        .branches
+        .iter()
+        .filter(|b| advertised.contains(*b))
+        .collect();
     let full_ids: Vec<String> = missing(&found)
         .iter()
         .filter(|f| f.rev.len() == 40)
@@ -84,6 +90,21 @@ pub fn resolve_all(
         "unknown commit {}: not in the fork and not found in {location}{why}; check the id",
         names.join(", ")
     )
+}
+
+/// The branch names the upstream advertises.
+fn advertised_branches(repo: &Repository, location: &str) -> Result<Vec<String>> {
+    let mut remote = repo
+        .remote_anonymous(location)
+        .with_context(|| format!("cannot use {location} as an upstream"))?;
+    let connection = remote
+        .connect_auth(git2::Direction::Fetch, None, None)
+        .with_context(|| format!("cannot reach the upstream {location}"))?;
+    Ok(connection
+        .list()?
+        .iter()
+        .filter_map(|head| head.name().strip_prefix("refs/heads/").map(str::to_string))
+        .collect())
 }
 
 /// Looks a fix up in the fork's object database.
