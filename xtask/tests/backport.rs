@@ -1372,3 +1372,50 @@ fn github_actions_get_annotations_and_a_step_summary() {
         "{md}"
     );
 }
+
+#[test]
+fn continue_accepts_a_resolution_committed_with_git_cherry_pick_continue() {
+    let w = World::new();
+    let out = w.backport(&[
+        "--json",
+        "--cve",
+        "CVE-2025-30399",
+        &w.id("code-conflict"),
+        &w.id("clean"),
+    ]);
+    assert_eq!(code(&out), 1);
+    let stopped = w.tip();
+    let repo = w.fork_repo();
+    let resolved = file(&repo, "release/6.0-els", JSON_READER)
+        .replace("Step20() => 20;", "Step20() => CheckDepth(20);");
+    std::fs::write(w.fork.join(JSON_READER), resolved).unwrap();
+    git(&w.fork, &["add", JSON_READER]);
+    // git itself finishes the pick with the message the toolkit prepared (MERGE_MSG).
+    let done = Command::new("git")
+        .args([
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@example.com",
+            "-c",
+            "core.editor=true",
+            "cherry-pick",
+            "--continue",
+        ])
+        .current_dir(&w.fork)
+        .output()
+        .unwrap();
+    assert!(done.status.success(), "{}", stderr(&done));
+    let by_git = repo.find_commit(w.tip()).unwrap();
+    assert_eq!(by_git.parent_id(0).unwrap(), stopped);
+    assert!(by_git.message().unwrap().contains(&format!(
+        "(cherry picked from commit {})",
+        w.id("code-conflict")
+    )));
+    let out = w.resume("--continue");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let r = json(&out);
+    assert_eq!(r["fixes"][0]["commit"], by_git.id().to_string());
+    assert_eq!(r["fixes"][1]["status"], "applied");
+    assert_eq!(status(&w.fork), "");
+}

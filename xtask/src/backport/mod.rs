@@ -271,8 +271,10 @@ fn apply_fixes(repo: &Repository, st: &mut SavedState, start: usize, mut tip: Oi
                 reduced,
             } => {
                 report.status = FixStatus::Conflict;
+                // Every branding bump touches the version files, so they name no prerequisite.
                 let paths: Vec<(String, String)> = conflicts
                     .iter()
+                    .filter(|c| c.class != "version-infra")
                     .map(|c| {
                         (
                             c.path.clone(),

@@ -60,8 +60,7 @@ pub fn resolve_all(
             .iter()
             .map(|id| format!("+{id}:{ns}/commits/{id}"))
             .collect(),
-        upstream
-            .branches
+        wanted
             .iter()
             .map(|b| format!("+refs/heads/{b}:{ns}/heads/{b}"))
             .collect(),

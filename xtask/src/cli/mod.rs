@@ -58,10 +58,15 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         config_path: cli.config,
         cwd,
     };
-    match cli.command {
-        Command::Backport(args) => backport::run(args, &ctx),
-        Command::Demo(args) => demo::run(args, &ctx),
-        Command::Test(args) => test::run(args, &ctx),
+    dispatch(cli.command, &ctx)
+}
+
+/// Runs one command with a given context (the demo runs commands in its sandbox this way).
+fn dispatch(command: Command, ctx: &Context) -> Result<Outcome> {
+    match command {
+        Command::Backport(args) => backport::run(args, ctx),
+        Command::Demo(args) => demo::run(args, ctx),
+        Command::Test(args) => test::run(args, ctx),
     }
 }
 

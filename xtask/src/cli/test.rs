@@ -4,8 +4,13 @@ use super::{Context, Outcome};
 
 /// Run the toolkit's test suite, after installing what the tests need.
 ///
-/// Example: `cargo xtask test` (extra arguments go to `cargo test`: `cargo xtask test -- backport`)
+/// Extra arguments after `--` go to `cargo test`.
+///
+/// Example: cargo xtask test
+///
+/// Example: cargo xtask test -- --test backport
 #[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
 pub struct Args {
     /// Arguments passed on to `cargo test`.
     #[arg(last = true)]
