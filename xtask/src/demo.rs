@@ -13,6 +13,20 @@ const SMTP_CLIENT: &str = "src/libraries/System.Net.Mail/src/System/Net/Mail/Smt
 const SIGNED_XML: &str = "src/libraries/System.Security.Cryptography.Xml/src/System/Security/Cryptography/Xml/SignedXml.cs";
 const VERSIONS: &str = "eng/Versions.props";
 
+/// The sandbox's config: the same schema as the repository's els.toml.
+const DEMO_CONFIG: &str = r#"[fork]
+name = ".NET 6 ELS (demo)"
+base-version = "6.0.36"
+
+[[repo]]
+name = "runtime"
+path = "fork/runtime"
+branch = "release/6.0-els"
+base = "v6.0.36"
+upstream = "upstream/runtime"
+upstream-branches = ["release/8.0"]
+"#;
+
 /// The sandbox: where things are and the upstream fixes it carries.
 pub struct Sandbox {
     pub root: PathBuf,
@@ -149,10 +163,7 @@ pub fn build(root: &Path) -> Result<Sandbox> {
     )?;
     sandbox::checkout(&fork_repo, "release/6.0-els")?;
 
-    let config = format!(
-        "# The demo sandbox's config: the same schema as the repository's els.toml.\n[fork]\nname = \".NET 6 ELS (demo)\"\nbase-version = \"6.0.36\"\n\n[[repo]]\nname = \"runtime\"\npath = \"fork/runtime\"\nbranch = \"release/6.0-els\"\nbase = \"v6.0.36\"\nupstream = \"upstream/runtime\"\nupstream-branches = [\"release/8.0\"]\n"
-    );
-    crate::atomic::write(&root.join(crate::config::FILE_NAME), config)?;
+    crate::atomic::write(&root.join(crate::config::FILE_NAME), DEMO_CONFIG)?;
     Ok(Sandbox {
         root: root.to_path_buf(),
         upstream,

@@ -19,7 +19,10 @@ fn every_command_has_help_with_an_example() {
     assert!(commands.len() >= 3);
     for (name, mut cmd) in commands {
         let help = cmd.render_long_help().to_string();
-        assert!(help.contains("Example: cargo xtask"), "`cargo xtask {name} --help` has no example:\n{help}");
+        assert!(
+            help.contains("Example: cargo xtask"),
+            "`cargo xtask {name} --help` has no example:\n{help}"
+        );
     }
 }
 
@@ -30,8 +33,14 @@ fn the_cli_definition_is_consistent() {
 
 #[test]
 fn unknown_flags_exit_2_with_usage() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_xtask")).args(["backport", "--no-such-flag"]).output().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["backport", "--no-such-flag"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("--no-such-flag") && err.contains("Usage:"), "{err}");
+    assert!(
+        err.contains("--no-such-flag") && err.contains("Usage:"),
+        "{err}"
+    );
 }
