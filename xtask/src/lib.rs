@@ -5,8 +5,13 @@
 
 pub mod atomic;
 pub mod backport;
+pub mod build;
+pub mod bump;
 pub mod cli;
 pub mod config;
 pub mod console;
 pub mod demo;
+pub mod msbuild;
+pub mod release;
 pub mod repo;
+pub mod version;
