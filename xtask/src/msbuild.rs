@@ -258,13 +258,15 @@ fn scan(path: &Path, bytes: &[u8]) -> Result<Vec<Element>> {
     reader.config_mut().check_end_names = true;
     let mut elements: Vec<Element> = Vec::new();
     let mut open: Open = Vec::new();
+    // The reader skips a UTF-8 byte-order mark and counts positions after it.
+    let bom = if bytes.starts_with(b"\xEF\xBB\xBF") { 3 } else { 0 };
     loop {
-        let before = reader.buffer_position() as usize;
+        let before = reader.buffer_position() as usize + bom;
         let event = reader.read_event().map_err(|e| {
-            let at = reader.error_position() as usize;
+            let at = reader.error_position() as usize + bom;
             anyhow::anyhow!("{}:{}: not well-formed XML: {e}", path.display(), line_of(at))
         })?;
-        let after = reader.buffer_position() as usize;
+        let after = reader.buffer_position() as usize + bom;
         let (start, is_empty) = match event {
             Event::Start(start) => (Some(start), false),
             Event::Empty(start) => (Some(start), true),

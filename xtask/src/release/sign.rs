@@ -101,9 +101,54 @@ impl Drop for GpgHome {
     }
 }
 
+/// The key to sign with.
+pub enum SigningKey {
+    /// An armored secret key, imported into a private temporary GnuPG home.
+    Armored(String),
+    /// The id or fingerprint of a key in the user's GnuPG keyring or agent.
+    KeyId(String),
+}
+
+impl std::fmt::Debug for SigningKey {
+    // Never show key material, even in debug output.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SigningKey::Armored(_) => f.write_str("SigningKey::Armored(<redacted>)"),
+            SigningKey::KeyId(id) => write!(f, "SigningKey::KeyId({id})"),
+        }
+    }
+}
+
+/// The signing key and passphrase named by the environment variables in `[release]`.
+pub fn key_from_env(settings: &ReleaseSettings) -> Result<(SigningKey, Option<String>)> {
+    let secret = std::env::var(&settings.signing_key_env).ok().filter(|s| !s.trim().is_empty());
+    let key_id = std::env::var(&settings.signing_key_id_env).ok().filter(|s| !s.trim().is_empty());
+    let passphrase = std::env::var(&settings.signing_passphrase_env).ok();
+    let key = match (secret, key_id) {
+        (Some(secret), _) => SigningKey::Armored(secret),
+        (None, Some(id)) => SigningKey::KeyId(id),
+        (None, None) => bail!(
+            "no signing key: set ${} to an armored secret key, or ${} to the id of a key in your GnuPG keyring or agent",
+            settings.signing_key_env,
+            settings.signing_key_id_env
+        ),
+    };
+    Ok((key, passphrase))
+}
+
+/// A throwaway Ed25519 key without passphrase, generated in `home`, for demos and tests: returns
+/// (armored secret key, armored public key, fingerprint).
+pub fn throwaway_key(home: &GpgHome, user_id: &str) -> Result<(String, String, String)> {
+    home.run_ok("generate a key", &["--passphrase", "", "--quick-gen-key", user_id, "ed25519", "sign", "never"], None)?;
+    let fpr = home.fingerprints(true)?.pop().context("gpg generated no key")?;
+    let secret = home.run_ok("export the key", &["--armor", "--export-secret-keys", &fpr], None)?;
+    let public = home.run_ok("export the key", &["--armor", "--export", &fpr], None)?;
+    Ok((String::from_utf8(secret)?, String::from_utf8(public)?, fpr))
+}
+
 /// Signs the checksum file, release.json, the release notes and the VEX document (when present)
 /// in `dir`, writing `<file>.asc` next to each.
-pub fn sign(settings: &ReleaseSettings, dir: &Path) -> Result<Report> {
+pub fn sign(dir: &Path, key: &SigningKey, passphrase: Option<&str>) -> Result<Report> {
     let mut targets: Vec<PathBuf> = SIGNED.iter().map(|n| dir.join(n)).collect();
     if dir.join(VEX).is_file() {
         targets.push(dir.join(VEX));
@@ -111,27 +156,19 @@ pub fn sign(settings: &ReleaseSettings, dir: &Path) -> Result<Report> {
     if let Some(missing) = targets.iter().find(|p| !p.is_file()) {
         bail!("{} is missing; assemble the release with `cargo xtask release` first", missing.display());
     }
-    let secret = std::env::var(&settings.signing_key_env).ok().filter(|s| !s.trim().is_empty());
-    let key_id = std::env::var(&settings.signing_key_id_env).ok().filter(|s| !s.trim().is_empty());
-    let passphrase = std::env::var(&settings.signing_passphrase_env).ok();
-    let (home, key) = match (secret, key_id) {
-        (Some(secret), _) => {
+    let (home, key) = match key {
+        SigningKey::Armored(secret) => {
             let home = GpgHome::temporary()?;
             home.run_ok("import the signing key", &["--import"], Some(secret.as_bytes()))
-                .with_context(|| format!("the key in ${} could not be imported; it must be an armored OpenPGP secret key", settings.signing_key_env))?;
+                .context("the signing key could not be imported; it must be an armored OpenPGP secret key")?;
             let fprs = home.fingerprints(true)?;
             let [fpr] = fprs.as_slice() else {
-                bail!("${} must hold exactly one secret key (found {})", settings.signing_key_env, fprs.len());
+                bail!("the signing key must hold exactly one secret key (found {})", fprs.len());
             };
             let fpr = fpr.clone();
             (home, fpr)
         }
-        (None, Some(id)) => (GpgHome::user(), id),
-        (None, None) => bail!(
-            "no signing key: set ${} to an armored secret key, or ${} to the id of a key in your GnuPG keyring or agent",
-            settings.signing_key_env,
-            settings.signing_key_id_env
-        ),
+        SigningKey::KeyId(id) => (GpgHome::user(), id.clone()),
     };
     let mut signatures = Vec::new();
     for target in &targets {
@@ -141,14 +178,15 @@ pub fn sign(settings: &ReleaseSettings, dir: &Path) -> Result<Report> {
             args.extend(["--pinentry-mode", "loopback", "--passphrase-fd", "0"]);
         }
         args.push(&file);
-        let sig = home.run_ok(&format!("sign {file}"), &args, passphrase.as_deref().map(str::as_bytes))?;
+        let sig = home.run_ok(&format!("sign {file}"), &args, passphrase.map(str::as_bytes))?;
         let out = PathBuf::from(format!("{file}.asc"));
         crate::atomic::write(&out, sig)?;
         signatures.push(out);
     }
-    let fingerprint = match home.fingerprints(true)?.into_iter().find(|f| f.ends_with(&key.to_uppercase()) || *f == key) {
-        Some(f) => f,
-        None => key,
-    };
+    let fingerprint = home
+        .fingerprints(true)?
+        .into_iter()
+        .find(|f| f.ends_with(&key.replace(' ', "").to_uppercase()))
+        .unwrap_or(key);
     Ok(Report { fingerprint, signatures })
 }
