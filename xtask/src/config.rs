@@ -47,7 +47,10 @@ pub struct ForkSettings {
 
 impl Default for ForkSettings {
     fn default() -> Self {
-        ForkSettings { name: default_fork_name(), base_version: default_base_version() }
+        ForkSettings {
+            name: default_fork_name(),
+            base_version: default_base_version(),
+        }
     }
 }
 
@@ -70,7 +73,9 @@ pub struct PatchesSettings {
 
 impl Default for PatchesSettings {
     fn default() -> Self {
-        PatchesSettings { dir: default_patches_dir() }
+        PatchesSettings {
+            dir: default_patches_dir(),
+        }
     }
 }
 
@@ -117,7 +122,9 @@ fn default_artifacts_dir() -> PathBuf {
 }
 
 fn default_linux_prerequisites() -> Vec<String> {
-    ["bash", "git", "cmake", "clang", "python3", "curl"].map(String::from).to_vec()
+    ["bash", "git", "cmake", "clang", "python3", "curl"]
+        .map(String::from)
+        .to_vec()
 }
 
 fn default_windows_prerequisites() -> Vec<String> {
@@ -130,11 +137,17 @@ fn default_expected_artifacts() -> std::collections::BTreeMap<String, Vec<String
         "Microsoft.NETCore.App.Runtime.{rid}.{version}.nupkg",
         "Microsoft.NETCore.App.Host.{rid}.{version}.nupkg",
     ];
-    let aspnetcore = ["aspnetcore-runtime-{version}-{rid}.{archive}", "Microsoft.AspNetCore.App.Runtime.{rid}.{version}.nupkg"];
-    [("runtime", runtime.as_slice()), ("aspnetcore", aspnetcore.as_slice())]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.iter().map(|s| s.to_string()).collect()))
-        .collect()
+    let aspnetcore = [
+        "aspnetcore-runtime-{version}-{rid}.{archive}",
+        "Microsoft.AspNetCore.App.Runtime.{rid}.{version}.nupkg",
+    ];
+    [
+        ("runtime", runtime.as_slice()),
+        ("aspnetcore", aspnetcore.as_slice()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.iter().map(|s| s.to_string()).collect()))
+    .collect()
 }
 
 /// `[release]`: what `cargo xtask release` writes into release metadata and how it signs.
@@ -264,11 +277,19 @@ impl Config {
         let mut seen = std::collections::HashSet::new();
         for repo in &self.repos {
             if !seen.insert(repo.name.as_str()) {
-                bail!("{}: repository `{}` is configured twice; each [[repo]] needs its own name", origin.display(), repo.name);
+                bail!(
+                    "{}: repository `{}` is configured twice; each [[repo]] needs its own name",
+                    origin.display(),
+                    repo.name
+                );
             }
             for remap in &repo.remaps {
                 if remap.from.is_empty() && remap.to.is_empty() {
-                    bail!("{}: repository `{}` has a remap with empty `from` and `to`", origin.display(), repo.name);
+                    bail!(
+                        "{}: repository `{}` has a remap with empty `from` and `to`",
+                        origin.display(),
+                        repo.name
+                    );
                 }
             }
         }

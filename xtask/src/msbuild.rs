@@ -60,14 +60,20 @@ pub struct Property {
 impl XmlFile {
     /// Reads and parses `path`.
     pub fn read(path: &Path) -> Result<XmlFile> {
-        let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let bytes =
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
         XmlFile::parse(path, bytes)
     }
 
     /// Parses `bytes`; `path` names the file in error messages.
     pub fn parse(path: &Path, bytes: Vec<u8>) -> Result<XmlFile> {
         let elements = scan(path, &bytes)?;
-        Ok(XmlFile { path: path.to_path_buf(), bytes, elements, edits: Vec::new() })
+        Ok(XmlFile {
+            path: path.to_path_buf(),
+            bytes,
+            elements,
+            edits: Vec::new(),
+        })
     }
 
     /// The file this document was read from.
@@ -103,7 +109,10 @@ impl XmlFile {
         (0..self.elements.len())
             .filter(|&i| {
                 let el = &self.elements[i];
-                el.name == name && el.parent.is_some_and(|p| self.elements[p].name == "PropertyGroup")
+                el.name == name
+                    && el
+                        .parent
+                        .is_some_and(|p| self.elements[p].name == "PropertyGroup")
             })
             .collect()
     }
@@ -112,7 +121,11 @@ impl XmlFile {
     /// missing, defined unconditionally more than once, or holds something other than text.
     pub fn property(&self, name: &str) -> Result<Property> {
         let all = self.definitions(name);
-        let unconditional: Vec<usize> = all.iter().copied().filter(|&i| !self.is_conditional(i)).collect();
+        let unconditional: Vec<usize> = all
+            .iter()
+            .copied()
+            .filter(|&i| !self.is_conditional(i))
+            .collect();
         let index = match unconditional.as_slice() {
             [one] => *one,
             [] if all.is_empty() => bail!(
@@ -134,9 +147,17 @@ impl XmlFile {
         };
         let el = &self.elements[index];
         let Some(text) = &el.text else {
-            bail!("{}:{}: the property <{name}> has no plain-text value to edit", self.path.display(), el.line);
+            bail!(
+                "{}:{}: the property <{name}> has no plain-text value to edit",
+                self.path.display(),
+                el.line
+            );
         };
-        Ok(Property { index, value: self.slice(text), line: el.line })
+        Ok(Property {
+            index,
+            value: self.slice(text),
+            line: el.line,
+        })
     }
 
     /// A property whose value must be a non-negative integer.
@@ -157,9 +178,15 @@ impl XmlFile {
     pub fn set_text(&mut self, index: usize, value: &str) -> Result<()> {
         let el = &self.elements[index];
         let Some(range) = el.text.clone() else {
-            bail!("{}:{}: <{}> has no plain-text value to edit", self.path.display(), el.line, el.name);
+            bail!(
+                "{}:{}: <{}> has no plain-text value to edit",
+                self.path.display(),
+                el.line,
+                el.name
+            );
         };
-        self.edits.push((range, quick_xml::escape::escape(value).as_bytes().to_vec()));
+        self.edits
+            .push((range, quick_xml::escape::escape(value).as_bytes().to_vec()));
         Ok(())
     }
 
@@ -167,20 +194,34 @@ impl XmlFile {
     pub fn set_attribute(&mut self, index: usize, attribute: &str, value: &str) -> Result<()> {
         let el = &self.elements[index];
         let Some(attr) = el.attribute(attribute) else {
-            bail!("{}:{}: <{}> has no `{attribute}` attribute", self.path.display(), el.line, el.name);
+            bail!(
+                "{}:{}: <{}> has no `{attribute}` attribute",
+                self.path.display(),
+                el.line,
+                el.name
+            );
         };
-        self.edits.push((attr.value.clone(), quick_xml::escape::escape(value).as_bytes().to_vec()));
+        self.edits.push((
+            attr.value.clone(),
+            quick_xml::escape::escape(value).as_bytes().to_vec(),
+        ));
         Ok(())
     }
 
     /// Removes element `index`; when it sits alone on its line, the whole line goes.
     pub fn remove(&mut self, index: usize) {
         let span = self.elements[index].span.clone();
-        let line_start = self.bytes[..span.start].iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
+        let line_start = self.bytes[..span.start]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |p| p + 1);
         let rest = &self.bytes[span.end..];
         let newline = rest.iter().position(|&b| b == b'\n');
-        let alone_before = self.bytes[line_start..span.start].iter().all(|b| b.is_ascii_whitespace());
-        let alone_after = newline.is_some_and(|n| rest[..n].iter().all(|b| b.is_ascii_whitespace()));
+        let alone_before = self.bytes[line_start..span.start]
+            .iter()
+            .all(|b| b.is_ascii_whitespace());
+        let alone_after =
+            newline.is_some_and(|n| rest[..n].iter().all(|b| b.is_ascii_whitespace()));
         let range = match newline {
             Some(n) if alone_before && alone_after => line_start..span.end + n + 1,
             _ => span,
@@ -192,14 +233,24 @@ impl XmlFile {
     /// like the element's first child (or one level deeper), with the file's own line ending.
     pub fn insert_child_line(&mut self, index: usize, line: &str) {
         let el = &self.elements[index];
-        let after_tag = self.bytes[el.span.start..].iter().position(|&b| b == b'>').map_or(el.span.end, |p| el.span.start + p + 1);
-        let eol: &[u8] = if self.bytes.windows(2).any(|w| w == b"\r\n") { b"\r\n" } else { b"\n" };
+        let after_tag = self.bytes[el.span.start..]
+            .iter()
+            .position(|&b| b == b'>')
+            .map_or(el.span.end, |p| el.span.start + p + 1);
+        let eol: &[u8] = if self.bytes.windows(2).any(|w| w == b"\r\n") {
+            b"\r\n"
+        } else {
+            b"\n"
+        };
         let child_indent = self
             .elements
             .iter()
             .find(|c| c.parent == Some(index))
             .map(|c| {
-                let start = self.bytes[..c.span.start].iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
+                let start = self.bytes[..c.span.start]
+                    .iter()
+                    .rposition(|&b| b == b'\n')
+                    .map_or(0, |p| p + 1);
                 String::from_utf8_lossy(&self.bytes[start..c.span.start]).into_owned()
             })
             .filter(|s| s.chars().all(|c| c == ' ' || c == '\t'))
@@ -213,10 +264,21 @@ impl XmlFile {
     /// Inserts a new line holding `line` right after element `index`, indented like it.
     pub fn insert_line_after(&mut self, index: usize, line: &str) {
         let span = self.elements[index].span.clone();
-        let line_start = self.bytes[..span.start].iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
+        let line_start = self.bytes[..span.start]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |p| p + 1);
         let indent = String::from_utf8_lossy(&self.bytes[line_start..span.start]).into_owned();
-        let indent = if indent.chars().all(|c| c == ' ' || c == '\t') { indent } else { String::new() };
-        let eol: &[u8] = if self.bytes.windows(2).any(|w| w == b"\r\n") { b"\r\n" } else { b"\n" };
+        let indent = if indent.chars().all(|c| c == ' ' || c == '\t') {
+            indent
+        } else {
+            String::new()
+        };
+        let eol: &[u8] = if self.bytes.windows(2).any(|w| w == b"\r\n") {
+            b"\r\n"
+        } else {
+            b"\n"
+        };
         let mut bytes = eol.to_vec();
         bytes.extend_from_slice(indent.as_bytes());
         bytes.extend_from_slice(line.as_bytes());
@@ -253,25 +315,47 @@ impl XmlFile {
 /// Finds every element with its byte ranges. Positions come from the reader's offsets in the
 /// original slice, so they stay exact whatever the whitespace, line endings or BOM.
 fn scan(path: &Path, bytes: &[u8]) -> Result<Vec<Element>> {
-    let line_of = |offset: usize| bytes[..offset.min(bytes.len())].iter().filter(|&&b| b == b'\n').count() + 1;
+    let line_of = |offset: usize| {
+        bytes[..offset.min(bytes.len())]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1
+    };
     let mut reader = quick_xml::Reader::from_reader(bytes);
     reader.config_mut().check_end_names = true;
     let mut elements: Vec<Element> = Vec::new();
     let mut open: Open = Vec::new();
     // The reader skips a UTF-8 byte-order mark and counts positions after it.
-    let bom = if bytes.starts_with(b"\xEF\xBB\xBF") { 3 } else { 0 };
+    let bom = if bytes.starts_with(b"\xEF\xBB\xBF") {
+        3
+    } else {
+        0
+    };
     loop {
         let before = reader.buffer_position() as usize + bom;
         let event = reader.read_event().map_err(|e| {
             let at = reader.error_position() as usize + bom;
-            anyhow::anyhow!("{}:{}: not well-formed XML: {e}", path.display(), line_of(at))
+            anyhow::anyhow!(
+                "{}:{}: not well-formed XML: {e}",
+                path.display(),
+                line_of(at)
+            )
         })?;
         let after = reader.buffer_position() as usize + bom;
         let (start, is_empty) = match event {
             Event::Start(start) => (Some(start), false),
             Event::Empty(start) => (Some(start), true),
             other => {
-                handle_other(path, &other, before, after, &mut open, &mut elements, &line_of)?;
+                handle_other(
+                    path,
+                    &other,
+                    before,
+                    after,
+                    &mut open,
+                    &mut elements,
+                    &line_of,
+                )?;
                 if matches!(other, Event::Eof) {
                     break;
                 }
@@ -279,25 +363,30 @@ fn scan(path: &Path, bytes: &[u8]) -> Result<Vec<Element>> {
             }
         };
         if let Some(start) = start {
-                if let Some(parent) = open.last_mut() {
-                    parent.2 = false;
-                }
-                let element = Element {
-                    name: String::from_utf8_lossy(start.name().as_ref()).into_owned(),
-                    parent: open.last().map(|o| o.0),
-                    line: line_of(before),
-                    span: before..after,
-                    text: None,
-                    attributes: attributes(path, bytes, &start, line_of(before))?,
-                };
-                elements.push(element);
-                if !is_empty {
-                    open.push((elements.len() - 1, after, true));
-                }
+            if let Some(parent) = open.last_mut() {
+                parent.2 = false;
+            }
+            let element = Element {
+                name: String::from_utf8_lossy(start.name().as_ref()).into_owned(),
+                parent: open.last().map(|o| o.0),
+                line: line_of(before),
+                span: before..after,
+                text: None,
+                attributes: attributes(path, bytes, &start, line_of(before))?,
+            };
+            elements.push(element);
+            if !is_empty {
+                open.push((elements.len() - 1, after, true));
+            }
         }
     }
     if let Some((index, _, _)) = open.last() {
-        bail!("{}:{}: <{}> is never closed", path.display(), elements[*index].line, elements[*index].name);
+        bail!(
+            "{}:{}: <{}> is never closed",
+            path.display(),
+            elements[*index].line,
+            elements[*index].name
+        );
     }
     Ok(elements)
 }
@@ -335,14 +424,23 @@ fn handle_other(
     Ok(())
 }
 
-fn attributes(path: &Path, bytes: &[u8], start: &BytesStart<'_>, line: usize) -> Result<Vec<Attribute>> {
+fn attributes(
+    path: &Path,
+    bytes: &[u8],
+    start: &BytesStart<'_>,
+    line: usize,
+) -> Result<Vec<Attribute>> {
     let base = bytes.as_ptr() as usize;
     let mut out = Vec::new();
     for attr in start.attributes() {
-        let attr = attr.map_err(|e| anyhow::anyhow!("{}:{line}: malformed attribute: {e}", path.display()))?;
+        let attr = attr
+            .map_err(|e| anyhow::anyhow!("{}:{line}: malformed attribute: {e}", path.display()))?;
         let value: &[u8] = match &attr.value {
             std::borrow::Cow::Borrowed(v) => v,
-            std::borrow::Cow::Owned(_) => bail!("{}:{line}: cannot locate an attribute value", path.display()),
+            std::borrow::Cow::Owned(_) => bail!(
+                "{}:{line}: cannot locate an attribute value",
+                path.display()
+            ),
         };
         let offset = value.as_ptr() as usize - base;
         out.push(Attribute {

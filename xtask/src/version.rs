@@ -9,7 +9,10 @@ use anyhow::{bail, Context, Result};
 
 /// Microsoft's last official build id for .NET 6 (6.0.36 was built as 20241014.21). Every fork
 /// build id must sort after it.
-pub const MICROSOFT_LAST_BUILD_ID: BuildId = BuildId { date: 20241014, revision: 21 };
+pub const MICROSOFT_LAST_BUILD_ID: BuildId = BuildId {
+    date: 20241014,
+    revision: 21,
+};
 
 /// A product version `major.minor.patch`, e.g. 6.0.37.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -22,12 +25,17 @@ pub struct Version {
 impl Version {
     /// The next patch release.
     pub fn next(self) -> Version {
-        Version { patch: self.patch + 1, ..self }
+        Version {
+            patch: self.patch + 1,
+            ..self
+        }
     }
 
     /// The previous patch release, if any.
     pub fn previous(self) -> Option<Version> {
-        self.patch.checked_sub(1).map(|patch| Version { patch, ..self })
+        self.patch
+            .checked_sub(1)
+            .map(|patch| Version { patch, ..self })
     }
 
     /// `major.minor`, the channel (`6.0`).
@@ -44,8 +52,15 @@ impl FromStr for Version {
         let [major, minor, patch] = parts.as_slice() else {
             bail!("`{s}` is not a version like 6.0.37 (major.minor.patch)");
         };
-        let num = |p: &str| p.parse::<u32>().with_context(|| format!("`{s}` is not a version like 6.0.37 (major.minor.patch)"));
-        Ok(Version { major: num(major)?, minor: num(minor)?, patch: num(patch)? })
+        let num = |p: &str| {
+            p.parse::<u32>()
+                .with_context(|| format!("`{s}` is not a version like 6.0.37 (major.minor.patch)"))
+        };
+        Ok(Version {
+            major: num(major)?,
+            minor: num(minor)?,
+            patch: num(patch)?,
+        })
     }
 }
 
@@ -71,7 +86,9 @@ impl BuildId {
     pub fn next(date: u32, last: Option<BuildId>) -> Result<BuildId> {
         let revision = match last {
             Some(l) if l.date == date => l.revision + 1,
-            Some(l) if l.date > date => bail!("the last build id {l} is dated after today ({date}); is the clock wrong?"),
+            Some(l) if l.date > date => {
+                bail!("the last build id {l} is dated after today ({date}); is the clock wrong?")
+            }
             _ => 1,
         };
         BuildId { date, revision }.check()
@@ -99,7 +116,8 @@ impl FromStr for BuildId {
     type Err = anyhow::Error;
 
     fn from_str(s: &str) -> Result<BuildId> {
-        let bad = || anyhow::anyhow!("`{s}` is not an official build id like 20250114.1 (yyyyMMdd.r)");
+        let bad =
+            || anyhow::anyhow!("`{s}` is not an official build id like 20250114.1 (yyyyMMdd.r)");
         let (date, revision) = s.trim().split_once('.').ok_or_else(bad)?;
         if date.len() != 8 {
             return Err(bad());
@@ -136,10 +154,19 @@ mod tests {
     #[test]
     fn build_ids_must_follow_microsofts_last() {
         assert!(BuildId::next(20241014, None).is_err());
-        assert_eq!(BuildId::next(20241015, None).unwrap().to_string(), "20241015.1");
+        assert_eq!(
+            BuildId::next(20241015, None).unwrap().to_string(),
+            "20241015.1"
+        );
         let last: BuildId = "20250301.4".parse().unwrap();
-        assert_eq!(BuildId::next(20250301, Some(last)).unwrap().to_string(), "20250301.5");
-        assert_eq!(BuildId::next(20250302, Some(last)).unwrap().to_string(), "20250302.1");
+        assert_eq!(
+            BuildId::next(20250301, Some(last)).unwrap().to_string(),
+            "20250301.5"
+        );
+        assert_eq!(
+            BuildId::next(20250302, Some(last)).unwrap().to_string(),
+            "20250302.1"
+        );
         assert!(BuildId::next(20250228, Some(last)).is_err());
         assert!("20241014.22".parse::<BuildId>().unwrap().check().is_ok());
         assert!("2024101.1".parse::<BuildId>().is_err());

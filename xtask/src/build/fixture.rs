@@ -56,23 +56,51 @@ pub fn create(root: &Path) -> Result<Fixture> {
 /// runtime's `eng/Versions.props` at `version`, shaped like the real 6.0 file.
 pub fn runtime_versions_props(version: &str) -> String {
     let patch = version.rsplit('.').next().unwrap_or("0");
-    RUNTIME_VERSIONS_PROPS.replace("@VERSION@", version).replace("@PATCH@", patch)
+    RUNTIME_VERSIONS_PROPS
+        .replace("@VERSION@", version)
+        .replace("@PATCH@", patch)
 }
 
 fn create_runtime(f: &Fixture) -> Result<()> {
     let dir = &f.runtime;
-    write(&dir.join("eng/Versions.props"), runtime_versions_props("6.0.36"))?;
-    write(&dir.join("NuGet.config"), NUGET_CONFIG.replace("@REPO@", "runtime"))?;
+    write(
+        &dir.join("eng/Versions.props"),
+        runtime_versions_props("6.0.36"),
+    )?;
+    write(
+        &dir.join("NuGet.config"),
+        NUGET_CONFIG.replace("@REPO@", "runtime"),
+    )?;
     write(&dir.join("build.sh"), build_script(true))?;
-    write(&dir.join("build.cmd"), BUILD_CMD.replace("@PS1@", "eng\\build.ps1"))?;
-    write(&dir.join("global.json"), "{\n  \"sdk\": { \"version\": \"6.0.428\" }\n}\n")?;
+    write(
+        &dir.join("build.cmd"),
+        BUILD_CMD.replace("@PS1@", "eng\\build.ps1"),
+    )?;
+    write(
+        &dir.join("global.json"),
+        "{\n  \"sdk\": { \"version\": \"6.0.428\" }\n}\n",
+    )?;
     write(&dir.join(".gitignore"), "/artifacts/\n")?;
     let xml = "src/libraries/System.Security.Cryptography.Xml/src";
-    write(&dir.join(format!("{xml}/System.Security.Cryptography.Xml.csproj")), CRYPTO_XML_CSPROJ)?;
-    write(&dir.join(format!("{xml}/System/Security/Cryptography/Xml/SignedXml.cs")), "// SignedXml\nnamespace System.Security.Cryptography.Xml { }\n")?;
+    write(
+        &dir.join(format!("{xml}/System.Security.Cryptography.Xml.csproj")),
+        CRYPTO_XML_CSPROJ,
+    )?;
+    write(
+        &dir.join(format!(
+            "{xml}/System/Security/Cryptography/Xml/SignedXml.cs"
+        )),
+        "// SignedXml\nnamespace System.Security.Cryptography.Xml { }\n",
+    )?;
     let mail = "src/libraries/System.Net.Mail/src";
-    write(&dir.join(format!("{mail}/System.Net.Mail.csproj")), "<Project Sdk=\"Microsoft.NET.Sdk\">\n</Project>\n")?;
-    write(&dir.join(format!("{mail}/System/Net/Mail/SmtpClient.cs")), "// SmtpClient\nnamespace System.Net.Mail { }\n")?;
+    write(
+        &dir.join(format!("{mail}/System.Net.Mail.csproj")),
+        "<Project Sdk=\"Microsoft.NET.Sdk\">\n</Project>\n",
+    )?;
+    write(
+        &dir.join(format!("{mail}/System/Net/Mail/SmtpClient.cs")),
+        "// SmtpClient\nnamespace System.Net.Mail { }\n",
+    )?;
     git_init(dir)?;
 
     let queue = f.patches.join("runtime");
@@ -86,7 +114,10 @@ fn create_runtime(f: &Fixture) -> Result<()> {
         let mut text = std::fs::read_to_string(&path)?;
         text.push_str(&format!("// {subject}\n"));
         write(&path, text)?;
-        let message = format!("{subject}\n\n(cherry picked from commit {})\nCVE: {cve}\n", origin.rsplit('/').next().unwrap_or(""));
+        let message = format!(
+            "{subject}\n\n(cherry picked from commit {})\nCVE: {cve}\n",
+            origin.rsplit('/').next().unwrap_or("")
+        );
         git(dir, &["commit", "-qam", &message])?;
         let patch = git(dir, &["format-patch", "-1", "--stdout", "HEAD"])?;
         let header = format!(
@@ -106,10 +137,19 @@ fn create_runtime(f: &Fixture) -> Result<()> {
 fn create_aspnetcore(dir: &Path) -> Result<()> {
     write(&dir.join("eng/Versions.props"), ASPNETCORE_VERSIONS_PROPS)?;
     write(&dir.join("eng/Baseline.xml"), ASPNETCORE_BASELINE_XML)?;
-    write(&dir.join("eng/Baseline.Designer.props"), ASPNETCORE_BASELINE_DESIGNER)?;
-    write(&dir.join("NuGet.config"), NUGET_CONFIG.replace("@REPO@", "aspnetcore"))?;
+    write(
+        &dir.join("eng/Baseline.Designer.props"),
+        ASPNETCORE_BASELINE_DESIGNER,
+    )?;
+    write(
+        &dir.join("NuGet.config"),
+        NUGET_CONFIG.replace("@REPO@", "aspnetcore"),
+    )?;
     write(&dir.join("eng/build.sh"), build_script(false))?;
-    write(&dir.join("eng/build.cmd"), BUILD_CMD.replace("@PS1@", "build.ps1"))?;
+    write(
+        &dir.join("eng/build.cmd"),
+        BUILD_CMD.replace("@PS1@", "build.ps1"),
+    )?;
     write(&dir.join(".gitignore"), "/artifacts/\n")?;
     git_init(dir)
 }
@@ -124,15 +164,22 @@ fn insert_dep3(patch: &str, fields: &str) -> String {
             out.push_str(fields);
             done = true;
         }
-        in_subject = !done && (line.starts_with("Subject:") || (in_subject && line.starts_with(' ')));
+        in_subject =
+            !done && (line.starts_with("Subject:") || (in_subject && line.starts_with(' ')));
         out.push_str(line);
     }
     out
 }
 
 fn slug(subject: &str) -> String {
-    let s: String = subject.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
-    s.split('-').filter(|p| !p.is_empty()).collect::<Vec<_>>().join("-")
+    let s: String = subject
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    s.split('-')
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join("-")
 }
 
 fn git_init(dir: &Path) -> Result<()> {
@@ -433,6 +480,10 @@ impl Fixture {
 
 /// A build script with the shared helper functions spliced in.
 fn build_script(runtime: bool) -> String {
-    let script = if runtime { RUNTIME_BUILD_SH } else { ASPNETCORE_BUILD_SH };
+    let script = if runtime {
+        RUNTIME_BUILD_SH
+    } else {
+        ASPNETCORE_BUILD_SH
+    };
     script.replace("@FUNCTIONS@", BUILD_FUNCTIONS)
 }

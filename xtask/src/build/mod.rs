@@ -147,7 +147,11 @@ pub fn build(config: &Config, options: &Options) -> Result<Report> {
         None => BuildId::next(BuildId::today(), last_build_id(&artifacts)?)?,
     };
     let missing_prerequisites = missing_prerequisites(config, options.os);
-    let host_os = if cfg!(windows) { Os::Windows } else { Os::Linux };
+    let host_os = if cfg!(windows) {
+        Os::Windows
+    } else {
+        Os::Linux
+    };
     if !options.dry_run {
         if options.os != host_os {
             bail!(
@@ -157,7 +161,10 @@ pub fn build(config: &Config, options: &Options) -> Result<Report> {
             );
         }
         if !missing_prerequisites.is_empty() {
-            bail!("{}", prerequisite_message(options.os, &missing_prerequisites));
+            bail!(
+                "{}",
+                prerequisite_message(options.os, &missing_prerequisites)
+            );
         }
     }
 
@@ -178,7 +185,11 @@ pub fn build(config: &Config, options: &Options) -> Result<Report> {
     };
     if options.dry_run {
         for b in &mut builds {
-            b.feeds = nuget::replace_internal_feeds(&b.dir.join("NuGet.config"), config.build.feed.as_deref(), false)?;
+            b.feeds = nuget::replace_internal_feeds(
+                &b.dir.join("NuGet.config"),
+                config.build.feed.as_deref(),
+                false,
+            )?;
         }
         report.repos = builds;
         return Ok(report);
@@ -191,7 +202,11 @@ pub fn build(config: &Config, options: &Options) -> Result<Report> {
             report.repos.push(b);
             continue;
         }
-        b.feeds = nuget::replace_internal_feeds(&b.dir.join("NuGet.config"), config.build.feed.as_deref(), true)?;
+        b.feeds = nuget::replace_internal_feeds(
+            &b.dir.join("NuGet.config"),
+            config.build.feed.as_deref(),
+            true,
+        )?;
         run(&mut b, options.quiet)?;
         report.succeeded = b.status == "succeeded";
         report.repos.push(b);
@@ -207,7 +222,10 @@ pub fn build(config: &Config, options: &Options) -> Result<Report> {
 
 fn selected_repos<'c>(config: &'c Config, names: &[String]) -> Result<Vec<&'c RepoConfig>> {
     if names.is_empty() {
-        let repos: Vec<&RepoConfig> = ["runtime", "aspnetcore"].iter().filter_map(|n| config.repo(n).ok()).collect();
+        let repos: Vec<&RepoConfig> = ["runtime", "aspnetcore"]
+            .iter()
+            .filter_map(|n| config.repo(n).ok())
+            .collect();
         if repos.is_empty() {
             bail!("nothing to build: els.toml configures neither a `runtime` nor an `aspnetcore` [[repo]]");
         }
@@ -217,7 +235,9 @@ fn selected_repos<'c>(config: &'c Config, names: &[String]) -> Result<Vec<&'c Re
         .iter()
         .map(|n| {
             if n != "runtime" && n != "aspnetcore" {
-                bail!("cannot build `{n}`: the build knows the runtime and aspnetcore repositories");
+                bail!(
+                    "cannot build `{n}`: the build knows the runtime and aspnetcore repositories"
+                );
             }
             config.repo(n)
         })
@@ -226,16 +246,28 @@ fn selected_repos<'c>(config: &'c Config, names: &[String]) -> Result<Vec<&'c Re
 
 /// The version the fork is branded with: runtime's `ProductVersion`.
 pub fn product_version(config: &Config) -> Result<Version> {
-    let path = config.resolve(&config.repo("runtime")?.path).join("eng/Versions.props");
+    let path = config
+        .resolve(&config.repo("runtime")?.path)
+        .join("eng/Versions.props");
     let doc = XmlFile::read(&path)?;
     let p = doc.property("ProductVersion")?;
-    p.value.parse().with_context(|| format!("{}:{}: <ProductVersion> is not a version", path.display(), p.line))
+    p.value.parse().with_context(|| {
+        format!(
+            "{}:{}: <ProductVersion> is not a version",
+            path.display(),
+            p.line
+        )
+    })
 }
 
 fn last_build_id(artifacts: &Path) -> Result<Option<BuildId>> {
     let path = artifacts.join(BUILD_ID_FILE);
     match std::fs::read_to_string(&path) {
-        Ok(text) => text.trim().parse().map(Some).with_context(|| format!("{} is corrupt; delete it", path.display())),
+        Ok(text) => text
+            .trim()
+            .parse()
+            .map(Some)
+            .with_context(|| format!("{} is corrupt; delete it", path.display())),
         Err(_) => Ok(None),
     }
 }
@@ -247,10 +279,18 @@ fn missing_prerequisites(config: &Config, os: Os) -> Vec<String> {
     };
     let path = std::env::var_os("PATH").unwrap_or_default();
     let dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
-    let exts: &[&str] = if cfg!(windows) { &["", ".exe", ".cmd", ".bat"] } else { &[""] };
+    let exts: &[&str] = if cfg!(windows) {
+        &["", ".exe", ".cmd", ".bat"]
+    } else {
+        &[""]
+    };
     wanted
         .iter()
-        .filter(|tool| !dirs.iter().any(|d| exts.iter().any(|e| d.join(format!("{tool}{e}")).is_file())))
+        .filter(|tool| {
+            !dirs
+                .iter()
+                .any(|d| exts.iter().any(|e| d.join(format!("{tool}{e}")).is_file()))
+        })
         .cloned()
         .collect()
 }
@@ -264,40 +304,83 @@ fn prerequisite_message(os: Os, missing: &[String]) -> String {
     format!("the build needs {} on PATH; {how}", missing.join(", "))
 }
 
-fn plan(config: &Config, repo: &RepoConfig, os: Os, arch: Arch, build_id: BuildId) -> Result<RepoBuild> {
+fn plan(
+    config: &Config,
+    repo: &RepoConfig,
+    os: Os,
+    arch: Arch,
+    build_id: BuildId,
+) -> Result<RepoBuild> {
     let dir = config.resolve(&repo.path);
     let arch = match arch {
         Arch::X64 => "x64",
     };
     let (script, args): (&str, Vec<String>) = match repo.name.as_str() {
         "runtime" => (
-            if os == Os::Linux { "./build.sh" } else { "build.cmd" },
-            ["-subset", "clr+libs+host+packs", "-c", "Release", "-arch", arch, "-ci"]
-                .iter()
-                .map(|s| s.to_string())
-                .chain([format!("/p:OfficialBuildId={build_id}")])
-                .collect(),
+            if os == Os::Linux {
+                "./build.sh"
+            } else {
+                "build.cmd"
+            },
+            [
+                "-subset",
+                "clr+libs+host+packs",
+                "-c",
+                "Release",
+                "-arch",
+                arch,
+                "-ci",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .chain([format!("/p:OfficialBuildId={build_id}")])
+            .collect(),
         ),
         _ => (
-            if os == Os::Linux { "./eng/build.sh" } else { r"eng\build.cmd" },
-            ["-c", "Release", "-arch", arch, "-ci", "-pack", "-all", "--no-build-java", "-p:OnlyPackPlatformSpecificPackages=true"]
-                .iter()
-                .map(|s| s.to_string())
-                .chain([format!("-p:OfficialBuildId={build_id}")])
-                .collect(),
+            if os == Os::Linux {
+                "./eng/build.sh"
+            } else {
+                r"eng\build.cmd"
+            },
+            [
+                "-c",
+                "Release",
+                "-arch",
+                arch,
+                "-ci",
+                "-pack",
+                "-all",
+                "--no-build-java",
+                "-p:OnlyPackPlatformSpecificPackages=true",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .chain([format!("-p:OfficialBuildId={build_id}")])
+            .collect(),
         ),
     };
     let script_path = dir.join(script.trim_start_matches("./").replace('\\', "/"));
     if !script_path.is_file() {
-        bail!("{} not found; is {} a clone of dotnet/{}?", script_path.display(), dir.display(), repo.name);
+        bail!(
+            "{} not found; is {} a clone of dotnet/{}?",
+            script_path.display(),
+            dir.display(),
+            repo.name
+        );
     }
     let rid = os.rid(Arch::X64);
     Ok(RepoBuild {
         repo: repo.name.clone(),
         dir,
         command: std::iter::once(script.to_string()).chain(args).collect(),
-        env: vec![("DOTNET_CLI_TELEMETRY_OPTOUT".into(), "1".into()), ("DOTNET_NOLOGO".into(), "1".into())],
-        log: config.artifacts_dir().join("logs").join(format!("{}-{rid}-{build_id}.log", repo.name)),
+        env: vec![
+            ("DOTNET_CLI_TELEMETRY_OPTOUT".into(), "1".into()),
+            ("DOTNET_NOLOGO".into(), "1".into()),
+        ],
+        log: config
+            .artifacts_dir()
+            .join("logs")
+            .join(format!("{}-{rid}-{build_id}.log", repo.name)),
         feeds: nuget::FeedChange::default(),
         status: "planned".to_string(),
         elapsed_secs: 0.0,
@@ -309,8 +392,10 @@ fn plan(config: &Config, repo: &RepoConfig, os: Os, arch: Arch, build_id: BuildI
 /// atomically; it is a record, not an input), reporting progress on stderr.
 fn run(b: &mut RepoBuild, quiet: bool) -> Result<()> {
     let log_dir = b.log.parent().expect("log paths have a directory");
-    std::fs::create_dir_all(log_dir).with_context(|| format!("cannot create {}", log_dir.display()))?;
-    let log = std::fs::File::create(&b.log).with_context(|| format!("cannot create the build log {}", b.log.display()))?;
+    std::fs::create_dir_all(log_dir)
+        .with_context(|| format!("cannot create {}", log_dir.display()))?;
+    let log = std::fs::File::create(&b.log)
+        .with_context(|| format!("cannot create the build log {}", b.log.display()))?;
     let sh = xshell::Shell::new()?;
     sh.change_dir(&b.dir);
     let (program, args) = b.command.split_first().expect("a command has a program");
@@ -319,11 +404,20 @@ fn run(b: &mut RepoBuild, quiet: bool) -> Result<()> {
         cmd = cmd.env(k, v);
     }
     let mut command = std::process::Command::from(cmd);
-    command.stdin(std::process::Stdio::null()).stdout(log.try_clone()?).stderr(log);
+    command
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log);
     let started = Instant::now();
-    let mut child = command.spawn().with_context(|| format!("cannot start {program} in {}", b.dir.display()))?;
+    let mut child = command
+        .spawn()
+        .with_context(|| format!("cannot start {program} in {}", b.dir.display()))?;
     let terminal = std::io::stderr().is_terminal();
-    let every = if terminal { Duration::from_secs(1) } else { Duration::from_secs(60) };
+    let every = if terminal {
+        Duration::from_secs(1)
+    } else {
+        Duration::from_secs(60)
+    };
     let mut next_report = every;
     let status = loop {
         if let Some(status) = child.try_wait()? {
@@ -334,7 +428,12 @@ fn run(b: &mut RepoBuild, quiet: bool) -> Result<()> {
         if !quiet && elapsed >= next_report {
             next_report += every;
             let size = std::fs::metadata(&b.log).map(|m| m.len()).unwrap_or(0);
-            let line = format!("building {} … {} elapsed, log {} KiB", b.repo, clock(elapsed), size / 1024);
+            let line = format!(
+                "building {} … {} elapsed, log {} KiB",
+                b.repo,
+                clock(elapsed),
+                size / 1024
+            );
             if terminal {
                 eprint!("\r{line}");
             } else {
@@ -367,9 +466,16 @@ fn error_tail(log: &Path) -> Result<Vec<String>> {
     std::fs::File::open(log)?.read_to_end(&mut text)?;
     let text = String::from_utf8_lossy(&text);
     let lines: Vec<&str> = text.lines().collect();
-    let errors: Vec<&str> = lines.iter().copied().filter(|l| l.to_ascii_lowercase().contains("error")).collect();
+    let errors: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| l.to_ascii_lowercase().contains("error"))
+        .collect();
     let pick = if errors.is_empty() { &lines } else { &errors };
-    Ok(pick[pick.len().saturating_sub(LINES)..].iter().map(|s| s.to_string()).collect())
+    Ok(pick[pick.len().saturating_sub(LINES)..]
+        .iter()
+        .map(|s| s.to_string())
+        .collect())
 }
 
 /// Copies the shipping files of every built repository into `<artifacts>/<version>/<rid>/` and
@@ -387,20 +493,39 @@ fn collect(
     let mut missing = Vec::new();
     for repo in repos {
         let shipping = config.resolve(&repo.path).join(SHIPPING_DIR);
-        let expected = config.build.expected.get(&repo.name).cloned().unwrap_or_default();
+        let expected = config
+            .build
+            .expected
+            .get(&repo.name)
+            .cloned()
+            .unwrap_or_default();
         for pattern in expected {
-            let name = pattern.replace("{version}", &version.to_string()).replace("{rid}", rid).replace("{archive}", os.archive());
+            let name = pattern
+                .replace("{version}", &version.to_string())
+                .replace("{rid}", rid)
+                .replace("{archive}", os.archive());
             if !shipping.join(&name).is_file() {
                 missing.push(format!("{}/{name}", shipping.display()));
             }
         }
-        let Ok(entries) = std::fs::read_dir(&shipping) else { continue };
-        let mut names: Vec<String> = entries.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+        let Ok(entries) = std::fs::read_dir(&shipping) else {
+            continue;
+        };
+        let mut names: Vec<String> = entries
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
         names.sort();
         for name in names.into_iter().filter(|n| is_shipping_file(n)) {
-            let bytes = std::fs::read(shipping.join(&name)).with_context(|| format!("cannot read {}/{name}", shipping.display()))?;
+            let bytes = std::fs::read(shipping.join(&name))
+                .with_context(|| format!("cannot read {}/{name}", shipping.display()))?;
             crate::atomic::write(&out.join(&name), &bytes)?;
-            files.push(ManifestFile { name, repo: repo.name.clone(), size: bytes.len() as u64, sha512: sha512_hex(&bytes) });
+            files.push(ManifestFile {
+                name,
+                repo: repo.name.clone(),
+                size: bytes.len() as u64,
+                sha512: sha512_hex(&bytes),
+            });
         }
     }
     // A rebuild replaces the previous collection; stale files must not reach a release.
@@ -408,11 +533,17 @@ fn collect(
         for e in entries.filter_map(|e| e.ok()) {
             let name = e.file_name().to_string_lossy().into_owned();
             if name != MANIFEST && !files.iter().any(|f| f.name == name) {
-                std::fs::remove_file(e.path()).with_context(|| format!("cannot remove the stale {}", e.path().display()))?;
+                std::fs::remove_file(e.path())
+                    .with_context(|| format!("cannot remove the stale {}", e.path().display()))?;
             }
         }
     }
-    let manifest = Manifest { version: version.to_string(), rid: rid.to_string(), official_build_id: build_id.to_string(), files };
+    let manifest = Manifest {
+        version: version.to_string(),
+        rid: rid.to_string(),
+        official_build_id: build_id.to_string(),
+        files,
+    };
     let path = out.join(MANIFEST);
     let mut json = serde_json::to_vec_pretty(&manifest)?;
     json.push(b'\n');
@@ -421,10 +552,15 @@ fn collect(
 }
 
 fn is_shipping_file(name: &str) -> bool {
-    (name.ends_with(".nupkg") && !name.ends_with(".symbols.nupkg")) || name.ends_with(".tar.gz") || name.ends_with(".zip")
+    (name.ends_with(".nupkg") && !name.ends_with(".symbols.nupkg"))
+        || name.ends_with(".tar.gz")
+        || name.ends_with(".zip")
 }
 
 /// SHA-512 of `bytes` as lowercase hex, the form releases.json and `sha512sum` use.
 pub fn sha512_hex(bytes: &[u8]) -> String {
-    Sha512::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    Sha512::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }

@@ -27,13 +27,24 @@ pub fn replace_internal_feeds(path: &Path, feed: Option<&str>, write: bool) -> R
         return Ok(FeedChange::default());
     }
     let mut doc = XmlFile::read(path)?;
-    let parent_is = |doc: &XmlFile, i: usize, name: &str| doc.elements()[i].parent.is_some_and(|p| doc.elements()[p].name == name);
-    let key = |doc: &XmlFile, i: usize| doc.elements()[i].attribute("key").map(|a| doc.slice(&a.value));
+    let parent_is = |doc: &XmlFile, i: usize, name: &str| {
+        doc.elements()[i]
+            .parent
+            .is_some_and(|p| doc.elements()[p].name == name)
+    };
+    let key = |doc: &XmlFile, i: usize| {
+        doc.elements()[i]
+            .attribute("key")
+            .map(|a| doc.slice(&a.value))
+    };
     let mut change = FeedChange::default();
     let mut internal = Vec::new();
     for i in 0..doc.elements().len() {
         let el = &doc.elements()[i];
-        if el.name != "add" || !(parent_is(&doc, i, "packageSources") || parent_is(&doc, i, "disabledPackageSources")) {
+        if el.name != "add"
+            || !(parent_is(&doc, i, "packageSources")
+                || parent_is(&doc, i, "disabledPackageSources"))
+        {
             continue;
         }
         if let Some(k) = key(&doc, i).filter(|k| k.starts_with("darc-int-")) {
@@ -47,10 +58,26 @@ pub fn replace_internal_feeds(path: &Path, feed: Option<&str>, write: bool) -> R
         doc.remove(i);
     }
     if let (false, Some(feed)) = (change.removed.is_empty(), feed) {
-        let present = doc.elements().iter().any(|e| e.name == "add" && e.attribute("value").is_some_and(|a| doc.slice(&a.value) == feed));
-        if let (false, Some(sources)) = (present, doc.elements().iter().position(|e| e.name == "packageSources")) {
-            let line = format!("<add key=\"{FEED_KEY}\" value=\"{}\" />", quick_xml::escape::escape(feed));
-            match doc.elements().iter().position(|e| e.name == "clear" && e.parent == Some(sources)) {
+        let present = doc.elements().iter().any(|e| {
+            e.name == "add"
+                && e.attribute("value")
+                    .is_some_and(|a| doc.slice(&a.value) == feed)
+        });
+        if let (false, Some(sources)) = (
+            present,
+            doc.elements()
+                .iter()
+                .position(|e| e.name == "packageSources"),
+        ) {
+            let line = format!(
+                "<add key=\"{FEED_KEY}\" value=\"{}\" />",
+                quick_xml::escape::escape(feed)
+            );
+            match doc
+                .elements()
+                .iter()
+                .position(|e| e.name == "clear" && e.parent == Some(sources))
+            {
                 Some(clear) => doc.insert_line_after(clear, &line),
                 None => doc.insert_child_line(sources, &line),
             }

@@ -71,7 +71,13 @@ impl RepoPlan<'_> {
         let p = doc.property(name)?;
         doc.set_text(p.index, new)?;
         let rel = relative(&self.root, doc.path());
-        self.changes.push(Change { file: rel, line: p.line, name: name.to_string(), old: p.value, new: new.to_string() });
+        self.changes.push(Change {
+            file: rel,
+            line: p.line,
+            name: name.to_string(),
+            old: p.value,
+            new: new.to_string(),
+        });
         Ok(())
     }
 }
@@ -83,13 +89,18 @@ pub fn bump(config: &Config, options: &Options) -> Result<Report> {
     let runtime_config = config.repo("runtime")?;
     let mut runtime = open_checked(config, runtime_config)?;
     let props = runtime.files.len();
-    runtime.files.push(XmlFile::read(&runtime.root.join("eng/Versions.props"))?);
+    runtime
+        .files
+        .push(XmlFile::read(&runtime.root.join("eng/Versions.props"))?);
     let doc = &runtime.files[props];
     let product = doc.property("ProductVersion")?;
-    let current: Version = product
-        .value
-        .parse()
-        .with_context(|| format!("{}:{}: <ProductVersion> is not a version", doc.path().display(), product.line))?;
+    let current: Version = product.value.parse().with_context(|| {
+        format!(
+            "{}:{}: <ProductVersion> is not a version",
+            doc.path().display(),
+            product.line
+        )
+    })?;
     let (patch, patch_number) = doc.number_property("PatchVersion")?;
     if patch_number != current.patch {
         bail!(
@@ -112,25 +123,49 @@ pub fn bump(config: &Config, options: &Options) -> Result<Report> {
 
     let mut repos = Vec::new();
     for plan in plans {
-        let commit = if options.dry_run { None } else { Some(commit(&plan, target)?) };
-        repos.push(RepoBump { repo: plan.config.name.clone(), commit, changes: plan.changes });
+        let commit = if options.dry_run {
+            None
+        } else {
+            Some(commit(&plan, target)?)
+        };
+        repos.push(RepoBump {
+            repo: plan.config.name.clone(),
+            commit,
+            changes: plan.changes,
+        });
     }
-    Ok(Report { from: current.to_string(), to: target.to_string(), dry_run: options.dry_run, repos })
+    Ok(Report {
+        from: current.to_string(),
+        to: target.to_string(),
+        dry_run: options.dry_run,
+        repos,
+    })
 }
 
-fn target_version(config: &Config, current: Version, requested: Option<Version>) -> Result<Version> {
+fn target_version(
+    config: &Config,
+    current: Version,
+    requested: Option<Version>,
+) -> Result<Version> {
     let target = requested.unwrap_or_else(|| current.next());
     if (target.major, target.minor) != (current.major, current.minor) {
-        bail!("cannot bump {current} to {target}: a servicing bump stays on {}.x", current.channel());
+        bail!(
+            "cannot bump {current} to {target}: a servicing bump stays on {}.x",
+            current.channel()
+        );
     }
     if target <= current {
-        bail!("cannot bump {current} to {target}: versions must go forward (next is {})", current.next());
+        bail!(
+            "cannot bump {current} to {target}: versions must go forward (next is {})",
+            current.next()
+        );
     }
-    let microsoft: Version = config
-        .fork
-        .base_version
-        .parse()
-        .with_context(|| format!("[fork] base-version in {} is not a version", config.root.join(crate::config::FILE_NAME).display()))?;
+    let microsoft: Version = config.fork.base_version.parse().with_context(|| {
+        format!(
+            "[fork] base-version in {} is not a version",
+            config.root.join(crate::config::FILE_NAME).display()
+        )
+    })?;
     if target <= microsoft {
         bail!("cannot bump to {target}: it collides with Microsoft's releases (the last official one is {microsoft}); use {} or later", microsoft.next());
     }
@@ -142,7 +177,11 @@ fn open_checked<'c>(config: &Config, repo_config: &'c RepoConfig) -> Result<Repo
     let repo = crate::repo::open(&root)?;
     crate::repo::ensure_no_operation_in_progress(&repo)?;
     crate::repo::ensure_clean(&repo)?;
-    let head = repo.head().with_context(|| format!("{} has no commits", root.display()))?.shorthand().map(str::to_string);
+    let head = repo
+        .head()
+        .with_context(|| format!("{} has no commits", root.display()))?
+        .shorthand()
+        .map(str::to_string);
     if head.as_deref() != Some(repo_config.branch.as_str()) {
         bail!(
             "{} is on `{}`, not the fork branch `{}`; check out the fork branch first",
@@ -151,7 +190,13 @@ fn open_checked<'c>(config: &Config, repo_config: &'c RepoConfig) -> Result<Repo
             repo_config.branch
         );
     }
-    Ok(RepoPlan { config: repo_config, repo, root, files: Vec::new(), changes: Vec::new() })
+    Ok(RepoPlan {
+        config: repo_config,
+        repo,
+        root,
+        files: Vec::new(),
+        changes: Vec::new(),
+    })
 }
 
 /// Out-of-band packages (packable libraries outside the shared framework) are only rebuilt in
@@ -167,13 +212,18 @@ fn plan_out_of_band_packages(plan: &mut RepoPlan<'_>) -> Result<()> {
     libraries.sort_unstable();
     libraries.dedup();
     for name in libraries {
-        let project = plan.root.join(format!("src/libraries/{name}/src/{name}.csproj"));
+        let project = plan
+            .root
+            .join(format!("src/libraries/{name}/src/{name}.csproj"));
         if !project.is_file() {
             continue;
         }
         let doc = XmlFile::read(&project)?;
         let packable = doc.definitions("IsPackable").into_iter().any(|i| {
-            doc.elements()[i].text.as_ref().is_some_and(|t| doc.slice(t).trim().eq_ignore_ascii_case("true"))
+            doc.elements()[i]
+                .text
+                .as_ref()
+                .is_some_and(|t| doc.slice(t).trim().eq_ignore_ascii_case("true"))
         });
         if !packable {
             continue;
@@ -204,7 +254,10 @@ fn changed_since_last_branding(repo: &Repository, base_tag: &str) -> Result<Vec<
     let mut since = None;
     for id in walk {
         let commit = repo.find_commit(id?)?;
-        if commit.summary().is_some_and(|s| s.starts_with(COMMIT_PREFIX)) {
+        if commit
+            .summary()
+            .is_some_and(|s| s.starts_with(COMMIT_PREFIX))
+        {
             since = Some(commit);
             break;
         }
@@ -218,7 +271,12 @@ fn changed_since_last_branding(repo: &Repository, base_tag: &str) -> Result<Vec<
     let diff = repo.diff_tree_to_tree(Some(&since.tree()?), Some(&head.tree()?), None)?;
     Ok(diff
         .deltas()
-        .filter_map(|d| d.new_file().path().or(d.old_file().path()).map(|p| p.to_string_lossy().replace('\\', "/")))
+        .filter_map(|d| {
+            d.new_file()
+                .path()
+                .or(d.old_file().path())
+                .map(|p| p.to_string_lossy().replace('\\', "/"))
+        })
         .collect())
 }
 
@@ -227,7 +285,8 @@ fn changed_since_last_branding(repo: &Repository, base_tag: &str) -> Result<Vec<
 /// baseline … is out of date".
 fn plan_aspnetcore(plan: &mut RepoPlan<'_>, target: Version) -> Result<()> {
     let props = plan.files.len();
-    plan.files.push(XmlFile::read(&plan.root.join("eng/Versions.props"))?);
+    plan.files
+        .push(XmlFile::read(&plan.root.join("eng/Versions.props"))?);
     let doc = &plan.files[props];
     let (p, current) = doc.number_property("AspNetCorePatchVersion")?;
     if current >= target.patch {
@@ -239,14 +298,28 @@ fn plan_aspnetcore(plan: &mut RepoPlan<'_>, target: Version) -> Result<()> {
     }
     plan.set_property(props, "AspNetCorePatchVersion", &target.patch.to_string())?;
 
-    let Some(previous) = target.previous() else { return Ok(()) };
+    let Some(previous) = target.previous() else {
+        return Ok(());
+    };
     let previous = previous.to_string();
     let baseline_path = plan.root.join("eng/Baseline.xml");
     let mut baseline = XmlFile::read(&baseline_path)?;
-    let Some(root) = baseline.elements().iter().position(|e| e.name == "Baseline" && e.attribute("Version").is_some()) else {
-        bail!("{}: no <Baseline Version=\"…\"> element; is this aspnetcore's eng/Baseline.xml?", baseline_path.display());
+    let Some(root) = baseline
+        .elements()
+        .iter()
+        .position(|e| e.name == "Baseline" && e.attribute("Version").is_some())
+    else {
+        bail!(
+            "{}: no <Baseline Version=\"…\"> element; is this aspnetcore's eng/Baseline.xml?",
+            baseline_path.display()
+        );
     };
-    let old = baseline.slice(&baseline.elements()[root].attribute("Version").expect("checked above").value);
+    let old = baseline.slice(
+        &baseline.elements()[root]
+            .attribute("Version")
+            .expect("checked above")
+            .value,
+    );
     if old == previous {
         return Ok(());
     }
@@ -255,13 +328,22 @@ fn plan_aspnetcore(plan: &mut RepoPlan<'_>, target: Version) -> Result<()> {
         .elements()
         .iter()
         .enumerate()
-        .filter(|(_, e)| e.attribute("Version").is_some_and(|a| baseline.slice(&a.value) == old))
+        .filter(|(_, e)| {
+            e.attribute("Version")
+                .is_some_and(|a| baseline.slice(&a.value) == old)
+        })
         .map(|(i, e)| (i, e.line))
         .collect();
     for (i, line) in hits {
         baseline.set_attribute(i, "Version", &previous)?;
         let name = format!("{}@Version", baseline.elements()[i].name);
-        plan.changes.push(Change { file: rel.clone(), line, name, old: old.clone(), new: previous.clone() });
+        plan.changes.push(Change {
+            file: rel.clone(),
+            line,
+            name,
+            old: old.clone(),
+            new: previous.clone(),
+        });
     }
     plan.files.push(baseline);
 
@@ -274,13 +356,24 @@ fn plan_aspnetcore(plan: &mut RepoPlan<'_>, target: Version) -> Result<()> {
     let hits: Vec<(usize, usize)> = doc
         .definitions("BaselinePackageVersion")
         .into_iter()
-        .filter(|&i| doc.elements()[i].text.as_ref().is_some_and(|t| doc.slice(t) == old))
+        .filter(|&i| {
+            doc.elements()[i]
+                .text
+                .as_ref()
+                .is_some_and(|t| doc.slice(t) == old)
+        })
         .map(|i| (i, doc.elements()[i].line))
         .collect();
     for (i, line) in hits {
         plan.files[designer].set_text(i, &previous)?;
         let name = "BaselinePackageVersion".to_string();
-        plan.changes.push(Change { file: rel.clone(), line, name, old: old.clone(), new: previous.clone() });
+        plan.changes.push(Change {
+            file: rel.clone(),
+            line,
+            name,
+            old: old.clone(),
+            new: previous.clone(),
+        });
     }
     Ok(())
 }
@@ -304,5 +397,8 @@ fn commit(plan: &RepoPlan<'_>, target: Version) -> Result<String> {
 }
 
 fn relative(root: &Path, path: &Path) -> String {
-    path.strip_prefix(root).unwrap_or(path).to_string_lossy().replace('\\', "/")
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .to_string_lossy()
+        .replace('\\', "/")
 }

@@ -30,7 +30,9 @@ pub struct Args {
 }
 
 pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
-    let config = ctx.config()?.context("no els.toml found; run from the fork's toolkit checkout or pass --config")?;
+    let config = ctx
+        .config()?
+        .context("no els.toml found; run from the fork's toolkit checkout or pass --config")?;
     let options = Options {
         os: args.os,
         arch: args.arch,
@@ -40,14 +42,31 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
         quiet: args.json,
     };
     let report = build(&config, &options)?;
-    let outcome = if report.succeeded { Outcome::Success } else { Outcome::Failure };
+    let outcome = if report.succeeded {
+        Outcome::Success
+    } else {
+        Outcome::Failure
+    };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(outcome);
     }
-    println!("{} {} for {}, OfficialBuildId {}", if report.dry_run { "would build" } else { "built" }, report.version, report.rid, report.official_build_id);
+    println!(
+        "{} {} for {}, OfficialBuildId {}",
+        if report.dry_run {
+            "would build"
+        } else {
+            "built"
+        },
+        report.version,
+        report.rid,
+        report.official_build_id
+    );
     for tool in &report.missing_prerequisites {
-        println!("{} {tool} is not on PATH here", paint("warning:", Style::Warn));
+        println!(
+            "{} {tool} is not on PATH here",
+            paint("warning:", Style::Warn)
+        );
     }
     for b in &report.repos {
         println!("{} [{}]", paint(&b.repo, Style::Bold), b.status);
@@ -57,23 +76,43 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
         }
         println!("  {}", b.command.join(" "));
         if !b.feeds.removed.is_empty() {
-            let added = b.feeds.added.as_deref().map(|f| format!("; added {f}")).unwrap_or_default();
-            println!("  NuGet.config: removed internal feeds {}{added}", b.feeds.removed.join(", "));
+            let added = b
+                .feeds
+                .added
+                .as_deref()
+                .map(|f| format!("; added {f}"))
+                .unwrap_or_default();
+            println!(
+                "  NuGet.config: removed internal feeds {}{added}",
+                b.feeds.removed.join(", ")
+            );
         }
         if b.status != "planned" {
             println!("  log: {} ({:.1}s)", b.log.display(), b.elapsed_secs);
         }
         if b.status == "failed" {
-            let msg = format!("the {} build failed; last error lines of {}:", b.repo, b.log.display());
+            let msg = format!(
+                "the {} build failed; last error lines of {}:",
+                b.repo,
+                b.log.display()
+            );
             eprintln!("{} {msg}", paint("error:", Style::Bad));
             for line in &b.error_tail {
                 eprintln!("  {line}");
             }
-            crate::console::annotate(crate::console::Annotation::Error, None, None, &format!("{msg}\n{}", b.error_tail.join("\n")));
+            crate::console::annotate(
+                crate::console::Annotation::Error,
+                None,
+                None,
+                &format!("{msg}\n{}", b.error_tail.join("\n")),
+            );
         }
     }
     for missing in &report.missing_artifacts {
-        eprintln!("{} the build did not produce the expected artifact {missing}", paint("error:", Style::Bad));
+        eprintln!(
+            "{} the build did not produce the expected artifact {missing}",
+            paint("error:", Style::Bad)
+        );
     }
     if let Some(m) = &report.manifest {
         println!("artifacts: {}", m.display());
@@ -82,7 +121,12 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
         "### build {} {}\n{}\n",
         report.rid,
         report.version,
-        report.repos.iter().map(|b| format!("- {}: {} ({:.0}s)", b.repo, b.status, b.elapsed_secs)).collect::<Vec<_>>().join("\n")
+        report
+            .repos
+            .iter()
+            .map(|b| format!("- {}: {} ({:.0}s)", b.repo, b.status, b.elapsed_secs))
+            .collect::<Vec<_>>()
+            .join("\n")
     ))?;
     Ok(outcome)
 }

@@ -24,17 +24,36 @@ pub struct Args {
 }
 
 pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
-    let config = ctx.config()?.context("no els.toml found; run from the fork's toolkit checkout or pass --config")?;
-    let report = bump(&config, &Options { to: args.to, dry_run: args.dry_run })?;
+    let config = ctx
+        .config()?
+        .context("no els.toml found; run from the fork's toolkit checkout or pass --config")?;
+    let report = bump(
+        &config,
+        &Options {
+            to: args.to,
+            dry_run: args.dry_run,
+        },
+    )?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(Outcome::Success);
     }
-    let verb = if report.dry_run { "would bump" } else { "bumped" };
+    let verb = if report.dry_run {
+        "would bump"
+    } else {
+        "bumped"
+    };
     println!("{verb} {} → {}", report.from, report.to);
     for repo in &report.repos {
-        let commit = repo.commit.as_deref().map(|c| format!(" ({})", &c[..12.min(c.len())])).unwrap_or_default();
-        println!("{}{commit}", crate::console::paint(&repo.repo, crate::console::Style::Bold));
+        let commit = repo
+            .commit
+            .as_deref()
+            .map(|c| format!(" ({})", &c[..12.min(c.len())]))
+            .unwrap_or_default();
+        println!(
+            "{}{commit}",
+            crate::console::paint(&repo.repo, crate::console::Style::Bold)
+        );
         for c in &repo.changes {
             println!("  {}:{}  {}  {} → {}", c.file, c.line, c.name, c.old, c.new);
         }

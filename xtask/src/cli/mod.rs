@@ -60,7 +60,10 @@ impl From<Outcome> for std::process::ExitCode {
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<Outcome> {
     let cwd = std::env::current_dir()?;
-    let ctx = Context { config_path: cli.config, cwd };
+    let ctx = Context {
+        config_path: cli.config,
+        cwd,
+    };
     match cli.command {
         Command::Backport(args) => backport::run(args, &ctx),
         Command::Build(args) => build::run(args, &ctx),

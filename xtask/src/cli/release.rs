@@ -82,14 +82,25 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
             }
             Ok(Outcome::Success)
         }
-        Some(Action::Verify { dir, key, fingerprint, json }) => {
+        Some(Action::Verify {
+            dir,
+            key,
+            fingerprint,
+            json,
+        }) => {
             let key = match (key, fingerprint) {
                 (Some(k), _) => TrustedKey::File(k),
                 (None, Some(f)) => TrustedKey::Fingerprint(f),
-                (None, None) => anyhow::bail!("pass --key <public key file> or --fingerprint <fingerprint>"),
+                (None, None) => {
+                    anyhow::bail!("pass --key <public key file> or --fingerprint <fingerprint>")
+                }
             };
             let report = crate::release::verify::verify(&dir, &key)?;
-            let outcome = if report.problems.is_empty() { Outcome::Success } else { Outcome::Failure };
+            let outcome = if report.problems.is_empty() {
+                Outcome::Success
+            } else {
+                Outcome::Failure
+            };
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
                 return Ok(outcome);
@@ -99,7 +110,12 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
                 crate::console::annotate(crate::console::Annotation::Error, None, None, p);
             }
             if report.problems.is_empty() {
-                println!("{} {} files, signed by {}", paint("ok", Style::Good), report.checked, report.signer.as_deref().unwrap_or("?"));
+                println!(
+                    "{} {} files, signed by {}",
+                    paint("ok", Style::Good),
+                    report.checked,
+                    report.signer.as_deref().unwrap_or("?")
+                );
             }
             Ok(outcome)
         }
@@ -107,18 +123,47 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
 }
 
 fn assemble(args: AssembleArgs, ctx: &Context) -> Result<Outcome> {
-    let config = ctx.config()?.context("no els.toml found; run from the fork's toolkit checkout or pass --config")?;
-    let options = crate::release::Options { version: args.version, vex: args.vex, date: args.date, out: args.out };
+    let config = ctx
+        .config()?
+        .context("no els.toml found; run from the fork's toolkit checkout or pass --config")?;
+    let options = crate::release::Options {
+        version: args.version,
+        vex: args.vex,
+        date: args.date,
+        out: args.out,
+    };
     let report = crate::release::assemble(&config, &options)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(Outcome::Success);
     }
-    println!("release {} assembled in {}", report.version, report.dir.display());
-    println!("  fixes: {}", if report.cves.is_empty() { "none".to_string() } else { report.cves.join(", ") });
-    println!("  {} files{}", report.files.len(), if report.vex { ", with the OpenVEX document" } else { "" });
+    println!(
+        "release {} assembled in {}",
+        report.version,
+        report.dir.display()
+    );
+    println!(
+        "  fixes: {}",
+        if report.cves.is_empty() {
+            "none".to_string()
+        } else {
+            report.cves.join(", ")
+        }
+    );
+    println!(
+        "  {} files{}",
+        report.files.len(),
+        if report.vex {
+            ", with the OpenVEX document"
+        } else {
+            ""
+        }
+    );
     if !report.vex {
-        println!("{} no --vex given: the release has no OpenVEX document", paint("warning:", Style::Warn));
+        println!(
+            "{} no --vex given: the release has no OpenVEX document",
+            paint("warning:", Style::Warn)
+        );
     }
     for d in &report.duplicates {
         println!("  kept one copy of {d}");

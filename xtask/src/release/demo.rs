@@ -28,25 +28,74 @@ pub fn run_stage(sandbox: &Path, vex: Option<&Path>) -> Result<StageReport> {
     let f = fixture::create(sandbox)?;
     let config = f.load_config()?;
     let bumped = crate::bump::bump(&config, &crate::bump::Options::default())?;
-    log.push(format!("bump: {} → {} in {} repositories", bumped.from, bumped.to, bumped.repos.len()));
-    let options = build::Options { os: Os::Linux, arch: Arch::X64, repos: Vec::new(), build_id: None, dry_run: false, quiet: true };
+    log.push(format!(
+        "bump: {} → {} in {} repositories",
+        bumped.from,
+        bumped.to,
+        bumped.repos.len()
+    ));
+    let options = build::Options {
+        os: Os::Linux,
+        arch: Arch::X64,
+        repos: Vec::new(),
+        build_id: None,
+        dry_run: false,
+        quiet: true,
+    };
     let built = build::build(&config, &options)?;
     if !built.succeeded {
-        bail!("the fixture build failed: {:?} {:?}", built.missing_artifacts, built.repos.iter().map(|r| &r.error_tail).collect::<Vec<_>>());
+        bail!(
+            "the fixture build failed: {:?} {:?}",
+            built.missing_artifacts,
+            built
+                .repos
+                .iter()
+                .map(|r| &r.error_tail)
+                .collect::<Vec<_>>()
+        );
     }
-    log.push(format!("build: linux-x64, OfficialBuildId {}", built.official_build_id));
-    let release = super::assemble(&config, &super::Options { vex: vex.map(Path::to_path_buf), ..Default::default() })?;
-    log.push(format!("release: {} files, fixes {}", release.files.len(), release.cves.join(", ")));
+    log.push(format!(
+        "build: linux-x64, OfficialBuildId {}",
+        built.official_build_id
+    ));
+    let release = super::assemble(
+        &config,
+        &super::Options {
+            vex: vex.map(Path::to_path_buf),
+            ..Default::default()
+        },
+    )?;
+    log.push(format!(
+        "release: {} files, fixes {}",
+        release.files.len(),
+        release.cves.join(", ")
+    ));
     let home = GpgHome::temporary()?;
     let (secret, public, _) = sign::throwaway_key(&home, "net6-els demo <demo@example.org>")?;
     let signed = sign::sign(&release.dir, &SigningKey::Armored(secret), None)?;
-    log.push(format!("sign: {} signatures by {}", signed.signatures.len(), signed.fingerprint));
+    log.push(format!(
+        "sign: {} signatures by {}",
+        signed.signatures.len(),
+        signed.fingerprint
+    ));
     let public_key = sandbox.join("signing-key.pub.asc");
     crate::atomic::write(&public_key, public)?;
     let verified = verify::verify(&release.dir, &TrustedKey::File(public_key))?;
     if !verified.problems.is_empty() {
-        bail!("the fresh release does not verify: {}", verified.problems.join("; "));
+        bail!(
+            "the fresh release does not verify: {}",
+            verified.problems.join("; ")
+        );
     }
-    log.push(format!("verify: {} files and their signatures check out", verified.checked));
-    Ok(StageReport { version: release.version, release_dir: release.dir, cves: release.cves, signer: signed.fingerprint, log })
+    log.push(format!(
+        "verify: {} files and their signatures check out",
+        verified.checked
+    ));
+    Ok(StageReport {
+        version: release.version,
+        release_dir: release.dir,
+        cves: release.cves,
+        signer: signed.fingerprint,
+        log,
+    })
 }

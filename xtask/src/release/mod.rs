@@ -73,7 +73,10 @@ pub fn assemble(config: &Config, options: &Options) -> Result<Report> {
         Some(v) => v,
         None => crate::build::product_version(config)?,
     };
-    let date = options.date.clone().unwrap_or_else(crate::version::today_iso);
+    let date = options
+        .date
+        .clone()
+        .unwrap_or_else(crate::version::today_iso);
     check_date(&date)?;
     let download_url = config.release.download_url.clone().with_context(|| {
         format!(
@@ -90,30 +93,65 @@ pub fn assemble(config: &Config, options: &Options) -> Result<Report> {
         None => None,
     };
 
-    let out = options.out.clone().unwrap_or_else(|| config.artifacts_dir().join("release").join(version.to_string()));
-    if out.exists() && std::fs::read_dir(&out).map(|mut d| d.next().is_some()).unwrap_or(true) {
-        bail!("the release directory {} already exists; remove it (or pass --out) to assemble again", out.display());
+    let out = options.out.clone().unwrap_or_else(|| {
+        config
+            .artifacts_dir()
+            .join("release")
+            .join(version.to_string())
+    });
+    if out.exists()
+        && std::fs::read_dir(&out)
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(true)
+    {
+        bail!(
+            "the release directory {} already exists; remove it (or pass --out) to assemble again",
+            out.display()
+        );
     }
     for a in &artifacts {
-        let bytes = std::fs::read(&a.source).with_context(|| format!("cannot read {}", a.source.display()))?;
+        let bytes = std::fs::read(&a.source)
+            .with_context(|| format!("cannot read {}", a.source.display()))?;
         crate::atomic::write(&out.join(&a.name), bytes)?;
     }
     for (rid, manifest) in &manifests {
-        crate::atomic::write(&out.join(format!("manifest-{rid}.json")), serde_json::to_vec_pretty(manifest)?)?;
+        crate::atomic::write(
+            &out.join(format!("manifest-{rid}.json")),
+            serde_json::to_vec_pretty(manifest)?,
+        )?;
     }
     if let Some(vex) = &vex {
         crate::atomic::write(&out.join(VEX), vex)?;
     }
     let release = release_json(config, version, &date, &cves, &artifacts, &download_url);
-    crate::atomic::write(&out.join(RELEASE_JSON), serde_json::to_string_pretty(&release)? + "\n")?;
-    crate::atomic::write(&out.join(NOTES), notes(config, version, &date, &fixes, &artifacts, vex.is_some()))?;
+    crate::atomic::write(
+        &out.join(RELEASE_JSON),
+        serde_json::to_string_pretty(&release)? + "\n",
+    )?;
+    crate::atomic::write(
+        &out.join(NOTES),
+        notes(config, version, &date, &fixes, &artifacts, vex.is_some()),
+    )?;
     let files = write_checksums(&out)?;
-    Ok(Report { version: version.to_string(), dir: out, cves, files, vex: vex.is_some(), duplicates })
+    Ok(Report {
+        version: version.to_string(),
+        dir: out,
+        cves,
+        files,
+        vex: vex.is_some(),
+        duplicates,
+    })
 }
 
 fn check_date(date: &str) -> Result<()> {
     let ok = date.len() == 10
-        && date.bytes().enumerate().all(|(i, b)| if i == 4 || i == 7 { b == b'-' } else { b.is_ascii_digit() });
+        && date.bytes().enumerate().all(|(i, b)| {
+            if i == 4 || i == 7 {
+                b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        });
     if !ok {
         bail!("release date `{date}` is not YYYY-MM-DD");
     }
@@ -126,25 +164,44 @@ type Collected = (BTreeMap<String, Manifest>, Vec<Artifact>, Vec<String>);
 /// collected file still has the hash the build recorded.
 fn read_collected(dir: &Path, version: Version) -> Result<Collected> {
     let mut manifests = BTreeMap::new();
-    let entries = std::fs::read_dir(dir)
-        .with_context(|| format!("no collected artifacts for {version} in {}; run `cargo xtask build` first", dir.display()))?;
-    let mut rids: Vec<PathBuf> = entries.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.join(MANIFEST).is_file()).collect();
+    let entries = std::fs::read_dir(dir).with_context(|| {
+        format!(
+            "no collected artifacts for {version} in {}; run `cargo xtask build` first",
+            dir.display()
+        )
+    })?;
+    let mut rids: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.join(MANIFEST).is_file())
+        .collect();
     rids.sort();
     if rids.is_empty() {
-        bail!("no build manifests under {}; run `cargo xtask build` first", dir.display());
+        bail!(
+            "no build manifests under {}; run `cargo xtask build` first",
+            dir.display()
+        );
     }
     let mut artifacts: Vec<Artifact> = Vec::new();
     let mut duplicates = Vec::new();
     for rid_dir in rids {
         let path = rid_dir.join(MANIFEST);
-        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        let manifest: Manifest = serde_json::from_str(&text).with_context(|| format!("{} is not a build manifest", path.display()))?;
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let manifest: Manifest = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a build manifest", path.display()))?;
         if manifest.version != version.to_string() {
-            bail!("{} is for version {}, not {version}", path.display(), manifest.version);
+            bail!(
+                "{} is for version {}, not {version}",
+                path.display(),
+                manifest.version
+            );
         }
         for f in &manifest.files {
             let source = rid_dir.join(&f.name);
-            let bytes = std::fs::read(&source).with_context(|| format!("{} lists {}, which is missing", path.display(), f.name))?;
+            let bytes = std::fs::read(&source).with_context(|| {
+                format!("{} lists {}, which is missing", path.display(), f.name)
+            })?;
             if sha512_hex(&bytes) != f.sha512 {
                 bail!("{} changed after the build collected it (its SHA-512 no longer matches {}); rebuild", source.display(), path.display());
             }
@@ -152,8 +209,18 @@ fn read_collected(dir: &Path, version: Version) -> Result<Collected> {
                 duplicates.push(format!("{} ({})", f.name, manifest.rid));
                 continue;
             }
-            let rid = if f.name.contains(&manifest.rid) { manifest.rid.clone() } else { String::new() };
-            artifacts.push(Artifact { name: f.name.clone(), rid, repo: f.repo.clone(), sha512: f.sha512.clone(), source });
+            let rid = if f.name.contains(&manifest.rid) {
+                manifest.rid.clone()
+            } else {
+                String::new()
+            };
+            artifacts.push(Artifact {
+                name: f.name.clone(),
+                rid,
+                repo: f.repo.clone(),
+                sha512: f.sha512.clone(),
+                source,
+            });
         }
         manifests.insert(manifest.rid.clone(), manifest);
     }
@@ -162,15 +229,25 @@ fn read_collected(dir: &Path, version: Version) -> Result<Collected> {
 
 /// Reads the OpenVEX document and checks it says "fixed" for every CVE the queue fixes.
 fn read_vex(path: &Path, cves: &[String]) -> Result<Vec<u8>> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read the VEX document {}", path.display()))?;
-    let doc: Value = serde_json::from_slice(&bytes).with_context(|| format!("{} is not JSON", path.display()))?;
-    if !doc["@context"].as_str().is_some_and(|c| c.starts_with("https://openvex.dev/ns")) {
+    let bytes = std::fs::read(path)
+        .with_context(|| format!("cannot read the VEX document {}", path.display()))?;
+    let doc: Value = serde_json::from_slice(&bytes)
+        .with_context(|| format!("{} is not JSON", path.display()))?;
+    if !doc["@context"]
+        .as_str()
+        .is_some_and(|c| c.starts_with("https://openvex.dev/ns"))
+    {
         bail!("{}: `@context` is not an OpenVEX context (https://openvex.dev/ns/…); pass the output of `cargo xtask vex`", path.display());
     }
-    let statements = doc["statements"].as_array().map(Vec::as_slice).unwrap_or_default();
+    let statements = doc["statements"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
     for cve in cves {
         let status = statements.iter().find_map(|s| {
-            let name = s["vulnerability"]["name"].as_str().or(s["vulnerability"].as_str());
+            let name = s["vulnerability"]["name"]
+                .as_str()
+                .or(s["vulnerability"].as_str());
             (name == Some(cve.as_str())).then(|| s["status"].as_str().unwrap_or(""))
         });
         match status {
@@ -184,7 +261,14 @@ fn read_vex(path: &Path, cves: &[String]) -> Result<Vec<u8>> {
 
 /// The channel document, shaped like Microsoft's `release-notes/6.0/releases.json`, holding this
 /// one release.
-fn release_json(config: &Config, version: Version, date: &str, cves: &[String], artifacts: &[Artifact], url: &str) -> Value {
+fn release_json(
+    config: &Config,
+    version: Version,
+    date: &str,
+    cves: &[String],
+    artifacts: &[Artifact],
+    url: &str,
+) -> Value {
     let files = |repo: &str| -> Vec<Value> {
         artifacts
             .iter()
@@ -236,7 +320,14 @@ fn release_json(config: &Config, version: Version, date: &str, cves: &[String], 
     })
 }
 
-fn notes(config: &Config, version: Version, date: &str, fixes: &[queue::QueuedFix], artifacts: &[Artifact], vex: bool) -> String {
+fn notes(
+    config: &Config,
+    version: Version,
+    date: &str,
+    fixes: &[queue::QueuedFix],
+    artifacts: &[Artifact],
+    vex: bool,
+) -> String {
     let mut md = format!("# {} {version} ({date})\n\n", config.fork.name);
     if fixes.is_empty() {
         md.push_str("This release fixes no CVEs.\n\n");
@@ -247,9 +338,17 @@ fn notes(config: &Config, version: Version, date: &str, fixes: &[queue::QueuedFi
         ));
         md.push_str("## Security fixes\n\n| CVE | Fix | Upstream fix | Patch |\n| --- | --- | --- | --- |\n");
         for f in fixes {
-            let cves: Vec<String> = f.cves.iter().map(|c| format!("[{c}](https://www.cve.org/CVERecord?id={c})")).collect();
+            let cves: Vec<String> = f
+                .cves
+                .iter()
+                .map(|c| format!("[{c}](https://www.cve.org/CVERecord?id={c})"))
+                .collect();
             let kind = f.origin.split(',').next().unwrap_or("upstream").trim();
-            let shipped = f.applied_upstream.as_deref().map(|v| format!(", shipped upstream in {v}")).unwrap_or_default();
+            let shipped = f
+                .applied_upstream
+                .as_deref()
+                .map(|v| format!(", shipped upstream in {v}"))
+                .unwrap_or_default();
             md.push_str(&format!(
                 "| {} | {} | [{kind}]({}){shipped} | `{}` |\n",
                 cves.join(", "),
@@ -262,7 +361,12 @@ fn notes(config: &Config, version: Version, date: &str, fixes: &[queue::QueuedFi
     }
     md.push_str("## Files\n\n| File | RID | SHA-512 |\n| --- | --- | --- |\n");
     for a in artifacts {
-        md.push_str(&format!("| {} | {} | `{}` |\n", a.name, if a.rid.is_empty() { "any" } else { &a.rid }, a.sha512));
+        md.push_str(&format!(
+            "| {} | {} | `{}` |\n",
+            a.name,
+            if a.rid.is_empty() { "any" } else { &a.rid },
+            a.sha512
+        ));
     }
     md.push_str(&format!(
         "\n## Verifying\n\n`{CHECKSUMS}` lists the SHA-512 of every file; it and the metadata carry detached OpenPGP signatures (`.asc`).\n\n\

@@ -23,8 +23,12 @@ pub struct QueuedFix {
 /// Reads every series in `queue_dir` and returns the patches that carry a `CVE:` field.
 pub fn read(queue_dir: &Path) -> Result<Vec<QueuedFix>> {
     let mut fixes = Vec::new();
-    let entries = std::fs::read_dir(queue_dir)
-        .with_context(|| format!("cannot read the patch queue {} (`[patches] dir` in els.toml)", queue_dir.display()))?;
+    let entries = std::fs::read_dir(queue_dir).with_context(|| {
+        format!(
+            "cannot read the patch queue {} (`[patches] dir` in els.toml)",
+            queue_dir.display()
+        )
+    })?;
     let mut repos: Vec<String> = entries
         .filter_map(|e| e.ok())
         .filter(|e| e.path().join("series").is_file())
@@ -33,7 +37,8 @@ pub fn read(queue_dir: &Path) -> Result<Vec<QueuedFix>> {
     repos.sort();
     for repo in repos {
         let series_path = queue_dir.join(&repo).join("series");
-        let series = std::fs::read_to_string(&series_path).with_context(|| format!("cannot read {}", series_path.display()))?;
+        let series = std::fs::read_to_string(&series_path)
+            .with_context(|| format!("cannot read {}", series_path.display()))?;
         for (n, line) in series.lines().enumerate() {
             let entry = line.split('#').next().unwrap_or("").trim();
             if entry.is_empty() {
@@ -41,27 +46,50 @@ pub fn read(queue_dir: &Path) -> Result<Vec<QueuedFix>> {
             }
             let path = queue_dir.join(&repo).join(entry);
             let text = std::fs::read_to_string(&path).map_err(|e| {
-                anyhow::anyhow!("{}:{}: cannot read the listed patch {entry}: {e}", series_path.display(), n + 1)
+                anyhow::anyhow!(
+                    "{}:{}: cannot read the listed patch {entry}: {e}",
+                    series_path.display(),
+                    n + 1
+                )
             })?;
             let fields = header_fields(&text);
-            let field = |name: &str| fields.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone());
+            let field = |name: &str| {
+                fields
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                    .map(|(_, v)| v.clone())
+            };
             let Some(cve) = field("CVE") else {
                 if entry.starts_with("CVE-") {
                     bail!("{}: the patch is filed under a CVE directory but has no `CVE:` header field", path.display());
                 }
                 continue;
             };
-            let cves: Vec<String> = cve.split(',').map(|c| c.trim().to_string()).filter(|c| !c.is_empty()).collect();
+            let cves: Vec<String> = cve
+                .split(',')
+                .map(|c| c.trim().to_string())
+                .filter(|c| !c.is_empty())
+                .collect();
             if let Some(bad) = cves.iter().find(|c| !is_cve_id(c)) {
-                bail!("{}: `CVE: {cve}` names `{bad}`, which is not a CVE id like CVE-2025-55248", path.display());
+                bail!(
+                    "{}: `CVE: {cve}` names `{bad}`, which is not a CVE id like CVE-2025-55248",
+                    path.display()
+                );
             }
-            let description = field("Description").or_else(|| field("Subject").map(|s| s.trim_start_matches("[PATCH]").trim().to_string()));
+            let description = field("Description").or_else(|| {
+                field("Subject").map(|s| s.trim_start_matches("[PATCH]").trim().to_string())
+            });
             fixes.push(QueuedFix {
                 repo: repo.clone(),
                 patch: format!("{repo}/{entry}"),
                 cves,
                 description: description.unwrap_or_default(),
-                origin: field("Origin").with_context(|| format!("{}: a CVE patch needs an `Origin:` header field", path.display()))?,
+                origin: field("Origin").with_context(|| {
+                    format!(
+                        "{}: a CVE patch needs an `Origin:` header field",
+                        path.display()
+                    )
+                })?,
                 bug: field("Bug"),
                 applied_upstream: field("Applied-Upstream"),
             });
@@ -86,8 +114,12 @@ pub fn origin_url(origin: &str) -> &str {
 fn is_cve_id(s: &str) -> bool {
     let mut parts = s.split('-');
     parts.next() == Some("CVE")
-        && parts.next().is_some_and(|y| y.len() == 4 && y.bytes().all(|b| b.is_ascii_digit()))
-        && parts.next().is_some_and(|n| n.len() >= 4 && n.bytes().all(|b| b.is_ascii_digit()))
+        && parts
+            .next()
+            .is_some_and(|y| y.len() == 4 && y.bytes().all(|b| b.is_ascii_digit()))
+        && parts
+            .next()
+            .is_some_and(|n| n.len() >= 4 && n.bytes().all(|b| b.is_ascii_digit()))
         && parts.next().is_none()
 }
 

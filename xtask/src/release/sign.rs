@@ -27,7 +27,10 @@ pub struct GpgHome {
 impl GpgHome {
     /// A fresh private home, removed (and its agent stopped) on drop.
     pub fn temporary() -> Result<GpgHome> {
-        let dir = tempfile::Builder::new().prefix("els-gpg-").tempdir().context("cannot create a temporary GnuPG home")?;
+        let dir = tempfile::Builder::new()
+            .prefix("els-gpg-")
+            .tempdir()
+            .context("cannot create a temporary GnuPG home")?;
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -55,21 +58,29 @@ impl GpgHome {
         if let Some(input) = stdin {
             cmd = cmd.stdin(input);
         }
-        cmd.output().context("cannot run gpg; install GnuPG (Debian/Ubuntu: apt-get install gnupg)")
+        cmd.output()
+            .context("cannot run gpg; install GnuPG (Debian/Ubuntu: apt-get install gnupg)")
     }
 
     /// Like [`GpgHome::run`] but fails on a non-zero exit, quoting gpg's message.
     pub fn run_ok(&self, what: &str, args: &[&str], stdin: Option<&[u8]>) -> Result<Vec<u8>> {
         let out = self.run(args, stdin)?;
         if !out.status.success() {
-            bail!("gpg could not {what}: {}", String::from_utf8_lossy(&out.stderr).trim());
+            bail!(
+                "gpg could not {what}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
         }
         Ok(out.stdout)
     }
 
     /// Fingerprints of the keys in this home (secret keys when `secret`).
     pub fn fingerprints(&self, secret: bool) -> Result<Vec<String>> {
-        let list = if secret { "--list-secret-keys" } else { "--list-keys" };
+        let list = if secret {
+            "--list-secret-keys"
+        } else {
+            "--list-keys"
+        };
         let out = self.run_ok("list keys", &["--with-colons", "--fingerprint", list], None)?;
         let text = String::from_utf8_lossy(&out);
         // The fingerprint of each primary key is the `fpr` record right after its `pub`/`sec` record.
@@ -95,7 +106,11 @@ impl Drop for GpgHome {
         if let Some(t) = &self.temp {
             let home = t.path().display().to_string();
             if let Ok(sh) = xshell::Shell::new() {
-                let _ = xshell::cmd!(sh, "gpgconf --homedir {home} --kill gpg-agent").quiet().ignore_status().ignore_stderr().output();
+                let _ = xshell::cmd!(sh, "gpgconf --homedir {home} --kill gpg-agent")
+                    .quiet()
+                    .ignore_status()
+                    .ignore_stderr()
+                    .output();
             }
         }
     }
@@ -121,8 +136,12 @@ impl std::fmt::Debug for SigningKey {
 
 /// The signing key and passphrase named by the environment variables in `[release]`.
 pub fn key_from_env(settings: &ReleaseSettings) -> Result<(SigningKey, Option<String>)> {
-    let secret = std::env::var(&settings.signing_key_env).ok().filter(|s| !s.trim().is_empty());
-    let key_id = std::env::var(&settings.signing_key_id_env).ok().filter(|s| !s.trim().is_empty());
+    let secret = std::env::var(&settings.signing_key_env)
+        .ok()
+        .filter(|s| !s.trim().is_empty());
+    let key_id = std::env::var(&settings.signing_key_id_env)
+        .ok()
+        .filter(|s| !s.trim().is_empty());
     let passphrase = std::env::var(&settings.signing_passphrase_env).ok();
     let key = match (secret, key_id) {
         (Some(secret), _) => SigningKey::Armored(secret),
@@ -139,9 +158,28 @@ pub fn key_from_env(settings: &ReleaseSettings) -> Result<(SigningKey, Option<St
 /// A throwaway Ed25519 key without passphrase, generated in `home`, for demos and tests: returns
 /// (armored secret key, armored public key, fingerprint).
 pub fn throwaway_key(home: &GpgHome, user_id: &str) -> Result<(String, String, String)> {
-    home.run_ok("generate a key", &["--passphrase", "", "--quick-gen-key", user_id, "ed25519", "sign", "never"], None)?;
-    let fpr = home.fingerprints(true)?.pop().context("gpg generated no key")?;
-    let secret = home.run_ok("export the key", &["--armor", "--export-secret-keys", &fpr], None)?;
+    home.run_ok(
+        "generate a key",
+        &[
+            "--passphrase",
+            "",
+            "--quick-gen-key",
+            user_id,
+            "ed25519",
+            "sign",
+            "never",
+        ],
+        None,
+    )?;
+    let fpr = home
+        .fingerprints(true)?
+        .pop()
+        .context("gpg generated no key")?;
+    let secret = home.run_ok(
+        "export the key",
+        &["--armor", "--export-secret-keys", &fpr],
+        None,
+    )?;
     let public = home.run_ok("export the key", &["--armor", "--export", &fpr], None)?;
     Ok((String::from_utf8(secret)?, String::from_utf8(public)?, fpr))
 }
@@ -154,16 +192,28 @@ pub fn sign(dir: &Path, key: &SigningKey, passphrase: Option<&str>) -> Result<Re
         targets.push(dir.join(VEX));
     }
     if let Some(missing) = targets.iter().find(|p| !p.is_file()) {
-        bail!("{} is missing; assemble the release with `cargo xtask release` first", missing.display());
+        bail!(
+            "{} is missing; assemble the release with `cargo xtask release` first",
+            missing.display()
+        );
     }
     let (home, key) = match key {
         SigningKey::Armored(secret) => {
             let home = GpgHome::temporary()?;
-            home.run_ok("import the signing key", &["--import"], Some(secret.as_bytes()))
-                .context("the signing key could not be imported; it must be an armored OpenPGP secret key")?;
+            home.run_ok(
+                "import the signing key",
+                &["--import"],
+                Some(secret.as_bytes()),
+            )
+            .context(
+                "the signing key could not be imported; it must be an armored OpenPGP secret key",
+            )?;
             let fprs = home.fingerprints(true)?;
             let [fpr] = fprs.as_slice() else {
-                bail!("the signing key must hold exactly one secret key (found {})", fprs.len());
+                bail!(
+                    "the signing key must hold exactly one secret key (found {})",
+                    fprs.len()
+                );
             };
             let fpr = fpr.clone();
             (home, fpr)
@@ -173,12 +223,23 @@ pub fn sign(dir: &Path, key: &SigningKey, passphrase: Option<&str>) -> Result<Re
     let mut signatures = Vec::new();
     for target in &targets {
         let file = target.display().to_string();
-        let mut args = vec!["--armor", "--detach-sign", "--local-user", key.as_str(), "--output", "-"];
+        let mut args = vec![
+            "--armor",
+            "--detach-sign",
+            "--local-user",
+            key.as_str(),
+            "--output",
+            "-",
+        ];
         if passphrase.is_some() {
             args.extend(["--pinentry-mode", "loopback", "--passphrase-fd", "0"]);
         }
         args.push(&file);
-        let sig = home.run_ok(&format!("sign {file}"), &args, passphrase.map(str::as_bytes))?;
+        let sig = home.run_ok(
+            &format!("sign {file}"),
+            &args,
+            passphrase.map(str::as_bytes),
+        )?;
         let out = PathBuf::from(format!("{file}.asc"));
         crate::atomic::write(&out, sig)?;
         signatures.push(out);
@@ -188,5 +249,8 @@ pub fn sign(dir: &Path, key: &SigningKey, passphrase: Option<&str>) -> Result<Re
         .into_iter()
         .find(|f| f.ends_with(&key.replace(' ', "").to_uppercase()))
         .unwrap_or(key);
-    Ok(Report { fingerprint, signatures })
+    Ok(Report {
+        fingerprint,
+        signatures,
+    })
 }

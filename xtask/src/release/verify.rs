@@ -42,7 +42,8 @@ pub fn verify(dir: &Path, key: &TrustedKey) -> Result<Report> {
     }
     let home = GpgHome::temporary()?;
     let public = match key {
-        TrustedKey::File(path) => std::fs::read(path).with_context(|| format!("cannot read the trusted key {}", path.display()))?,
+        TrustedKey::File(path) => std::fs::read(path)
+            .with_context(|| format!("cannot read the trusted key {}", path.display()))?,
         TrustedKey::Fingerprint(fpr) => {
             let out = GpgHome::user().run_ok("export the trusted key", &["--export", fpr], None)?;
             if out.is_empty() {
@@ -58,17 +59,24 @@ pub fn verify(dir: &Path, key: &TrustedKey) -> Result<Report> {
     }
     if let TrustedKey::Fingerprint(fpr) = key {
         let fpr = fpr.replace(' ', "").to_uppercase();
-        if !trusted.iter().any(|t| *t == fpr) {
+        if !trusted.contains(&fpr) {
             bail!("{fpr} is not a full primary-key fingerprint in your keyring; pass the 40-hex-digit fingerprint");
         }
     }
 
-    let mut report = Report { dir: dir.to_path_buf(), signer: None, checked: 0, problems: Vec::new() };
+    let mut report = Report {
+        dir: dir.to_path_buf(),
+        signer: None,
+        checked: 0,
+        problems: Vec::new(),
+    };
     let mut names: Vec<String> = Vec::new();
     for e in std::fs::read_dir(dir)?.filter_map(|e| e.ok()) {
         let name = e.file_name().to_string_lossy().into_owned();
         if e.path().is_dir() {
-            report.problems.push(format!("{name}/: a release holds no directories"));
+            report
+                .problems
+                .push(format!("{name}/: a release holds no directories"));
         } else {
             names.push(name);
         }
@@ -84,7 +92,9 @@ pub fn verify(dir: &Path, key: &TrustedKey) -> Result<Report> {
         if !names.iter().any(|n| n == name) {
             report.problems.push(format!("{name} is missing"));
         } else if !names.iter().any(|n| *n == format!("{name}.asc")) {
-            report.problems.push(format!("{name} is not signed ({name}.asc is missing)"));
+            report
+                .problems
+                .push(format!("{name} is not signed ({name}.asc is missing)"));
         } else {
             check_signature(&home, dir, name, &trusted, &mut report)?;
         }
@@ -92,15 +102,22 @@ pub fn verify(dir: &Path, key: &TrustedKey) -> Result<Report> {
     for sig in names.iter().filter(|n| n.ends_with(".asc")) {
         let target = sig.trim_end_matches(".asc");
         if !signed.contains(&target) {
-            report.problems.push(format!("{sig} signs {target}, which is not part of the release"));
+            report.problems.push(format!(
+                "{sig} signs {target}, which is not part of the release"
+            ));
         }
     }
 
     // Hashes: the checksum file covers every other file, and every hash matches.
     let sums = read_checksums(dir, &mut report)?;
-    for name in names.iter().filter(|n| *n != CHECKSUMS && !n.ends_with(".asc")) {
+    for name in names
+        .iter()
+        .filter(|n| *n != CHECKSUMS && !n.ends_with(".asc"))
+    {
         if !sums.contains_key(name) {
-            report.problems.push(format!("{name} is not listed in {CHECKSUMS} (added after the release was made?)"));
+            report.problems.push(format!(
+                "{name} is not listed in {CHECKSUMS} (added after the release was made?)"
+            ));
         }
     }
     for (name, hash) in &sums {
@@ -108,10 +125,14 @@ pub fn verify(dir: &Path, key: &TrustedKey) -> Result<Report> {
             Ok(bytes) => {
                 report.checked += 1;
                 if sha512_hex(&bytes) != *hash {
-                    report.problems.push(format!("{name}: SHA-512 does not match {CHECKSUMS} (the file was changed)"));
+                    report.problems.push(format!(
+                        "{name}: SHA-512 does not match {CHECKSUMS} (the file was changed)"
+                    ));
                 }
             }
-            Err(_) => report.problems.push(format!("{name} is listed in {CHECKSUMS} but missing")),
+            Err(_) => report
+                .problems
+                .push(format!("{name} is listed in {CHECKSUMS} but missing")),
         }
     }
 
@@ -120,22 +141,40 @@ pub fn verify(dir: &Path, key: &TrustedKey) -> Result<Report> {
     Ok(report)
 }
 
-fn check_signature(home: &GpgHome, dir: &Path, name: &str, trusted: &[String], report: &mut Report) -> Result<()> {
+fn check_signature(
+    home: &GpgHome,
+    dir: &Path,
+    name: &str,
+    trusted: &[String],
+    report: &mut Report,
+) -> Result<()> {
     let sig = dir.join(format!("{name}.asc")).display().to_string();
     let data = dir.join(name).display().to_string();
     let out = home.run(&["--status-fd", "1", "--verify", &sig, &data], None)?;
     let status = String::from_utf8_lossy(&out.stdout);
     // VALIDSIG <fpr> … <primary-key-fpr>: the last field names the primary key.
-    let valid = status.lines().find_map(|l| l.strip_prefix("[GNUPG:] VALIDSIG ")).map(|rest| {
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        fields.last().copied().unwrap_or_default().to_string()
-    });
+    let valid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("[GNUPG:] VALIDSIG "))
+        .map(|rest| {
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            fields.last().copied().unwrap_or_default().to_string()
+        });
     match valid {
         Some(fpr) if out.status.success() && trusted.contains(&fpr) => report.signer = Some(fpr),
-        Some(fpr) if out.status.success() => report.problems.push(format!("{name}.asc is signed by {fpr}, not the trusted key")),
-        _ if status.contains("NO_PUBKEY") => report.problems.push(format!("{name}.asc was not made by the trusted key")),
-        _ if status.contains("BADSIG") => report.problems.push(format!("{name}: the signature does not match (the file was changed)")),
-        _ => report.problems.push(format!("{name}.asc does not verify: {}", String::from_utf8_lossy(&out.stderr).trim())),
+        Some(fpr) if out.status.success() => report.problems.push(format!(
+            "{name}.asc is signed by {fpr}, not the trusted key"
+        )),
+        _ if status.contains("NO_PUBKEY") => report
+            .problems
+            .push(format!("{name}.asc was not made by the trusted key")),
+        _ if status.contains("BADSIG") => report.problems.push(format!(
+            "{name}: the signature does not match (the file was changed)"
+        )),
+        _ => report.problems.push(format!(
+            "{name}.asc does not verify: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )),
     }
     Ok(())
 }
@@ -148,21 +187,39 @@ fn read_checksums(dir: &Path, report: &mut Report) -> Result<BTreeMap<String, St
     for (n, line) in text.lines().enumerate() {
         let parsed = line.split_once("  ").or_else(|| line.split_once(" *"));
         match parsed {
-            Some((hash, name)) if hash.len() == 128 && hash.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            Some((hash, name))
+                if hash.len() == 128 && hash.bytes().all(|b| b.is_ascii_hexdigit()) =>
+            {
                 sums.insert(name.to_string(), hash.to_ascii_lowercase());
             }
-            _ => report.problems.push(format!("{CHECKSUMS}:{}: not a `<sha512>  <file>` line", n + 1)),
+            _ => report.problems.push(format!(
+                "{CHECKSUMS}:{}: not a `<sha512>  <file>` line",
+                n + 1
+            )),
         }
     }
     Ok(sums)
 }
 
-fn check_manifests(dir: &Path, names: &[String], sums: &BTreeMap<String, String>, report: &mut Report) {
-    for name in names.iter().filter(|n| n.starts_with("manifest-") && n.ends_with(".json")) {
-        let manifest: Manifest = match std::fs::read(dir.join(name)).ok().and_then(|b| serde_json::from_slice(&b).ok()) {
+fn check_manifests(
+    dir: &Path,
+    names: &[String],
+    sums: &BTreeMap<String, String>,
+    report: &mut Report,
+) {
+    for name in names
+        .iter()
+        .filter(|n| n.starts_with("manifest-") && n.ends_with(".json"))
+    {
+        let manifest: Manifest = match std::fs::read(dir.join(name))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+        {
             Some(m) => m,
             None => {
-                report.problems.push(format!("{name} is not a build manifest"));
+                report
+                    .problems
+                    .push(format!("{name} is not a build manifest"));
                 continue;
             }
         };
@@ -174,16 +231,30 @@ fn check_manifests(dir: &Path, names: &[String], sums: &BTreeMap<String, String>
                     if !f.name.contains(&manifest.rid) {
                         continue;
                     }
-                    report.problems.push(format!("{name}: {} has a different SHA-512 than in {CHECKSUMS}", f.name));
+                    report.problems.push(format!(
+                        "{name}: {} has a different SHA-512 than in {CHECKSUMS}",
+                        f.name
+                    ));
                 }
-                _ => report.problems.push(format!("{name} lists {}, which the release does not contain", f.name)),
+                _ => report.problems.push(format!(
+                    "{name} lists {}, which the release does not contain",
+                    f.name
+                )),
             }
         }
     }
 }
 
-fn check_release_json(dir: &Path, names: &[String], sums: &BTreeMap<String, String>, report: &mut Report) {
-    let doc: Value = match std::fs::read(dir.join(RELEASE_JSON)).ok().and_then(|b| serde_json::from_slice(&b).ok()) {
+fn check_release_json(
+    dir: &Path,
+    names: &[String],
+    sums: &BTreeMap<String, String>,
+    report: &mut Report,
+) {
+    let doc: Value = match std::fs::read(dir.join(RELEASE_JSON))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+    {
         Some(d) => d,
         None => {
             if names.iter().any(|n| n == RELEASE_JSON) {
@@ -195,35 +266,67 @@ fn check_release_json(dir: &Path, names: &[String], sums: &BTreeMap<String, Stri
     let release = &doc["releases"][0];
     let mut listed = Vec::new();
     for component in ["runtime", "aspnetcore-runtime"] {
-        for (i, f) in release[component]["files"].as_array().map(Vec::as_slice).unwrap_or_default().iter().enumerate() {
+        for (i, f) in release[component]["files"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+        {
             let url = f["url"].as_str().unwrap_or_default();
             let file = url.rsplit('/').next().unwrap_or_default();
             let at = format!("{RELEASE_JSON}: releases[0].{component}.files[{i}]");
             match sums.get(file) {
                 Some(h) if Some(h.as_str()) == f["hash"].as_str() => listed.push(file.to_string()),
-                Some(_) => report.problems.push(format!("{at}: the hash of {file} differs from {CHECKSUMS}")),
-                None => report.problems.push(format!("{at}: {file} is not in the release")),
+                Some(_) => report
+                    .problems
+                    .push(format!("{at}: the hash of {file} differs from {CHECKSUMS}")),
+                None => report
+                    .problems
+                    .push(format!("{at}: {file} is not in the release")),
             }
         }
     }
-    for name in sums.keys().filter(|n| n.ends_with(".nupkg") || n.ends_with(".tar.gz") || n.ends_with(".zip")) {
+    for name in sums
+        .keys()
+        .filter(|n| n.ends_with(".nupkg") || n.ends_with(".tar.gz") || n.ends_with(".zip"))
+    {
         if !listed.contains(name) {
-            report.problems.push(format!("{name} is not listed in {RELEASE_JSON}"));
+            report
+                .problems
+                .push(format!("{name} is not listed in {RELEASE_JSON}"));
         }
     }
     let notes = std::fs::read_to_string(dir.join(NOTES)).unwrap_or_default();
-    let vex: Option<Value> = std::fs::read(dir.join(VEX)).ok().and_then(|b| serde_json::from_slice(&b).ok());
-    for cve in release["cve-list"].as_array().map(Vec::as_slice).unwrap_or_default() {
+    let vex: Option<Value> = std::fs::read(dir.join(VEX))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    for cve in release["cve-list"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
         let id = cve["cve-id"].as_str().unwrap_or_default();
         if !notes.contains(id) {
-            report.problems.push(format!("{id} is in {RELEASE_JSON} but not in {NOTES}"));
+            report
+                .problems
+                .push(format!("{id} is in {RELEASE_JSON} but not in {NOTES}"));
         }
         if let Some(vex) = &vex {
-            let fixed = vex["statements"].as_array().map(Vec::as_slice).unwrap_or_default().iter().any(|s| {
-                (s["vulnerability"]["name"].as_str() == Some(id) || s["vulnerability"].as_str() == Some(id)) && s["status"] == "fixed"
-            });
+            let fixed = vex["statements"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+                .iter()
+                .any(|s| {
+                    (s["vulnerability"]["name"].as_str() == Some(id)
+                        || s["vulnerability"].as_str() == Some(id))
+                        && s["status"] == "fixed"
+                });
             if !fixed {
-                report.problems.push(format!("{id} is in {RELEASE_JSON} but {VEX} does not say it is fixed"));
+                report.problems.push(format!(
+                    "{id} is in {RELEASE_JSON} but {VEX} does not say it is fixed"
+                ));
             }
         }
     }
