@@ -27,6 +27,10 @@ pub struct Config {
     pub repos: Vec<RepoConfig>,
     #[serde(default)]
     pub patches: PatchesSettings,
+    #[serde(default)]
+    pub build: BuildSettings,
+    #[serde(default)]
+    pub release: ReleaseSettings,
 }
 
 /// Settings that apply to the fork as a whole.
@@ -77,6 +81,122 @@ impl Default for PatchesSettings {
 
 fn default_patches_dir() -> PathBuf {
     PathBuf::from("runtime-patches")
+}
+
+/// `[build]`: how `cargo xtask build` builds the fork and what a build must produce.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct BuildSettings {
+    /// The NuGet feed that replaces Microsoft-internal `darc-int-*` feeds in `NuGet.config`.
+    #[serde(default)]
+    pub feed: Option<String>,
+    /// Where collected artifacts, manifests, logs and releases go, relative to the config file.
+    #[serde(default = "default_artifacts_dir")]
+    pub artifacts_dir: PathBuf,
+    /// Commands a Linux build needs on PATH.
+    #[serde(default = "default_linux_prerequisites")]
+    pub linux_prerequisites: Vec<String>,
+    /// Commands a Windows build needs on PATH.
+    #[serde(default = "default_windows_prerequisites")]
+    pub windows_prerequisites: Vec<String>,
+    /// Shipping files each repository's build must produce, per repository name. Patterns may
+    /// use `{version}`, `{rid}` and `{archive}` (tar.gz on Linux, zip on Windows).
+    #[serde(default = "default_expected_artifacts")]
+    pub expected: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+impl Default for BuildSettings {
+    fn default() -> Self {
+        BuildSettings {
+            feed: None,
+            artifacts_dir: default_artifacts_dir(),
+            linux_prerequisites: default_linux_prerequisites(),
+            windows_prerequisites: default_windows_prerequisites(),
+            expected: default_expected_artifacts(),
+        }
+    }
+}
+
+fn default_artifacts_dir() -> PathBuf {
+    PathBuf::from("artifacts/els")
+}
+
+fn default_linux_prerequisites() -> Vec<String> {
+    ["bash", "git", "cmake", "clang", "python3", "curl"]
+        .map(String::from)
+        .to_vec()
+}
+
+fn default_windows_prerequisites() -> Vec<String> {
+    ["git", "cmake", "python"].map(String::from).to_vec()
+}
+
+fn default_expected_artifacts() -> std::collections::BTreeMap<String, Vec<String>> {
+    let runtime = [
+        "dotnet-runtime-{version}-{rid}.{archive}",
+        "Microsoft.NETCore.App.Runtime.{rid}.{version}.nupkg",
+        "Microsoft.NETCore.App.Host.{rid}.{version}.nupkg",
+    ];
+    let aspnetcore = [
+        "aspnetcore-runtime-{version}-{rid}.{archive}",
+        "Microsoft.AspNetCore.App.Runtime.{rid}.{version}.nupkg",
+    ];
+    [
+        ("runtime", runtime.as_slice()),
+        ("aspnetcore", aspnetcore.as_slice()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.iter().map(|s| s.to_string()).collect()))
+    .collect()
+}
+
+/// `[release]`: what `cargo xtask release` writes into release metadata and how it signs.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ReleaseSettings {
+    /// Where published files will be downloadable: a URL template with `{version}` and `{name}`.
+    #[serde(default)]
+    pub download_url: Option<String>,
+    /// The SDK customers build with; the fork ships runtimes only (releases.json requires `sdk`).
+    #[serde(default = "default_sdk_version")]
+    pub sdk_version: String,
+    /// The environment variable holding the armored secret signing key.
+    #[serde(default = "default_signing_key_env")]
+    pub signing_key_env: String,
+    /// The environment variable naming a key already in the GnuPG keyring or agent.
+    #[serde(default = "default_signing_key_id_env")]
+    pub signing_key_id_env: String,
+    /// The environment variable holding the signing key's passphrase, if it has one.
+    #[serde(default = "default_signing_passphrase_env")]
+    pub signing_passphrase_env: String,
+}
+
+impl Default for ReleaseSettings {
+    fn default() -> Self {
+        ReleaseSettings {
+            download_url: None,
+            sdk_version: default_sdk_version(),
+            signing_key_env: default_signing_key_env(),
+            signing_key_id_env: default_signing_key_id_env(),
+            signing_passphrase_env: default_signing_passphrase_env(),
+        }
+    }
+}
+
+fn default_sdk_version() -> String {
+    "6.0.428".to_string()
+}
+
+fn default_signing_key_env() -> String {
+    "ELS_SIGNING_KEY".to_string()
+}
+
+fn default_signing_key_id_env() -> String {
+    "ELS_SIGNING_KEY_ID".to_string()
+}
+
+fn default_signing_passphrase_env() -> String {
+    "ELS_SIGNING_KEY_PASSPHRASE".to_string()
 }
 
 /// One repository of the fork.
@@ -200,5 +320,10 @@ impl Config {
     /// The patch queue directory.
     pub fn patches_dir(&self) -> PathBuf {
         self.resolve(&self.patches.dir)
+    }
+
+    /// Where builds collect artifacts and releases are assembled (`[build] artifacts-dir`).
+    pub fn artifacts_dir(&self) -> PathBuf {
+        self.resolve(&self.build.artifacts_dir)
     }
 }

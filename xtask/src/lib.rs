@@ -5,9 +5,14 @@
 
 pub mod atomic;
 pub mod backport;
+pub mod build;
+pub mod bump;
 pub mod cli;
 pub mod config;
 pub mod console;
 pub mod demo;
+pub mod msbuild;
+pub mod release;
 pub mod repo;
 pub mod sandbox;
+pub mod version;

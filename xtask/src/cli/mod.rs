@@ -11,7 +11,10 @@ use clap::{Parser, Subcommand};
 use crate::config::Config;
 
 mod backport;
+mod build;
+mod bump;
 mod demo;
+mod release;
 mod test;
 
 /// net6-els: keep a .NET 6 fork secure after Microsoft's end of support.
@@ -29,7 +32,10 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     Backport(backport::Args),
+    Build(build::Args),
+    Bump(bump::Args),
     Demo(demo::Args),
+    Release(release::Args),
     Test(test::Args),
 }
 
@@ -65,7 +71,10 @@ pub fn run(cli: Cli) -> Result<Outcome> {
 fn dispatch(command: Command, ctx: &Context) -> Result<Outcome> {
     match command {
         Command::Backport(args) => backport::run(args, ctx),
+        Command::Build(args) => build::run(args, ctx),
+        Command::Bump(args) => bump::run(args, ctx),
         Command::Demo(args) => demo::run(args, ctx),
+        Command::Release(args) => release::run(args, ctx),
         Command::Test(args) => test::run(args, ctx),
     }
 }

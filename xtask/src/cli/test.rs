@@ -20,6 +20,7 @@ pub struct Args {
 pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
     let sh = xshell::Shell::new()?;
     sh.change_dir(ctx.cwd());
+    ensure_gnupg(&sh)?;
     let extra = &args.cargo_args;
     if xshell::cmd!(sh, "cargo test --workspace {extra...}")
         .run()
@@ -28,4 +29,36 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
         bail!("the test suite failed (see the output above)");
     }
     Ok(Outcome::Success)
+}
+
+/// The release tests sign and verify with real GnuPG; install it when missing (CI starts bare).
+fn ensure_gnupg(sh: &xshell::Shell) -> Result<()> {
+    if xshell::cmd!(sh, "gpg --version")
+        .quiet()
+        .ignore_stdout()
+        .run()
+        .is_ok()
+    {
+        return Ok(());
+    }
+    eprintln!("installing GnuPG for the release tests (apt-get install gnupg)");
+    // As root (CI containers) apt-get runs directly; otherwise through sudo.
+    let root = xshell::cmd!(sh, "id -u")
+        .quiet()
+        .read()
+        .is_ok_and(|u| u.trim() == "0");
+    let apt = |args: &[&str]| {
+        let (program, rest): (&str, Vec<&str>) = if root {
+            ("apt-get", args.to_vec())
+        } else {
+            ("sudo", [&["apt-get"], args].concat())
+        };
+        xshell::cmd!(sh, "{program} {rest...}")
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .run()
+    };
+    if apt(&["update", "-q"]).is_err() || apt(&["install", "-y", "-q", "gnupg"]).is_err() {
+        bail!("GnuPG (gpg) is needed by the release tests and could not be installed; install the `gnupg` package");
+    }
+    Ok(())
 }

@@ -1,0 +1,404 @@
+//! `cargo xtask bump`: brands the fork with its next patch version and commits it as
+//! "Update branding to 6.0.N" in each product repository — runtime `eng/Versions.props`
+//! (`ProductVersion`, `PatchVersion`), aspnetcore (`AspNetCorePatchVersion` and the package
+//! baseline it checks against), and the `ServicingVersion` of every out-of-band package whose
+//! sources changed since the last branding. Edits keep every other byte of the files.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use git2::Repository;
+use serde::Serialize;
+
+use crate::config::{Config, RepoConfig};
+use crate::msbuild::XmlFile;
+use crate::version::Version;
+
+/// The subject of a branding commit; the version follows it.
+pub const COMMIT_PREFIX: &str = "Update branding to ";
+
+/// What to bump to.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// The target version; default the current one plus one.
+    pub to: Option<Version>,
+    /// Compute and report the changes without writing or committing.
+    pub dry_run: bool,
+}
+
+/// What a bump changed.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub from: String,
+    pub to: String,
+    pub dry_run: bool,
+    pub repos: Vec<RepoBump>,
+}
+
+/// The changes in one repository and the commit that holds them.
+#[derive(Clone, Debug, Serialize)]
+pub struct RepoBump {
+    pub repo: String,
+    /// The branding commit; `None` on a dry run.
+    pub commit: Option<String>,
+    pub changes: Vec<Change>,
+}
+
+/// One value changed in one file.
+#[derive(Clone, Debug, Serialize)]
+pub struct Change {
+    /// Path relative to the repository root.
+    pub file: String,
+    pub line: usize,
+    /// The property, or `Element@Attribute` for an attribute value.
+    pub name: String,
+    pub old: String,
+    pub new: String,
+}
+
+/// Files edited in one repository, with the changes they carry.
+struct RepoPlan<'c> {
+    config: &'c RepoConfig,
+    repo: Repository,
+    root: PathBuf,
+    files: Vec<XmlFile>,
+    changes: Vec<Change>,
+}
+
+impl RepoPlan<'_> {
+    fn set_property(&mut self, file: usize, name: &str, new: &str) -> Result<()> {
+        let doc = &mut self.files[file];
+        let p = doc.property(name)?;
+        doc.set_text(p.index, new)?;
+        let rel = relative(&self.root, doc.path());
+        self.changes.push(Change {
+            file: rel,
+            line: p.line,
+            name: name.to_string(),
+            old: p.value,
+            new: new.to_string(),
+        });
+        Ok(())
+    }
+}
+
+/// Brands the fork's product repositories with the next version and commits the change.
+/// Checks every repository (clean, no operation in progress, on its fork branch) and plans every
+/// edit before writing anything, so a refusal leaves all repositories untouched.
+pub fn bump(config: &Config, options: &Options) -> Result<Report> {
+    let runtime_config = config.repo("runtime")?;
+    let mut runtime = open_checked(config, runtime_config)?;
+    let props = runtime.files.len();
+    runtime
+        .files
+        .push(XmlFile::read(&runtime.root.join("eng/Versions.props"))?);
+    let doc = &runtime.files[props];
+    let product = doc.property("ProductVersion")?;
+    let current: Version = product.value.parse().with_context(|| {
+        format!(
+            "{}:{}: <ProductVersion> is not a version",
+            doc.path().display(),
+            product.line
+        )
+    })?;
+    let (patch, patch_number) = doc.number_property("PatchVersion")?;
+    if patch_number != current.patch {
+        bail!(
+            "{}:{}: <PatchVersion> is {patch_number} but <ProductVersion> is {current}; make them agree before bumping",
+            doc.path().display(),
+            patch.line
+        );
+    }
+    let target = target_version(config, current, options.to)?;
+    runtime.set_property(props, "ProductVersion", &target.to_string())?;
+    runtime.set_property(props, "PatchVersion", &target.patch.to_string())?;
+    plan_out_of_band_packages(&mut runtime)?;
+
+    let mut plans = vec![runtime];
+    if let Ok(aspnetcore_config) = config.repo("aspnetcore") {
+        let mut aspnetcore = open_checked(config, aspnetcore_config)?;
+        plan_aspnetcore(&mut aspnetcore, target)?;
+        plans.push(aspnetcore);
+    }
+
+    let mut repos = Vec::new();
+    for plan in plans {
+        let commit = if options.dry_run {
+            None
+        } else {
+            Some(commit(&plan, target)?)
+        };
+        repos.push(RepoBump {
+            repo: plan.config.name.clone(),
+            commit,
+            changes: plan.changes,
+        });
+    }
+    Ok(Report {
+        from: current.to_string(),
+        to: target.to_string(),
+        dry_run: options.dry_run,
+        repos,
+    })
+}
+
+fn target_version(
+    config: &Config,
+    current: Version,
+    requested: Option<Version>,
+) -> Result<Version> {
+    let target = requested.unwrap_or_else(|| current.next());
+    if (target.major, target.minor) != (current.major, current.minor) {
+        bail!(
+            "cannot bump {current} to {target}: a servicing bump stays on {}.x",
+            current.channel()
+        );
+    }
+    if target <= current {
+        bail!(
+            "cannot bump {current} to {target}: versions must go forward (next is {})",
+            current.next()
+        );
+    }
+    let microsoft: Version = config.fork.base_version.parse().with_context(|| {
+        format!(
+            "[fork] base-version in {} is not a version",
+            config.root.join(crate::config::FILE_NAME).display()
+        )
+    })?;
+    if target <= microsoft {
+        bail!("cannot bump to {target}: it collides with Microsoft's releases (the last official one is {microsoft}); use {} or later", microsoft.next());
+    }
+    Ok(target)
+}
+
+fn open_checked<'c>(config: &Config, repo_config: &'c RepoConfig) -> Result<RepoPlan<'c>> {
+    let root = config.resolve(&repo_config.path);
+    let repo = crate::repo::open(&root)?;
+    crate::repo::ensure_no_operation_in_progress(&repo)?;
+    crate::repo::ensure_clean(&repo)?;
+    let head = repo
+        .head()
+        .with_context(|| format!("{} has no commits", root.display()))?
+        .shorthand()
+        .map(str::to_string);
+    if head.as_deref() != Some(repo_config.branch.as_str()) {
+        bail!(
+            "{} is on `{}`, not the fork branch `{}`; check out the fork branch first",
+            root.display(),
+            head.as_deref().unwrap_or("a detached HEAD"),
+            repo_config.branch
+        );
+    }
+    Ok(RepoPlan {
+        config: repo_config,
+        repo,
+        root,
+        files: Vec::new(),
+        changes: Vec::new(),
+    })
+}
+
+/// Out-of-band packages (packable libraries outside the shared framework) are only rebuilt in
+/// servicing when their project asks for it; any whose sources changed since the last branding
+/// (or the base tag) get `GeneratePackageOnBuild` true and `ServicingVersion` + 1.
+fn plan_out_of_band_packages(plan: &mut RepoPlan<'_>) -> Result<()> {
+    let changed = changed_since_last_branding(&plan.repo, &plan.config.base)?;
+    let mut libraries: Vec<&str> = changed
+        .iter()
+        .filter_map(|p| p.strip_prefix("src/libraries/"))
+        .filter_map(|rest| rest.split_once("/src/").map(|(name, _)| name))
+        .collect();
+    libraries.sort_unstable();
+    libraries.dedup();
+    for name in libraries {
+        let project = plan
+            .root
+            .join(format!("src/libraries/{name}/src/{name}.csproj"));
+        if !project.is_file() {
+            continue;
+        }
+        let doc = XmlFile::read(&project)?;
+        let packable = doc.definitions("IsPackable").into_iter().any(|i| {
+            doc.elements()[i]
+                .text
+                .as_ref()
+                .is_some_and(|t| doc.slice(t).trim().eq_ignore_ascii_case("true"))
+        });
+        if !packable {
+            continue;
+        }
+        let (_, servicing) = doc.number_property("ServicingVersion")?;
+        doc.property("GeneratePackageOnBuild")?;
+        let index = plan.files.len();
+        plan.files.push(doc);
+        plan.set_property(index, "ServicingVersion", &(servicing + 1).to_string())?;
+        plan.set_property(index, "GeneratePackageOnBuild", "true")?;
+    }
+    Ok(())
+}
+
+/// Paths changed between the last branding commit on HEAD (or the base tag when there is none)
+/// and HEAD.
+fn changed_since_last_branding(repo: &Repository, base_tag: &str) -> Result<Vec<String>> {
+    let head = repo.head()?.peel_to_commit()?;
+    let base = repo
+        .revparse_single(&format!("refs/tags/{base_tag}"))
+        .ok()
+        .and_then(|o| o.peel_to_commit().ok());
+    let mut walk = repo.revwalk()?;
+    walk.push(head.id())?;
+    if let Some(base) = &base {
+        walk.hide(base.id())?;
+    }
+    let mut since = None;
+    for id in walk {
+        let commit = repo.find_commit(id?)?;
+        if commit
+            .summary()
+            .is_some_and(|s| s.starts_with(COMMIT_PREFIX))
+        {
+            since = Some(commit);
+            break;
+        }
+    }
+    let Some(since) = since.or(base) else {
+        bail!(
+            "cannot tell which sources changed: no \"{COMMIT_PREFIX}…\" commit and no base tag `{base_tag}` in {}; fetch the tag",
+            crate::repo::workdir_or_gitdir(repo).display()
+        );
+    };
+    let diff = repo.diff_tree_to_tree(Some(&since.tree()?), Some(&head.tree()?), None)?;
+    Ok(diff
+        .deltas()
+        .filter_map(|d| {
+            d.new_file()
+                .path()
+                .or(d.old_file().path())
+                .map(|p| p.to_string_lossy().replace('\\', "/"))
+        })
+        .collect())
+}
+
+/// aspnetcore: `AspNetCorePatchVersion`, and the package baseline moved to the previous release
+/// (`eng/Baseline.xml`, `eng/Baseline.Designer.props`), or its build fails with "The package
+/// baseline … is out of date".
+fn plan_aspnetcore(plan: &mut RepoPlan<'_>, target: Version) -> Result<()> {
+    let props = plan.files.len();
+    plan.files
+        .push(XmlFile::read(&plan.root.join("eng/Versions.props"))?);
+    let doc = &plan.files[props];
+    let (p, current) = doc.number_property("AspNetCorePatchVersion")?;
+    if current >= target.patch {
+        bail!(
+            "{}:{}: <AspNetCorePatchVersion> is already {current}; bumping to {target} would go backwards",
+            doc.path().display(),
+            p.line
+        );
+    }
+    plan.set_property(props, "AspNetCorePatchVersion", &target.patch.to_string())?;
+
+    let Some(previous) = target.previous() else {
+        return Ok(());
+    };
+    let previous = previous.to_string();
+    let baseline_path = plan.root.join("eng/Baseline.xml");
+    let mut baseline = XmlFile::read(&baseline_path)?;
+    let Some(root) = baseline
+        .elements()
+        .iter()
+        .position(|e| e.name == "Baseline" && e.attribute("Version").is_some())
+    else {
+        bail!(
+            "{}: no <Baseline Version=\"…\"> element; is this aspnetcore's eng/Baseline.xml?",
+            baseline_path.display()
+        );
+    };
+    let old = baseline.slice(
+        &baseline.elements()[root]
+            .attribute("Version")
+            .expect("checked above")
+            .value,
+    );
+    if old == previous {
+        return Ok(());
+    }
+    let rel = relative(&plan.root, &baseline_path);
+    let hits: Vec<(usize, usize)> = baseline
+        .elements()
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| {
+            e.attribute("Version")
+                .is_some_and(|a| baseline.slice(&a.value) == old)
+        })
+        .map(|(i, e)| (i, e.line))
+        .collect();
+    for (i, line) in hits {
+        baseline.set_attribute(i, "Version", &previous)?;
+        let name = format!("{}@Version", baseline.elements()[i].name);
+        plan.changes.push(Change {
+            file: rel.clone(),
+            line,
+            name,
+            old: old.clone(),
+            new: previous.clone(),
+        });
+    }
+    plan.files.push(baseline);
+
+    let designer_path = plan.root.join("eng/Baseline.Designer.props");
+    let designer = plan.files.len();
+    plan.files.push(XmlFile::read(&designer_path)?);
+    plan.set_property(designer, "AspNetCoreBaselineVersion", &previous)?;
+    let doc = &plan.files[designer];
+    let rel = relative(&plan.root, &designer_path);
+    let hits: Vec<(usize, usize)> = doc
+        .definitions("BaselinePackageVersion")
+        .into_iter()
+        .filter(|&i| {
+            doc.elements()[i]
+                .text
+                .as_ref()
+                .is_some_and(|t| doc.slice(t) == old)
+        })
+        .map(|i| (i, doc.elements()[i].line))
+        .collect();
+    for (i, line) in hits {
+        plan.files[designer].set_text(i, &previous)?;
+        let name = "BaselinePackageVersion".to_string();
+        plan.changes.push(Change {
+            file: rel.clone(),
+            line,
+            name,
+            old: old.clone(),
+            new: previous.clone(),
+        });
+    }
+    Ok(())
+}
+
+fn commit(plan: &RepoPlan<'_>, target: Version) -> Result<String> {
+    let mut index = plan.repo.index()?;
+    for doc in plan.files.iter().filter(|d| d.is_changed()) {
+        doc.write()?;
+        index.add_path(Path::new(&relative(&plan.root, doc.path())))?;
+    }
+    index.write()?;
+    let tree = plan.repo.find_tree(index.write_tree()?)?;
+    let parent = plan.repo.head()?.peel_to_commit()?;
+    let who = crate::repo::committer(&plan.repo);
+    let message = format!("{COMMIT_PREFIX}{target}\n");
+    let id = plan
+        .repo
+        .commit(Some("HEAD"), &who, &who, &message, &tree, &[&parent])
+        .with_context(|| format!("cannot commit the branding in {}", plan.root.display()))?;
+    Ok(id.to_string())
+}
+
+fn relative(root: &Path, path: &Path) -> String {
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .to_string_lossy()
+        .replace('\\', "/")
+}

@@ -1,0 +1,173 @@
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result};
+
+use super::{Context, Outcome};
+use crate::console::{paint, Style};
+use crate::release::verify::TrustedKey;
+
+/// Assemble a release directory (artifacts, SHA512SUMS, release.json, release notes, OpenVEX)
+/// from the collected build artifacts and the patch queue; `sign` and `verify` it.
+///
+/// Example: `cargo xtask release --vex vex-6.0.37.json && cargo xtask release sign artifacts/els/release/6.0.37`
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct Args {
+    #[command(subcommand)]
+    pub action: Option<Action>,
+    #[command(flatten)]
+    pub assemble: AssembleArgs,
+}
+
+/// Flags of the assembling form (`cargo xtask release`).
+#[derive(Debug, clap::Args)]
+pub struct AssembleArgs {
+    /// The version to release (default: the fork's current branding).
+    #[arg(long, value_name = "6.0.N")]
+    pub version: Option<crate::version::Version>,
+    /// The OpenVEX document for this version (from `cargo xtask vex --product-version 6.0.N`).
+    #[arg(long, value_name = "FILE")]
+    pub vex: Option<PathBuf>,
+    /// The release date, YYYY-MM-DD (default: today).
+    #[arg(long)]
+    pub date: Option<String>,
+    /// The release directory (default: <artifacts-dir>/release/<version>).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Action {
+    /// Sign SHA512SUMS and the metadata with the key from $ELS_SIGNING_KEY or $ELS_SIGNING_KEY_ID.
+    ///
+    /// Example: `ELS_SIGNING_KEY="$(cat key.asc)" cargo xtask release sign artifacts/els/release/6.0.37`
+    Sign {
+        dir: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check every hash and signature and the consistency between files, manifests and release.json.
+    ///
+    /// Example: `cargo xtask release verify artifacts/els/release/6.0.37 --key net6-els-signing.asc`
+    Verify {
+        dir: PathBuf,
+        /// The trusted public key file.
+        #[arg(long, value_name = "FILE", required_unless_present = "fingerprint")]
+        key: Option<PathBuf>,
+        /// Or the fingerprint of a trusted key in your GnuPG keyring.
+        #[arg(long, value_name = "FPR", conflicts_with = "key")]
+        fingerprint: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
+    match args.action {
+        None => assemble(args.assemble, ctx),
+        Some(Action::Sign { dir, json }) => {
+            let settings = ctx.config()?.map(|c| c.release).unwrap_or_default();
+            let (key, passphrase) = crate::release::sign::key_from_env(&settings)?;
+            let report = crate::release::sign::sign(&dir, &key, passphrase.as_deref())?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!("signed with {}", report.fingerprint);
+                for s in &report.signatures {
+                    println!("  {}", s.display());
+                }
+            }
+            Ok(Outcome::Success)
+        }
+        Some(Action::Verify {
+            dir,
+            key,
+            fingerprint,
+            json,
+        }) => {
+            let key = match (key, fingerprint) {
+                (Some(k), _) => TrustedKey::File(k),
+                (None, Some(f)) => TrustedKey::Fingerprint(f),
+                (None, None) => {
+                    anyhow::bail!("pass --key <public key file> or --fingerprint <fingerprint>")
+                }
+            };
+            let report = crate::release::verify::verify(&dir, &key)?;
+            let outcome = if report.problems.is_empty() {
+                Outcome::Success
+            } else {
+                Outcome::Failure
+            };
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+                return Ok(outcome);
+            }
+            for p in &report.problems {
+                println!("{} {p}", paint("FAIL", Style::Bad));
+                crate::console::annotate(crate::console::Annotation::Error, None, None, p);
+            }
+            if report.problems.is_empty() {
+                println!(
+                    "{} {} files, signed by {}",
+                    paint("ok", Style::Good),
+                    report.checked,
+                    report.signer.as_deref().unwrap_or("?")
+                );
+            }
+            Ok(outcome)
+        }
+    }
+}
+
+fn assemble(args: AssembleArgs, ctx: &Context) -> Result<Outcome> {
+    let config = ctx
+        .config()?
+        .context("no els.toml found; run from the fork's toolkit checkout or pass --config")?;
+    let options = crate::release::Options {
+        version: args.version,
+        vex: args.vex,
+        date: args.date,
+        out: args.out,
+    };
+    let report = crate::release::assemble(&config, &options)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(Outcome::Success);
+    }
+    println!(
+        "release {} assembled in {}",
+        report.version,
+        report.dir.display()
+    );
+    println!(
+        "  fixes: {}",
+        if report.cves.is_empty() {
+            "none".to_string()
+        } else {
+            report.cves.join(", ")
+        }
+    );
+    println!(
+        "  {} files{}",
+        report.files.len(),
+        if report.vex {
+            ", with the OpenVEX document"
+        } else {
+            ""
+        }
+    );
+    if !report.vex {
+        println!(
+            "{} no --vex given: the release has no OpenVEX document",
+            paint("warning:", Style::Warn)
+        );
+    }
+    for d in &report.duplicates {
+        println!("  kept one copy of {d}");
+    }
+    println!("next: cargo xtask release sign {}", report.dir.display());
+    Ok(Outcome::Success)
+}

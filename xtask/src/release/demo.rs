@@ -1,0 +1,101 @@
+//! The bump → build → release → sign → verify stage of `cargo xtask demo`, run on a fixture fork in
+//! a sandbox with a throwaway signing key.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Result};
+
+use super::sign::{self, GpgHome, SigningKey};
+use super::verify::{self, TrustedKey};
+use crate::build::{self, fixture, Arch, Os};
+
+/// What the stage produced.
+#[derive(Clone, Debug)]
+pub struct StageReport {
+    pub version: String,
+    pub release_dir: PathBuf,
+    pub cves: Vec<String>,
+    pub signer: String,
+    /// One line per step, for the demo to print.
+    pub log: Vec<String>,
+}
+
+/// Runs the stage under `sandbox` (created if needed): creates a fixture fork, bumps it, builds
+/// linux-x64 with the fixture build scripts, assembles the release (with `vex` when given),
+/// signs it with a throwaway key and verifies it against that key's public half.
+pub fn run_stage(sandbox: &Path, vex: Option<&Path>) -> Result<StageReport> {
+    let mut log = Vec::new();
+    let f = fixture::create(sandbox)?;
+    let config = f.load_config()?;
+    let bumped = crate::bump::bump(&config, &crate::bump::Options::default())?;
+    log.push(format!(
+        "bump: {} → {} in {} repositories",
+        bumped.from,
+        bumped.to,
+        bumped.repos.len()
+    ));
+    let options = build::Options {
+        os: Os::Linux,
+        arch: Arch::X64,
+        repos: Vec::new(),
+        build_id: None,
+        dry_run: false,
+        quiet: true,
+    };
+    let built = build::build(&config, &options)?;
+    if !built.succeeded {
+        bail!(
+            "the fixture build failed: {:?} {:?}",
+            built.missing_artifacts,
+            built
+                .repos
+                .iter()
+                .map(|r| &r.error_tail)
+                .collect::<Vec<_>>()
+        );
+    }
+    log.push(format!(
+        "build: linux-x64, OfficialBuildId {}",
+        built.official_build_id
+    ));
+    let release = super::assemble(
+        &config,
+        &super::Options {
+            vex: vex.map(Path::to_path_buf),
+            ..Default::default()
+        },
+    )?;
+    log.push(format!(
+        "release: {} files, fixes {}",
+        release.files.len(),
+        release.cves.join(", ")
+    ));
+    let home = GpgHome::temporary()?;
+    let (secret, public, _) = sign::throwaway_key(&home, "net6-els demo <demo@example.org>")?;
+    let signed = sign::sign(&release.dir, &SigningKey::Armored(secret), None)?;
+    log.push(format!(
+        "sign: {} signatures by {}",
+        signed.signatures.len(),
+        signed.fingerprint
+    ));
+    let public_key = sandbox.join("signing-key.pub.asc");
+    crate::atomic::write(&public_key, public)?;
+    let verified = verify::verify(&release.dir, &TrustedKey::File(public_key))?;
+    if !verified.problems.is_empty() {
+        bail!(
+            "the fresh release does not verify: {}",
+            verified.problems.join("; ")
+        );
+    }
+    log.push(format!(
+        "verify: {} files and their signatures check out",
+        verified.checked
+    ));
+    Ok(StageReport {
+        version: release.version,
+        release_dir: release.dir,
+        cves: release.cves,
+        signer: signed.fingerprint,
+        log,
+    })
+}

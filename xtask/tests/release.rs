@@ -1,0 +1,459 @@
+//! `cargo xtask release`, `release sign` and `release verify` on a release built from a fixture
+//! fork, with real GnuPG and a throwaway key in a temporary home.
+
+use std::path::{Path, PathBuf};
+
+use xtask::build::{self, fixture, Arch, Os};
+use xtask::release::sign::{self, GpgHome, SigningKey};
+use xtask::release::verify::{verify, TrustedKey};
+use xtask::release::{assemble, Options};
+
+struct Released {
+    _tmp: tempfile::TempDir,
+    root: PathBuf,
+    dir: PathBuf,
+    public_key: PathBuf,
+    fingerprint: String,
+}
+
+fn openvex(statuses: &[(&str, &str)]) -> String {
+    let statements: Vec<serde_json::Value> = statuses
+        .iter()
+        .map(|(cve, status)| {
+            serde_json::json!({
+                "vulnerability": {"name": cve},
+                "products": [{"@id": "pkg:nuget/Microsoft.NETCore.App.Runtime.linux-x64@6.0.37"}],
+                "status": status,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "@context": "https://openvex.dev/ns/v0.2.0",
+        "@id": "https://example.org/vex/6.0.37",
+        "author": "net6-els",
+        "timestamp": "2025-11-11T00:00:00Z",
+        "version": 1,
+        "statements": statements,
+    })
+    .to_string()
+}
+
+/// Bumps, builds, assembles (with a VEX document) and signs a fixture release.
+fn released() -> Released {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().to_path_buf();
+    let f = fixture::create(&root).unwrap();
+    let config = f.load_config().unwrap();
+    xtask::bump::bump(&config, &Default::default()).unwrap();
+    let options = build::Options {
+        os: Os::Linux,
+        arch: Arch::X64,
+        repos: vec![],
+        build_id: Some("20251111.1".parse().unwrap()),
+        dry_run: false,
+        quiet: true,
+    };
+    assert!(build::build(&config, &options).unwrap().succeeded);
+    let vex = root.join("vex.json");
+    std::fs::write(
+        &vex,
+        openvex(&[
+            ("CVE-2025-55248", "fixed"),
+            ("CVE-2026-21218", "fixed"),
+            ("CVE-2024-43498", "not_affected"),
+        ]),
+    )
+    .unwrap();
+    let report = assemble(
+        &config,
+        &Options {
+            vex: Some(vex),
+            date: Some("2025-11-11".into()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(report.cves, ["CVE-2025-55248", "CVE-2026-21218"]);
+    let home = GpgHome::temporary().unwrap();
+    let (secret, public, fingerprint) =
+        sign::throwaway_key(&home, "net6-els test <test@example.org>").unwrap();
+    let signed = sign::sign(&report.dir, &SigningKey::Armored(secret), None).unwrap();
+    assert_eq!(signed.fingerprint, fingerprint);
+    assert_eq!(signed.signatures.len(), 4);
+    let public_key = root.join("public.asc");
+    std::fs::write(&public_key, public).unwrap();
+    Released {
+        _tmp: tmp,
+        root,
+        dir: report.dir,
+        public_key,
+        fingerprint,
+    }
+}
+
+/// A copy of the release to tamper with.
+fn copy_of(r: &Released, name: &str) -> PathBuf {
+    let to = r.root.join(name);
+    let status = std::process::Command::new("cp")
+        .arg("-r")
+        .arg(&r.dir)
+        .arg(&to)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    to
+}
+
+fn problems(dir: &Path, key: &Path) -> Vec<String> {
+    verify(dir, &TrustedKey::File(key.to_path_buf()))
+        .unwrap()
+        .problems
+}
+
+#[test]
+fn a_release_is_complete_readable_and_verifiable_with_standard_tools() {
+    let r = released();
+    let mut names: Vec<String> = std::fs::read_dir(&r.dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "Microsoft.AspNetCore.App.Runtime.linux-x64.6.0.37.nupkg",
+            "Microsoft.NETCore.App.Host.linux-x64.6.0.37.nupkg",
+            "Microsoft.NETCore.App.Ref.6.0.37.nupkg",
+            "Microsoft.NETCore.App.Runtime.linux-x64.6.0.37.nupkg",
+            "SHA512SUMS",
+            "SHA512SUMS.asc",
+            "System.Security.Cryptography.Xml.6.0.2.nupkg",
+            "aspnetcore-runtime-6.0.37-linux-x64.tar.gz",
+            "dotnet-runtime-6.0.37-linux-x64.tar.gz",
+            "manifest-linux-x64.json",
+            "openvex.json",
+            "openvex.json.asc",
+            "release-notes.md",
+            "release-notes.md.asc",
+            "release.json",
+            "release.json.asc",
+        ]
+    );
+
+    // release.json is valid against Microsoft's releases.json schema.
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("data/dotnet-releases.schema.json")).unwrap();
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(r.dir.join("release.json")).unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&doc)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    let release = &doc["releases"][0];
+    assert_eq!(release["release-version"], "6.0.37");
+    assert_eq!(release["release-date"], "2025-11-11");
+    assert_eq!(release["security"], true);
+    assert_eq!(release["cve-list"][1]["cve-id"], "CVE-2026-21218");
+    let runtime = release["runtime"]["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "dotnet-runtime-linux-x64.tar.gz")
+        .unwrap();
+    assert_eq!(runtime["name"], "dotnet-runtime-linux-x64.tar.gz");
+    assert_eq!(runtime["rid"], "linux-x64");
+    assert_eq!(
+        runtime["url"],
+        "https://downloads.example.org/net6-els/6.0.37/dotnet-runtime-6.0.37-linux-x64.tar.gz"
+    );
+    let bytes = std::fs::read(r.dir.join("dotnet-runtime-6.0.37-linux-x64.tar.gz")).unwrap();
+    assert_eq!(runtime["hash"], xtask::build::sha512_hex(&bytes));
+    assert!(release["aspnetcore-runtime"]["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["name"] == "aspnetcore-runtime-linux-x64.tar.gz"));
+    // The serviced out-of-band package and the reference pack are not RID-specific.
+    let oob = release["runtime"]["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "System.Security.Cryptography.Xml.6.0.2.nupkg")
+        .unwrap();
+    assert_eq!(oob["rid"], "");
+
+    // The notes list each CVE with its upstream fix and patch.
+    let notes = std::fs::read_to_string(r.dir.join("release-notes.md")).unwrap();
+    for (cve, subject, url) in fixture::FIXED {
+        let row = notes
+            .lines()
+            .find(|l| l.contains(cve))
+            .unwrap_or_else(|| panic!("{cve} missing from:\n{notes}"));
+        assert!(
+            row.contains(subject)
+                && row.contains(&format!("[upstream]({url})"))
+                && row.contains(&format!("`runtime/{cve}/")),
+            "{row}"
+        );
+    }
+
+    // sha512sum and gpg verify the release on their own.
+    let sums = std::process::Command::new("sha512sum")
+        .args(["--check", "--strict", "SHA512SUMS"])
+        .current_dir(&r.dir)
+        .output()
+        .unwrap();
+    assert!(
+        sums.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sums.stdout)
+    );
+    let home = GpgHome::temporary().unwrap();
+    home.run_ok(
+        "import",
+        &["--import", &r.public_key.display().to_string()],
+        None,
+    )
+    .unwrap();
+    let sums = r.dir.join("SHA512SUMS").display().to_string();
+    home.run_ok("verify", &["--verify", &format!("{sums}.asc"), &sums], None)
+        .unwrap();
+
+    let report = verify(&r.dir, &TrustedKey::File(r.public_key.clone())).unwrap();
+    assert_eq!(report.problems, Vec::<String>::new());
+    assert_eq!(report.signer.as_deref(), Some(r.fingerprint.as_str()));
+    assert_eq!(report.checked, 11);
+}
+
+#[test]
+fn verify_catches_tampering() {
+    let r = released();
+
+    let flipped = copy_of(&r, "flipped");
+    let target = flipped.join("dotnet-runtime-6.0.37-linux-x64.tar.gz");
+    let mut bytes = std::fs::read(&target).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(&target, bytes).unwrap();
+    assert_eq!(
+        problems(&flipped, &r.public_key),
+        ["dotnet-runtime-6.0.37-linux-x64.tar.gz: SHA-512 does not match SHA512SUMS (the file was changed)"]
+    );
+
+    // A flipped byte in signed metadata breaks its signature too.
+    let meta = copy_of(&r, "meta");
+    let text = std::fs::read_to_string(meta.join("release.json"))
+        .unwrap()
+        .replacen("\"security\": true", "\"security\": false", 1);
+    std::fs::write(meta.join("release.json"), text).unwrap();
+    let p = problems(&meta, &r.public_key);
+    assert!(
+        p.contains(
+            &"release.json: the signature does not match (the file was changed)".to_string()
+        ),
+        "{p:?}"
+    );
+    assert!(
+        p.contains(
+            &"release.json: SHA-512 does not match SHA512SUMS (the file was changed)".to_string()
+        ),
+        "{p:?}"
+    );
+
+    let removed = copy_of(&r, "removed");
+    std::fs::remove_file(removed.join("Microsoft.NETCore.App.Host.linux-x64.6.0.37.nupkg"))
+        .unwrap();
+    let p = problems(&removed, &r.public_key);
+    assert!(p.contains(&"Microsoft.NETCore.App.Host.linux-x64.6.0.37.nupkg is listed in SHA512SUMS but missing".to_string()), "{p:?}");
+
+    let added = copy_of(&r, "added");
+    std::fs::write(
+        added.join("dotnet-runtime-6.0.37-win-x64.zip"),
+        b"not from the build",
+    )
+    .unwrap();
+    let p = problems(&added, &r.public_key);
+    assert!(p.contains(&"dotnet-runtime-6.0.37-win-x64.zip is not listed in SHA512SUMS (added after the release was made?)".to_string()), "{p:?}");
+
+    let unsigned = copy_of(&r, "unsigned");
+    std::fs::remove_file(unsigned.join("release-notes.md.asc")).unwrap();
+    assert_eq!(
+        problems(&unsigned, &r.public_key),
+        ["release-notes.md is not signed (release-notes.md.asc is missing)"]
+    );
+}
+
+#[test]
+fn verify_rejects_another_key() {
+    let r = released();
+    let home = GpgHome::temporary().unwrap();
+    let (_, other_public, _) =
+        sign::throwaway_key(&home, "someone else <else@example.org>").unwrap();
+    let other = r.root.join("other.asc");
+    std::fs::write(&other, other_public).unwrap();
+    let p = problems(&r.dir, &other);
+    assert_eq!(p.len(), 4, "{p:?}");
+    assert!(
+        p.contains(&"SHA512SUMS.asc was not made by the trusted key".to_string()),
+        "{p:?}"
+    );
+
+    // Re-signed by the other key: still rejected against the publisher's key.
+    let resigned = copy_of(&r, "resigned");
+    let (other_secret, _, _) = {
+        let home = GpgHome::temporary().unwrap();
+        sign::throwaway_key(&home, "attacker <a@example.org>").unwrap()
+    };
+    sign::sign(&resigned, &SigningKey::Armored(other_secret), None).unwrap();
+    assert_eq!(problems(&resigned, &r.public_key).len(), 4);
+
+    // Through the command line: exit status 1 and the problem on stdout.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["release", "verify"])
+        .arg(&r.dir)
+        .arg("--key")
+        .arg(&other)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout)
+        .contains("FAIL SHA512SUMS.asc was not made by the trusted key"));
+    let ok = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["release", "verify"])
+        .arg(&r.dir)
+        .arg("--key")
+        .arg(&r.public_key)
+        .output()
+        .unwrap();
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stdout)
+    );
+}
+
+#[test]
+fn sign_takes_the_key_from_the_environment_and_never_prints_it() {
+    let r = released();
+    let resigned = copy_of(&r, "env-signed");
+    let home = GpgHome::temporary().unwrap();
+    let (secret, public, fpr) = sign::throwaway_key(&home, "env key <env@example.org>").unwrap();
+    let public_path = r.root.join("env.asc");
+    std::fs::write(&public_path, public).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["release", "sign"])
+        .arg(&resigned)
+        .current_dir(&r.root)
+        .env("ELS_SIGNING_KEY", &secret)
+        .output()
+        .unwrap();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{all}");
+    assert!(all.contains(&format!("signed with {fpr}")), "{all}");
+    assert!(!all.contains("PRIVATE KEY"), "{all}");
+    assert!(problems(&resigned, &public_path).is_empty());
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["release", "sign"])
+        .arg(&resigned)
+        .current_dir(&r.root)
+        .env_remove("ELS_SIGNING_KEY")
+        .env_remove("ELS_SIGNING_KEY_ID")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no signing key: set $ELS_SIGNING_KEY"));
+}
+
+#[test]
+fn assemble_refuses_a_contradicting_vex_and_an_existing_release() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = fixture::create(tmp.path()).unwrap();
+    let config = f.load_config().unwrap();
+    let options = build::Options {
+        os: Os::Linux,
+        arch: Arch::X64,
+        repos: vec![],
+        build_id: Some("20251111.1".parse().unwrap()),
+        dry_run: false,
+        quiet: true,
+    };
+    assert!(build::build(&config, &options).unwrap().succeeded);
+    let vex = tmp.path().join("vex.json");
+    std::fs::write(
+        &vex,
+        openvex(&[
+            ("CVE-2025-55248", "fixed"),
+            ("CVE-2026-21218", "under_investigation"),
+        ]),
+    )
+    .unwrap();
+    let err = assemble(
+        &config,
+        &Options {
+            vex: Some(vex.clone()),
+            ..Default::default()
+        },
+    )
+    .unwrap_err();
+    assert!(
+        format!("{err:#}").contains(
+            "the queue fixes CVE-2026-21218 but the VEX statement says `under_investigation`"
+        ),
+        "{err:#}"
+    );
+    std::fs::write(&vex, openvex(&[("CVE-2025-55248", "fixed")])).unwrap();
+    let err = assemble(
+        &config,
+        &Options {
+            vex: Some(vex),
+            ..Default::default()
+        },
+    )
+    .unwrap_err();
+    assert!(
+        format!("{err:#}").contains("has no statement for it"),
+        "{err:#}"
+    );
+    assert!(!tmp.path().join("artifacts/els/release").exists());
+
+    assemble(&config, &Options::default()).unwrap();
+    let err = assemble(&config, &Options::default()).unwrap_err();
+    assert!(format!("{err:#}").contains("already exists"), "{err:#}");
+}
+
+#[test]
+fn a_patch_under_a_cve_directory_must_name_its_cve() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = fixture::create(tmp.path()).unwrap();
+    let series = std::fs::read_to_string(f.patches.join("runtime/series")).unwrap();
+    let first = series.lines().find(|l| l.starts_with("CVE-")).unwrap();
+    let path = f.patches.join("runtime").join(first);
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replacen("CVE: CVE-2025-55248\n", "", 1);
+    std::fs::write(&path, text).unwrap();
+    let err = xtask::release::queue::read(&f.patches).unwrap_err();
+    assert!(
+        format!("{err}").contains("has no `CVE:` header field"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_demo_stage_runs_end_to_end() {
+    let tmp = tempfile::tempdir().unwrap();
+    let report = xtask::release::demo::run_stage(tmp.path(), None).unwrap();
+    assert_eq!(report.version, "6.0.37");
+    assert_eq!(report.cves, ["CVE-2025-55248", "CVE-2026-21218"]);
+    assert_eq!(report.log.len(), 5, "{:?}", report.log);
+    assert!(report.release_dir.join("SHA512SUMS.asc").is_file());
+}
