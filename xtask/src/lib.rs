@@ -6,6 +6,7 @@
 pub mod atomic;
 pub mod backport;
 pub mod cli;
+pub mod compat;
 pub mod config;
 pub mod console;
 pub mod demo;

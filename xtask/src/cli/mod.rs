@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 use crate::config::Config;
 
 mod backport;
+mod compat;
 mod demo;
 mod test;
 
@@ -29,6 +30,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     Backport(backport::Args),
+    Compat(compat::Args),
     Demo(demo::Args),
     Test(test::Args),
 }
@@ -57,6 +59,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
     let ctx = Context { config_path: cli.config, cwd };
     match cli.command {
         Command::Backport(args) => backport::run(args, &ctx),
+        Command::Compat(args) => compat::run(args, &ctx),
         Command::Demo(args) => demo::run(args, &ctx),
         Command::Test(args) => test::run(args, &ctx),
     }
