@@ -43,7 +43,10 @@ pub struct ForkSettings {
 
 impl Default for ForkSettings {
     fn default() -> Self {
-        ForkSettings { name: default_fork_name(), base_version: default_base_version() }
+        ForkSettings {
+            name: default_fork_name(),
+            base_version: default_base_version(),
+        }
     }
 }
 
@@ -66,7 +69,9 @@ pub struct PatchesSettings {
 
 impl Default for PatchesSettings {
     fn default() -> Self {
-        PatchesSettings { dir: default_patches_dir() }
+        PatchesSettings {
+            dir: default_patches_dir(),
+        }
     }
 }
 
@@ -152,11 +157,19 @@ impl Config {
         let mut seen = std::collections::HashSet::new();
         for repo in &self.repos {
             if !seen.insert(repo.name.as_str()) {
-                bail!("{}: repository `{}` is configured twice; each [[repo]] needs its own name", origin.display(), repo.name);
+                bail!(
+                    "{}: repository `{}` is configured twice; each [[repo]] needs its own name",
+                    origin.display(),
+                    repo.name
+                );
             }
             for remap in &repo.remaps {
                 if remap.from.is_empty() && remap.to.is_empty() {
-                    bail!("{}: repository `{}` has a remap with empty `from` and `to`", origin.display(), repo.name);
+                    bail!(
+                        "{}: repository `{}` has a remap with empty `from` and `to`",
+                        origin.display(),
+                        repo.name
+                    );
                 }
             }
         }

@@ -66,7 +66,12 @@ pub fn annotate(kind: Annotation, file: Option<&str>, line: Option<usize>, messa
 }
 
 /// The workflow-command text of an annotation, escaped as the runner expects.
-pub fn annotation_line(kind: Annotation, file: Option<&str>, line: Option<usize>, message: &str) -> String {
+pub fn annotation_line(
+    kind: Annotation,
+    file: Option<&str>,
+    line: Option<usize>,
+    message: &str,
+) -> String {
     let name = match kind {
         Annotation::Error => "error",
         Annotation::Warning => "warning",
@@ -79,12 +84,18 @@ pub fn annotation_line(kind: Annotation, file: Option<&str>, line: Option<usize>
     if let Some(l) = line {
         props.push(format!("line={l}"));
     }
-    let props = if props.is_empty() { String::new() } else { format!(" {}", props.join(",")) };
+    let props = if props.is_empty() {
+        String::new()
+    } else {
+        format!(" {}", props.join(","))
+    };
     format!("::{name}{props}::{}\n", escape_data(message))
 }
 
 fn escape_data(s: &str) -> String {
-    s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+    s.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
 }
 
 fn escape_property(s: &str) -> String {
@@ -101,7 +112,8 @@ pub fn step_summary(markdown: &str) -> Result<()> {
         .append(true)
         .open(&path)
         .with_context(|| format!("cannot open the step summary {}", path.display()))?;
-    writeln!(f, "{markdown}").with_context(|| format!("cannot write the step summary {}", path.display()))
+    writeln!(f, "{markdown}")
+        .with_context(|| format!("cannot write the step summary {}", path.display()))
 }
 
 /// A progress reporter for work longer than a few seconds: one line per step on stderr, so it
@@ -115,7 +127,12 @@ pub struct Progress {
 
 impl Progress {
     pub fn new(total: usize, quiet: bool) -> Progress {
-        Progress { total, done: 0, quiet, started: std::time::Instant::now() }
+        Progress {
+            total,
+            done: 0,
+            quiet,
+            started: std::time::Instant::now(),
+        }
     }
 
     /// Reports that the next item starts.
@@ -123,7 +140,13 @@ impl Progress {
         self.done += 1;
         if !self.quiet {
             let elapsed = self.started.elapsed().as_secs_f64();
-            eprintln!("{}", paint(&format!("[{}/{}] {what} ({elapsed:.1}s)", self.done, self.total), Style::Dim));
+            eprintln!(
+                "{}",
+                paint(
+                    &format!("[{}/{}] {what} ({elapsed:.1}s)", self.done, self.total),
+                    Style::Dim
+                )
+            );
         }
     }
 }

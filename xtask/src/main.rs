@@ -11,8 +11,16 @@ fn main() -> ExitCode {
     match xtask::cli::run(cli) {
         Ok(outcome) => outcome.into(),
         Err(err) => {
-            eprintln!("{} {err:#}", xtask::console::paint("error:", xtask::console::Style::Bad));
-            xtask::console::annotate(xtask::console::Annotation::Error, None, None, &format!("{err:#}"));
+            eprintln!(
+                "{} {err:#}",
+                xtask::console::paint("error:", xtask::console::Style::Bad)
+            );
+            xtask::console::annotate(
+                xtask::console::Annotation::Error,
+                None,
+                None,
+                &format!("{err:#}"),
+            );
             ExitCode::from(2)
         }
     }

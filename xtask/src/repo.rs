@@ -10,10 +10,17 @@ use git2::{Repository, RepositoryState, StatusOptions};
 /// Opens the repository at `path` (a worktree or a bare repository) with a clear error.
 pub fn open(path: &Path) -> Result<Repository> {
     if !path.exists() {
-        bail!("repository not found: {} does not exist (check --fork or the `path` in els.toml)", path.display());
+        bail!(
+            "repository not found: {} does not exist (check --fork or the `path` in els.toml)",
+            path.display()
+        );
     }
     Repository::open(path).map_err(|e| {
-        anyhow::anyhow!("{} is not a git repository ({}); point --fork at a clone of the fork", path.display(), e.message())
+        anyhow::anyhow!(
+            "{} is not a git repository ({}); point --fork at a clone of the fork",
+            path.display(),
+            e.message()
+        )
     })
 }
 
@@ -25,7 +32,9 @@ pub fn ensure_no_operation_in_progress(repo: &Repository) -> Result<()> {
         RepositoryState::Revert | RepositoryState::RevertSequence => "a revert",
         RepositoryState::CherryPick | RepositoryState::CherryPickSequence => "a cherry-pick",
         RepositoryState::Bisect => "a bisect",
-        RepositoryState::Rebase | RepositoryState::RebaseInteractive | RepositoryState::RebaseMerge => "a rebase",
+        RepositoryState::Rebase
+        | RepositoryState::RebaseInteractive
+        | RepositoryState::RebaseMerge => "a rebase",
         RepositoryState::ApplyMailbox | RepositoryState::ApplyMailboxOrRebase => "a `git am`",
     };
     bail!(
@@ -41,12 +50,21 @@ pub fn ensure_clean(repo: &Repository) -> Result<()> {
         return Ok(());
     }
     let mut opts = StatusOptions::new();
-    opts.include_untracked(true).recurse_untracked_dirs(false).include_ignored(false).exclude_submodules(true);
-    let statuses = repo.statuses(Some(&mut opts)).context("cannot read the worktree status")?;
+    opts.include_untracked(true)
+        .recurse_untracked_dirs(false)
+        .include_ignored(false)
+        .exclude_submodules(true);
+    let statuses = repo
+        .statuses(Some(&mut opts))
+        .context("cannot read the worktree status")?;
     if statuses.is_empty() {
         return Ok(());
     }
-    let mut paths: Vec<String> = statuses.iter().filter_map(|s| s.path().map(str::to_string)).take(5).collect();
+    let mut paths: Vec<String> = statuses
+        .iter()
+        .filter_map(|s| s.path().map(str::to_string))
+        .take(5)
+        .collect();
     if statuses.len() > paths.len() {
         paths.push(format!("… and {} more", statuses.len() - paths.len()));
     }
@@ -66,7 +84,9 @@ pub fn workdir_or_gitdir(repo: &Repository) -> PathBuf {
 pub fn worktree_with_branch(repo: &Repository, branch: &str) -> Result<Option<Repository>> {
     let full = format!("refs/heads/{branch}");
     if !repo.is_bare() && head_is(repo, &full) {
-        return Repository::open(repo.workdir().unwrap_or(repo.path())).map(Some).map_err(Into::into);
+        return Repository::open(repo.workdir().unwrap_or(repo.path()))
+            .map(Some)
+            .map_err(Into::into);
     }
     for name in repo.worktrees()?.iter().flatten() {
         let wt = repo.find_worktree(name)?;
@@ -82,13 +102,16 @@ pub fn worktree_with_branch(repo: &Repository, branch: &str) -> Result<Option<Re
 }
 
 fn head_is(repo: &Repository, full_ref: &str) -> bool {
-    repo.find_reference("HEAD").ok().and_then(|h| h.symbolic_target().map(|t| t == full_ref)).unwrap_or(false)
+    repo.find_reference("HEAD")
+        .ok()
+        .and_then(|h| h.symbolic_target().map(|t| t == full_ref))
+        .unwrap_or(false)
 }
 
 /// The committer identity for commits the toolkit makes: git's configured identity, or a
 /// recognisable default when none is configured (as in CI).
 pub fn committer(repo: &Repository) -> git2::Signature<'static> {
-    repo.signature()
-        .map(|s| s.to_owned())
-        .unwrap_or_else(|_| git2::Signature::now("net6-els", "net6-els@localhost").expect("static signature is valid"))
+    repo.signature().map(|s| s.to_owned()).unwrap_or_else(|_| {
+        git2::Signature::now("net6-els", "net6-els@localhost").expect("static signature is valid")
+    })
 }

@@ -115,12 +115,21 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
     match args.action {
         Some(Action::SetupTestRuntimes) => {
             let rt = testenv::ensure(&testenv::cache_dir(&root.join("target")))?;
-            println!("DOTNET_ROOT {} (Microsoft.NETCore.App {} and {})", rt.dotnet_root.display(), testenv::CURRENT, testenv::OLDER);
+            println!(
+                "DOTNET_ROOT {} (Microsoft.NETCore.App {} and {})",
+                rt.dotnet_root.display(),
+                testenv::CURRENT,
+                testenv::OLDER
+            );
             println!("mcs {}", rt.mcs.display());
             return Ok(Outcome::Success);
         }
         Some(Action::Build(b)) => {
-            let dirs = if b.app_dirs.is_empty() { vec![root.join("test-apps")] } else { b.app_dirs };
+            let dirs = if b.app_dirs.is_empty() {
+                vec![root.join("test-apps")]
+            } else {
+                b.app_dirs
+            };
             let mut apps = Vec::new();
             for d in &dirs {
                 apps.extend(manifest::load_corpus(d)?);
@@ -129,10 +138,21 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
                 build::sdk_corpus(&apps, &sdk, &b.out)?;
             } else if b.mcs {
                 let rt = testenv::ensure(&testenv::cache_dir(&root.join("target")))?;
-                let built = build::mcs_corpus(&apps, &build::Mcs { mcs: rt.mcs.clone(), reference_framework: rt.reference_framework() }, &b.out, 2)?;
+                let built = build::mcs_corpus(
+                    &apps,
+                    &build::Mcs {
+                        mcs: rt.mcs.clone(),
+                        reference_framework: rt.reference_framework(),
+                    },
+                    &b.out,
+                    2,
+                )?;
                 println!("{}", built.dir.display());
                 for name in built.not_built {
-                    eprintln!("{} {name}: needs an SDK (ASP.NET Core reference assemblies); not built", console::paint("note:", Style::Warn));
+                    eprintln!(
+                        "{} {name}: needs an SDK (ASP.NET Core reference assemblies); not built",
+                        console::paint("note:", Style::Warn)
+                    );
                 }
             } else {
                 bail!("say how to build: --sdk <dotnet> or --mcs");
@@ -141,7 +161,9 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
         }
         None => {}
     }
-    let candidate = args.candidate.context("--candidate is required (a DOTNET_ROOT or runtime archive, optionally @VERSION)")?;
+    let candidate = args.candidate.context(
+        "--candidate is required (a DOTNET_ROOT or runtime archive, optionally @VERSION)",
+    )?;
     let work_dir = args.work_dir.unwrap_or_else(|| root.join("target/compat"));
     let mut dirs = args.app_dirs.clone();
     if !args.no_corpus {
@@ -151,16 +173,28 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
     for d in &dirs {
         for app in manifest::load_corpus(d)? {
             if apps.iter().any(|a: &manifest::App| a.name == app.name) {
-                bail!("two apps are named `{}` ({} and an earlier corpus); app names must be unique", app.name, app.dir.display());
+                bail!(
+                    "two apps are named `{}` ({} and an earlier corpus); app names must be unique",
+                    app.name,
+                    app.dir.display()
+                );
             }
             apps.push(app);
         }
     }
-    let selection = manifest::Selection { only: args.only, affected_by: args.affected_by, shard: args.shard };
+    let selection = manifest::Selection {
+        only: args.only,
+        affected_by: args.affected_by,
+        shard: args.shard,
+    };
     let apps = selection.apply(apps)?;
     let unpack = work_dir.join("runtimes");
     let candidate = runtime::resolve(&candidate, &unpack)?;
-    let baseline = args.baseline.as_deref().map(|b| runtime::resolve(b, &unpack)).transpose()?;
+    let baseline = args
+        .baseline
+        .as_deref()
+        .map(|b| runtime::resolve(b, &unpack))
+        .transpose()?;
     let binaries = match (args.prebuilt, args.sdk) {
         (Some(dir), _) => dir,
         (None, Some(sdk)) => {
@@ -168,9 +202,15 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
             build::sdk_corpus(&apps, &sdk, &out)?;
             out
         }
-        (None, None) => bail!("say where the apps' binaries come from: --prebuilt <DIR> or --sdk <dotnet>"),
+        (None, None) => {
+            bail!("say where the apps' binaries come from: --prebuilt <DIR> or --sdk <dotnet>")
+        }
     };
-    let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
+    let jobs = args.jobs.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+    });
     let opts = compat::Options {
         apps,
         candidate,
@@ -192,8 +232,17 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
     }
     console::step_summary(&markdown)?;
     for c in report.failures() {
-        let first = c.problems.first().map(|p| p.lines().next().unwrap_or_default()).unwrap_or_default();
-        console::annotate(Annotation::Error, None, None, &format!("compat: {} on {} {}: {first}", c.app, c.role, c.version));
+        let first = c
+            .problems
+            .first()
+            .map(|p| p.lines().next().unwrap_or_default())
+            .unwrap_or_default();
+        console::annotate(
+            Annotation::Error,
+            None,
+            None,
+            &format!("compat: {} on {} {}: {first}", c.app, c.role, c.version),
+        );
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -203,5 +252,9 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
             println!("blessed {path}");
         }
     }
-    Ok(if report.failures().next().is_some() { Outcome::Failure } else { Outcome::Success })
+    Ok(if report.failures().next().is_some() {
+        Outcome::Failure
+    } else {
+        Outcome::Success
+    })
 }

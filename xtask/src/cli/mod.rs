@@ -30,7 +30,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     Backport(backport::Args),
-    Compat(compat::Args),
+    Compat(Box<compat::Args>),
     Demo(demo::Args),
     Test(test::Args),
 }
@@ -56,10 +56,13 @@ impl From<Outcome> for std::process::ExitCode {
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<Outcome> {
     let cwd = std::env::current_dir()?;
-    let ctx = Context { config_path: cli.config, cwd };
+    let ctx = Context {
+        config_path: cli.config,
+        cwd,
+    };
     match cli.command {
         Command::Backport(args) => backport::run(args, &ctx),
-        Command::Compat(args) => compat::run(args, &ctx),
+        Command::Compat(args) => compat::run(*args, &ctx),
         Command::Demo(args) => demo::run(args, &ctx),
         Command::Test(args) => test::run(args, &ctx),
     }

@@ -34,9 +34,15 @@ pub struct McsBuild {
 /// Compiles every app with `mcs` into `<cache_root>/<hash of the inputs>`, reusing it when the
 /// sources did not change. Builds into a temporary directory and renames it into place.
 pub fn mcs_corpus(apps: &[App], mcs: &Mcs, cache_root: &Path, jobs: usize) -> Result<McsBuild> {
-    let not_built: Vec<String> =
-        apps.iter().filter(|a| a.manifest.build.profile == BuildProfile::SdkOnly).map(|a| a.name.clone()).collect();
-    let buildable: Vec<&App> = apps.iter().filter(|a| a.manifest.build.profile != BuildProfile::SdkOnly).collect();
+    let not_built: Vec<String> = apps
+        .iter()
+        .filter(|a| a.manifest.build.profile == BuildProfile::SdkOnly)
+        .map(|a| a.name.clone())
+        .collect();
+    let buildable: Vec<&App> = apps
+        .iter()
+        .filter(|a| a.manifest.build.profile != BuildProfile::SdkOnly)
+        .collect();
     let mut hasher = Sha256::new();
     hasher.update(b"mcs-layout-v1\0");
     hasher.update(mcs.mcs.to_string_lossy().as_bytes());
@@ -45,17 +51,37 @@ pub fn mcs_corpus(apps: &[App], mcs: &Mcs, cache_root: &Path, jobs: usize) -> Re
         hasher.update(app.name.as_bytes());
         hasher.update(std::fs::read(app.manifest_path())?);
         for source in app.sources()? {
-            hasher.update(source.file_name().unwrap_or_default().to_string_lossy().as_bytes());
-            hasher.update(std::fs::read(&source).with_context(|| format!("cannot read {}", source.display()))?);
+            hasher.update(
+                source
+                    .file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .as_bytes(),
+            );
+            hasher.update(
+                std::fs::read(&source)
+                    .with_context(|| format!("cannot read {}", source.display()))?,
+            );
         }
     }
-    let hex: String = hasher.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect();
+    let hex: String = hasher
+        .finalize()
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect();
     let dir = cache_root.join(hex);
     if dir.is_dir() {
-        return Ok(McsBuild { dir, not_built, compiled: false });
+        return Ok(McsBuild {
+            dir,
+            not_built,
+            compiled: false,
+        });
     }
-    std::fs::create_dir_all(cache_root).with_context(|| format!("cannot create {}", cache_root.display()))?;
-    let tmp = tempfile::tempdir_in(cache_root).with_context(|| format!("cannot create a directory in {}", cache_root.display()))?;
+    std::fs::create_dir_all(cache_root)
+        .with_context(|| format!("cannot create {}", cache_root.display()))?;
+    let tmp = tempfile::tempdir_in(cache_root)
+        .with_context(|| format!("cannot create a directory in {}", cache_root.display()))?;
     let next = std::sync::Mutex::new(0usize);
     let errors = std::sync::Mutex::new(Vec::new());
     std::thread::scope(|scope| {
@@ -68,7 +94,10 @@ pub fn mcs_corpus(apps: &[App], mcs: &Mcs, cache_root: &Path, jobs: usize) -> Re
                 };
                 let Some(app) = buildable.get(i) else { return };
                 if let Err(e) = compile(app, mcs, tmp.path()) {
-                    errors.lock().unwrap_or_else(|e| e.into_inner()).push(format!("{e:#}"));
+                    errors
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(format!("{e:#}"));
                 }
             });
         }
@@ -85,14 +114,25 @@ pub fn mcs_corpus(apps: &[App], mcs: &Mcs, cache_root: &Path, jobs: usize) -> Re
             bail!("cannot move the built corpus to {}", dir.display());
         }
     }
-    Ok(McsBuild { dir, not_built, compiled: true })
+    Ok(McsBuild {
+        dir,
+        not_built,
+        compiled: true,
+    })
 }
 
 fn compile(app: &App, mcs: &Mcs, layout: &Path) -> Result<()> {
     let out_dir = layout.join(&app.name);
     std::fs::create_dir_all(&out_dir)?;
     let mut command = Command::new(&mcs.mcs);
-    command.arg("-langversion:7").arg("-target:exe").arg("-nowarn:1702").arg(format!("-out:{}", out_dir.join(format!("{}.dll", app.name)).display()));
+    command
+        .arg("-langversion:7")
+        .arg("-target:exe")
+        .arg("-nowarn:1702")
+        .arg(format!(
+            "-out:{}",
+            out_dir.join(format!("{}.dll", app.name)).display()
+        ));
     match app.manifest.build.profile {
         BuildProfile::Netfx => {
             for r in &app.manifest.build.references {
@@ -101,18 +141,31 @@ fn compile(app: &App, mcs: &Mcs, layout: &Path) -> Result<()> {
         }
         BuildProfile::Netcoreapp31 => {
             command.arg("-nostdlib").arg("-noconfig");
-            let entries = std::fs::read_dir(&mcs.reference_framework)
-                .with_context(|| format!("cannot read the reference framework {}", mcs.reference_framework.display()))?;
-            let mut dlls: Vec<PathBuf> = entries.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "dll")).collect();
+            let entries = std::fs::read_dir(&mcs.reference_framework).with_context(|| {
+                format!(
+                    "cannot read the reference framework {}",
+                    mcs.reference_framework.display()
+                )
+            })?;
+            let mut dlls: Vec<PathBuf> = entries
+                .filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "dll"))
+                .collect();
             dlls.sort();
             for dll in dlls {
                 command.arg(format!("-r:{}", dll.display()));
             }
         }
-        BuildProfile::SdkOnly => bail!("app `{}` needs an SDK to build (build.profile = \"sdk-only\")", app.name),
+        BuildProfile::SdkOnly => bail!(
+            "app `{}` needs an SDK to build (build.profile = \"sdk-only\")",
+            app.name
+        ),
     }
     command.args(app.sources()?);
-    let output = command.output().with_context(|| format!("cannot run {}", mcs.mcs.display()))?;
+    let output = command
+        .output()
+        .with_context(|| format!("cannot run {}", mcs.mcs.display()))?;
     if !output.status.success() {
         bail!(
             "mcs could not compile app `{}` ({}):\n{}{}",
@@ -122,7 +175,10 @@ fn compile(app: &App, mcs: &Mcs, layout: &Path) -> Result<()> {
             String::from_utf8_lossy(&output.stderr)
         );
     }
-    crate::atomic::write(&out_dir.join(format!("{}.runtimeconfig.json", app.name)), MCS_RUNTIMECONFIG)
+    crate::atomic::write(
+        &out_dir.join(format!("{}.runtimeconfig.json", app.name)),
+        MCS_RUNTIMECONFIG,
+    )
 }
 
 /// Builds every app with a .NET SDK (`dotnet build -c Release`) into `out`, the layout CI builds
@@ -131,7 +187,11 @@ pub fn sdk_corpus(apps: &[App], dotnet: &Path, out: &Path) -> Result<()> {
     for app in apps {
         let project = app.dir.join(format!("{}.csproj", app.name));
         if !project.is_file() {
-            bail!("app `{}` has no project file {}", app.name, project.display());
+            bail!(
+                "app `{}` has no project file {}",
+                app.name,
+                project.display()
+            );
         }
         let status = Command::new(dotnet)
             .args(["build", "--nologo", "-c", "Release", "-o"])

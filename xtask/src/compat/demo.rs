@@ -14,8 +14,15 @@ use super::{build, manifest, runtime, testenv, Options};
 pub fn demo(workspace: &Path, out: &mut dyn Write) -> Result<()> {
     let cache = testenv::cache_dir(&workspace.join("target"));
     let root = cache.join("dotnet");
-    let mcs = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()).map(|d| d.join("mcs")).find(|p| p.is_file());
-    let (Some(mcs), true) = (mcs, root.join("shared/Microsoft.NETCore.App").join(testenv::OLDER).is_dir()) else {
+    let mcs = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .map(|d| d.join("mcs"))
+        .find(|p| p.is_file());
+    let (Some(mcs), true) = (
+        mcs,
+        root.join("shared/Microsoft.NETCore.App")
+            .join(testenv::OLDER)
+            .is_dir(),
+    ) else {
         writeln!(
             out,
             "compat: the test runtimes are not installed; `cargo xtask compat setup-test-runtimes` (or `cargo xtask test`) installs them into {}",
@@ -27,7 +34,12 @@ pub fn demo(workspace: &Path, out: &mut dyn Write) -> Result<()> {
     let work = workspace.join("target/compat");
     let built = build::mcs_corpus(
         &apps,
-        &build::Mcs { mcs, reference_framework: root.join("shared/Microsoft.NETCore.App").join(testenv::OLDER) },
+        &build::Mcs {
+            mcs,
+            reference_framework: root
+                .join("shared/Microsoft.NETCore.App")
+                .join(testenv::OLDER),
+        },
         &work.join("prebuilt"),
         2,
     )?;
@@ -35,7 +47,10 @@ pub fn demo(workspace: &Path, out: &mut dyn Write) -> Result<()> {
     let opts = Options {
         apps,
         candidate: runtime::resolve(&spec(testenv::CURRENT), &work.join("runtimes"))?,
-        baseline: Some(runtime::resolve(&spec(testenv::OLDER), &work.join("runtimes"))?),
+        baseline: Some(runtime::resolve(
+            &spec(testenv::OLDER),
+            &work.join("runtimes"),
+        )?),
         binaries: built.dir,
         work_dir: work.join("runs"),
         jobs: 2,

@@ -171,7 +171,9 @@ impl App {
     /// The C# sources, sorted.
     pub fn sources(&self) -> Result<Vec<PathBuf>> {
         let mut sources = Vec::new();
-        for entry in std::fs::read_dir(&self.dir).with_context(|| format!("cannot list {}", self.dir.display()))? {
+        for entry in std::fs::read_dir(&self.dir)
+            .with_context(|| format!("cannot list {}", self.dir.display()))?
+        {
             let path = entry?.path();
             if path.extension().is_some_and(|e| e == "cs") {
                 sources.push(path);
@@ -190,29 +192,49 @@ pub fn parse(text: &str, origin: &Path) -> Result<Manifest> {
             Some(l) => format!("{}:{l}", origin.display()),
             None => origin.display().to_string(),
         };
-        anyhow::anyhow!("{place}: {} (the format is described in README.md, \"Compatibility corpus\")", e.message().trim())
+        anyhow::anyhow!(
+            "{place}: {} (the format is described in README.md, \"Compatibility corpus\")",
+            e.message().trim()
+        )
     })?;
     if !manifest.frameworks.iter().any(|f| f == NETCORE_APP) {
-        bail!("{}: `frameworks` must include {NETCORE_APP}", origin.display());
+        bail!(
+            "{}: `frameworks` must include {NETCORE_APP}",
+            origin.display()
+        );
     }
     if manifest.timeout_secs == 0 {
         bail!("{}: `timeout-secs` must be at least 1", origin.display());
     }
     for scrub in &manifest.scrubs {
-        regex::Regex::new(&scrub.pattern)
-            .with_context(|| format!("{}: scrub pattern `{}` is not a valid regex", origin.display(), scrub.pattern))?;
+        regex::Regex::new(&scrub.pattern).with_context(|| {
+            format!(
+                "{}: scrub pattern `{}` is not a valid regex",
+                origin.display(),
+                scrub.pattern
+            )
+        })?;
     }
     if let Some(web) = &manifest.web {
         if let Some(ready) = &web.ready_line {
-            regex::Regex::new(ready)
-                .with_context(|| format!("{}: web.ready-line `{ready}` is not a valid regex", origin.display()))?;
+            regex::Regex::new(ready).with_context(|| {
+                format!(
+                    "{}: web.ready-line `{ready}` is not a valid regex",
+                    origin.display()
+                )
+            })?;
         }
         if let Some(stop) = &web.stop_request {
-            parse_request_line(stop).with_context(|| format!("{}: web.stop-request", origin.display()))?;
+            parse_request_line(stop)
+                .with_context(|| format!("{}: web.stop-request", origin.display()))?;
         }
         for r in &web.requests {
             if !r.path.starts_with('/') {
-                bail!("{}: web request path `{}` must start with `/`", origin.display(), r.path);
+                bail!(
+                    "{}: web request path `{}` must start with `/`",
+                    origin.display(),
+                    r.path
+                );
             }
         }
     }
@@ -222,15 +244,21 @@ pub fn parse(text: &str, origin: &Path) -> Result<Manifest> {
 /// Splits `METHOD /path` into its parts.
 pub fn parse_request_line(line: &str) -> Result<(String, String)> {
     match line.split_once(' ') {
-        Some((method, path)) if !method.is_empty() && path.starts_with('/') => Ok((method.to_string(), path.to_string())),
+        Some((method, path)) if !method.is_empty() && path.starts_with('/') => {
+            Ok((method.to_string(), path.to_string()))
+        }
         _ => bail!("`{line}` is not `METHOD /path`"),
     }
 }
 
 /// Loads every app of a corpus directory: each subdirectory with an `app.toml`.
 pub fn load_corpus(dir: &Path) -> Result<Vec<App>> {
-    let entries = std::fs::read_dir(dir)
-        .with_context(|| format!("cannot read the app corpus {} (pass an existing directory to --apps)", dir.display()))?;
+    let entries = std::fs::read_dir(dir).with_context(|| {
+        format!(
+            "cannot read the app corpus {} (pass an existing directory to --apps)",
+            dir.display()
+        )
+    })?;
     let mut apps = Vec::new();
     for entry in entries {
         let app_dir = entry?.path();
@@ -241,11 +269,21 @@ pub fn load_corpus(dir: &Path) -> Result<Vec<App>> {
         let text = std::fs::read_to_string(&manifest_path)
             .with_context(|| format!("cannot read {}", manifest_path.display()))?;
         let manifest = parse(&text, &manifest_path)?;
-        let name = app_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        apps.push(App { name, dir: app_dir, manifest });
+        let name = app_dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        apps.push(App {
+            name,
+            dir: app_dir,
+            manifest,
+        });
     }
     if apps.is_empty() {
-        bail!("{} holds no apps: each app is a directory with an {FILE_NAME}", dir.display());
+        bail!(
+            "{} holds no apps: each app is a directory with an {FILE_NAME}",
+            dir.display()
+        );
     }
     apps.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(apps)
@@ -269,16 +307,25 @@ pub struct Shard {
 impl std::str::FromStr for Shard {
     type Err = anyhow::Error;
     fn from_str(s: &str) -> Result<Shard> {
-        let parsed = s.split_once('/').and_then(|(i, n)| Some((i.trim().parse().ok()?, n.trim().parse().ok()?)));
+        let parsed = s
+            .split_once('/')
+            .and_then(|(i, n)| Some((i.trim().parse().ok()?, n.trim().parse().ok()?)));
         match parsed {
-            Some((index, count)) if count >= 1 && (1..=count).contains(&index) => Ok(Shard { index, count }),
+            Some((index, count)) if count >= 1 && (1..=count).contains(&index) => {
+                Ok(Shard { index, count })
+            }
             _ => bail!("--shard `{s}` must be INDEX/COUNT with 1 <= INDEX <= COUNT, e.g. 2/4"),
         }
     }
 }
 
 /// Paths under these prefixes change what every app runs on, so they select the whole corpus.
-const EVERY_APP_PREFIXES: &[&str] = &["src/coreclr/", "src/native/", "src/libraries/System.Private.CoreLib/", "src/installer/"];
+const EVERY_APP_PREFIXES: &[&str] = &[
+    "src/coreclr/",
+    "src/native/",
+    "src/libraries/System.Private.CoreLib/",
+    "src/installer/",
+];
 
 /// True when a change to `path` (relative to the runtime or aspnetcore repository) can affect
 /// an app covering `component`: the component is one of the path's directories.
@@ -292,7 +339,10 @@ impl Selection {
         for name in &self.only {
             if !apps.iter().any(|a| &a.name == name) {
                 let known: Vec<&str> = apps.iter().map(|a| a.name.as_str()).collect();
-                bail!("--only names an unknown app `{name}` (apps: {})", known.join(", "));
+                bail!(
+                    "--only names an unknown app `{name}` (apps: {})",
+                    known.join(", ")
+                );
             }
         }
         let mut selected: Vec<App> = apps
@@ -302,13 +352,20 @@ impl Selection {
                 self.affected_by.is_empty()
                     || self.affected_by.iter().any(|p| {
                         let p = p.trim_start_matches("./");
-                        EVERY_APP_PREFIXES.iter().any(|prefix| p.starts_with(prefix))
+                        EVERY_APP_PREFIXES
+                            .iter()
+                            .any(|prefix| p.starts_with(prefix))
                             || a.manifest.covers.iter().any(|c| path_affects(p, c))
                     })
             })
             .collect();
         if let Some(shard) = self.shard {
-            selected = selected.into_iter().enumerate().filter(|(i, _)| i % shard.count == shard.index - 1).map(|(_, a)| a).collect();
+            selected = selected
+                .into_iter()
+                .enumerate()
+                .filter(|(i, _)| i % shard.count == shard.index - 1)
+                .map(|(_, a)| a)
+                .collect();
         }
         Ok(selected)
     }

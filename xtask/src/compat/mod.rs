@@ -44,12 +44,19 @@ pub struct Options {
 pub fn skip_reason(app: &App, runtime: &Runtime, binaries: &std::path::Path) -> Option<String> {
     for framework in &app.manifest.frameworks {
         if runtime.framework_version(framework).is_none() {
-            return Some(format!("framework {framework} not present in {}", runtime.root.display()));
+            return Some(format!(
+                "framework {framework} not present in {}",
+                runtime.root.display()
+            ));
         }
     }
     for rule in &app.manifest.unsupported {
-        let matches = runtime.version == rule.runtime || runtime.version.starts_with(&format!("{}.", rule.runtime));
-        let lifted = rule.unless_library.as_deref().is_some_and(runtime::library_installed);
+        let matches = runtime.version == rule.runtime
+            || runtime.version.starts_with(&format!("{}.", rule.runtime));
+        let lifted = rule
+            .unless_library
+            .as_deref()
+            .is_some_and(runtime::library_installed);
         if matches && !lifted {
             return Some(rule.reason.clone());
         }
@@ -106,7 +113,11 @@ pub fn run(opts: &Options) -> Result<Report> {
         }
     }
 
-    let ctx = RunContext { binaries: &opts.binaries, work_dir: &opts.work_dir, extra_env: &opts.extra_env };
+    let ctx = RunContext {
+        binaries: &opts.binaries,
+        work_dir: &opts.work_dir,
+        extra_env: &opts.extra_env,
+    };
     let progress = Mutex::new(crate::console::Progress::new(tasks.len(), opts.quiet));
     let next = Mutex::new(0usize);
     let results: Mutex<Vec<(String, Role, Result<RunOutput>)>> = Mutex::new(Vec::new());
@@ -118,10 +129,19 @@ pub fn run(opts: &Options) -> Result<Report> {
                     *n += 1;
                     *n - 1
                 };
-                let Some(&(app, role, runtime)) = tasks.get(index) else { return };
-                progress.lock().unwrap_or_else(|e| e.into_inner()).step(&format!("{} on {role} {}", app.name, runtime.version));
+                let Some(&(app, role, runtime)) = tasks.get(index) else {
+                    return;
+                };
+                progress
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .step(&format!("{} on {role} {}", app.name, runtime.version));
                 let output = run::run_app(app, runtime, &ctx);
-                results.lock().unwrap_or_else(|e| e.into_inner()).push((app.name.clone(), role, output));
+                results.lock().unwrap_or_else(|e| e.into_inner()).push((
+                    app.name.clone(),
+                    role,
+                    output,
+                ));
             });
         }
     });
@@ -148,7 +168,10 @@ pub fn run(opts: &Options) -> Result<Report> {
     let mut cases = Vec::new();
     for app in &opts.apps {
         for &(role, runtime) in &runtimes {
-            if let Some((_, _, _, reason)) = skipped.iter().find(|(a, r, _, _)| a.name == app.name && *r == role) {
+            if let Some((_, _, _, reason)) = skipped
+                .iter()
+                .find(|(a, r, _, _)| a.name == app.name && *r == role)
+            {
                 cases.push(Case {
                     app: app.name.clone(),
                     role,
@@ -161,26 +184,41 @@ pub fn run(opts: &Options) -> Result<Report> {
                 });
                 continue;
             }
-            let Some(out) = outputs.get(&(app.name.clone(), role)) else { continue };
+            let Some(out) = outputs.get(&(app.name.clone(), role)) else {
+                continue;
+            };
             let mut problems = run_problems(app, out);
             if let Some(golden) = goldens.get(&app.name) {
                 if &out.output != golden {
                     problems.push(format!(
                         "output differs from the golden file {}:\n{}",
                         app.golden_path().display(),
-                        report::diff("golden", golden, &format!("{role} {}", runtime.version), &out.output)
+                        report::diff(
+                            "golden",
+                            golden,
+                            &format!("{role} {}", runtime.version),
+                            &out.output
+                        )
                     ));
                 }
             }
             if role == Role::Candidate {
-                if let (Some(base), Some(base_rt)) = (outputs.get(&(app.name.clone(), Role::Baseline)), &opts.baseline) {
+                if let (Some(base), Some(base_rt)) = (
+                    outputs.get(&(app.name.clone(), Role::Baseline)),
+                    &opts.baseline,
+                ) {
                     if base.output != out.output || base.exit_code != out.exit_code {
                         problems.push(format!(
                             "behaviour differs from the baseline {} (exit {} vs {}):\n{}",
                             base_rt.version,
                             base.exit_code,
                             out.exit_code,
-                            report::diff(&format!("baseline {}", base_rt.version), &base.output, &format!("candidate {}", runtime.version), &out.output)
+                            report::diff(
+                                &format!("baseline {}", base_rt.version),
+                                &base.output,
+                                &format!("candidate {}", runtime.version),
+                                &out.output
+                            )
                         ));
                     }
                 }
@@ -189,7 +227,11 @@ pub fn run(opts: &Options) -> Result<Report> {
                 app: app.name.clone(),
                 role,
                 version: runtime.version.clone(),
-                status: if problems.is_empty() { Status::Passed } else { Status::Failed },
+                status: if problems.is_empty() {
+                    Status::Passed
+                } else {
+                    Status::Failed
+                },
                 skip_reason: None,
                 problems,
                 exit_code: Some(out.exit_code),
@@ -200,7 +242,9 @@ pub fn run(opts: &Options) -> Result<Report> {
 
     if opts.bless {
         for app in &opts.apps {
-            let fresh = outputs.get(&(app.name.clone(), Role::Candidate)).filter(|o| run_problems(app, o).is_empty());
+            let fresh = outputs
+                .get(&(app.name.clone(), Role::Candidate))
+                .filter(|o| run_problems(app, o).is_empty());
             if let Some(out) = fresh {
                 let path = app.golden_path();
                 if std::fs::read_to_string(&path).ok().as_deref() != Some(out.output.as_str()) {
@@ -211,7 +255,12 @@ pub fn run(opts: &Options) -> Result<Report> {
         }
     }
     let label = |r: &Runtime| format!("{}@{}", r.root.display(), r.version);
-    Ok(Report { candidate: label(&opts.candidate), baseline: opts.baseline.as_ref().map(label), cases, blessed })
+    Ok(Report {
+        candidate: label(&opts.candidate),
+        baseline: opts.baseline.as_ref().map(label),
+        cases,
+        blessed,
+    })
 }
 
 /// Problems visible without a golden file: timeout, wrong exit code, web checks.
@@ -224,7 +273,10 @@ fn run_problems(app: &App, out: &RunOutput) -> Vec<String> {
             app.manifest.timeout_secs
         ));
     } else if out.exit_code != app.manifest.exit_code {
-        problems.push(format!("exited with code {} (expected {})\nstderr (last lines):\n{stderr}", out.exit_code, app.manifest.exit_code));
+        problems.push(format!(
+            "exited with code {} (expected {})\nstderr (last lines):\n{stderr}",
+            out.exit_code, app.manifest.exit_code
+        ));
     }
     problems.extend(out.web_problems.iter().cloned());
     problems

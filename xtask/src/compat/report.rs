@@ -72,15 +72,29 @@ impl Report {
     /// Counts of passed, failed and skipped cases.
     pub fn counts(&self) -> (usize, usize, usize) {
         let count = |s: Status| self.cases.iter().filter(|c| c.status == s).count();
-        (count(Status::Passed), count(Status::Failed), count(Status::Skipped))
+        (
+            count(Status::Passed),
+            count(Status::Failed),
+            count(Status::Skipped),
+        )
     }
 
     /// The terminal table: one row per case, then each failure's problems.
     pub fn table(&self, paint: &dyn Fn(&str, crate::console::Style) -> String) -> String {
         use crate::console::Style;
         let mut out = String::new();
-        let width = self.cases.iter().map(|c| c.app.len()).max().unwrap_or(3).max(3);
-        let _ = writeln!(out, "{:width$}  {:9}  {:10}  {:7}  {:>7}  note", "app", "runtime", "version", "result", "time");
+        let width = self
+            .cases
+            .iter()
+            .map(|c| c.app.len())
+            .max()
+            .unwrap_or(3)
+            .max(3);
+        let _ = writeln!(
+            out,
+            "{:width$}  {:9}  {:10}  {:7}  {:>7}  note",
+            "app", "runtime", "version", "result", "time"
+        );
         for c in &self.cases {
             let (label, style) = match c.status {
                 Status::Passed => ("pass", Style::Good),
@@ -93,10 +107,24 @@ impl Report {
                 (None, None) => String::new(),
             };
             let time = format!("{:.1}s", Duration::from_millis(c.duration_ms).as_secs_f64());
-            let _ = writeln!(out, "{:width$}  {:9}  {:10}  {}  {:>7}  {note}", c.app, c.role.to_string(), c.version, paint(&format!("{label:7}"), style), time);
+            let _ = writeln!(
+                out,
+                "{:width$}  {:9}  {:10}  {}  {:>7}  {note}",
+                c.app,
+                c.role.to_string(),
+                c.version,
+                paint(&format!("{label:7}"), style),
+                time
+            );
         }
         for c in self.failures() {
-            let _ = writeln!(out, "\n{} on {} {}:", paint(&c.app, Style::Bold), c.role, c.version);
+            let _ = writeln!(
+                out,
+                "\n{} on {} {}:",
+                paint(&c.app, Style::Bold),
+                c.role,
+                c.version
+            );
             for p in &c.problems {
                 let _ = writeln!(out, "{p}");
             }
@@ -109,7 +137,9 @@ impl Report {
     /// JUnit XML: a suite per runtime, a test case per app × runtime.
     pub fn junit(&self) -> String {
         use quick_xml::escape::escape;
-        let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"compat\">\n");
+        let mut out = String::from(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"compat\">\n",
+        );
         for role in [Role::Candidate, Role::Baseline] {
             let cases: Vec<&Case> = self.cases.iter().filter(|c| c.role == role).collect();
             let Some(first) = cases.first() else { continue };
@@ -135,10 +165,18 @@ impl Report {
                     Status::Passed => out.push_str("/>\n"),
                     Status::Skipped => {
                         let reason = c.skip_reason.as_deref().unwrap_or_default();
-                        let _ = writeln!(out, ">\n      <skipped message=\"{}\"/>\n    </testcase>", escape(reason));
+                        let _ = writeln!(
+                            out,
+                            ">\n      <skipped message=\"{}\"/>\n    </testcase>",
+                            escape(reason)
+                        );
                     }
                     Status::Failed => {
-                        let first = c.problems.first().map(|p| p.lines().next().unwrap_or_default()).unwrap_or_default();
+                        let first = c
+                            .problems
+                            .first()
+                            .map(|p| p.lines().next().unwrap_or_default())
+                            .unwrap_or_default();
                         let _ = writeln!(
                             out,
                             ">\n      <failure message=\"{}\">{}</failure>\n    </testcase>",
@@ -161,7 +199,10 @@ impl Report {
         if let Some(b) = &self.baseline {
             let _ = write!(out, ", baseline `{b}`");
         }
-        let _ = writeln!(out, ": **{passed} passed, {failed} failed, {skipped} skipped**\n");
+        let _ = writeln!(
+            out,
+            ": **{passed} passed, {failed} failed, {skipped} skipped**\n"
+        );
         out.push_str("| app | runtime | result | note |\n|---|---|---|---|\n");
         for c in &self.cases {
             let result = match c.status {
@@ -169,11 +210,29 @@ impl Report {
                 Status::Failed => "❌ fail",
                 Status::Skipped => "⏭️ skip",
             };
-            let note = c.skip_reason.clone().or_else(|| c.problems.first().map(|p| p.lines().next().unwrap_or_default().to_string()));
-            let _ = writeln!(out, "| {} | {} {} | {result} | {} |", c.app, c.role, c.version, note.unwrap_or_default().replace('|', "\\|"));
+            let note = c.skip_reason.clone().or_else(|| {
+                c.problems
+                    .first()
+                    .map(|p| p.lines().next().unwrap_or_default().to_string())
+            });
+            let _ = writeln!(
+                out,
+                "| {} | {} {} | {result} | {} |",
+                c.app,
+                c.role,
+                c.version,
+                note.unwrap_or_default().replace('|', "\\|")
+            );
         }
         for c in self.failures() {
-            let _ = writeln!(out, "\n<details><summary>{} on {} {}</summary>\n\n```diff\n{}\n```\n</details>", c.app, c.role, c.version, c.problems.join("\n\n"));
+            let _ = writeln!(
+                out,
+                "\n<details><summary>{} on {} {}</summary>\n\n```diff\n{}\n```\n</details>",
+                c.app,
+                c.role,
+                c.version,
+                c.problems.join("\n\n")
+            );
         }
         out
     }

