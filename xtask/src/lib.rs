@@ -8,6 +8,7 @@ pub mod backport;
 pub mod build;
 pub mod bump;
 pub mod cli;
+pub mod compat;
 pub mod config;
 pub mod console;
 pub mod demo;

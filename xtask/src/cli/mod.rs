@@ -13,6 +13,7 @@ use crate::config::Config;
 mod backport;
 mod build;
 mod bump;
+mod compat;
 mod demo;
 mod release;
 mod test;
@@ -34,6 +35,7 @@ pub enum Command {
     Backport(backport::Args),
     Build(build::Args),
     Bump(bump::Args),
+    Compat(Box<compat::Args>),
     Demo(demo::Args),
     Release(release::Args),
     Test(test::Args),
@@ -72,6 +74,7 @@ fn dispatch(command: Command, ctx: &Context) -> Result<Outcome> {
     match command {
         Command::Backport(args) => backport::run(args, ctx),
         Command::Build(args) => build::run(args, ctx),
+        Command::Compat(args) => compat::run(*args, ctx),
         Command::Bump(args) => bump::run(args, ctx),
         Command::Demo(args) => demo::run(args, ctx),
         Command::Release(args) => release::run(args, ctx),

