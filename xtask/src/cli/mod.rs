@@ -10,9 +10,11 @@ use clap::{Parser, Subcommand};
 
 use crate::config::Config;
 
+mod advisories;
 mod backport;
 mod demo;
 mod test;
+mod vex;
 
 /// net6-els: keep a .NET 6 fork secure after Microsoft's end of support.
 #[derive(Debug, Parser)]
@@ -28,9 +30,11 @@ pub struct Cli {
 /// Every `cargo xtask` command.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    Advisories(advisories::Args),
     Backport(backport::Args),
     Demo(demo::Args),
     Test(test::Args),
+    Vex(vex::Args),
 }
 
 /// How a command that ran to completion ended.
@@ -56,9 +60,11 @@ pub fn run(cli: Cli) -> Result<Outcome> {
     let cwd = std::env::current_dir()?;
     let ctx = Context { config_path: cli.config, cwd };
     match cli.command {
+        Command::Advisories(args) => advisories::run(args, &ctx),
         Command::Backport(args) => backport::run(args, &ctx),
         Command::Demo(args) => demo::run(args, &ctx),
         Command::Test(args) => test::run(args, &ctx),
+        Command::Vex(args) => vex::run(args, &ctx),
     }
 }
 
