@@ -152,6 +152,8 @@ fn known_facts_hold() {
     assert_eq!(cose.commits["runtime@9e1f70e"].branch, "release/8.0");
 }
 
+/// The committed snapshot is what the normaliser makes of the committed fixtures: a change to the
+/// normalisation must come with a re-sync (and a re-sync from newer data with refreshed fixtures).
 #[test]
 fn the_committed_snapshot_parses_and_covers_the_fixtures() {
     let committed =
