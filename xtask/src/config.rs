@@ -31,6 +31,8 @@ pub struct Config {
     pub build: BuildSettings,
     #[serde(default)]
     pub release: ReleaseSettings,
+    #[serde(default)]
+    pub advisories: AdvisoriesSettings,
 }
 
 /// Settings that apply to the fork as a whole.
@@ -197,6 +199,182 @@ fn default_signing_key_id_env() -> String {
 
 fn default_signing_passphrase_env() -> String {
     "ELS_SIGNING_KEY_PASSPHRASE".to_string()
+}
+
+/// `[advisories]`: the advisory feed, its files and the remediation deadlines.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AdvisoriesSettings {
+    /// CVEs disclosed on or after this date are tracked (6.0's end of support).
+    #[serde(
+        default = "default_advisories_since",
+        deserialize_with = "date_or_string"
+    )]
+    pub since: jiff::civil::Date,
+    /// The normalised snapshot `advisories sync` writes, relative to the config file.
+    #[serde(default = "default_advisories_snapshot")]
+    pub snapshot: PathBuf,
+    /// The triage decisions (not-affected justifications), relative to the config file.
+    #[serde(default = "default_advisories_triage")]
+    pub triage: PathBuf,
+    /// A local copy of dotnet/core to sync from by default; GitHub when unset.
+    #[serde(default)]
+    pub source: Option<PathBuf>,
+    /// Release channels whose `releases.json` `cve-list` is read.
+    #[serde(default = "default_advisories_channels")]
+    pub channels: Vec<String>,
+    /// Upstream branches fixes are taken from for repositories without a `[[repo]]`
+    /// `upstream-branches` list, preferred first.
+    #[serde(default = "default_upstream_branches")]
+    pub prefer_branches: Vec<String>,
+    /// Days from disclosure to the remediation deadline, by severity.
+    #[serde(default)]
+    pub sla_days: SlaDays,
+    #[serde(default)]
+    pub github: AdvisoriesGitHub,
+    /// The prefix of the OpenVEX document `@id`; the product version is appended.
+    #[serde(default = "default_vex_id_prefix")]
+    pub vex_id_prefix: String,
+    /// The OpenVEX `author`; the fork's name when unset.
+    #[serde(default)]
+    pub vex_author: Option<String>,
+}
+
+impl Default for AdvisoriesSettings {
+    fn default() -> Self {
+        AdvisoriesSettings {
+            since: default_advisories_since(),
+            snapshot: default_advisories_snapshot(),
+            triage: default_advisories_triage(),
+            source: None,
+            channels: default_advisories_channels(),
+            prefer_branches: default_upstream_branches(),
+            sla_days: SlaDays::default(),
+            github: AdvisoriesGitHub::default(),
+            vex_id_prefix: default_vex_id_prefix(),
+            vex_author: None,
+        }
+    }
+}
+
+/// Accepts a TOML date (`2024-11-12`) or a string (`"2024-11-12"`).
+fn date_or_string<'de, D: serde::Deserializer<'de>>(
+    de: D,
+) -> std::result::Result<jiff::civil::Date, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum DateInput {
+        Toml(toml::value::Datetime),
+        Text(String),
+    }
+    let text = match DateInput::deserialize(de)? {
+        DateInput::Toml(d) => d.to_string(),
+        DateInput::Text(s) => s,
+    };
+    text.parse()
+        .map_err(|e| serde::de::Error::custom(format!("`{text}` is not a date (YYYY-MM-DD): {e}")))
+}
+
+fn default_advisories_since() -> jiff::civil::Date {
+    jiff::civil::date(2024, 11, 12)
+}
+
+fn default_advisories_snapshot() -> PathBuf {
+    PathBuf::from("advisories/snapshot.json")
+}
+
+fn default_advisories_triage() -> PathBuf {
+    PathBuf::from("advisories/triage.toml")
+}
+
+fn default_advisories_channels() -> Vec<String> {
+    ["8.0", "9.0", "10.0"].map(String::from).to_vec()
+}
+
+fn default_vex_id_prefix() -> String {
+    "urn:net6-els:vex:".to_string()
+}
+
+/// `[advisories.sla-days]`: remediation deadline in days after disclosure.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SlaDays {
+    /// CVSS >= 7.0 (high and critical), and CVEs without a score yet.
+    #[serde(default = "default_sla_high")]
+    pub high: u32,
+    /// CVSS 4.0 to 6.9.
+    #[serde(default = "default_sla_medium")]
+    pub medium: u32,
+    /// CVSS below 4.0.
+    #[serde(default = "default_sla_low")]
+    pub low: u32,
+}
+
+impl Default for SlaDays {
+    fn default() -> Self {
+        SlaDays {
+            high: default_sla_high(),
+            medium: default_sla_medium(),
+            low: default_sla_low(),
+        }
+    }
+}
+
+fn default_sla_high() -> u32 {
+    14
+}
+
+fn default_sla_medium() -> u32 {
+    60
+}
+
+fn default_sla_low() -> u32 {
+    90
+}
+
+/// `[advisories.github]`: where `advisories sync --github` reads Microsoft's metadata.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AdvisoriesGitHub {
+    /// The REST API base URL (GitHub Enterprise or a test server); `GITHUB_API_URL` overrides it.
+    #[serde(default = "default_github_api")]
+    pub api_url: String,
+    /// The repository holding the release metadata, `owner/name`.
+    #[serde(default = "default_github_repo")]
+    pub repo: String,
+    /// The branch with `release-notes/timeline/YYYY/MM/cve.json`.
+    #[serde(default = "default_timeline_branch")]
+    pub timeline_branch: String,
+    /// The branch with `release-notes/<channel>/releases.json`.
+    #[serde(default = "default_releases_branch")]
+    pub releases_branch: String,
+}
+
+impl Default for AdvisoriesGitHub {
+    fn default() -> Self {
+        AdvisoriesGitHub {
+            api_url: default_github_api(),
+            repo: default_github_repo(),
+            timeline_branch: default_timeline_branch(),
+            releases_branch: default_releases_branch(),
+        }
+    }
+}
+
+fn default_github_api() -> String {
+    "https://api.github.com".to_string()
+}
+
+fn default_github_repo() -> String {
+    "dotnet/core".to_string()
+}
+
+fn default_timeline_branch() -> String {
+    "release-index".to_string()
+}
+
+fn default_releases_branch() -> String {
+    "main".to_string()
 }
 
 /// One repository of the fork.

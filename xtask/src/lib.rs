@@ -3,6 +3,7 @@
 //! Each capability is one module with a typed API; `main.rs` only parses flags, calls into these
 //! modules and prints. Tests call the same API.
 
+pub mod advisories;
 pub mod atomic;
 pub mod backport;
 pub mod build;

@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 
 use crate::config::Config;
 
+mod advisories;
 mod backport;
 mod build;
 mod bump;
@@ -17,6 +18,7 @@ mod compat;
 mod demo;
 mod release;
 mod test;
+mod vex;
 
 /// net6-els: keep a .NET 6 fork secure after Microsoft's end of support.
 #[derive(Debug, Parser)]
@@ -32,6 +34,7 @@ pub struct Cli {
 /// Every `cargo xtask` command.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    Advisories(advisories::Args),
     Backport(backport::Args),
     Build(build::Args),
     Bump(bump::Args),
@@ -39,6 +42,7 @@ pub enum Command {
     Demo(demo::Args),
     Release(release::Args),
     Test(test::Args),
+    Vex(vex::Args),
 }
 
 /// How a command that ran to completion ended.
@@ -72,6 +76,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
 /// Runs one command with a given context (the demo runs commands in its sandbox this way).
 fn dispatch(command: Command, ctx: &Context) -> Result<Outcome> {
     match command {
+        Command::Advisories(args) => advisories::run(args, ctx),
         Command::Backport(args) => backport::run(args, ctx),
         Command::Build(args) => build::run(args, ctx),
         Command::Compat(args) => compat::run(*args, ctx),
@@ -79,6 +84,7 @@ fn dispatch(command: Command, ctx: &Context) -> Result<Outcome> {
         Command::Demo(args) => demo::run(args, ctx),
         Command::Release(args) => release::run(args, ctx),
         Command::Test(args) => test::run(args, ctx),
+        Command::Vex(args) => vex::run(args, ctx),
     }
 }
 
