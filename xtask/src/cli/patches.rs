@@ -146,7 +146,7 @@ fn with_queue(config: &Config, only: Vec<String>) -> Result<Vec<String>> {
     }
     let names: Vec<String> = patches::selected_repos(config, &[])?
         .into_iter()
-        .filter(|rc| config.patches_dir().join(&rc.name).is_dir())
+        .filter(|rc| patches::has_queue(config, &rc.name))
         .map(|rc| rc.name.clone())
         .collect();
     if names.is_empty() {

@@ -49,6 +49,13 @@ pub fn selected_repos<'c>(config: &'c Config, only: &[String]) -> Result<Vec<&'c
     Ok(out)
 }
 
+/// True when `name` has a queue to read (also in the middle of an interrupted export).
+pub fn has_queue(config: &Config, name: &str) -> bool {
+    queue::QueueDir::new(&config.patches_dir(), name)
+        .current()
+        .is_some()
+}
+
 /// The `cargo xtask demo` stage: export the queue, verify it, rebuild the branch from it as
 /// `<branch>-rebuilt` and compare the trees.
 #[derive(Clone, Debug, Serialize)]

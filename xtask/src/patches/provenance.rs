@@ -37,8 +37,10 @@ pub enum Deviation {
 
 /// A file entry: blob (or link, submodule) id and mode.
 type Entry = (Oid, i32);
-/// Path → (before, after) entries of a change.
-type Change = BTreeMap<String, (Option<Entry>, Option<Entry>)>;
+/// A path's entries before and after a change.
+type Sides = (Option<Entry>, Option<Entry>);
+/// Path → its entries before and after a change.
+type Change = BTreeMap<String, Sides>;
 
 /// One upstream the fork takes fixes from: its `[[repo]]` entry and path map.
 struct Source {
@@ -284,7 +286,7 @@ fn patch_id(repo: &Repository, change: &Change) -> Result<Option<Oid>> {
     if change.values().all(|(a, b)| a == b) {
         return Ok(None);
     }
-    let tree = |side: fn(&(Option<Entry>, Option<Entry>)) -> Option<Entry>| -> Result<git2::Tree> {
+    let tree = |side: fn(&Sides) -> Option<Entry>| -> Result<git2::Tree> {
         let empty = repo.find_tree(repo.treebuilder(None)?.write()?)?;
         let mut builder = git2::build::TreeUpdateBuilder::new();
         for (path, e) in change {
