@@ -323,6 +323,15 @@ fn commit_binary(repo: &Repository) {
         repo.blob(b"#!/bin/sh\nexec ./build.sh \"$@\"\n").unwrap(),
         git2::FileMode::BlobExecutable,
     );
+    // The feed config moves next to the key: a deletion and an addition.
+    let feed = parent
+        .tree()
+        .unwrap()
+        .get_path(Path::new("NuGet.config"))
+        .unwrap()
+        .id();
+    update.remove("NuGet.config");
+    update.upsert("eng/NuGet.config", feed, git2::FileMode::Blob);
     let tree = repo
         .find_tree(
             update
@@ -335,7 +344,7 @@ fn commit_binary(repo: &Repository) {
         Some(&format!("refs/heads/{BRANCH}")),
         &sig,
         &sig,
-        "Add the fork's signing key\n\nThe key signs the fork's assemblies.\n",
+        "Add the fork's signing key\n\nThe key signs the fork's assemblies; the feed config moves next to it.\n",
         &tree,
         &[&parent],
     )
@@ -428,6 +437,7 @@ fn export_groups_by_cve_and_records_provenance() {
     let (_, binary) = w.patch(2);
     assert!(binary.contains("GIT binary patch"), "{binary}");
     assert!(binary.contains("new file mode 100755"), "{binary}");
+    assert!(binary.contains("deleted file mode 100644"), "{binary}");
 
     let (_, conflict) = w.patch(3);
     assert_eq!(
@@ -1053,6 +1063,11 @@ fn round_trip_stage_rebuilds_the_fork_branch() {
     let rt = patches::round_trip(&w.config(), "runtime").unwrap();
     assert!(rt.verify.ok(), "{:?}", rt.verify.problems);
     assert!(rt.identical());
+    assert!(
+        rt.to_string()
+            .contains(&format!("tree {} = the fork branch's", rt.fork_tree)),
+        "{rt}"
+    );
     assert_eq!(rt.apply.onto, format!("{BRANCH}-rebuilt"));
     assert_eq!(
         w.tree_of(&w.fork, &format!("{BRANCH}-rebuilt")),

@@ -4,6 +4,7 @@
 //! rebuilding the same queue anywhere gives the same commit ids. The branch ref is written once,
 //! at the end; a patch that does not apply leaves the repository's refs as they were.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -115,11 +116,7 @@ pub fn rebuild(
         let new_tree = if patch.diff.is_empty() {
             tree.id()
         } else {
-            let applied = git2::Diff::from_buffer(&patch.diff).and_then(|diff| {
-                repo.apply_to_tree(&tree, &diff, None)
-                    .and_then(|mut index| index.write_tree_to(repo))
-            });
-            match applied {
+            match apply_one(repo, &tree, patch) {
                 Ok(id) => id,
                 Err(e) => {
                     return Ok(Err(Failure {
@@ -149,6 +146,57 @@ pub fn rebuild(
         parent = repo.find_commit(id)?;
     }
     Ok(Ok(commits))
+}
+
+/// Applies one patch to `tree`. libgit2 applies to a tree holding only the files the patch names
+/// (so the cost follows the patch, not the tens of thousands of files of dotnet/runtime), and the
+/// result is written back into the full tree.
+fn apply_one(repo: &Repository, tree: &git2::Tree, patch: &PatchFile) -> Result<Oid, git2::Error> {
+    let diff = git2::Diff::from_buffer(&patch.diff)?;
+    let mut touched: Vec<&str> = patch
+        .files
+        .iter()
+        .flat_map(|f| f.paths.iter().map(String::as_str))
+        .collect();
+    touched.sort_unstable();
+    touched.dedup();
+    let mut reduced = git2::build::TreeUpdateBuilder::new();
+    for path in &touched {
+        if let Ok(entry) = tree.get_path(Path::new(path)) {
+            if entry.kind() != Some(git2::ObjectType::Tree) {
+                reduced.upsert(*path, entry.id(), file_mode(entry.filemode()));
+            }
+        }
+    }
+    let empty = repo.find_tree(repo.treebuilder(None)?.write()?)?;
+    let reduced = repo.find_tree(reduced.create_updated(repo, &empty)?)?;
+    let result = repo.apply_to_tree(&reduced, &diff, None)?;
+    // Every touched path is removed unless the result has it.
+    let mut updates: BTreeMap<String, Option<(Oid, i32)>> =
+        touched.iter().map(|p| (p.to_string(), None)).collect();
+    for entry in result.iter() {
+        let path = String::from_utf8_lossy(&entry.path).into_owned();
+        updates.insert(path, Some((entry.id, entry.mode as i32)));
+    }
+    let mut update = git2::build::TreeUpdateBuilder::new();
+    for (path, entry) in &updates {
+        match entry {
+            Some((id, mode)) => update.upsert(path.as_str(), *id, file_mode(*mode)),
+            None => update.remove(path.as_str()),
+        };
+    }
+    update.create_updated(repo, tree)
+}
+
+fn file_mode(mode: i32) -> git2::FileMode {
+    [
+        git2::FileMode::BlobExecutable,
+        git2::FileMode::Link,
+        git2::FileMode::Commit,
+    ]
+    .into_iter()
+    .find(|m| i32::from(*m) == mode)
+    .unwrap_or(git2::FileMode::Blob)
 }
 
 /// Rebuilds the branch `req.onto` from the base and the queue.

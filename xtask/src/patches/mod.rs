@@ -74,6 +74,38 @@ impl RoundTrip {
     }
 }
 
+impl std::fmt::Display for RoundTrip {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        writeln!(
+            f,
+            "exported {} patch(es) to {}",
+            self.export.patches.len(),
+            self.export.dir.display()
+        )?;
+        writeln!(
+            f,
+            "verify: {}",
+            if self.verify.ok() {
+                "ok".to_string()
+            } else {
+                format!("{} problem(s)", self.verify.problems.len())
+            }
+        )?;
+        write!(
+            f,
+            "rebuilt `{}` from {} + series: tree {} {} the fork branch's",
+            self.apply.onto,
+            self.apply.base,
+            self.apply.tree,
+            if self.identical() {
+                "="
+            } else {
+                "differs from"
+            }
+        )
+    }
+}
+
 /// Runs export → verify → apply for `name` (see [`RoundTrip`]).
 pub fn round_trip(config: &Config, name: &str) -> Result<RoundTrip> {
     let rc = config.repo(name)?;
