@@ -14,6 +14,7 @@ pub mod config;
 pub mod console;
 pub mod demo;
 pub mod msbuild;
+pub mod patches;
 pub mod release;
 pub mod repo;
 pub mod sandbox;

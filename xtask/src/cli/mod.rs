@@ -16,6 +16,7 @@ mod build;
 mod bump;
 mod compat;
 mod demo;
+mod patches;
 mod release;
 mod test;
 mod vex;
@@ -40,6 +41,7 @@ pub enum Command {
     Bump(bump::Args),
     Compat(Box<compat::Args>),
     Demo(demo::Args),
+    Patches(patches::Args),
     Release(release::Args),
     Test(test::Args),
     Vex(vex::Args),
@@ -82,6 +84,7 @@ fn dispatch(command: Command, ctx: &Context) -> Result<Outcome> {
         Command::Compat(args) => compat::run(*args, ctx),
         Command::Bump(args) => bump::run(args, ctx),
         Command::Demo(args) => demo::run(args, ctx),
+        Command::Patches(args) => patches::run(args, ctx),
         Command::Release(args) => release::run(args, ctx),
         Command::Test(args) => test::run(args, ctx),
         Command::Vex(args) => vex::run(args, ctx),
