@@ -9,5 +9,6 @@ pub mod cli;
 pub mod config;
 pub mod console;
 pub mod demo;
+pub mod github;
 pub mod repo;
 pub mod sandbox;
