@@ -10,5 +10,6 @@ pub mod config;
 pub mod console;
 pub mod demo;
 pub mod github;
+pub mod pipelines;
 pub mod repo;
 pub mod sandbox;

@@ -12,6 +12,7 @@ use crate::config::Config;
 
 mod backport;
 mod demo;
+mod pipelines;
 mod test;
 
 /// net6-els: keep a .NET 6 fork secure after Microsoft's end of support.
@@ -30,6 +31,7 @@ pub struct Cli {
 pub enum Command {
     Backport(backport::Args),
     Demo(demo::Args),
+    Pipelines(pipelines::Args),
     Test(test::Args),
 }
 
@@ -61,6 +63,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
     match cli.command {
         Command::Backport(args) => backport::run(args, &ctx),
         Command::Demo(args) => demo::run(args, &ctx),
+        Command::Pipelines(args) => pipelines::run(args, &ctx),
         Command::Test(args) => test::run(args, &ctx),
     }
 }
