@@ -93,7 +93,44 @@ pub fn check(root: &Path, files: &[PathBuf]) -> Result<CheckReport> {
         report.invocations += invocations;
         report.files.push(shown);
     }
+    report.problems.extend(stale_copies(root, files)?);
     Ok(report)
+}
+
+/// A reusable workflow only runs from `.github/workflows/`, so a repository that runs
+/// `pipelines/<name>.yml` keeps a copy there as `els-<name>.yml`; the copy must not drift.
+fn stale_copies(root: &Path, files: &[PathBuf]) -> Result<Vec<Problem>> {
+    let mut problems = Vec::new();
+    for file in files {
+        let in_pipelines = file
+            .parent()
+            .is_some_and(|d| d.file_name().is_some_and(|n| n == "pipelines"));
+        let Some(name) = file.file_name().filter(|_| in_pipelines) else {
+            continue;
+        };
+        let copy = root
+            .join(".github/workflows")
+            .join(format!("els-{}", name.to_string_lossy()));
+        if !copy.is_file() {
+            continue;
+        }
+        let read =
+            |p: &Path| std::fs::read(p).with_context(|| format!("cannot read {}", p.display()));
+        if read(file)? != read(&copy)? {
+            let shown = |p: &Path| p.strip_prefix(root).unwrap_or(p).display().to_string();
+            problems.push(Problem {
+                file: copy.strip_prefix(root).unwrap_or(&copy).to_path_buf(),
+                line: 1,
+                message: format!(
+                    "differs from {}, which it installs; copy it again: `cp {} {}`",
+                    shown(file),
+                    shown(file),
+                    shown(&copy)
+                ),
+            });
+        }
+    }
+    Ok(problems)
 }
 
 /// Checks one workflow's text; returns its problems and how many invocations it has.
