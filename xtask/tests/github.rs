@@ -329,7 +329,7 @@ impl State {
                 match self
                     .upstream_pulls
                     .iter()
-                    .find(|p| p["number"].to_string() == *n)
+                    .find(|p| p["number"].as_u64() == n.parse().ok())
                 {
                     Some(p) => (200, p.clone()),
                     None => not_found(),
@@ -339,7 +339,7 @@ impl State {
                 match self
                     .upstream_pull_commits
                     .iter()
-                    .find(|(k, _)| k.to_string() == *n)
+                    .find(|(k, _)| Some(*k) == n.parse().ok())
                 {
                     Some((_, list)) => (200, json!(list)),
                     None => not_found(),
@@ -383,7 +383,9 @@ impl State {
     }
 
     fn pull_mut(&mut self, n: &str) -> Option<&mut Value> {
-        self.pulls.iter_mut().find(|p| p["number"].to_string() == n)
+        self.pulls
+            .iter_mut()
+            .find(|p| p["number"].as_u64() == n.parse().ok())
     }
 }
 
@@ -873,7 +875,7 @@ fn pull_requests_resolve_to_their_merge_or_squash_commit() {
     let topic = sandbox::commit_with_parents(
         up,
         Some("refs/heads/topic"),
-        &[tip.clone()],
+        std::slice::from_ref(&tip),
         &[(SMTP, Some(&guarded))],
         "Guard SMTP step 25",
         &dev,
