@@ -801,6 +801,56 @@ fn a_conflict_opens_a_draft_that_explains_what_to_resolve() {
 }
 
 #[test]
+fn continuing_after_the_resolution_replaces_the_placeholder_and_clears_the_conflict() {
+    let w = World::new();
+    let gh = FakeGitHub::start();
+    let fix = format!("runtime@{}", short(w.conflict));
+    let o = w.run(
+        &gh,
+        Some(TOKEN),
+        &["backport", "--cve", CVE, "--open-pr", &fix],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+    let branch = format!("els/{CVE}/{}", short(w.conflict));
+    let placeholder = w.remote_branch(&branch).unwrap();
+    // The maintainer resolves the conflict in the fork's worktree and continues.
+    let resolved = xtask_file(&w.upstream, w.conflict, JSON_READER)
+        .replace("Step5() => Checked(5);", "Step5() => Checked(Fork(5));");
+    std::fs::write(w.fork.join(JSON_READER), resolved).unwrap();
+    git(&w.fork, &["add", JSON_READER]);
+    let o = w.run(
+        &gh,
+        Some(TOKEN),
+        &["backport", "--continue", "--open-pr", "--json"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    let report = json_out(&o);
+    assert_eq!(report["pull_request"]["push"], "updated");
+    assert_eq!(report["pull_request"]["created"], false);
+    // The placeholder is gone: the branch is the fork branch with the resolved fix.
+    let tip = w.fork_tip();
+    assert_eq!(w.remote_branch(&branch), Some(tip));
+    assert_ne!(tip, placeholder);
+    let patched = gh.seen("PATCH", "/repos/contoso/runtime/pulls/1");
+    let body = patched[0].body.clone().unwrap();
+    assert!(!body["title"].as_str().unwrap().starts_with("[conflict]"));
+    assert!(!body["body"].as_str().unwrap().contains("What to resolve"));
+    assert_eq!(
+        gh.seen(
+            "DELETE",
+            "/repos/contoso/runtime/issues/1/labels/backport-conflict"
+        )
+        .len(),
+        1
+    );
+    assert_eq!(
+        gh.with(|s| s.pulls[0]["labels"].as_array().unwrap().len()),
+        2
+    );
+    assert_eq!(gh.seen("POST", "/repos/contoso/runtime/pulls").len(), 1);
+}
+
+#[test]
 fn commits_someone_else_pushed_to_the_branch_are_never_overwritten() {
     let w = World::new();
     let gh = FakeGitHub::start();
