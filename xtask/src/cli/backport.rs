@@ -12,8 +12,8 @@ use crate::github::{self, backport_pr, backport_pr::Published, pull_fix, pull_fi
 ///
 /// Each FIX is a full or abbreviated commit id, `repo@shortsha` as Microsoft writes it in
 /// cve.json, or `pr:<number>` (an upstream pull request, resolved through the GitHub API to its
-/// merge, squash or rebased commits); several are applied in order. Fork, branch, upstream and remaps default from
-/// els.toml (the `[[repo]]` named by `repo@`, or `--repo`).
+/// merge, squash or rebased commits); several are applied in order. Fork, branch, upstream and
+/// remaps default from els.toml (the `[[repo]]` named by `repo@`, or `--repo`).
 ///
 /// Exit status: 0 every FIX applied or already present; 1 stopped at a conflict (state saved:
 /// resolve, then --continue, or --abort); 2 invalid input or environment (nothing changed).
@@ -110,7 +110,7 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
         }
         let publisher = args
             .open_pr
-            .then(|| Publisher::prepare(config.as_ref(), None, &fork, None))
+            .then(|| backport_pr::Publisher::prepare(config.as_ref(), None, &fork, None))
             .transpose()?;
         let report = backport::continue_backport(&fork, args.json)?;
         return finish(&report, publisher, args.json);
@@ -123,7 +123,7 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
     let publisher = args
         .open_pr
         .then(|| {
-            Publisher::prepare(
+            backport_pr::Publisher::prepare(
                 config.as_ref(),
                 req.repo_name.as_deref(),
                 &req.fork,
@@ -135,62 +135,16 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
     finish(&report, publisher, args.json)
 }
 
-/// The GitHub side of `--open-pr`, set up before the backport runs.
-struct Publisher {
-    gh: github::GitHub,
-    target: backport_pr::Target,
-    fork: PathBuf,
-    upstream_url: Option<String>,
-}
-
-impl Publisher {
-    fn prepare(
-        config: Option<&Config>,
-        repo_name: Option<&str>,
-        fork: &Path,
-        upstream_url: Option<String>,
-    ) -> Result<Publisher> {
-        let settings = backport_pr::settings(config);
-        let gh = github::GitHub::connect(&settings, github::Auth::Required("--open-pr"))?;
-        let repo_name = repo_name.map(str::to_string).or_else(|| {
-            // `--continue`: the configured repository whose clone this is.
-            config.and_then(|c| {
-                c.repos
-                    .iter()
-                    .find(|r| c.resolve(&r.path) == fork)
-                    .map(|r| r.name.clone())
-            })
-        });
-        let upstream_url = upstream_url.or_else(|| {
-            let name = repo_name.as_deref()?;
-            config
-                .and_then(|c| c.repo(name).ok())
-                .map(|r| r.upstream.clone())
-        });
-        let target = backport_pr::target(&settings, repo_name.as_deref(), fork)?;
-        Ok(Publisher {
-            gh,
-            target,
-            fork: fork.to_path_buf(),
-            upstream_url,
-        })
-    }
-}
-
 /// Publishes the pull request when asked, then prints the report.
-fn finish(report: &Report, publisher: Option<Publisher>, json: bool) -> Result<Outcome> {
+fn finish(
+    report: &Report,
+    publisher: Option<backport_pr::Publisher>,
+    json: bool,
+) -> Result<Outcome> {
     let Some(p) = publisher else {
         return render(report, None, json);
     };
-    let published = backport_pr::publish(
-        &p.gh,
-        &p.target,
-        &p.fork,
-        report,
-        p.upstream_url.as_deref(),
-        &markdown(report),
-    )
-    .with_context(|| {
+    let published = p.publish(report, &markdown(report)).with_context(|| {
         format!(
             "the backport itself finished (branch `{}` is at {}), but publishing it failed",
             report.onto,

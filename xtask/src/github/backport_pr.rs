@@ -446,6 +446,62 @@ fn body(
     out
 }
 
+/// The GitHub side of `--open-pr`, prepared before the backport runs so that a missing token,
+/// remote or repository is refused while nothing has changed yet.
+pub struct Publisher {
+    gh: GitHub,
+    target: Target,
+    fork: std::path::PathBuf,
+    upstream_url: Option<String>,
+}
+
+impl Publisher {
+    /// Connects (a token is required) and works out the target. `repo_name` is the configured
+    /// repository; when `None` (`--continue`), the one whose clone is `fork`.
+    pub fn prepare(
+        config: Option<&Config>,
+        repo_name: Option<&str>,
+        fork: &Path,
+        upstream_url: Option<String>,
+    ) -> Result<Publisher> {
+        let settings = settings(config);
+        let gh = GitHub::connect(&settings, super::Auth::Required("--open-pr"))?;
+        let repo_name = repo_name.map(str::to_string).or_else(|| {
+            config.and_then(|c| {
+                c.repos
+                    .iter()
+                    .find(|r| c.resolve(&r.path) == fork)
+                    .map(|r| r.name.clone())
+            })
+        });
+        let upstream_url = upstream_url.or_else(|| {
+            let name = repo_name.as_deref()?;
+            config
+                .and_then(|c| c.repo(name).ok())
+                .map(|r| r.upstream.clone())
+        });
+        let target = target(&settings, repo_name.as_deref(), fork)?;
+        Ok(Publisher {
+            gh,
+            target,
+            fork: fork.to_path_buf(),
+            upstream_url,
+        })
+    }
+
+    /// Publishes `report` (see [`publish`]); `details_markdown` is the report's table.
+    pub fn publish(&self, report: &Report, details_markdown: &str) -> Result<Option<Published>> {
+        publish(
+            &self.gh,
+            &self.target,
+            &self.fork,
+            report,
+            self.upstream_url.as_deref(),
+            details_markdown,
+        )
+    }
+}
+
 /// Reads `[github]` settings, or the defaults when there is no config file.
 pub fn settings(config: Option<&Config>) -> GithubSettings {
     config.map(|c| c.github.clone()).unwrap_or_default()
