@@ -851,6 +851,43 @@ fn continuing_after_the_resolution_replaces_the_placeholder_and_clears_the_confl
 }
 
 #[test]
+fn a_rerun_that_recreates_the_same_change_pushes_nothing() {
+    let w = World::new();
+    let gh = FakeGitHub::start();
+    let fix = format!("runtime@{}", short(w.clean));
+    let o = w.run(
+        &gh,
+        Some(TOKEN),
+        &["backport", "--cve", CVE, "--open-pr", &fix],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    let branch = format!("els/{CVE}/{}", short(w.clean));
+    let first = w.remote_branch(&branch).unwrap();
+    // A fresh fork branch (as in the next scheduled run); the pick gets a later commit date.
+    git(&w.fork, &["reset", "-q", "--hard", "HEAD~1"]);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let o = w.run(
+        &gh,
+        Some(TOKEN),
+        &["backport", "--cve", CVE, "--open-pr", "--json", &fix],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    assert_ne!(w.fork_tip(), first, "the re-run made a new commit");
+    let report = json_out(&o);
+    assert_eq!(report["pull_request"]["push"], "unchanged");
+    assert_eq!(report["pull_request"]["head"], first.to_string().as_str());
+    assert_eq!(w.remote_branch(&branch), Some(first));
+    let body = gh.seen("PATCH", "/repos/contoso/runtime/pulls/1")[0]
+        .body
+        .clone()
+        .unwrap();
+    assert!(body["body"]
+        .as_str()
+        .unwrap()
+        .contains(&format!("<!-- net6-els pushed: {first} -->")));
+}
+
+#[test]
 fn commits_someone_else_pushed_to_the_branch_are_never_overwritten() {
     let w = World::new();
     let gh = FakeGitHub::start();

@@ -136,7 +136,7 @@ pub fn publish(
         .as_ref()
         .and_then(|p| p.get("body").and_then(Value::as_str))
         .and_then(recorded_push);
-    let push = push_branch(&git, target, gh.token(), &branch, head, recorded)?;
+    let (push, head) = push_branch(&git, target, gh.token(), &branch, head, recorded)?;
     let title = title(report, cve);
     if push == Push::KeptOthersWork {
         let pull = existing.with_context(|| {
@@ -287,7 +287,8 @@ fn recorded_push(body: &str) -> Option<Oid> {
     Oid::from_str(rest.get(..40)?).ok()
 }
 
-/// Pushes `head` to `branch` on the remote unless that would discard someone else's commits.
+/// Pushes `head` to `branch` on the remote unless that would discard someone else's commits;
+/// returns what happened and the commit the branch holds afterwards.
 fn push_branch(
     git: &Repository,
     target: &Target,
@@ -295,17 +296,21 @@ fn push_branch(
     branch: &str,
     head: Oid,
     recorded: Option<Oid>,
-) -> Result<Push> {
+) -> Result<(Push, Oid)> {
     let full = format!("refs/heads/{branch}");
     let current = remote_tip(git, target, token, &full)?;
     let (push, force) = match current {
         None => (Push::Created, false),
-        Some(t) if t == head => return Ok(Push::Unchanged),
+        Some(t) if t == head => return Ok((Push::Unchanged, t)),
+        // A re-run recreates the same picks with a new commit date: same content, no push.
+        Some(t) if recorded == Some(t) && same_change(git, t, head) => {
+            return Ok((Push::Unchanged, t))
+        }
         Some(t) if recorded == Some(t) => (Push::Updated, true),
         Some(t) if git.find_commit(t).is_ok() && git.graph_descendant_of(head, t)? => {
             (Push::Updated, false)
         }
-        Some(_) => return Ok(Push::KeptOthersWork),
+        Some(t) => return Ok((Push::KeptOthersWork, t)),
     };
     let mut remote = git.find_remote(&target.remote)?;
     let mut rejected: Option<String> = None;
@@ -332,7 +337,15 @@ fn push_branch(
     if let Some(why) = rejected {
         bail!("remote `{}` rejected the push of {why}", target.remote);
     }
-    Ok(push)
+    Ok((push, head))
+}
+
+/// True when commits `a` and `b` (both known locally) have the same tree and the same parents.
+fn same_change(git: &Repository, a: Oid, b: Oid) -> bool {
+    match (git.find_commit(a), git.find_commit(b)) {
+        (Ok(a), Ok(b)) => a.tree_id() == b.tree_id() && a.parent_ids().eq(b.parent_ids()),
+        _ => false,
+    }
 }
 
 /// The commit `full` points at on the remote, if the branch exists.
