@@ -33,6 +33,8 @@ pub struct Config {
     pub release: ReleaseSettings,
     #[serde(default)]
     pub advisories: AdvisoriesSettings,
+    #[serde(default)]
+    pub github: GithubSettings,
 }
 
 /// Settings that apply to the fork as a whole.
@@ -375,6 +377,52 @@ fn default_timeline_branch() -> String {
 
 fn default_releases_branch() -> String {
     "main".to_string()
+}
+
+/// How the toolkit talks to GitHub: `backport --open-pr` and `pr:<number>` fixes.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct GithubSettings {
+    /// The REST API root (GitHub Enterprise Server: `https://HOST/api/v3`). `GITHUB_API_URL`
+    /// (set by Actions) overrides it; default `https://api.github.com`.
+    pub api_url: Option<String>,
+    /// The git remote of each fork clone that backport branches are pushed to.
+    #[serde(default = "default_remote")]
+    pub remote: String,
+    /// Labels put on every backport pull request.
+    #[serde(default = "default_labels")]
+    pub labels: Vec<String>,
+    /// The fork's GitHub repository (`owner/name`) per `[[repo]]` name, when it cannot be read
+    /// from the push remote's URL.
+    #[serde(default)]
+    pub forks: std::collections::BTreeMap<String, String>,
+    /// The longest a command waits for a rate limit to reset before giving up.
+    #[serde(default = "default_max_wait_seconds")]
+    pub max_wait_seconds: u64,
+}
+
+impl Default for GithubSettings {
+    fn default() -> Self {
+        GithubSettings {
+            api_url: None,
+            remote: default_remote(),
+            labels: default_labels(),
+            forks: Default::default(),
+            max_wait_seconds: default_max_wait_seconds(),
+        }
+    }
+}
+
+fn default_remote() -> String {
+    "origin".to_string()
+}
+
+fn default_labels() -> Vec<String> {
+    vec!["security".to_string(), "backport".to_string()]
+}
+
+fn default_max_wait_seconds() -> u64 {
+    60
 }
 
 /// One repository of the fork.

@@ -3,26 +3,33 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context as _, Result};
 
 use super::{Context, Outcome};
-use crate::backport::{self, FixReport, FixSpec, FixStatus, Report, Request};
+use crate::backport::{self, FixReport, FixStatus, Report, Request};
 use crate::config::{Config, RepoConfig};
 use crate::console::{self, paint, Annotation, Style};
+use crate::github::{self, backport_pr, backport_pr::Published, pull_fix, pull_fix::FixArg};
 
 /// Bring upstream fix commits onto the fork branch.
 ///
-/// Each FIX is a full or abbreviated commit id, or `repo@shortsha` as Microsoft writes it in
-/// cve.json; several are applied in order. Fork, branch, upstream and remaps default from
-/// els.toml (the `[[repo]]` named by `repo@`, or `--repo`).
+/// Each FIX is a full or abbreviated commit id, `repo@shortsha` as Microsoft writes it in
+/// cve.json, or `pr:<number>` (an upstream pull request, resolved through the GitHub API to its
+/// merge, squash or rebased commits); several are applied in order. Fork, branch, upstream and
+/// remaps default from els.toml (the `[[repo]]` named by `repo@`, or `--repo`).
 ///
 /// Exit status: 0 every FIX applied or already present; 1 stopped at a conflict (state saved:
 /// resolve, then --continue, or --abort); 2 invalid input or environment (nothing changed).
 ///
 /// Example: cargo xtask backport --cve CVE-2025-55248 runtime@44527b9
 ///
+/// With --open-pr the result is pushed to `els/<CVE>/<sha>` on the fork's remote and one pull
+/// request per CVE is opened or updated (a draft explaining the conflict when it stops).
+///
+/// Example: cargo xtask backport --cve CVE-2025-55248 --open-pr runtime@pr:118442
+///
 /// Example: cargo xtask backport --fork ../runtime --onto release/6.0-els --upstream https://github.com/dotnet/runtime 44527b9
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
-    /// Upstream fix commits: `<sha>` or `<repo>@<sha>`, applied in the given order.
+    /// Upstream fixes: `<sha>`, `<repo>@<sha>` or `[<repo>@]pr:<number>`, applied in order.
     #[arg(value_name = "FIX", required_unless_present_any = ["continue_", "abort"])]
     pub fixes: Vec<String>,
     /// The fork's repository (default: the configured repo's `path`).
@@ -58,6 +65,10 @@ pub struct Args {
     /// Cancel a stopped or interrupted backport and restore the branch exactly.
     #[arg(long, conflicts_with_all = ["fixes", "dry_run"])]
     pub abort: bool,
+    /// Push the result to `els/<CVE>/<sha>` on the fork's remote and open or update its pull
+    /// request (needs --cve and GITHUB_TOKEN/GH_TOKEN).
+    #[arg(long, conflicts_with_all = ["abort", "dry_run"])]
+    pub open_pr: bool,
 }
 
 fn parse_cve(s: &str) -> Result<String, String> {
@@ -97,22 +108,61 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
             }
             return Ok(Outcome::Success);
         }
+        let publisher = args
+            .open_pr
+            .then(|| backport_pr::Publisher::prepare(config.as_ref(), None, &fork, None))
+            .transpose()?;
         let report = backport::continue_backport(&fork, args.json)?;
-        return render(&report, args.json);
+        return finish(&report, publisher, args.json);
     }
-    let req = request(&args, config.as_ref(), ctx.cwd())?;
+    if args.open_pr && args.cve.is_none() {
+        bail!("--open-pr needs --cve <ID>: the branch and pull request are per advisory");
+    }
+    let (req, upstream_url) = request(&args, config.as_ref(), ctx.cwd())?;
+    // Everything --open-pr needs (token, remote, repository) is checked before anything changes.
+    let publisher = args
+        .open_pr
+        .then(|| {
+            backport_pr::Publisher::prepare(
+                config.as_ref(),
+                req.repo_name.as_deref(),
+                &req.fork,
+                upstream_url,
+            )
+        })
+        .transpose()?;
     let report = backport::backport(&req)?;
-    render(&report, args.json)
+    finish(&report, publisher, args.json)
 }
 
-/// Builds the request from flags over the config.
-fn request(args: &Args, config: Option<&Config>, cwd: &Path) -> Result<Request> {
-    let fixes: Vec<FixSpec> = args
+/// Publishes the pull request when asked, then prints the report.
+fn finish(
+    report: &Report,
+    publisher: Option<backport_pr::Publisher>,
+    json: bool,
+) -> Result<Outcome> {
+    let Some(p) = publisher else {
+        return render(report, None, json);
+    };
+    let published = p.publish(report, &markdown(report)).with_context(|| {
+        format!(
+            "the backport itself finished (branch `{}` is at {}), but publishing it failed",
+            report.onto,
+            short(&report.tip)
+        )
+    })?;
+    render(report, Some(published), json)
+}
+
+/// Builds the request from flags over the config, resolving `pr:<n>` fixes through GitHub.
+/// Also returns the upstream's URL as given (for links and pull request lookups).
+fn request(args: &Args, config: Option<&Config>, cwd: &Path) -> Result<(Request, Option<String>)> {
+    let fix_args: Vec<FixArg> = args
         .fixes
         .iter()
-        .map(|f| f.parse())
+        .map(|f| FixArg::parse(f))
         .collect::<Result<_>>()?;
-    let mut names: Vec<&str> = fixes.iter().filter_map(|f| f.repo.as_deref()).collect();
+    let mut names: Vec<&str> = fix_args.iter().filter_map(FixArg::repo).collect();
     names.sort();
     names.dedup();
     if names.len() > 1 {
@@ -150,22 +200,43 @@ fn request(args: &Args, config: Option<&Config>, cwd: &Path) -> Result<Request> 
         (None, Some(r)) => Some(local_or_url(&r.upstream, root)),
         (None, None) => None,
     };
-    Ok(Request {
+    let (fixes, pulls) = pull_fix::expand(fix_args, upstream.as_deref(), || {
+        github::GitHub::connect(&backport_pr::settings(config), github::Auth::Optional)
+    })?;
+    for p in &pulls {
+        if !args.json {
+            eprintln!(
+                "pr:{} ({:?}) → {} commit(s), {:?}",
+                p.number,
+                p.title,
+                p.commits.len(),
+                p.landing
+            );
+        }
+    }
+    let mainline = match args.mainline {
+        Some(m) => Some(m),
+        // A merge-committed pull request is picked against the release branch, its parent 1.
+        None if pulls.iter().any(|p| p.needs_mainline()) => Some(1),
+        None => None,
+    };
+    let request = Request {
         fork,
         onto,
         repo_name: name.or_else(|| repo_config.map(|r| r.name.clone())),
-        upstream,
+        upstream: upstream.clone(),
         upstream_branches: repo_config
             .map(|r| r.upstream_branches.clone())
             .unwrap_or_else(|| vec!["release/8.0".into(), "release/9.0".into()]),
         remaps: repo_config.map(|r| r.remaps.clone()).unwrap_or_default(),
         fixes,
         cve: args.cve.clone(),
-        mainline: args.mainline,
+        mainline,
         dry_run: args.dry_run,
         conflict_worktree: args.worktree.as_ref().map(|w| cwd.join(w)),
         quiet: args.json,
-    })
+    };
+    Ok((request, upstream))
 }
 
 /// A URL stays as is; anything else is a path, made absolute against `base`.
@@ -215,14 +286,29 @@ fn short(id: &str) -> &str {
     &id[..id.len().min(10)]
 }
 
-fn render(report: &Report, json: bool) -> Result<Outcome> {
+fn render(report: &Report, published: Option<Option<Published>>, json: bool) -> Result<Outcome> {
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(report).context("cannot serialise the report")?
-        );
+        let mut value = serde_json::to_value(report).context("cannot serialise the report")?;
+        if let (Some(p), Some(obj)) = (&published, value.as_object_mut()) {
+            obj.insert("pull_request".into(), serde_json::to_value(p)?);
+        }
+        println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
         print!("{}", human(report));
+        match &published {
+            Some(Some(p)) => println!("\n{}", pull_request_line(p)),
+            Some(None) => println!(
+                "\nno pull request: every fix is already on `{}`",
+                report.onto
+            ),
+            None => {}
+        }
+    }
+    if let Some(Some(p)) = &published {
+        if p.push == backport_pr::Push::KeptOthersWork {
+            console::annotate(Annotation::Warning, None, None, &pull_request_line(p));
+        }
+        console::step_summary(&format!("{}\n", pull_request_line(p)))?;
     }
     for f in &report.fixes {
         for c in &f.conflicts {
@@ -243,6 +329,26 @@ fn render(report: &Report, json: bool) -> Result<Outcome> {
     } else {
         Outcome::Success
     })
+}
+
+fn pull_request_line(p: &Published) -> String {
+    let what = match (p.push, p.created) {
+        (backport_pr::Push::KeptOthersWork, _) => {
+            return format!(
+                "pull request #{} ({}) left as it is: branch {} has commits net6-els did not push",
+                p.number, p.url, p.branch
+            )
+        }
+        (_, true) => "opened",
+        (_, false) => "updated",
+    };
+    format!(
+        "{what} {}pull request #{} {} (branch {})",
+        if p.draft { "draft " } else { "" },
+        p.number,
+        p.url,
+        p.branch
+    )
 }
 
 fn status_label(f: &FixReport) -> String {

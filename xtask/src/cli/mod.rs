@@ -17,6 +17,7 @@ mod bump;
 mod compat;
 mod demo;
 mod patches;
+mod pipelines;
 mod release;
 mod test;
 mod vex;
@@ -42,6 +43,7 @@ pub enum Command {
     Compat(Box<compat::Args>),
     Demo(demo::Args),
     Patches(patches::Args),
+    Pipelines(pipelines::Args),
     Release(release::Args),
     Test(test::Args),
     Vex(vex::Args),
@@ -85,6 +87,7 @@ fn dispatch(command: Command, ctx: &Context) -> Result<Outcome> {
         Command::Bump(args) => bump::run(args, ctx),
         Command::Demo(args) => demo::run(args, ctx),
         Command::Patches(args) => patches::run(args, ctx),
+        Command::Pipelines(args) => pipelines::run(args, ctx),
         Command::Release(args) => release::run(args, ctx),
         Command::Test(args) => test::run(args, ctx),
         Command::Vex(args) => vex::run(args, ctx),

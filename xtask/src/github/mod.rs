@@ -1,0 +1,480 @@
+//! GitHub's REST API, through octocrab: the client (API root from `GITHUB_API_URL` or
+//! `[github] api-url`, token from `GITHUB_TOKEN`/`GH_TOKEN`), and the errors a person can act on —
+//! missing token, bad token, missing permission, rate limit (waited out when the wait is short),
+//! not found. Built on it: `pr:<number>` fixes ([`pull_fix`]) and backport pull requests
+//! ([`backport_pr`]).
+//!
+//! octocrab is async; the toolkit is not. Each client owns a current-thread tokio runtime and
+//! blocks on one request at a time, which is all a command needs.
+
+pub mod backport_pr;
+pub mod pull_fix;
+
+use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context, Result};
+use serde_json::Value;
+
+use crate::config::GithubSettings;
+
+/// The public API root, used when neither `GITHUB_API_URL` nor `[github] api-url` is set.
+pub const DEFAULT_API_URL: &str = "https://api.github.com";
+
+/// How many times one request is retried after a rate-limit wait.
+const MAX_RATE_LIMIT_RETRIES: u32 = 3;
+
+/// A GitHub token. It is only ever handed to octocrab (or git's credential callback); `Debug`
+/// and `Display` never show it.
+#[derive(Clone)]
+pub struct Token(String);
+
+impl Token {
+    /// The token from `GITHUB_TOKEN`, else `GH_TOKEN` (the names Actions and the gh CLI use).
+    pub fn from_env() -> Option<Token> {
+        ["GITHUB_TOKEN", "GH_TOKEN"]
+            .iter()
+            .filter_map(|name| std::env::var(name).ok())
+            .map(|v| v.trim().to_string())
+            .find(|v| !v.is_empty())
+            .map(Token)
+    }
+
+    /// The secret itself, for the one place that must send it.
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Token(<redacted>)")
+    }
+}
+
+/// Whether a command can work without a token.
+#[derive(Clone, Copy, Debug)]
+pub enum Auth {
+    /// Writes (pushing, opening pull requests) need a token; the text says what for.
+    Required(&'static str),
+    /// Reads of public repositories work anonymously, with a lower rate limit.
+    Optional,
+}
+
+/// A GitHub owner/repository pair.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RepoSlug {
+    pub owner: String,
+    pub name: String,
+}
+
+impl RepoSlug {
+    /// Parses `owner/name`.
+    pub fn parse(text: &str) -> Result<RepoSlug> {
+        let valid = |s: &str| {
+            !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        };
+        match text.split_once('/') {
+            Some((owner, name)) if valid(owner) && valid(name) => Ok(RepoSlug {
+                owner: owner.to_string(),
+                name: name.to_string(),
+            }),
+            _ => bail!(
+                "`{text}` is not a GitHub repository (expected owner/name, e.g. dotnet/runtime)"
+            ),
+        }
+    }
+
+    /// Reads the owner/name from a clone URL: `https://github.com/dotnet/runtime(.git)`,
+    /// `git@github.com:dotnet/runtime.git`, `ssh://git@host/owner/name`. `None` for local paths.
+    pub fn from_url(url: &str) -> Option<RepoSlug> {
+        let path = if let Some((_, rest)) = url.split_once("://") {
+            rest.split_once('/')?.1
+        } else if let Some((host, rest)) = url.split_once(':') {
+            if !host.contains('@') || host.contains('/') {
+                return None;
+            }
+            rest
+        } else {
+            return None;
+        };
+        let path = path.trim_end_matches('/').trim_end_matches(".git");
+        let mut parts = path.rsplitn(2, '/');
+        let name = parts.next()?;
+        let owner = parts.next()?.rsplit('/').next()?;
+        RepoSlug::parse(&format!("{owner}/{name}")).ok()
+    }
+}
+
+impl fmt::Display for RepoSlug {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.owner, self.name)
+    }
+}
+
+/// A GitHub REST client.
+pub struct GitHub {
+    api_url: String,
+    token: Option<Token>,
+    max_wait: Duration,
+    runtime: tokio::runtime::Runtime,
+    client: octocrab::Octocrab,
+}
+
+impl fmt::Debug for GitHub {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GitHub")
+            .field("api_url", &self.api_url)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("max_wait", &self.max_wait)
+            .finish()
+    }
+}
+
+/// One failed or successful exchange, as the error mapping needs it.
+struct Answer {
+    status: u16,
+    retry_after: Option<u64>,
+    ratelimit_remaining: Option<u64>,
+    ratelimit_reset: Option<u64>,
+    accepted_permissions: Option<String>,
+    body: String,
+}
+
+impl GitHub {
+    /// The API root: `GITHUB_API_URL` (set by Actions, also on GitHub Enterprise Server), else
+    /// `[github] api-url`, else api.github.com.
+    pub fn api_url(settings: &GithubSettings) -> String {
+        std::env::var("GITHUB_API_URL")
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+            .or_else(|| settings.api_url.clone())
+            .unwrap_or_else(|| DEFAULT_API_URL.to_string())
+            .trim_end_matches('/')
+            .to_string()
+    }
+
+    /// A client for the configured API root with the token from the environment.
+    pub fn connect(settings: &GithubSettings, auth: Auth) -> Result<GitHub> {
+        let token = Token::from_env();
+        if let (None, Auth::Required(what)) = (&token, auth) {
+            bail!("{what} needs a GitHub token: set GITHUB_TOKEN or GH_TOKEN (in Actions: `env: GH_TOKEN: ${{{{ secrets.… }}}}`, with contents: write and pull-requests: write on the fork)");
+        }
+        let api_url = GitHub::api_url(settings);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the async runtime for the GitHub client")?;
+        let client = {
+            // octocrab's service stack spawns onto the ambient runtime while it is built.
+            let _entered = runtime.enter();
+            let mut builder = octocrab::Octocrab::builder()
+                .base_uri(api_url.as_str())
+                .with_context(|| format!("`{api_url}` is not a valid GitHub API URL (GITHUB_API_URL or [github] api-url)"))?
+                .set_connect_timeout(Some(Duration::from_secs(30)))
+                .set_read_timeout(Some(Duration::from_secs(120)));
+            if let Some(t) = &token {
+                builder = builder.personal_token(t.expose().to_string());
+            }
+            builder.build().context("cannot build the GitHub client")?
+        };
+        Ok(GitHub {
+            api_url,
+            token,
+            max_wait: Duration::from_secs(settings.max_wait_seconds),
+            runtime,
+            client,
+        })
+    }
+
+    /// The token, for pushing over HTTPS.
+    pub fn token(&self) -> Option<&Token> {
+        self.token.as_ref()
+    }
+
+    /// `GET path` (relative to the API root); `what` names the operation in errors.
+    pub fn get(&self, path: &str, what: &str) -> Result<Value> {
+        self.call(Method::Get, path, None, what)
+    }
+
+    /// `POST path` with a JSON body.
+    pub fn post(&self, path: &str, body: &Value, what: &str) -> Result<Value> {
+        self.call(Method::Post, path, Some(body), what)
+    }
+
+    /// `PATCH path` with a JSON body.
+    pub fn patch(&self, path: &str, body: &Value, what: &str) -> Result<Value> {
+        self.call(Method::Patch, path, Some(body), what)
+    }
+
+    /// `DELETE path`; `Ok(false)` when GitHub answers 404 (already gone).
+    pub fn delete_if_present(&self, path: &str, what: &str) -> Result<bool> {
+        match self.exchange(Method::Delete, path, None, what)? {
+            a if (200..300).contains(&a.status) => Ok(true),
+            a if a.status == 404 => Ok(false),
+            a => Err(self.error(&a, what)),
+        }
+    }
+
+    fn call(&self, method: Method, path: &str, body: Option<&Value>, what: &str) -> Result<Value> {
+        let answer = self.exchange(method, path, body, what)?;
+        if !(200..300).contains(&answer.status) {
+            return Err(self.error(&answer, what));
+        }
+        if answer.body.trim().is_empty() {
+            return Ok(Value::Null);
+        }
+        serde_json::from_str(&answer.body).with_context(|| {
+            format!(
+                "GitHub answered {what} with something that is not JSON (from {})",
+                self.api_url
+            )
+        })
+    }
+
+    /// Sends a request, waiting out rate limits up to `max_wait` in total.
+    fn exchange(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        what: &str,
+    ) -> Result<Answer> {
+        let mut waited = Duration::ZERO;
+        let mut attempt = 0;
+        loop {
+            let answer = self.send_once(method, path, body, what)?;
+            let Some(wait) = rate_limit_wait(&answer) else {
+                return Ok(answer);
+            };
+            attempt += 1;
+            if attempt > MAX_RATE_LIMIT_RETRIES || waited + wait > self.max_wait {
+                bail!(
+                    "GitHub's rate limit stopped {what} ({} {}): it asks to wait {}s, longer than the {}s this command waits ([github] max-wait-seconds){}; try again later{}",
+                    answer.status,
+                    message(&answer.body),
+                    wait.as_secs(),
+                    self.max_wait.as_secs(),
+                    if waited.is_zero() { String::new() } else { format!(" after already waiting {}s", waited.as_secs()) },
+                    if self.token.is_none() { ", or set GITHUB_TOKEN/GH_TOKEN for a higher limit" } else { "" }
+                );
+            }
+            eprintln!(
+                "GitHub rate limit reached during {what}; waiting {}s as it asks",
+                wait.as_secs()
+            );
+            std::thread::sleep(wait);
+            waited += wait;
+        }
+    }
+
+    fn send_once(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        what: &str,
+    ) -> Result<Answer> {
+        let c = &self.client;
+        let unreachable = || format!("cannot reach GitHub at {} for {what}", self.api_url);
+        self.runtime.block_on(async {
+            let response = match method {
+                Method::Get => c._get(path).await,
+                Method::Post => c._post(path, body).await,
+                Method::Patch => c._patch(path, body).await,
+                Method::Delete => c._delete(path, None::<&()>).await,
+            }
+            .map_err(|e| anyhow::anyhow!("{e}"))
+            .with_context(unreachable)?;
+            let header = |name: &str| {
+                response
+                    .headers()
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string)
+            };
+            let number = |name: &str| header(name).and_then(|v| v.trim().parse::<u64>().ok());
+            let status = response.status().as_u16();
+            let retry_after = number("retry-after");
+            let ratelimit_remaining = number("x-ratelimit-remaining");
+            let ratelimit_reset = number("x-ratelimit-reset");
+            let accepted_permissions = header("x-accepted-github-permissions");
+            let body = c
+                .body_to_string(response)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))
+                .with_context(unreachable)?;
+            Ok(Answer {
+                status,
+                retry_after,
+                ratelimit_remaining,
+                ratelimit_reset,
+                accepted_permissions,
+                body,
+            })
+        })
+    }
+
+    /// The error for a non-success answer, saying what to do about it.
+    fn error(&self, a: &Answer, what: &str) -> anyhow::Error {
+        let msg = message(&a.body);
+        match a.status {
+            401 if self.token.is_none() => anyhow::anyhow!(
+                "GitHub requires authentication for {what} (401 {msg}): set GITHUB_TOKEN or GH_TOKEN"
+            ),
+            401 => anyhow::anyhow!(
+                "GitHub rejected the token for {what} (401 {msg}): the token in GITHUB_TOKEN/GH_TOKEN is invalid or expired; create a new one"
+            ),
+            403 => anyhow::anyhow!(
+                "GitHub refused {what} (403 {msg}): the token lacks a permission{}; grant it (fine-grained token or GitHub App: repository permissions; Actions: the job's `permissions:`)",
+                a.accepted_permissions
+                    .as_deref()
+                    .filter(|p| !p.is_empty())
+                    .map(|p| format!(" — this call needs `{p}`"))
+                    .unwrap_or_default()
+            ),
+            404 => anyhow::anyhow!(
+                "{what}: not found on GitHub (404 {msg}); check the repository and number (a private repository also answers 404 when the token cannot see it)"
+            ),
+            422 => anyhow::anyhow!("GitHub rejected {what} (422 {msg}{})", validation_errors(&a.body)),
+            s => anyhow::anyhow!("GitHub answered {s} to {what}: {msg}"),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Method {
+    Get,
+    Post,
+    Patch,
+    Delete,
+}
+
+/// How long GitHub asks us to wait, when the answer is a rate limit: 429, or 403 with
+/// `retry-after` (secondary limit) or `x-ratelimit-remaining: 0` (primary limit, until
+/// `x-ratelimit-reset`).
+fn rate_limit_wait(a: &Answer) -> Option<Duration> {
+    let primary_exhausted = a.ratelimit_remaining == Some(0);
+    let limited =
+        a.status == 429 || (a.status == 403 && (a.retry_after.is_some() || primary_exhausted));
+    if !limited {
+        return None;
+    }
+    if let Some(secs) = a.retry_after {
+        return Some(Duration::from_secs(secs));
+    }
+    if let (true, Some(reset)) = (primary_exhausted, a.ratelimit_reset) {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        return Some(Duration::from_secs(reset.saturating_sub(now) + 1));
+    }
+    // GitHub's guidance when it gives no hint: wait at least a minute.
+    Some(Duration::from_secs(60))
+}
+
+/// GitHub's `message` field, or the start of the body when it is not the usual error JSON.
+fn message(body: &str) -> String {
+    serde_json::from_str::<Value>(body)
+        .ok()
+        .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_string))
+        .unwrap_or_else(|| body.chars().take(200).collect())
+}
+
+fn validation_errors(body: &str) -> String {
+    let Ok(v) = serde_json::from_str::<Value>(body) else {
+        return String::new();
+    };
+    let details: Vec<String> = v
+        .get("errors")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            e.get("message")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .unwrap_or_else(|| e.to_string())
+        })
+        .collect();
+    if details.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", details.join("; "))
+    }
+}
+
+/// Percent-encodes one URL path segment or query value.
+pub fn encode(text: &str) -> String {
+    let mut out = String::new();
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs_come_from_clone_urls_but_not_paths() {
+        let want = Some(RepoSlug::parse("dotnet/runtime").unwrap());
+        for url in [
+            "https://github.com/dotnet/runtime",
+            "https://github.com/dotnet/runtime.git",
+            "https://github.com/dotnet/runtime/",
+            "git@github.com:dotnet/runtime.git",
+            "ssh://git@github.com/dotnet/runtime.git",
+        ] {
+            assert_eq!(RepoSlug::from_url(url), want, "{url}");
+        }
+        for path in [
+            "../runtime",
+            "/srv/git/runtime.git",
+            "runtime",
+            "C:/src/runtime",
+        ] {
+            assert_eq!(RepoSlug::from_url(path), None, "{path}");
+        }
+    }
+
+    #[test]
+    fn token_never_shows_in_debug() {
+        let t = Token("ghp_secretvalue".into());
+        assert_eq!(format!("{t:?}"), "Token(<redacted>)");
+    }
+
+    #[test]
+    fn rate_limit_waits_follow_the_headers() {
+        let answer = |status, retry_after, remaining| Answer {
+            status,
+            retry_after,
+            ratelimit_remaining: remaining,
+            ratelimit_reset: None,
+            accepted_permissions: None,
+            body: String::new(),
+        };
+        assert_eq!(
+            rate_limit_wait(&answer(429, Some(7), None)),
+            Some(Duration::from_secs(7))
+        );
+        assert_eq!(
+            rate_limit_wait(&answer(403, Some(3), Some(10))),
+            Some(Duration::from_secs(3))
+        );
+        assert_eq!(
+            rate_limit_wait(&answer(403, None, Some(0))),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(rate_limit_wait(&answer(403, None, Some(12))), None);
+        assert_eq!(rate_limit_wait(&answer(404, None, None)), None);
+    }
+}
