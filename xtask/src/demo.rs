@@ -41,9 +41,15 @@ pub struct Sandbox {
 }
 
 /// Builds the sandbox under `root` (which must be empty or absent) and writes an `els.toml` for
-/// it, so every command runs there with no flags.
-pub fn build(root: &Path) -> Result<Sandbox> {
+/// it, so every command runs there with no flags. The advisory snapshot and triage decisions
+/// are copied from `toolkit` (this repository), so the sandbox starts from the real advisory table.
+pub fn build(root: &Path, toolkit: &Path) -> Result<Sandbox> {
     std::fs::create_dir_all(root).with_context(|| format!("cannot create {}", root.display()))?;
+    for file in ["advisories/snapshot.json", "advisories/triage.toml"] {
+        let text = std::fs::read(toolkit.join(file))
+            .with_context(|| format!("cannot read {}", toolkit.join(file).display()))?;
+        crate::atomic::write(&root.join(file), text)?;
+    }
     let upstream = root.join("upstream/runtime");
     let repo = sandbox::init(&upstream)?;
     let dev = sandbox::signature("Runtime Dev", "dev@example.com", 1_700_000_000);

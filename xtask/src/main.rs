@@ -7,6 +7,13 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // Like other Unix filters, end quietly when the reader goes away (`cargo xtask … | head`)
+    // instead of panicking on a broken pipe.
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = xtask::cli::Cli::parse();
     match xtask::cli::run(cli) {
         Ok(outcome) => outcome.into(),

@@ -1419,3 +1419,76 @@ fn continue_accepts_a_resolution_committed_with_git_cherry_pick_continue() {
     assert_eq!(r["fixes"][1]["status"], "applied");
     assert_eq!(status(&w.fork), "");
 }
+
+#[test]
+fn a_finished_backport_is_recorded_in_the_patch_queue() {
+    let w = World::new();
+    std::fs::write(
+        w.root.join("els.toml"),
+        "[[repo]]\nname = \"runtime\"\npath = \"fork\"\nbranch = \"release/6.0-els\"\nbase = \"v6.0.36\"\nupstream = \"upstream\"\nupstream-branches = [\"release/8.0\"]\n",
+    )
+    .unwrap();
+    let skipped = xtask(
+        &w.root,
+        &[
+            "backport",
+            "--no-export",
+            "--cve",
+            "CVE-2025-55248",
+            &format!("runtime@{}", &w.id("clean")[..7]),
+        ],
+        &[],
+    );
+    assert_eq!(code(&skipped), 0, "{}", stderr(&skipped));
+    assert!(
+        !w.root.join("runtime-patches").exists(),
+        "--no-export records nothing"
+    );
+    let out = xtask(
+        &w.root,
+        &[
+            "backport",
+            "--json",
+            "--cve",
+            "CVE-2025-30399",
+            &format!("runtime@{}", &w.id("renamed")[..7]),
+        ],
+        &[],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let r = json(&out);
+    assert_eq!(r["queue"]["written"], true, "{r}");
+    let series = std::fs::read_to_string(w.root.join("runtime-patches/runtime/series")).unwrap();
+    let entry = series
+        .lines()
+        .find(|l| l.starts_with("CVE-2025-30399/"))
+        .unwrap_or_else(|| panic!("{series}"));
+    let patch =
+        std::fs::read_to_string(w.root.join("runtime-patches/runtime").join(entry)).unwrap();
+    assert!(
+        patch.contains("CVE: CVE-2025-30399")
+            && patch.contains(&format!("(cherry picked from commit {})", w.id("renamed"))),
+        "{patch}"
+    );
+    assert!(
+        series.lines().any(|l| l.starts_with("CVE-2025-55248/")),
+        "the earlier pick is recorded too: {series}"
+    );
+    // A dry run or a stopped run leaves the queue alone.
+    let before = std::fs::read_to_string(w.root.join("runtime-patches/runtime/series")).unwrap();
+    let stopped = xtask(
+        &w.root,
+        &[
+            "backport",
+            "--cve",
+            "CVE-2025-10001",
+            &format!("runtime@{}", &w.id("code-conflict")[..7]),
+        ],
+        &[],
+    );
+    assert_eq!(code(&stopped), 1);
+    assert_eq!(
+        std::fs::read_to_string(w.root.join("runtime-patches/runtime/series")).unwrap(),
+        before
+    );
+}

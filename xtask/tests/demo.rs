@@ -20,11 +20,17 @@ fn demo_runs_every_stage_on_a_fresh_sandbox() {
         String::from_utf8_lossy(&out.stderr)
     );
     for expected in [
+        "46 CVEs as of 2026-04-01",
+        "cargo xtask backport --cve CVE-2025-55248 runtime@44527b9",
         "already-applied",
         "conflict",
         "eng/Versions.props",
         "aborted:",
         "(resolved by hand)",
+        "recorded in the patch queue",
+        "= branch `release/6.0-els`",
+        "statements)",
+        "verify: 10 files and their signatures check out",
         "The demo ran every stage for real.",
     ] {
         assert!(text.contains(expected), "missing `{expected}` in:\n{text}");

@@ -259,3 +259,27 @@ fn actionlint_reports_a_broken_workflow() {
         "{text}"
     );
 }
+
+#[test]
+fn the_real_pipelines_are_in_step_with_the_command_line() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["pipelines", "check"])
+        .current_dir(root)
+        .env("NO_COLOR", "1")
+        .env_remove("GITHUB_ACTIONS")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "pipelines/ and .github/workflows/ drifted from the CLI:\n{text}"
+    );
+    assert!(text.contains("0 problem(s)"), "{text}");
+}

@@ -7,6 +7,7 @@ use crate::backport::{self, FixReport, FixStatus, Report, Request};
 use crate::config::{Config, RepoConfig};
 use crate::console::{self, paint, Annotation, Style};
 use crate::github::{self, backport_pr, backport_pr::Published, pull_fix, pull_fix::FixArg};
+use crate::patches;
 
 /// Bring upstream fix commits onto the fork branch.
 ///
@@ -69,6 +70,10 @@ pub struct Args {
     /// request (needs --cve and GITHUB_TOKEN/GH_TOKEN).
     #[arg(long, conflicts_with_all = ["abort", "dry_run"])]
     pub open_pr: bool,
+    /// Do not record the result in the patch queue (by default a finished backport on a
+    /// configured repository runs `patches export` for it).
+    #[arg(long)]
+    pub no_export: bool,
 }
 
 fn parse_cve(s: &str) -> Result<String, String> {
@@ -113,7 +118,8 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
             .then(|| backport_pr::Publisher::prepare(config.as_ref(), None, &fork, None))
             .transpose()?;
         let report = backport::continue_backport(&fork, args.json)?;
-        return finish(&report, publisher, args.json);
+        let queue = record_in_queue(&report, config.as_ref(), args.no_export)?;
+        return finish(&report, queue, publisher, args.json);
     }
     if args.open_pr && args.cve.is_none() {
         bail!("--open-pr needs --cve <ID>: the branch and pull request are per advisory");
@@ -132,17 +138,55 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
         })
         .transpose()?;
     let report = backport::backport(&req)?;
-    finish(&report, publisher, args.json)
+    let queue = record_in_queue(&report, config.as_ref(), args.no_export)?;
+    finish(&report, queue, publisher, args.json)
+}
+
+/// Records a finished backport in the patch queue (`patches export` for the configured repository
+/// that owns the fork clone and branch), so the queue never lags the branch. Nothing is recorded
+/// for a dry run, a run that stopped at a conflict (`--continue` records it), `--no-export`, or a
+/// fork that els.toml does not configure.
+fn record_in_queue(
+    report: &Report,
+    config: Option<&Config>,
+    no_export: bool,
+) -> Result<Option<patches::RepoExport>> {
+    let Some(config) = config else {
+        return Ok(None);
+    };
+    if no_export || report.dry_run || report.stopped() {
+        return Ok(None);
+    }
+    let same_place = |p: &Path| match (p.canonicalize(), report.fork.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    let Some(owner) = config
+        .repos
+        .iter()
+        .find(|r| r.branch == report.onto && same_place(&config.resolve(&r.path)))
+    else {
+        return Ok(None);
+    };
+    patches::export_repo(config, &owner.name).map(Some).with_context(|| {
+        format!(
+            "the backport finished (`{}` is at {}), but recording it in the patch queue failed; fix the cause and run `cargo xtask patches export --repo {}`",
+            report.onto,
+            short(&report.tip),
+            owner.name
+        )
+    })
 }
 
 /// Publishes the pull request when asked, then prints the report.
 fn finish(
     report: &Report,
+    queue: Option<patches::RepoExport>,
     publisher: Option<backport_pr::Publisher>,
     json: bool,
 ) -> Result<Outcome> {
     let Some(p) = publisher else {
-        return render(report, None, json);
+        return render(report, queue.as_ref(), None, json);
     };
     let published = p.publish(report, &markdown(report)).with_context(|| {
         format!(
@@ -151,7 +195,7 @@ fn finish(
             short(&report.tip)
         )
     })?;
-    render(report, Some(published), json)
+    render(report, queue.as_ref(), Some(published), json)
 }
 
 /// Builds the request from flags over the config, resolving `pr:<n>` fixes through GitHub.
@@ -286,15 +330,36 @@ fn short(id: &str) -> &str {
     &id[..id.len().min(10)]
 }
 
-fn render(report: &Report, published: Option<Option<Published>>, json: bool) -> Result<Outcome> {
+fn render(
+    report: &Report,
+    queue: Option<&patches::RepoExport>,
+    published: Option<Option<Published>>,
+    json: bool,
+) -> Result<Outcome> {
     if json {
         let mut value = serde_json::to_value(report).context("cannot serialise the report")?;
-        if let (Some(p), Some(obj)) = (&published, value.as_object_mut()) {
-            obj.insert("pull_request".into(), serde_json::to_value(p)?);
+        if let Some(obj) = value.as_object_mut() {
+            if let Some(p) = &published {
+                obj.insert("pull_request".into(), serde_json::to_value(p)?);
+            }
+            if let Some(q) = queue {
+                obj.insert(
+                    "queue".into(),
+                    serde_json::json!({ "dir": q.dir, "patches": q.patches.len(), "removed": q.removed, "written": q.written }),
+                );
+            }
         }
         println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
         print!("{}", human(report));
+        if let Some(q) = queue {
+            println!(
+                "recorded in the patch queue {}: {} patch(es){}",
+                q.dir.display(),
+                q.patches.len(),
+                if q.written { "" } else { ", unchanged" }
+            );
+        }
         match &published {
             Some(Some(p)) => println!("\n{}", pull_request_line(p)),
             Some(None) => println!(

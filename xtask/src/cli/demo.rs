@@ -1,4 +1,4 @@
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
 use clap::Parser;
@@ -11,18 +11,20 @@ use crate::demo;
 ///
 /// Builds an upstream dotnet/runtime-like repository (release/6.0, and release/8.0 with
 /// security fixes) and a fork (release/6.0-els) with an els.toml, then runs the same commands a
-/// maintainer runs, printing each command line and its real output.
+/// maintainer runs — advisories, backport (clean, already applied, conflict, abort, resolve,
+/// continue), the patch queue, VEX, the compat corpus on real runtimes, and bump → build →
+/// release → sign → verify — printing each command line and its real output.
 ///
 /// Example: cargo xtask demo
 ///
-/// Example: cargo xtask demo --dir /tmp/els-demo --keep
+/// Example: cargo xtask demo --dir /tmp/els-demo
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
-    /// Where to build the sandbox (default: a new temporary directory).
+    /// Where to build the sandbox (default: a new temporary directory); it is kept.
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
-    /// Keep the sandbox afterwards (always kept with --dir).
+    /// Keep the temporary sandbox afterwards.
     #[arg(long)]
     pub keep: bool,
 }
@@ -42,27 +44,21 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
         }
         None => {
             temp = tempfile::Builder::new().prefix("els-demo-").tempdir()?;
-            if args.keep {
-                temp.keep()
-            } else {
-                temp.path().to_path_buf()
+            match args.keep {
+                true => temp.keep(),
+                false => temp.path().to_path_buf(),
             }
         }
     };
+    heading(&format!("Building a sandbox in {}", root.display()));
+    let toolkit = toolkit_root();
+    let sb = demo::build(&root, &toolkit)?;
     println!(
-        "{}",
-        paint(
-            &format!("Building a sandbox in {}", root.display()),
-            Style::Bold
-        )
-    );
-    let sb = demo::build(&root)?;
-    println!(
-        "  upstream: {} (release/6.0, release/8.0 with 3 fixes)",
+        "  upstream: {} (release/6.0; release/8.0 with 3 fixes)",
         sb.upstream.display()
     );
     println!(
-        "  fork:     {} (release/6.0-els, one fix already picked by hand)",
+        "  fork:     {} (release/6.0-els; one fix already picked by hand)",
         sb.fork.display()
     );
     println!(
@@ -73,59 +69,81 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
     let clean = demo::cve_json_key("runtime", sb.clean_fix);
     let already = demo::cve_json_key("runtime", sb.already_applied_fix);
     let conflict = demo::cve_json_key("runtime", sb.versions_conflict_fix);
-    let stages: Vec<(&str, Vec<String>, Outcome)> = vec![
-        (
-            "Decide every outcome first, changing nothing",
-            words(&[
-                "backport",
-                "--dry-run",
-                "--cve",
-                "CVE-2025-55247",
-                &clean,
-                &already,
-            ]),
-            Outcome::Success,
-        ),
-        (
-            "Backport a clean fix and one the fork already has",
-            words(&["backport", "--cve", "CVE-2025-55247", &clean, &already]),
-            Outcome::Success,
-        ),
-        (
-            "A fix that also bumps eng/Versions.props stops at a conflict",
-            words(&["backport", "--cve", "CVE-2025-55315", &conflict]),
-            Outcome::Failure,
-        ),
-        (
-            "Give up on it: the branch is restored exactly",
-            words(&["backport", "--abort"]),
-            Outcome::Success,
-        ),
-        (
-            "Try again, to resolve it this time",
-            words(&["backport", "--cve", "CVE-2025-55315", &conflict]),
-            Outcome::Failure,
-        ),
-    ];
-    for (title, argv, expected) in stages {
-        stage(&root, title, argv, expected)?;
-    }
-    println!(
-        "{}",
-        paint(
-            "== Resolve: keep the fork's eng/Versions.props (the code part merged)",
-            Style::Bold
-        )
-    );
-    println!("$ git checkout --ours eng/Versions.props && git add eng/Versions.props");
-    demo::keep_ours(&sb.fork, "eng/Versions.props")?;
-    println!();
-    stage(
-        &root,
-        "Finish the backport",
-        words(&["backport", "--continue"]),
-        Outcome::Success,
+    use Outcome::{Failure, Success};
+    let run = |title: &str, argv: &[&str], expected: Outcome| command(&root, title, argv, expected);
+
+    run("Patch Tuesday: every .NET CVE since 6.0's end of support, and ours (exit 1: some are overdue)", &["advisories", "--today", "2026-04-01"], Failure)?;
+    run(
+        "The backports to run for the pending ones",
+        &["advisories", "plan"],
+        Success,
     )?;
+    run(
+        "In the sandbox: decide every outcome first, changing nothing",
+        &[
+            "backport",
+            "--dry-run",
+            "--cve",
+            "CVE-2025-55247",
+            &clean,
+            &already,
+        ],
+        Success,
+    )?;
+    run(
+        "Backport a clean fix and one the fork already has",
+        &["backport", "--cve", "CVE-2025-55247", &clean, &already],
+        Success,
+    )?;
+    run(
+        "A fix that also bumps eng/Versions.props stops at a conflict",
+        &["backport", "--cve", "CVE-2025-55315", &conflict],
+        Failure,
+    )?;
+    run(
+        "Give up on it: the branch is restored exactly",
+        &["backport", "--abort"],
+        Success,
+    )?;
+    run(
+        "Try again, to resolve it this time",
+        &["backport", "--cve", "CVE-2025-55315", &conflict],
+        Failure,
+    )?;
+    heading("Resolve: keep the fork's eng/Versions.props (the code part merged)");
+    println!("$ git checkout --ours eng/Versions.props && git add eng/Versions.props\n");
+    demo::keep_ours(&sb.fork, "eng/Versions.props")?;
+    run(
+        "Finish the backport; it is recorded in the patch queue",
+        &["backport", "--continue"],
+        Success,
+    )?;
+    run(
+        "The queue is the source of truth: lint it",
+        &["patches", "verify"],
+        Success,
+    )?;
+    run(
+        "Base tag + series = the fork branch, byte for byte",
+        &["patches", "apply", "--onto", "release/6.0-els-rebuilt"],
+        Success,
+    )?;
+    run(
+        "What auditors get: an OpenVEX statement per CVE for the next release",
+        &["vex", "--product-version", "6.0.37", "--output", "vex.json"],
+        Success,
+    )?;
+
+    heading("Compatibility: the legacy app corpus on two real runtimes");
+    crate::compat::demo::demo(&toolkit, &mut std::io::stdout())?;
+    println!();
+    heading("Bump → build (a fixture fork whose build scripts behave like the real ones) → release → sign → verify");
+    let release = crate::release::demo::run_stage(&root.join("release-stage"), None)?;
+    for line in &release.log {
+        println!("  {line}");
+    }
+    println!("  release directory: {}\n", release.release_dir.display());
+
     println!(
         "{}",
         paint("The demo ran every stage for real.", Style::Good)
@@ -140,17 +158,22 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
     Ok(Outcome::Success)
 }
 
-fn words(w: &[&str]) -> Vec<String> {
-    w.iter().map(|s| s.to_string()).collect()
+/// This repository: the demo copies its advisory snapshot and runs its app corpus.
+fn toolkit_root() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().unwrap_or(manifest).to_path_buf()
 }
 
-/// Runs one command line in-process in the sandbox, as a user would type it there.
-fn stage(root: &std::path::Path, title: &str, argv: Vec<String>, expected: Outcome) -> Result<()> {
-    println!("{}", paint(&format!("== {title}"), Style::Bold));
+fn heading(text: &str) {
+    println!("{}", paint(&format!("== {text}"), Style::Bold));
+}
+
+/// Runs one command line in-process in the sandbox, as a user would type it there, and checks it
+/// ended as expected.
+fn command(root: &Path, title: &str, argv: &[&str], expected: Outcome) -> Result<()> {
+    heading(title);
     println!("$ cargo xtask {}", argv.join(" "));
-    let cli = Cli::try_parse_from(
-        std::iter::once("cargo xtask".to_string()).chain(argv.iter().cloned()),
-    )?;
+    let cli = Cli::try_parse_from(std::iter::once("cargo xtask").chain(argv.iter().copied()))?;
     let ctx = Context {
         config_path: Some(root.join(crate::config::FILE_NAME)),
         cwd: root.to_path_buf(),
