@@ -29,7 +29,6 @@ fn demo_runs_every_stage_on_a_fresh_sandbox() {
         "(resolved by hand)",
         "recorded in the patch queue",
         "= branch `release/6.0-els`",
-        "statements)",
         "verify: 10 files and their signatures check out",
         "The demo ran every stage for real.",
     ] {
