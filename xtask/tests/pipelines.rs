@@ -117,7 +117,7 @@ jobs:
       - uses: docker://alpine:3.20
       - run: |
           echo "${{ github.event.pull_request.title }}"
-          cargo xtask advisories sync
+          cargo xtask advisory sync
           cargo xtask backport --no-such-flag 44527b9
           cargo xtask backport --cve CVE-25-1 44527b9
           cargo xtask backport --cve CVE-2025-55248
@@ -150,7 +150,7 @@ jobs:
         "pipelines/bad.yml:8: checks out the pull request's code in a `pull_request_target` workflow",
         "pipelines/bad.yml:11: `docker://alpine:3.20` is not pinned: use the image digest",
         "pipelines/bad.yml:13: `${{ github.event.pull_request.title }}` is pasted into the script",
-        "pipelines/bad.yml:14: `cargo xtask advisories sync` does not match the command line: unrecognized subcommand 'advisories'",
+        "pipelines/bad.yml:14: `cargo xtask advisory sync` does not match the command line: unrecognized subcommand 'advisory'",
         "pipelines/bad.yml:15: `cargo xtask backport --no-such-flag 44527b9` does not match the command line: unexpected argument '--no-such-flag'",
         "pipelines/bad.yml:16: `cargo xtask backport --cve CVE-25-1 44527b9` does not match the command line: invalid value 'CVE-25-1' for '--cve <ID>'",
         "pipelines/bad.yml:17: `cargo xtask backport --cve CVE-2025-55248` does not match the command line: the following required arguments were not provided",
