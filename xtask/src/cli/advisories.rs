@@ -124,6 +124,13 @@ pub(super) struct Inputs {
     pub queue: QueueCves,
 }
 
+impl Inputs {
+    /// The status of every tracked CVE on `today`.
+    pub fn status(&self, today: Date, sla_days: &crate::config::SlaDays) -> StatusReport {
+        StatusReport::compute(&self.snapshot, &self.triage, &self.queue, today, sla_days)
+    }
+}
+
 pub(super) fn load_inputs(
     files: &FileArgs,
     config: Option<&Config>,
@@ -151,13 +158,7 @@ pub(super) fn today(flag: Option<Date>) -> Date {
 fn run_status(args: StatusArgs, config: Option<&Config>, ctx: &Context) -> Result<Outcome> {
     let inputs = load_inputs(&args.files, config, ctx)?;
     let settings = settings(config);
-    let report = StatusReport::compute(
-        &inputs.snapshot,
-        &inputs.triage,
-        &inputs.queue,
-        today(args.today),
-        &settings.sla_days,
-    );
+    let report = inputs.status(today(args.today), &settings.sla_days);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else if args.markdown {
@@ -267,13 +268,7 @@ fn run_sync(args: SyncArgs, config: Option<&Config>, ctx: &Context) -> Result<Ou
 fn run_plan(args: PlanArgs, config: Option<&Config>, ctx: &Context) -> Result<Outcome> {
     let inputs = load_inputs(&args.files, config, ctx)?;
     let settings = settings(config);
-    let report = StatusReport::compute(
-        &inputs.snapshot,
-        &inputs.triage,
-        &inputs.queue,
-        today(None),
-        &settings.sla_days,
-    );
+    let report = inputs.status(today(None), &settings.sla_days);
     let plan = plan(&inputs.snapshot, &report, config);
     for w in &plan.warnings {
         eprintln!("{} {w}", console::paint("warning:", console::Style::Warn));

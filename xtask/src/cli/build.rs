@@ -1,4 +1,4 @@
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 
 use super::{Context, Outcome};
 use crate::build::{build, Arch, Options, Os};
@@ -30,9 +30,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
-    let config = ctx
-        .config()?
-        .context("no els.toml found; run from the fork's toolkit checkout or pass --config")?;
+    let config = ctx.require_config()?;
     let options = Options {
         os: args.os,
         arch: args.arch,

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use clap::{Parser, Subcommand};
 
 use crate::config::Config;
@@ -104,6 +104,16 @@ impl Context {
     /// The config, if there is one (`--config`, `ELS_CONFIG`, or els.toml found upwards).
     pub fn config(&self) -> Result<Option<Config>> {
         Config::discover(self.config_path.as_deref(), &self.cwd)
+    }
+
+    /// The config, for commands that cannot run without one.
+    pub fn require_config(&self) -> Result<Config> {
+        self.config()?.with_context(|| {
+            format!(
+                "no els.toml found in {} or its parents; run from the fork's toolkit checkout or pass --config FILE",
+                self.cwd.display()
+            )
+        })
     }
 
     /// The current directory the command was started in.

@@ -122,9 +122,7 @@ pub struct VerifyArgs {
 }
 
 pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
-    let Some(config) = ctx.config()? else {
-        bail!("no els.toml found in {} or its parents; the patch queue commands read the repositories from it (or pass --config FILE)", ctx.cwd().display());
-    };
+    let config = ctx.require_config()?;
     match args.command {
         Command::Export(a) => export(&config, &a.repo, ExportOptions::default(), a.json),
         Command::Refresh(a) => {

@@ -1,6 +1,6 @@
 use std::path::PathBuf;
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 
 use super::{Context, Outcome};
 use crate::console::{paint, Style};
@@ -123,9 +123,7 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
 }
 
 fn assemble(args: AssembleArgs, ctx: &Context) -> Result<Outcome> {
-    let config = ctx
-        .config()?
-        .context("no els.toml found; run from the fork's toolkit checkout or pass --config")?;
+    let config = ctx.require_config()?;
     let options = crate::release::Options {
         version: args.version,
         vex: args.vex,

@@ -5,7 +5,6 @@ use jiff::civil::Date;
 
 use super::advisories::{load_inputs, settings, today, FileArgs};
 use super::{Context, Outcome};
-use crate::advisories::status::StatusReport;
 use crate::advisories::vex::{document, VexInput};
 
 /// Write the OpenVEX (v0.2.0) document for a fork release.
@@ -42,13 +41,7 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
         None => jiff::Timestamp::now().round(jiff::Unit::Second)?,
     };
     let inputs = load_inputs(&args.files, config.as_ref(), ctx)?;
-    let report = StatusReport::compute(
-        &inputs.snapshot,
-        &inputs.triage,
-        &inputs.queue,
-        today(args.today),
-        &settings.sla_days,
-    );
+    let report = inputs.status(today(args.today), &settings.sla_days);
     let fork_name = config
         .as_ref()
         .map(|c| c.fork.name.clone())
