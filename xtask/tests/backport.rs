@@ -8,18 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use git2::{Oid, Repository};
-use serde_json::Value;
 use xtask::sandbox::{self, csharp, edit, versions_props};
 
-const SMTP_CLIENT: &str = "src/libraries/System.Net.Mail/src/System/Net/Mail/SmtpClient.cs";
-const SMTP_CONNECTION: &str = "src/libraries/System.Net.Mail/src/System/Net/Mail/SmtpConnection.cs";
-const SMTP_CONNECTION_8: &str =
-    "src/libraries/System.Net.Mail/src/System/Net/Mail/SmtpConnection.Auth.cs";
-const JSON_READER: &str =
-    "src/libraries/System.Text.Json/src/System/Text/Json/Reader/Utf8JsonReader.cs";
-const JSON_TESTS: &str = "src/libraries/System.Text.Json/tests/Utf8JsonReaderTests.cs";
-const SIGNED_XML: &str = "src/libraries/System.Security.Cryptography.Xml/src/System/Security/Cryptography/Xml/SignedXml.cs";
-const VERSIONS: &str = "eng/Versions.props";
+mod support;
+use support::*;
 
 /// An upstream repository with release/6.0 and release/8.0, and a fork cloned from release/6.0.
 struct World {
@@ -29,18 +21,6 @@ struct World {
     fork: PathBuf,
     /// Named upstream commits (fixes and their prerequisites).
     ids: HashMap<&'static str, Oid>,
-}
-
-fn file(repo: &Repository, branch: &str, path: &str) -> String {
-    let tree = repo
-        .revparse_single(branch)
-        .unwrap()
-        .peel_to_tree()
-        .unwrap();
-    let blob = repo
-        .find_blob(tree.get_path(Path::new(path)).unwrap().id())
-        .unwrap();
-    String::from_utf8(blob.content().to_vec()).unwrap()
 }
 
 impl World {
@@ -495,7 +475,7 @@ impl World {
             .status
             .success();
         ok.then(|| {
-            stdout(&git(&scratch, &["rev-parse", "HEAD^{tree}"]))
+            (git(&scratch, &["rev-parse", "HEAD^{tree}"]))
                 .trim()
                 .to_string()
         })
@@ -505,60 +485,16 @@ impl World {
 const NUGET_CONFIG_PATH: &str = "NuGet.config";
 const FORK_NUGET: &str = "<configuration>\n  <packageSources>\n    <add key=\"els\" value=\"https://nuget.example.com/els/index.json\" />\n  </packageSources>\n</configuration>\n";
 
-fn git(dir: &Path, args: &[&str]) -> Output {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn xtask(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
-    cmd.args(args)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .env_remove("GITHUB_ACTIONS")
-        .env_remove("GITHUB_STEP_SUMMARY");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn json(o: &Output) -> Value {
-    serde_json::from_slice(&o.stdout)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", stdout(o), stderr(o)))
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().unwrap_or(-1)
-}
-
 /// All refs of a repository with their targets, to prove "nothing changed".
 fn refs(repo_dir: &Path) -> String {
-    stdout(&git(
+    git(
         repo_dir,
         &["for-each-ref", "--format=%(refname) %(objectname)"],
-    ))
+    )
 }
 
 fn status(dir: &Path) -> String {
-    stdout(&git(dir, &["status", "--porcelain"]))
+    git(dir, &["status", "--porcelain"])
 }
 
 #[test]
@@ -702,9 +638,14 @@ fn patch_ids_agree_with_git_patch_id_stable() {
         .spawn()
         .unwrap();
     use std::io::Write;
-    child.stdin.take().unwrap().write_all(&up.stdout).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(up.as_bytes())
+        .unwrap();
     let git_pid = stdout(&child.wait_with_output().unwrap());
-    let fork_commit = stdout(&git(
+    let fork_commit = git(
         &w.fork,
         &[
             "log",
@@ -712,7 +653,7 @@ fn patch_ids_agree_with_git_patch_id_stable() {
             "--grep=Port transform limit",
             "release/6.0-els",
         ],
-    ));
+    );
     let fork_show = git(&w.fork, &["show", "--no-renames", fork_commit.trim()]);
     let mut child = Command::new("git")
         .args(["patch-id", "--stable"])
@@ -725,7 +666,7 @@ fn patch_ids_agree_with_git_patch_id_stable() {
         .stdin
         .take()
         .unwrap()
-        .write_all(&fork_show.stdout)
+        .write_all(fork_show.as_bytes())
         .unwrap();
     let git_fork_pid = stdout(&child.wait_with_output().unwrap());
     assert_eq!(
@@ -797,7 +738,7 @@ fn code_conflict_stops_with_state_markers_and_prerequisites() {
         "{on_disk}"
     );
     assert_eq!(status(&w.fork).trim(), format!("UU {JSON_READER}"));
-    let stages = stdout(&git(&w.fork, &["ls-files", "-u"]));
+    let stages = git(&w.fork, &["ls-files", "-u"]);
     assert_eq!(stages.lines().count(), 3, "{stages}");
     assert!(stdout(
         &Command::new("git")
@@ -868,7 +809,7 @@ fn conflict_only_in_versions_props_is_classified_as_infrastructure() {
     assert_eq!(conflicts[0]["path"], VERSIONS);
     assert_eq!(conflicts[0]["class"], "version-infra");
     // The code part merged and is staged.
-    let staged = stdout(&git(&w.fork, &["diff", "--cached", "--name-only"]));
+    let staged = git(&w.fork, &["diff", "--cached", "--name-only"]);
     assert!(staged.contains(SMTP_CLIENT), "{staged}");
     let human = w.backport(&[]);
     assert_eq!(code(&human), 2, "a FIX is required");
@@ -907,15 +848,12 @@ fn conflict_on_a_branch_not_checked_out_uses_a_linked_worktree() {
     assert_eq!(json(&out)["conflict_worktree"], wt.to_str().unwrap());
     assert_eq!(status(&wt).trim(), format!("UU {JSON_READER}"));
     assert_eq!(status(&w.fork), "", "the user's own worktree is untouched");
-    assert_eq!(
-        stdout(&git(&w.fork, &["branch", "--show-current"])).trim(),
-        "work"
-    );
+    assert_eq!((git(&w.fork, &["branch", "--show-current"])).trim(), "work");
     let abort = w.resume("--abort");
     assert_eq!(code(&abort), 0, "{}", stderr(&abort));
     assert!(!wt.exists());
     assert_eq!(w.tip(), before);
-    assert!(!stdout(&git(&w.fork, &["worktree", "list"])).contains("conflict-wt"));
+    assert!(!(git(&w.fork, &["worktree", "list"])).contains("conflict-wt"));
 }
 
 #[test]
@@ -995,7 +933,7 @@ fn dry_run_decides_everything_and_changes_nothing() {
     // Fetch first so the dry run's own fetch is not the difference.
     assert_eq!(code(&w.backport(&["--dry-run", &w.id("clean")])), 0);
     let refs_before = refs(&w.fork);
-    let objects_before = stdout(&git(&w.fork, &["count-objects"]));
+    let objects_before = git(&w.fork, &["count-objects"]);
     let out = w.backport(&[
         "--dry-run",
         "--json",
@@ -1016,7 +954,7 @@ fn dry_run_decides_everything_and_changes_nothing() {
     assert_eq!(statuses, ["applied", "applied", "conflict", "not-reached"]);
     assert_eq!(refs(&w.fork), refs_before);
     assert_eq!(
-        stdout(&git(&w.fork, &["count-objects"])),
+        (git(&w.fork, &["count-objects"])),
         objects_before,
         "no objects written"
     );
@@ -1074,7 +1012,7 @@ fn remapped_combined_repository_fix_is_fetched_and_applied() {
     let repo = w.fork_repo();
     let tip = repo.find_commit(w.tip()).unwrap();
     assert_eq!(tip.parent_id(0).unwrap(), before);
-    let diff = stdout(&git(
+    let diff = git(
         &w.fork,
         &[
             "diff",
@@ -1082,7 +1020,7 @@ fn remapped_combined_repository_fix_is_fetched_and_applied() {
             &format!("{before}"),
             &tip.id().to_string(),
         ],
-    ));
+    );
     assert_eq!(
         diff.trim(),
         SIGNED_XML,

@@ -6,19 +6,8 @@ use std::path::Path;
 use xtask::build::fixture;
 use xtask::bump::{bump, Options};
 
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = std::process::Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
+mod support;
+use support::git;
 
 fn commit_all(dir: &Path, msg: &str) {
     git(

@@ -15,13 +15,9 @@ use xtask::config::{Config, Remap};
 use xtask::patches;
 use xtask::sandbox::{self, csharp, edit, versions_props};
 
-const SMTP_CONNECTION: &str = "src/libraries/System.Net.Mail/src/System/Net/Mail/SmtpConnection.cs";
-const SMTP_CONNECTION_8: &str =
-    "src/libraries/System.Net.Mail/src/System/Net/Mail/SmtpConnection.Auth.cs";
-const JSON_READER: &str =
-    "src/libraries/System.Text.Json/src/System/Text/Json/Reader/Utf8JsonReader.cs";
-const SIGNED_XML: &str = "src/libraries/System.Security.Cryptography.Xml/src/System/Security/Cryptography/Xml/SignedXml.cs";
-const VERSIONS: &str = "eng/Versions.props";
+mod support;
+use support::{file, JSON_READER, SIGNED_XML, SMTP_CONNECTION, SMTP_CONNECTION_8, VERSIONS};
+
 const BRANCH: &str = "release/6.0-els";
 
 /// Upstream (release/6.0, release/8.0 with three fixes, tags), a fork with its own commits and
@@ -32,14 +28,6 @@ struct World {
     upstream: PathBuf,
     fork: PathBuf,
     ids: BTreeMap<&'static str, Oid>,
-}
-
-fn file(repo: &Repository, rev: &str, path: &str) -> String {
-    let tree = repo.revparse_single(rev).unwrap().peel_to_tree().unwrap();
-    let blob = repo
-        .find_blob(tree.get_path(Path::new(path)).unwrap().id())
-        .unwrap();
-    String::from_utf8(blob.content().to_vec()).unwrap()
 }
 
 impl World {

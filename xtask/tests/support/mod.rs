@@ -1,0 +1,77 @@
+//! Helpers shared by the integration tests: runtime-shaped paths, running git and the real
+//! binary, reading their output. Each test crate uses a subset.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use git2::Repository;
+use serde_json::Value;
+
+pub const SMTP_CLIENT: &str = "src/libraries/System.Net.Mail/src/System/Net/Mail/SmtpClient.cs";
+pub const SMTP_CONNECTION: &str =
+    "src/libraries/System.Net.Mail/src/System/Net/Mail/SmtpConnection.cs";
+pub const SMTP_CONNECTION_8: &str =
+    "src/libraries/System.Net.Mail/src/System/Net/Mail/SmtpConnection.Auth.cs";
+pub const JSON_READER: &str =
+    "src/libraries/System.Text.Json/src/System/Text/Json/Reader/Utf8JsonReader.cs";
+pub const JSON_TESTS: &str = "src/libraries/System.Text.Json/tests/Utf8JsonReaderTests.cs";
+pub const SIGNED_XML: &str = "src/libraries/System.Security.Cryptography.Xml/src/System/Security/Cryptography/Xml/SignedXml.cs";
+pub const VERSIONS: &str = "eng/Versions.props";
+
+/// The content of `path` at `rev` in `repo`.
+pub fn file(repo: &Repository, rev: &str, path: &str) -> String {
+    let tree = repo.revparse_single(rev).unwrap().peel_to_tree().unwrap();
+    let blob = repo
+        .find_blob(tree.get_path(Path::new(path)).unwrap().id())
+        .unwrap();
+    String::from_utf8(blob.content().to_vec()).unwrap()
+}
+
+/// Runs git in `dir`, asserting success; returns its stdout.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs the real `cargo xtask` binary in `dir`, outside GitHub Actions and without colours.
+pub fn xtask(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    cmd.args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("GITHUB_STEP_SUMMARY");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Stdout parsed as JSON, with both streams in the panic message when it is not.
+pub fn json(o: &Output) -> Value {
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", stdout(o), stderr(o)))
+}
+
+/// The exit status (-1 when killed by a signal).
+pub fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
