@@ -14,6 +14,8 @@ use git2::{Oid, Repository};
 use serde_json::{json, Value};
 use xtask::sandbox::{self, csharp, edit, versions_props};
 
+mod support;
+
 const TOKEN: &str = "ghs_testTokenThatMustNeverBePrinted0001";
 const CVE: &str = "CVE-2025-55248";
 const SMTP: &str = "src/libraries/System.Net.Mail/src/System/Net/Mail/SmtpClient.cs";
@@ -472,18 +474,9 @@ struct World {
     conflict: Oid,
 }
 
+/// git's stdout, trimmed.
 fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    support::git(dir, args).trim().to_string()
 }
 
 impl World {
