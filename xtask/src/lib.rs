@@ -5,6 +5,7 @@
 
 pub mod atomic;
 pub mod backport;
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod console;

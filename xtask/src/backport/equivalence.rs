@@ -13,7 +13,7 @@ use super::pick::{patch_id_of, ReducedFix};
 use super::remap::PathMap;
 
 /// How far back the fork branch is scanned when it shares no history with the upstream.
-const UNRELATED_SCAN_LIMIT: usize = 10_000;
+pub(super) const UNRELATED_SCAN_LIMIT: usize = 10_000;
 
 /// Why a fix counts as already applied.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -32,6 +32,9 @@ pub enum Evidence {
 
 /// The fork branch's history as far as equivalence goes: trailers and patch-ids of its commits.
 pub struct ForkHistory {
+    /// A second handle on the repository whose object writes stay in memory: patch-ids are
+    /// computed from throwaway trees that must not land in the fork's object database.
+    scratch: Option<Repository>,
     trailers: HashMap<Oid, Oid>,
     patch_ids: HashMap<Oid, Oid>,
     scanned: HashSet<Oid>,
@@ -42,6 +45,7 @@ impl ForkHistory {
     /// An empty history backed by the repository's patch-id cache.
     pub fn new(repo: &Repository) -> ForkHistory {
         ForkHistory {
+            scratch: scratch(repo),
             trailers: HashMap::new(),
             patch_ids: HashMap::new(),
             scanned: HashSet::new(),
@@ -89,9 +93,14 @@ impl ForkHistory {
             &commit.tree()?,
             &PathMap::default(),
         )?;
-        let pid = patch_id_of(repo, &fix.before, &fix.after)?;
+        let pid = self.patch_id(repo, &fix)?;
         self.cache.insert(commit.id(), pid);
         Ok(pid)
+    }
+
+    /// The stable patch-id of a reduced change, computed without writing to the repository.
+    pub fn patch_id(&self, repo: &Repository, fix: &ReducedFix) -> Result<Option<Oid>> {
+        patch_id_of(self.scratch.as_ref().unwrap_or(repo), &fix.before, &fix.after)
     }
 
     /// Records a commit made during this run.
@@ -119,6 +128,14 @@ impl ForkHistory {
     pub fn save_cache(&self) -> Result<()> {
         self.cache.save()
     }
+}
+
+/// Opens `repo` again with an in-memory object store in front, or `None` when that fails (then
+/// the throwaway trees go to the repository itself, which is harmless but slower).
+fn scratch(repo: &Repository) -> Option<Repository> {
+    let scratch = Repository::open(repo.path()).ok()?;
+    scratch.odb().ok()?.add_new_mempack_backend(1000).ok()?;
+    Some(scratch)
 }
 
 /// The commit ids named by `(cherry picked from commit <id>)` lines in a message.

@@ -9,6 +9,7 @@
 //! it, the state saved for `--continue` / `--abort`.
 
 mod changes;
+mod cherry;
 mod conflict;
 mod equivalence;
 mod fix;
@@ -23,6 +24,7 @@ use anyhow::{bail, Context, Result};
 use git2::{build::CheckoutBuilder, Commit, Oid, Repository};
 use serde::{Deserialize, Serialize};
 
+pub use cherry::{cherry, CherryEntry};
 pub use conflict::{classify, Prerequisite};
 pub use equivalence::Evidence;
 pub use fix::FixSpec;

@@ -11,6 +11,8 @@ use clap::{Parser, Subcommand};
 use crate::config::Config;
 
 mod backport;
+mod bench;
+mod cherry;
 mod demo;
 mod test;
 
@@ -29,6 +31,8 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     Backport(backport::Args),
+    Bench(bench::Args),
+    Cherry(cherry::Args),
     Demo(demo::Args),
     Test(test::Args),
 }
@@ -60,6 +64,8 @@ pub fn run(cli: Cli) -> Result<Outcome> {
     };
     match cli.command {
         Command::Backport(args) => backport::run(args, &ctx),
+        Command::Bench(args) => bench::run(args, &ctx),
+        Command::Cherry(args) => cherry::run(args, &ctx),
         Command::Demo(args) => demo::run(args, &ctx),
         Command::Test(args) => test::run(args, &ctx),
     }
