@@ -3,16 +3,20 @@
 //! it waited for, so a shell loop reports its biggest `git` or `xtask` child).
 
 use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
 use std::process::{Command, ExitStatus};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One measured run.
-#[derive(Clone, Copy, Debug, Serialize)]
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
 pub struct Sample {
+    /// Wall time.
     pub seconds: f64,
+    /// User plus system CPU time of the process and its descendants.
+    pub cpu_seconds: f64,
     pub max_rss_kib: u64,
 }
 
@@ -38,9 +42,11 @@ pub fn measure(cmd: &mut Command) -> Result<(Sample, ExitStatus)> {
         }
     }
     let seconds = start.elapsed().as_secs_f64();
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     Ok((
         Sample {
             seconds,
+            cpu_seconds: secs(usage.ru_utime) + secs(usage.ru_stime),
             // Linux reports ru_maxrss in KiB.
             max_rss_kib: usage.ru_maxrss as u64,
         },
@@ -48,13 +54,28 @@ pub fn measure(cmd: &mut Command) -> Result<(Sample, ExitStatus)> {
     ))
 }
 
-/// Median, minimum and maximum wall time and peak memory over several runs.
+/// Measures `command` (inheriting stdio) and writes the sample as JSON to `out`: run as a
+/// separate small process by the benchmark, because a child's peak memory as the kernel reports
+/// it includes the memory of the process that started it (the benchmark holds repositories).
+/// Returns whether the command succeeded.
+pub fn measure_into(out: &Path, command: &[String]) -> Result<bool> {
+    let Some((program, args)) = command.split_first() else {
+        bail!("no command to measure");
+    };
+    let (sample, status) = measure(Command::new(program).args(args))?;
+    crate::atomic::write(out, serde_json::to_vec(&sample)?)?;
+    Ok(status.success())
+}
+
+/// Median, minimum and maximum wall time, median CPU time and peak memory over several runs.
 #[derive(Clone, Copy, Debug, Serialize)]
 pub struct Stats {
     pub runs: usize,
     pub median: f64,
     pub min: f64,
     pub max: f64,
+    /// Median CPU time (user + system), steadier than wall time on a shared machine.
+    pub cpu_median: f64,
     /// The largest peak resident set of any run, in KiB.
     pub max_rss_kib: u64,
 }
@@ -70,8 +91,16 @@ impl Stats {
         } else {
             (times[n / 2 - 1] + times[n / 2]) / 2.0
         };
+        let mut cpu: Vec<f64> = samples.iter().map(|s| s.cpu_seconds).collect();
+        cpu.sort_by(f64::total_cmp);
+        let cpu_median = if n % 2 == 1 {
+            cpu[n / 2]
+        } else {
+            (cpu[n / 2 - 1] + cpu[n / 2]) / 2.0
+        };
         Stats {
             runs: n,
+            cpu_median,
             median,
             min: times[0],
             max: times[n - 1],

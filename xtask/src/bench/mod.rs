@@ -13,9 +13,9 @@ use anyhow::{ensure, Result};
 use serde::Serialize;
 
 pub use generate::{BenchRepo, Fix, FixKind, Shape};
-pub use measure::Stats;
+pub use measure::{measure_into, Stats};
 pub use report::{machine, Machine};
-pub use scenarios::{Comparison, Tools};
+pub use scenarios::{Comparison, GitBackport, Tools};
 
 /// What to run.
 #[derive(Clone, Debug)]
@@ -126,13 +126,14 @@ pub fn run(s: &Settings) -> Result<Results> {
     };
 
     step(&format!("backport {} fixes", s.fixes));
-    comparisons.push(scenarios::backport(
+    comparisons.extend(scenarios::backport(
         &main,
         &main.fixes[..s.fixes],
         s.runs,
         &tools,
         &work,
-        &format!("backport {} fixes (per-fix processes vs `git cherry-pick -x` loop)", s.fixes),
+        &format!("backport {} fixes", s.fixes),
+        &[GitBackport::Loop, GitBackport::Sequencer],
     )?);
     step("already-applied detection");
     comparisons.push(scenarios::cherry(&main, s.runs, &tools, &work)?);
@@ -148,13 +149,14 @@ pub fn run(s: &Settings) -> Result<Results> {
                 continue;
             }
             step(&format!("scaling: {n} fixes"));
-            comparisons.push(scenarios::backport(
+            comparisons.extend(scenarios::backport(
                 &main,
                 &main.fixes[..n],
                 s.runs,
                 &tools,
                 &work,
                 &format!("scaling: {n} fixes"),
+                &[GitBackport::Loop],
             )?);
         }
         for m in SCALING_FILES {
@@ -168,13 +170,14 @@ pub fn run(s: &Settings) -> Result<Results> {
             }
             let repo = fresh(files)?;
             step(&format!("scaling: {files} files"));
-            comparisons.push(scenarios::backport(
+            comparisons.extend(scenarios::backport(
                 &repo,
                 &repo.fixes[..s.fixes],
                 s.runs,
                 &tools,
                 &work,
                 &format!("scaling: {files} files"),
+                &[GitBackport::Loop],
             )?);
         }
     }

@@ -69,15 +69,15 @@ pub fn markdown(r: &Results) -> String {
     );
     let _ = writeln!(
         out,
-        "Repository: generated (seed {}), {} upstream commits since the branches diverged; {} runs per row; wall time median (min–max), peak resident memory of the largest process.\n",
+        "Repository: generated (seed {}), {} upstream commits since the branches diverged; {} runs per row; wall time median (min–max), median CPU time (user + system, all processes), peak resident memory of the largest single process.\n",
         r.seed, r.divergence, r.runs
     );
-    out.push_str("| scenario | files | n | toolkit | git | toolkit / git | peak memory toolkit | peak memory git | outcome (checked equal) |\n");
+    out.push_str("| scenario | files | n | toolkit wall | git wall | wall toolkit / git | CPU toolkit / git | peak memory toolkit / git | outcome (checked equal) |\n");
     out.push_str("|---|---:|---:|---|---|---:|---:|---:|---|\n");
     for c in &r.comparisons {
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {:.2} s ({:.2}–{:.2}) | {:.2} s ({:.2}–{:.2}) | {:.2}× | {} | {} | {} |",
+            "| {} | {} | {} | {:.2} s ({:.2}–{:.2}) | {:.2} s ({:.2}–{:.2}) | **{:.2}×** | {:.2} s / {:.2} s = {:.2}× | {} / {} | {} |",
             c.scenario,
             c.files,
             c.fixes,
@@ -88,6 +88,9 @@ pub fn markdown(r: &Results) -> String {
             c.git.min,
             c.git.max,
             c.ratio(),
+            c.toolkit.cpu_median,
+            c.git.cpu_median,
+            c.toolkit.cpu_median / c.git.cpu_median.max(1e-9),
             mib(c.toolkit.max_rss_kib),
             mib(c.git.max_rss_kib),
             c.outcome

@@ -16,7 +16,7 @@ use git2::{Oid, Repository};
 use serde::Serialize;
 
 use super::generate::{BenchRepo, Fix, FixKind, NEW, OLD};
-use super::measure::{measure, Sample, Stats};
+use super::measure::{Sample, Stats};
 use crate::backport::provenance_message;
 
 /// One row of results: the toolkit and git on the same work.
@@ -99,44 +99,74 @@ fn configure(path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Runs `script` under `sh` in `cwd` with `env`, measured.
-fn run_script(script: &str, cwd: &Path, env: &[(&str, &Path)], log: &Path) -> Result<Sample> {
-    let mut cmd = Command::new("sh");
-    cmd.arg("-c").arg(script).current_dir(cwd);
+/// Runs `script` under `sh` in `cwd` with `env`, measured by a `xtask bench --measure-into`
+/// process in between (see `measure::measure_into`).
+fn run_script(
+    tools: &Tools,
+    script: &str,
+    cwd: &Path,
+    env: &[(&str, &Path)],
+    log: &Path,
+) -> Result<Sample> {
+    let sample_file = log.with_extension("sample");
+    let mut cmd = Command::new(&tools.xtask);
+    cmd.arg("bench")
+        .arg("--measure-into")
+        .arg(&sample_file)
+        .args(["--", "sh", "-c", script])
+        .current_dir(cwd);
     for (k, v) in env {
         cmd.env(k, v);
     }
-    cmd.env("NO_COLOR", "1")
+    let err = log.with_extension("err");
+    let status = cmd
+        .env("NO_COLOR", "1")
         .env_remove("GITHUB_ACTIONS")
         .env_remove("GITHUB_STEP_SUMMARY")
         .env_remove("ELS_CONFIG")
         .stdout(std::fs::File::create(log)?)
-        .stderr(std::fs::File::create(log.with_extension("err"))?);
-    let (sample, status) = measure(&mut cmd)?;
+        .stderr(std::fs::File::create(&err)?)
+        .status()
+        .with_context(|| format!("cannot run {}", tools.xtask.display()))?;
     if !status.success() {
         bail!(
             "the measured command failed ({status}); see {}:\n{}",
-            log.with_extension("err").display(),
-            std::fs::read_to_string(log.with_extension("err")).unwrap_or_default()
+            err.display(),
+            std::fs::read_to_string(&err).unwrap_or_default()
         );
     }
-    Ok(sample)
+    let text = std::fs::read_to_string(&sample_file)
+        .with_context(|| format!("cannot read {}", sample_file.display()))?;
+    Ok(serde_json::from_str(&text)?)
 }
 
+/// The toolkit, skipping conflicting fixes like the git loops do: a dry run over the remaining
+/// fixes decides every outcome in memory up to the first conflict; the fixes before it are
+/// applied in one real run, the conflicting one is recorded, and the rest go round again.
 const TOOLKIT_BACKPORT: &str = r#"
-while read -r f; do
-  "$XTASK" backport --fork "$FORK" --onto release/6.0 --json "$f" >/dev/null
+set -- $(cat "$FIXES")
+while [ $# -gt 0 ]; do
+  "$XTASK" backport --fork "$FORK" --onto release/6.0 --dry-run --json "$@" > "$WORK/dry.json"
   rc=$?
-  if [ "$rc" -eq 1 ]; then
-    echo "$f" >> "$CONFLICTS"
-    "$XTASK" backport --fork "$FORK" --abort >/dev/null || exit 3
-  elif [ "$rc" -ne 0 ]; then
-    exit 4
+  if [ "$rc" -eq 0 ]; then
+    "$XTASK" backport --fork "$FORK" --onto release/6.0 --json "$@" > /dev/null || exit 4
+    break
   fi
-done < "$FIXES"
+  [ "$rc" -eq 1 ] || exit 5
+  k=$(grep -o '"status": "[a-z-]*"' "$WORK/dry.json" | grep -n '"conflict"' | head -n 1 | cut -d: -f1)
+  [ -n "$k" ] || exit 6
+  prefix=""
+  while [ "$k" -gt 1 ]; do prefix="$prefix $1"; shift; k=$((k - 1)); done
+  if [ -n "$prefix" ]; then
+    "$XTASK" backport --fork "$FORK" --onto release/6.0 --json $prefix > /dev/null || exit 7
+  fi
+  echo "$1" >> "$CONFLICTS"
+  shift
+done
 "#;
 
-const GIT_BACKPORT: &str = r#"
+/// What backport tools run: one `git cherry-pick -x` process per fix in a worktree.
+const GIT_LOOP: &str = r#"
 cd "$FORK" || exit 5
 while read -r f; do
   if ! git cherry-pick -x --empty=drop "$f" >/dev/null 2>&1; then
@@ -144,6 +174,17 @@ while read -r f; do
     git cherry-pick --abort || exit 3
   fi
 done < "$FIXES"
+"#;
+
+/// git's best: one `git cherry-pick -x` over every fix, `--skip` past each conflict.
+const GIT_SEQUENCER: &str = r#"
+cd "$FORK" || exit 5
+git cherry-pick -x --empty=drop $(cat "$FIXES") >/dev/null 2>&1
+while [ $? -ne 0 ]; do
+  h=$(git rev-parse -q --verify CHERRY_PICK_HEAD) || exit 3
+  echo "$h" >> "$CONFLICTS"
+  git cherry-pick --skip >/dev/null 2>&1
+done
 "#;
 
 /// What a backport loop left: the tree after each applied fix and the conflicted fixes.
@@ -192,17 +233,45 @@ fn backport_outcome(fork: &Path, original: Oid, conflicts: &Path) -> Result<Back
     })
 }
 
-/// Backports `fixes` with both tools `runs` times.
+/// The git side of a backport comparison.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum GitBackport {
+    /// One `git cherry-pick -x` per fix (what backport tools run).
+    Loop,
+    /// One `git cherry-pick -x` over all fixes with `--skip` on conflicts (git's best).
+    Sequencer,
+}
+
+impl GitBackport {
+    fn script(self) -> &'static str {
+        match self {
+            GitBackport::Loop => GIT_LOOP,
+            GitBackport::Sequencer => GIT_SEQUENCER,
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            GitBackport::Loop => "`git cherry-pick -x` loop",
+            GitBackport::Sequencer => "one `git cherry-pick -x` sequence, `--skip` on conflict",
+        }
+    }
+}
+
+/// Backports `fixes` with the toolkit and each git variant, `runs` times; one comparison per
+/// git variant (the toolkit's samples are shared).
 pub fn backport(
     repo: &BenchRepo,
     fixes: &[Fix],
     runs: usize,
     tools: &Tools,
     work: &Path,
-    scenario: &str,
-) -> Result<Comparison> {
+    label: &str,
+    variants: &[GitBackport],
+) -> Result<Vec<Comparison>> {
     let original = Repository::open(&repo.path)?.refname_to_id(&format!("refs/heads/{OLD}"))?;
-    let (mut toolkit, mut git) = (Vec::new(), Vec::new());
+    let mut toolkit = Vec::new();
+    let mut git: Vec<Vec<Sample>> = vec![Vec::new(); variants.len()];
     let mut outcome = String::new();
     for run in 0..runs {
         let dir = run_dir(work)?;
@@ -210,51 +279,62 @@ pub fn backport(
         let list = d.join("fixes");
         let ids: Vec<&str> = fixes.iter().map(|f| f.id.as_str()).collect();
         std::fs::write(&list, ids.join("\n") + "\n")?;
-        let tk_fork = bare_copy(repo, d, "toolkit.git")?;
-        let git_fork = worktree_copy(repo, d, "git")?;
-        let (tk_conflicts, git_conflicts) = (d.join("toolkit.conflicts"), d.join("git.conflicts"));
-        let mut sides: Vec<(bool, &str)> = vec![(true, TOOLKIT_BACKPORT), (false, GIT_BACKPORT)];
-        if run % 2 == 1 {
-            sides.reverse();
-        }
-        for (is_toolkit, script) in sides {
-            let (fork, conflicts, log) = if is_toolkit {
-                (&tk_fork, &tk_conflicts, d.join("toolkit.log"))
-            } else {
-                (&git_fork, &git_conflicts, d.join("git.log"))
+        // Sides: None is the toolkit, Some(i) git variant i; the order rotates between runs.
+        let mut sides: Vec<Option<usize>> = std::iter::once(None)
+            .chain((0..variants.len()).map(Some))
+            .collect();
+        let n = sides.len();
+        sides.rotate_left(run % n);
+        let mut outcomes = Vec::new();
+        for side in sides {
+            let name = match side {
+                None => "toolkit".to_string(),
+                Some(i) => format!("git{i}"),
             };
+            let fork = match side {
+                None => bare_copy(repo, d, "toolkit.git")?,
+                Some(_) => worktree_copy(repo, d, &name)?,
+            };
+            let conflicts = d.join(format!("{name}.conflicts"));
             let env = [
                 ("XTASK", tools.xtask.as_path()),
                 ("FORK", fork.as_path()),
                 ("FIXES", list.as_path()),
                 ("CONFLICTS", conflicts.as_path()),
+                ("WORK", d),
             ];
-            let sample = run_script(script, d, &env, &log)?;
-            if is_toolkit {
-                toolkit.push(sample);
-            } else {
-                git.push(sample);
+            let script = side.map_or(TOOLKIT_BACKPORT, |i| variants[i].script());
+            let sample = run_script(tools, script, d, &env, &d.join(format!("{name}.log")))?;
+            match side {
+                None => toolkit.push(sample),
+                Some(i) => git[i].push(sample),
+            }
+            outcomes.push((name, backport_outcome(&fork, original, &conflicts)?));
+        }
+        let (first_name, first) = &outcomes[0];
+        for (name, other) in &outcomes[1..] {
+            if other != first {
+                bail!(
+                    "{label}: {first_name} and {name} disagree (kept for inspection in {}):\n{}",
+                    dir.keep().display(),
+                    difference(first, other)
+                );
             }
         }
-        let tk = backport_outcome(&tk_fork, original, &tk_conflicts)?;
-        let gt = backport_outcome(&git_fork, original, &git_conflicts)?;
-        if tk != gt {
-            bail!(
-                "{scenario}: the toolkit and git disagree (kept for inspection in {}):\n{}",
-                dir.keep().display(),
-                difference(&tk, &gt)
-            );
-        }
-        outcome = describe(fixes, &tk)?;
+        outcome = describe(fixes, first)?;
     }
-    Ok(Comparison {
-        scenario: scenario.to_string(),
-        files: repo.shape.files,
-        fixes: fixes.len(),
-        toolkit: Stats::of(&toolkit),
-        git: Stats::of(&git),
-        outcome,
-    })
+    Ok(variants
+        .iter()
+        .zip(git)
+        .map(|(v, samples)| Comparison {
+            scenario: format!("{label} vs {}", v.label()),
+            files: repo.shape.files,
+            fixes: fixes.len(),
+            toolkit: Stats::of(&toolkit),
+            git: Stats::of(&samples),
+            outcome: outcome.clone(),
+        })
+        .collect())
 }
 
 fn difference(tk: &BackportOutcome, gt: &BackportOutcome) -> String {
@@ -262,16 +342,19 @@ fn difference(tk: &BackportOutcome, gt: &BackportOutcome) -> String {
     for (fix, tree) in &tk.applied {
         match gt.applied.get(fix) {
             Some(t) if t == tree => {}
-            Some(t) => out.push_str(&format!("  {fix}: toolkit tree {tree}, git tree {t}\n")),
-            None => out.push_str(&format!("  {fix}: applied by the toolkit only\n")),
+            Some(t) => out.push_str(&format!("  {fix}: tree {tree} vs {t}\n")),
+            None => out.push_str(&format!("  {fix}: applied by the first only\n")),
         }
     }
     for fix in gt.applied.keys().filter(|f| !tk.applied.contains_key(*f)) {
-        out.push_str(&format!("  {fix}: applied by git only\n"));
+        out.push_str(&format!("  {fix}: applied by the second only\n"));
     }
     for fix in tk.conflicts.symmetric_difference(&gt.conflicts) {
-        let who = if tk.conflicts.contains(fix) { "the toolkit" } else { "git" };
-        out.push_str(&format!("  {fix}: conflict for {who} only\n"));
+        let who = if tk.conflicts.contains(fix) { "first" } else { "second" };
+        out.push_str(&format!("  {fix}: conflict for the {who} only\n"));
+    }
+    if tk.tip_tree != gt.tip_tree {
+        out.push_str(&format!("  final trees differ: {} vs {}\n", tk.tip_tree, gt.tip_tree));
     }
     out
 }
@@ -327,11 +410,11 @@ pub fn cherry(repo: &BenchRepo, runs: usize, tools: &Tools, work: &Path) -> Resu
             if is_toolkit {
                 let script = r#""$XTASK" cherry --fork "$FORK" release/6.0 release/8.0"#;
                 let env = [("XTASK", tools.xtask.as_path()), ("FORK", tk_fork.as_path())];
-                toolkit.push(run_script(script, d, &env, &d.join("toolkit.out"))?);
+                toolkit.push(run_script(tools, script, d, &env, &d.join("toolkit.out"))?);
             } else {
                 let script = r#"git -C "$FORK" cherry release/6.0 release/8.0"#;
                 let env = [("FORK", git_fork.as_path())];
-                git.push(run_script(script, d, &env, &d.join("git.out"))?);
+                git.push(run_script(tools, script, d, &env, &d.join("git.out"))?);
             }
         }
         let tk = cherry_marks(&d.join("toolkit.out"))?;
@@ -372,7 +455,7 @@ pub fn cherry(repo: &BenchRepo, runs: usize, tools: &Tools, work: &Path) -> Resu
         outcome = format!("identical: {listed} {NEW} commits listed, {present} already on {OLD}");
     }
     Ok(Comparison {
-        scenario: format!("already-applied detection (`cherry` vs `git cherry`)"),
+        scenario: "already-applied detection: `xtask cherry` vs `git cherry`".to_string(),
         files: repo.shape.files,
         fixes: listed,
         toolkit: Stats::of(&toolkit),

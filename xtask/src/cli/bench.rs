@@ -42,9 +42,19 @@ pub struct Args {
     /// Print the results as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Internal: run COMMAND, and write its wall time, CPU time and peak memory to FILE.
+    #[arg(long, hide = true, value_name = "FILE", requires = "command")]
+    pub measure_into: Option<PathBuf>,
+    /// Internal: the command `--measure-into` runs.
+    #[arg(last = true, hide = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
 }
 
 pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
+    if let Some(out) = &args.measure_into {
+        let ok = bench::measure_into(&ctx.cwd().join(out), &args.command)?;
+        return Ok(if ok { Outcome::Success } else { Outcome::Failure });
+    }
     let xtask = std::env::current_exe().context("cannot find the xtask binary to measure")?;
     let cache = bench::default_cache();
     let mut s = if args.quick {
