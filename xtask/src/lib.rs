@@ -10,5 +10,6 @@ pub mod cli;
 pub mod config;
 pub mod console;
 pub mod demo;
+pub mod patches;
 pub mod repo;
 pub mod sandbox;

@@ -14,6 +14,7 @@ mod backport;
 mod bench;
 mod cherry;
 mod demo;
+mod patches;
 mod test;
 
 /// net6-els: keep a .NET 6 fork secure after Microsoft's end of support.
@@ -34,6 +35,7 @@ pub enum Command {
     Bench(bench::Args),
     Cherry(cherry::Args),
     Demo(demo::Args),
+    Patches(patches::Args),
     Test(test::Args),
 }
 
@@ -67,6 +69,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Bench(args) => bench::run(args, &ctx),
         Command::Cherry(args) => cherry::run(args, &ctx),
         Command::Demo(args) => demo::run(args, &ctx),
+        Command::Patches(args) => patches::run(args, &ctx),
         Command::Test(args) => test::run(args, &ctx),
     }
 }

@@ -1,0 +1,335 @@
+//! Verify: the queue's lint and CI gate. Every problem names a file and a line: series entries
+//! without a file, patch files missing from the series, patches that do not parse (truncated,
+//! bad header), missing or malformed DEP-3 fields, a security patch not naming its CVE, paths
+//! leaving the repository, the same upstream commit twice, a patch that does not apply in order
+//! on the base, and a rebuilt tree that differs from the fork branch.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+
+use super::apply::rebuild;
+use super::export::base_commit;
+use super::format::{unsafe_path_reason, PatchFile};
+use super::provenance::{cherry_picked_from, is_cve_id, origin_commit};
+use super::queue::{self, QueueDir};
+use super::series;
+use crate::config::Config;
+use crate::repo;
+
+/// One problem, at a file and line.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    /// The file, relative to the config file's directory when it is inside it.
+    pub file: String,
+    pub line: usize,
+    pub message: String,
+}
+
+/// Which fork branch the rebuilt tree is compared with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Against {
+    /// The configured branch, when the repository has it.
+    Configured,
+    /// This branch (it must exist).
+    Branch(String),
+    /// No comparison.
+    Nothing,
+}
+
+/// The result of verifying one repository's queue.
+#[derive(Clone, Debug, Serialize)]
+pub struct VerifyReport {
+    pub repo: String,
+    pub dir: PathBuf,
+    /// Patches listed in the series.
+    pub patches: usize,
+    /// The tree the queue rebuilds, when every patch applied.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tree: Option<String>,
+    /// The branch the tree was compared with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub against: Option<String>,
+    /// False when structural problems kept the patches from being applied.
+    pub applied: bool,
+    pub problems: Vec<Problem>,
+}
+
+impl VerifyReport {
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// Verifies `name`'s queue.
+pub fn verify_repo(config: &Config, name: &str, against: &Against) -> Result<VerifyReport> {
+    let rc = config.repo(name)?;
+    let queue_dir = QueueDir::new(&config.patches_dir(), name);
+    let Some(dir) = queue_dir.current() else {
+        bail!(
+            "there is no queue for `{name}` in {}; create it with `cargo xtask patches export --repo {name}`",
+            queue_dir.path().display()
+        );
+    };
+    let show = |p: &Path| -> String {
+        p.strip_prefix(&config.root)
+            .unwrap_or(p)
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/")
+    };
+    let mut problems = Vec::new();
+    let mut problem = |file: &Path, line: usize, message: String| {
+        problems.push(Problem {
+            file: show(file),
+            line,
+            message,
+        })
+    };
+    let contents = queue::read(&dir)?;
+    let series_path = dir.join("series");
+    let mut blocked = false;
+    let entries = match &contents.series {
+        Some(text) => series::parse(text),
+        None => {
+            problem(&series_path, 1, "there is no series file; export the queue (`cargo xtask patches export`) or write one listing the patches in order".into());
+            blocked = true;
+            Vec::new()
+        }
+    };
+    let mut listed: Vec<series::Entry> = Vec::new();
+    let mut lines: BTreeMap<String, usize> = BTreeMap::new();
+    for e in entries {
+        if let Some(why) = unsafe_path_reason(&e.path) {
+            problem(
+                &series_path,
+                e.line,
+                format!("the entry `{}` {why}", e.path),
+            );
+            blocked = true;
+        } else if let Some(first) = lines.get(&e.path) {
+            problem(
+                &series_path,
+                e.line,
+                format!(
+                    "`{}` is listed twice (first at line {first}); remove one",
+                    e.path
+                ),
+            );
+            blocked = true;
+        } else if !dir.join(&e.path).is_file() {
+            problem(
+                &series_path,
+                e.line,
+                format!(
+                    "lists `{}` but there is no such file; restore it or remove the line",
+                    e.path
+                ),
+            );
+            blocked = true;
+        } else {
+            lines.insert(e.path.clone(), e.line);
+            listed.push(e);
+        }
+    }
+    for p in &contents.patches {
+        if !lines.contains_key(p) {
+            problem(
+                &dir.join(p),
+                1,
+                format!(
+                    "`{p}` is not listed in series; add it at its place in {} or delete it",
+                    show(&series_path)
+                ),
+            );
+        }
+    }
+    let mut parsed = Vec::new();
+    let mut upstreams: BTreeMap<String, String> = BTreeMap::new();
+    for e in &listed {
+        let path = dir.join(&e.path);
+        let bytes =
+            std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let patch = match PatchFile::parse(&bytes) {
+            Ok(p) => p,
+            Err(err) => {
+                problem(
+                    &path,
+                    err.line,
+                    format!("{}; fix the file or export the queue again", err.message),
+                );
+                blocked = true;
+                continue;
+            }
+        };
+        for (line, message) in field_problems(&patch, &e.path) {
+            problem(&path, line, message);
+        }
+        for f in &patch.files {
+            for p in &f.paths {
+                if let Some(why) = unsafe_path_reason(p) {
+                    problem(
+                        &path,
+                        f.line,
+                        format!("the path `{p}` {why}; such a patch is never applied"),
+                    );
+                    blocked = true;
+                }
+            }
+        }
+        let origin = patch.field("Origin");
+        let upstream = origin
+            .and_then(|o| origin_commit(&o.value))
+            .or_else(|| cherry_picked_from(&patch.body).map(|id| id.to_string()));
+        if let Some(up) = upstream {
+            let line = origin.map_or(1, |o| o.line);
+            match upstreams.get(&up) {
+                Some(first) => problem(&path, line, format!("takes upstream commit {up} again (already in `{first}`); drop one of the two patches")),
+                None => {
+                    upstreams.insert(up, e.path.clone());
+                }
+            }
+        }
+        parsed.push((e.path.clone(), patch));
+    }
+    let mut report = VerifyReport {
+        repo: name.to_string(),
+        dir: dir.clone(),
+        patches: listed.len(),
+        tree: None,
+        against: None,
+        applied: false,
+        problems: Vec::new(),
+    };
+    if blocked {
+        report.problems = problems;
+        return Ok(report);
+    }
+    let fork = config.resolve(&rc.path);
+    let repo = repo::open(&fork)?;
+    let base = base_commit(&repo, rc)?;
+    // Verification creates objects in memory only.
+    let odb = repo.odb()?;
+    let _mempack = odb.add_new_mempack_backend(1000)?;
+    report.applied = true;
+    match rebuild(&repo, base, &parsed)? {
+        Err(f) => {
+            let (file, patch) = &parsed[f.index];
+            problem(&dir.join(file), patch.diff_line, format!("does not apply onto {} + the {} patch(es) before it ({}); refresh the queue (`cargo xtask patches refresh`) or fix the patch", rc.base, f.index, f.reason));
+        }
+        Ok(commits) => {
+            let tip = commits.last().copied().unwrap_or(base);
+            let tree = repo.find_commit(tip)?.tree()?;
+            report.tree = Some(tree.id().to_string());
+            let branch = match against {
+                Against::Nothing => None,
+                Against::Configured => repo
+                    .find_branch(&rc.branch, git2::BranchType::Local)
+                    .ok()
+                    .map(|_| rc.branch.clone()),
+                Against::Branch(b) => Some(b.clone()),
+            };
+            if let Some(branch) = branch {
+                let other = repo
+                    .revparse_single(&format!("refs/heads/{branch}"))
+                    .and_then(|o| o.peel_to_tree())
+                    .with_context(|| {
+                        format!(
+                            "no branch `{branch}` in {} to compare the queue with",
+                            fork.display()
+                        )
+                    })?;
+                if other.id() != tree.id() {
+                    let diff = repo.diff_tree_to_tree(Some(&tree), Some(&other), None)?;
+                    let mut paths: Vec<String> = diff
+                        .deltas()
+                        .filter_map(|d| {
+                            d.new_file()
+                                .path()
+                                .or(d.old_file().path())
+                                .map(|p| p.display().to_string())
+                        })
+                        .collect();
+                    let more = paths.len().saturating_sub(10);
+                    paths.truncate(10);
+                    let paths = paths.join(", ")
+                        + &if more > 0 {
+                            format!(" and {more} more")
+                        } else {
+                            String::new()
+                        };
+                    problem(&series_path, 1, format!("the queue rebuilds tree {} but branch `{branch}` has tree {}; they differ in {paths}; run `cargo xtask patches refresh --repo {name}` to export the branch again", tree.id(), other.id()));
+                }
+                report.against = Some(branch);
+            }
+        }
+    }
+    report.problems = problems;
+    Ok(report)
+}
+
+/// Required and well-formed DEP-3 fields, and the CVE a patch's directory promises.
+fn field_problems(patch: &PatchFile, rel: &str) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    if patch.field("Description").is_none() {
+        out.push((
+            1,
+            "the header has no `Description:` field (DEP-3: what the patch does)".to_string(),
+        ));
+    }
+    match patch.field("Origin") {
+        None => out.push((1, "the header has no `Origin:` field (DEP-3: `upstream, <commit URL>`, `backport, <commit URL>` or `vendor`)".to_string())),
+        Some(o) => {
+            let (kind, target) = o.value.split_once(',').map_or((o.value.trim(), ""), |(k, t)| (k.trim(), t.trim()));
+            match kind {
+                "upstream" | "backport" if target.is_empty() => out.push((o.line, format!("`Origin: {kind}` needs the upstream commit: `{kind}, <commit URL>`"))),
+                "backport" if patch.field("Backport-Note").is_none() => out.push((o.line, "a backport must say how it differs from upstream: add a `Backport-Note:` field".to_string())),
+                "upstream" | "backport" | "vendor" | "other" => {}
+                _ => out.push((o.line, format!("`Origin: {}` does not start with upstream, backport, vendor or other", o.value))),
+            }
+        }
+    }
+    match patch.field("Last-Update") {
+        None => out.push((
+            1,
+            "the header has no `Last-Update:` field (YYYY-MM-DD)".to_string(),
+        )),
+        Some(f) if !is_date(&f.value) => out.push((
+            f.line,
+            format!("`Last-Update: {}` is not a date YYYY-MM-DD", f.value),
+        )),
+        Some(_) => {}
+    }
+    let cves = patch.cves();
+    let line = patch.field("CVE").map_or(1, |f| f.line);
+    for c in cves.iter().filter(|c| !is_cve_id(c)) {
+        out.push((
+            line,
+            format!("`{c}` in the `CVE:` field is not a CVE id (CVE-YYYY-NNNN…)"),
+        ));
+    }
+    let dir = rel.split('/').next().unwrap_or("");
+    if is_cve_id(dir) {
+        if cves.is_empty() {
+            out.push((1, format!("the patch is under {dir}/ but has no `CVE:` field; a security patch must name its CVE (`CVE: {dir}`)")));
+        } else if !cves.iter().any(|c| c == dir) {
+            out.push((line, format!("the patch is under {dir}/ but its `CVE:` field names {}; move it or fix the field", cves.join(", "))));
+        }
+    } else if let Some(first) = cves.first() {
+        out.push((line, format!("the patch fixes {first} but is under {dir}/; move it to {first}/ so the queue can be browsed by CVE")));
+    }
+    out
+}
+
+fn is_date(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
+}
