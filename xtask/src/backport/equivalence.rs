@@ -38,6 +38,8 @@ pub struct ForkHistory {
     trailers: HashMap<Oid, Oid>,
     patch_ids: HashMap<Oid, Oid>,
     scanned: HashSet<Oid>,
+    /// Upstream commits scanned against, and whether each is an ancestor of the fork branch.
+    covered: Vec<(Oid, bool)>,
     cache: PatchIdCache,
 }
 
@@ -49,22 +51,43 @@ impl ForkHistory {
             trailers: HashMap::new(),
             patch_ids: HashMap::new(),
             scanned: HashSet::new(),
+            covered: Vec::new(),
             cache: PatchIdCache::load(repo),
         }
     }
 
     /// Scans the fork commits reachable from `tip` that are not shared with `upstream` (all of
-    /// them up to a limit when the histories are unrelated). Commits already scanned are skipped.
-    pub fn scan(&mut self, repo: &Repository, tip: Oid, upstream: Oid) -> Result<()> {
+    /// them up to a limit when the histories are unrelated), and says whether `upstream` is an
+    /// ancestor of `tip`. Commits already scanned are skipped.
+    ///
+    /// The merge-base walk behind both answers crosses the whole divergence of the branches, so
+    /// it is done once per run where possible: when `tip` is already scanned (the run's own
+    /// commits are recorded) and `upstream` descends from an upstream commit scanned against
+    /// before, the scanned commits already cover it, and it is an ancestor only if that one was.
+    pub fn scan(&mut self, repo: &Repository, tip: Oid, upstream: Oid) -> Result<bool> {
+        if tip == upstream {
+            return Ok(true);
+        }
+        if self.scanned.contains(&tip) {
+            for &(earlier, on_fork) in self.covered.iter().rev() {
+                if earlier == upstream {
+                    return Ok(on_fork);
+                }
+                if !on_fork && repo.graph_descendant_of(upstream, earlier)? {
+                    return Ok(false);
+                }
+            }
+        }
         let mut walk = repo.revwalk()?;
         walk.push(tip)?;
-        let limit = match repo.merge_base(tip, upstream) {
+        let (limit, on_fork) = match repo.merge_base(tip, upstream) {
             Ok(base) => {
                 walk.hide(base)?;
-                usize::MAX
+                (usize::MAX, base == upstream)
             }
-            Err(_) => UNRELATED_SCAN_LIMIT,
+            Err(_) => (UNRELATED_SCAN_LIMIT, false),
         };
+        self.covered.push((upstream, on_fork));
         for id in walk.take(limit) {
             let id = id?;
             if !self.scanned.insert(id) {
@@ -80,7 +103,7 @@ impl ForkHistory {
                 }
             }
         }
-        Ok(())
+        Ok(on_fork)
     }
 
     fn fork_patch_id(&mut self, repo: &Repository, commit: &Commit) -> Result<Option<Oid>> {

@@ -403,10 +403,9 @@ fn evaluate(
     map: &PathMap,
     history: &mut ForkHistory,
 ) -> Result<Evaluation> {
-    if onto.id() == upstream.id() || repo.graph_descendant_of(onto.id(), upstream.id())? {
+    if history.scan(repo, onto.id(), upstream.id())? {
         return Ok(Evaluation::Already(Evidence::Ancestor, None));
     }
-    history.scan(repo, onto.id(), upstream.id())?;
     if let Some(c) = history.by_trailer(upstream) {
         return Ok(Evaluation::Already(Evidence::Trailer, Some(c)));
     }

@@ -160,8 +160,16 @@ pub fn generate(path: &Path, shape: Shape) -> Result<BenchRepo> {
     let mempack = odb.add_new_mempack_backend(1000)?;
     let mut gen = Generator::new(&repo, shape)?;
     let (old_tip, new_tip) = gen.history()?;
+    // One pack of exactly the objects written (libgit2's mempack dump walks every commit's
+    // whole tree, which is quadratic here).
+    let mut builder = repo.packbuilder()?;
+    builder.set_threads(0);
+    for id in &gen.objects {
+        builder.insert_object(*id, None)?;
+    }
     let mut pack = git2::Buf::new();
-    mempack.dump(&repo, &mut pack)?;
+    builder.write_buf(&mut pack)?;
+    drop(builder);
     let mut writer = odb.packwriter()?;
     writer.write_all(&pack)?;
     writer.commit()?;
@@ -225,6 +233,9 @@ struct Generator<'r> {
     /// Fixes the fork already has in rewritten form: (fix index, file edits, subject).
     already: Vec<(usize, Vec<(usize, usize, u64)>, String)>,
     fork_commits: usize,
+    /// Every object written, for the pack (each tree, blob and commit once).
+    objects: Vec<Oid>,
+    seen: HashSet<Oid>,
 }
 
 impl<'r> Generator<'r> {
@@ -245,6 +256,8 @@ impl<'r> Generator<'r> {
             fixes: Vec::new(),
             already: Vec::new(),
             fork_commits: 0,
+            objects: Vec::new(),
+            seen: HashSet::new(),
         })
     }
 
@@ -294,11 +307,22 @@ impl<'r> Generator<'r> {
             } else {
                 render(idx, &self.paths[idx], &initial_slots())
             };
-            let blob = self.repo.blob(text.as_bytes())?;
+            let blob = self.blob(&text)?;
             update.upsert(&self.paths[idx], blob, FileMode::Blob);
         }
         let empty = self.repo.treebuilder(None)?.write()?;
         let tree = update.create_updated(self.repo, &self.repo.find_tree(empty)?)?;
+        self.record(tree);
+        let mut trees = Vec::new();
+        self.repo.find_tree(tree)?.walk(git2::TreeWalkMode::PreOrder, |_, e| {
+            if e.kind() == Some(git2::ObjectType::Tree) {
+                trees.push(e.id());
+            }
+            git2::TreeWalkResult::Ok
+        })?;
+        for t in trees {
+            self.record(t);
+        }
         let sig = self.signature("Dev One", "dev1@example.com");
         let tip = self.repo.commit(
             None,
@@ -308,6 +332,7 @@ impl<'r> Generator<'r> {
             &self.repo.find_tree(tree)?,
             &[],
         )?;
+        self.record(tip);
         Ok(Branch {
             tip,
             tree,
@@ -315,6 +340,39 @@ impl<'r> Generator<'r> {
             paths: HashMap::new(),
             version: (6, 0),
         })
+    }
+
+    fn record(&mut self, id: Oid) {
+        if self.seen.insert(id) {
+            self.objects.push(id);
+        }
+    }
+
+    fn blob(&mut self, text: &str) -> Result<Oid> {
+        let id = self.repo.blob(text.as_bytes())?;
+        self.record(id);
+        Ok(id)
+    }
+
+    /// Records the trees on the way to each of `paths` in `tree`: the only new trees a commit
+    /// writes.
+    fn record_trees(&mut self, tree: Oid, paths: &[&str]) -> Result<()> {
+        self.record(tree);
+        let root = self.repo.find_tree(tree)?;
+        for path in paths {
+            let mut dir = String::new();
+            for part in path.split('/').collect::<Vec<_>>().iter().rev().skip(1).rev() {
+                if !dir.is_empty() {
+                    dir.push('/');
+                }
+                dir.push_str(part);
+                match root.get_path(Path::new(&dir)) {
+                    Ok(e) => self.record(e.id()),
+                    Err(_) => break,
+                }
+            }
+        }
+        Ok(())
     }
 
     fn signature(&mut self, name: &str, email: &str) -> Signature<'static> {
@@ -330,18 +388,19 @@ impl<'r> Generator<'r> {
     }
 
     /// The new blob of file `idx` on `br` after setting statement `slot` to `value`.
-    fn edit(&self, br: &mut Branch, idx: usize, slot: usize, value: u64) -> Result<(String, Oid)> {
+    fn edit(&mut self, br: &mut Branch, idx: usize, slot: usize, value: u64) -> Result<(String, Oid)> {
         let path = self.path_on(br, idx);
         let slots = br.slots.entry(idx).or_insert_with(initial_slots);
         slots[slot] = value;
-        let blob = self.repo.blob(render(idx, &path, slots).as_bytes())?;
+        let text = render(idx, &path, slots);
+        let blob = self.blob(&text)?;
         Ok((path, blob))
     }
 
-    fn bump_version(&self, br: &mut Branch) -> Result<(String, Oid)> {
+    fn bump_version(&mut self, br: &mut Branch) -> Result<(String, Oid)> {
         br.version.1 += 1;
         let text = versions_props(br.version.0, 0, br.version.1);
-        Ok((VERSIONS.to_string(), self.repo.blob(text.as_bytes())?))
+        Ok((VERSIONS.to_string(), self.blob(&text)?))
     }
 
     fn commit(
@@ -360,6 +419,8 @@ impl<'r> Generator<'r> {
         }
         let base = self.repo.find_tree(br.tree)?;
         br.tree = update.create_updated(self.repo, &base)?;
+        let paths: Vec<&str> = changes.iter().map(|(p, _)| p.as_str()).collect();
+        self.record_trees(br.tree, &paths)?;
         let sig = self.signature(who.0, who.1);
         let parent = self.repo.find_commit(br.tip)?;
         br.tip = self.repo.commit(
@@ -370,6 +431,7 @@ impl<'r> Generator<'r> {
             &self.repo.find_tree(br.tree)?,
             &[&parent],
         )?;
+        self.record(br.tip);
         Ok(br.tip)
     }
 
@@ -397,9 +459,7 @@ impl<'r> Generator<'r> {
                 let ext = self.paths[idx - 1].rsplit('.').next().unwrap_or("cs");
                 let path = format!("{dir}/Added{idx}.{ext}");
                 self.paths.push(path.clone());
-                let blob = self
-                    .repo
-                    .blob(render(idx, &path, &initial_slots()).as_bytes())?;
+                let blob = self.blob(&render(idx, &path, &initial_slots()))?;
                 self.commit(
                     new,
                     &[(path.clone(), Some(blob))],
@@ -448,7 +508,7 @@ impl<'r> Generator<'r> {
             }
         };
         let slots = new.slots.get(&idx).copied().unwrap_or_else(initial_slots);
-        let blob = self.repo.blob(render(idx, &old_path, &slots).as_bytes())?;
+        let blob = self.blob(&render(idx, &old_path, &slots))?;
         new.paths.insert(idx, new_path.clone());
         self.renamed.insert(idx);
         self.commit(

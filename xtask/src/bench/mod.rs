@@ -138,6 +138,9 @@ pub fn run(s: &Settings) -> Result<Results> {
     step("already-applied detection");
     comparisons.push(scenarios::cherry(&main, s.runs, &tools, &work)?);
 
+    step(&format!("rebuild from a {}-patch queue", s.fixes));
+    comparisons.push(scenarios::patches(&main, s.fixes, s.runs, &tools, &work)?);
+
     if s.scaling {
         let main_row = comparisons[0].clone();
         for n in SCALING_FIXES {

@@ -477,3 +477,130 @@ fn cherry_marks(path: &Path) -> Result<Vec<(char, String)>> {
         })
         .collect()
 }
+
+/// The fork branch that the patch-queue comparison rebuilds.
+const ELS_BRANCH: &str = "release/6.0-els";
+const BASE_TAG: &str = "v6.0.36";
+
+/// A patch queue of `patches` clean backports on top of the old branch (built once, not timed):
+/// the fork as `<dir>/fork.git`, the config as `<dir>/els.toml`, the queue under
+/// `<dir>/runtime-patches/runtime/`.
+fn patch_queue(repo: &BenchRepo, patches: usize, dir: &Path) -> Result<(PathBuf, Vec<Oid>)> {
+    let fork = bare_copy(repo, dir, "fork.git")?;
+    git(&["tag", BASE_TAG, OLD], &fork)?;
+    git(&["branch", ELS_BRANCH, OLD], &fork)?;
+    let clean: Vec<crate::backport::FixSpec> = repo
+        .fixes
+        .iter()
+        .filter(|f| matches!(f.kind, FixKind::Clean | FixKind::Renamed))
+        .take(patches)
+        .map(|f| f.id.parse())
+        .collect::<Result<_>>()?;
+    let report = crate::backport::backport(&crate::backport::Request {
+        fork: fork.clone(),
+        onto: ELS_BRANCH.to_string(),
+        fixes: clean,
+        quiet: true,
+        ..Default::default()
+    })?;
+    ensure!(!report.stopped(), "the patch queue's backports conflicted");
+    let config_text = format!(
+        "[patches]\ndir = \"runtime-patches\"\n\n[[repo]]\nname = \"runtime\"\npath = \"fork.git\"\nbranch = \"{ELS_BRANCH}\"\nbase = \"{BASE_TAG}\"\nupstream = \"fork.git\"\n"
+    );
+    let config_path = dir.join("els.toml");
+    std::fs::write(&config_path, config_text)?;
+    let config = crate::config::Config::load(&config_path)?;
+    crate::patches::export_repo(&config, "runtime")?;
+    let trees = branch_trees(&fork, ELS_BRANCH, BASE_TAG)?;
+    Ok((config_path, trees))
+}
+
+/// The trees of the commits on `branch` since `base`, oldest first.
+fn branch_trees(repo: &Path, branch: &str, base: &str) -> Result<Vec<Oid>> {
+    let repo = Repository::open(repo)?;
+    let mut walk = repo.revwalk()?;
+    walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::REVERSE)?;
+    walk.push_ref(&format!("refs/heads/{branch}"))?;
+    walk.hide(repo.revparse_single(base)?.peel_to_commit()?.id())?;
+    walk.map(|id| Ok(repo.find_commit(id?)?.tree_id()))
+        .collect()
+}
+
+const TOOLKIT_PATCHES: &str = r#"
+"$XTASK" --config "$CONFIG" patches apply --repo runtime --target "$FORK" --base v6.0.36 --onto rebuilt --json > /dev/null
+"#;
+
+const GIT_AM: &str = r#"
+cd "$FORK" || exit 5
+git am -q $(sed -e '/^#/d' -e '/^[[:space:]]*$/d' -e "s|^|$QUEUE/|" "$QUEUE/series")
+"#;
+
+/// Rebuilding the fork from the base tag and a queue of `patches` patches: `cargo xtask patches
+/// apply` (in memory, onto a bare clone) vs `git am` in a worktree checked out at the base tag.
+pub fn patches(
+    repo: &BenchRepo,
+    patches: usize,
+    runs: usize,
+    tools: &Tools,
+    work: &Path,
+) -> Result<Comparison> {
+    let prep = run_dir(work)?;
+    let (config, expected) = patch_queue(repo, patches, prep.path())?;
+    let queue = prep.path().join("runtime-patches").join("runtime");
+    let fork = prep.path().join("fork.git");
+    let src = fork.display().to_string();
+    let (mut toolkit, mut git_samples) = (Vec::new(), Vec::new());
+    for run in 0..runs {
+        let dir = run_dir(work)?;
+        let d = dir.path();
+        let mut sides = vec![true, false];
+        if run % 2 == 1 {
+            sides.reverse();
+        }
+        for is_toolkit in sides {
+            let (copy, script) = if is_toolkit {
+                git(&["clone", "-q", "--bare", "--shared", &src, "toolkit.git"], d)?;
+                (d.join("toolkit.git"), TOOLKIT_PATCHES)
+            } else {
+                git(&["clone", "-q", "--shared", "-b", ELS_BRANCH, &src, "git"], d)?;
+                let copy = d.join("git");
+                configure(&copy)?;
+                git(&["checkout", "-q", "-b", "rebuilt", BASE_TAG], &copy)?;
+                (copy, GIT_AM)
+            };
+            let env = [
+                ("XTASK", tools.xtask.as_path()),
+                ("FORK", copy.as_path()),
+                ("CONFIG", config.as_path()),
+                ("QUEUE", queue.as_path()),
+            ];
+            let name = if is_toolkit { "toolkit" } else { "git" };
+            let sample = run_script(tools, script, d, &env, &d.join(format!("{name}.log")))?;
+            let trees = branch_trees(&copy, "rebuilt", BASE_TAG)?;
+            if trees != expected {
+                bail!(
+                    "patches: {name} rebuilt a different branch than the fork's ({} commits, expected {}; kept in {})",
+                    trees.len(),
+                    expected.len(),
+                    dir.keep().display()
+                );
+            }
+            if is_toolkit {
+                toolkit.push(sample);
+            } else {
+                git_samples.push(sample);
+            }
+        }
+    }
+    Ok(Comparison {
+        scenario: "rebuild the fork from base + queue: `xtask patches apply` vs `git am`".into(),
+        files: repo.shape.files,
+        fixes: expected.len(),
+        toolkit: Stats::of(&toolkit),
+        git: Stats::of(&git_samples),
+        outcome: format!(
+            "identical: {} commits with the fork branch's trees, in order",
+            expected.len()
+        ),
+    })
+}
