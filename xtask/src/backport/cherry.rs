@@ -48,9 +48,7 @@ pub fn cherry(
     let mut out = Vec::new();
     for id in walk {
         let commit = repo.find_commit(id?)?;
-        let mut found = history
-            .by_trailer(&commit)
-            .map(|c| (Evidence::Trailer, c));
+        let mut found = history.by_trailer(&commit).map(|c| (Evidence::Trailer, c));
         if found.is_none() && commit.parent_count() == 1 {
             let parent = commit.parent(0)?.tree()?;
             let tree = commit.tree()?;

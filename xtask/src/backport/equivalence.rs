@@ -123,7 +123,11 @@ impl ForkHistory {
 
     /// The stable patch-id of a reduced change, computed without writing to the repository.
     pub fn patch_id(&self, repo: &Repository, fix: &ReducedFix) -> Result<Option<Oid>> {
-        patch_id_of(self.scratch.as_ref().unwrap_or(repo), &fix.before, &fix.after)
+        patch_id_of(
+            self.scratch.as_ref().unwrap_or(repo),
+            &fix.before,
+            &fix.after,
+        )
     }
 
     /// Records a commit made during this run.

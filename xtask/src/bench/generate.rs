@@ -154,8 +154,8 @@ pub fn cached(cache: &Path, shape: Shape, quiet: bool) -> Result<BenchRepo> {
 
 /// Generates the repository into a new bare repository at `path`.
 pub fn generate(path: &Path, shape: Shape) -> Result<BenchRepo> {
-    let repo = Repository::init_bare(path)
-        .with_context(|| format!("cannot create {}", path.display()))?;
+    let repo =
+        Repository::init_bare(path).with_context(|| format!("cannot create {}", path.display()))?;
     let odb = repo.odb()?;
     let mempack = odb.add_new_mempack_backend(1000)?;
     let mut gen = Generator::new(&repo, shape)?;
@@ -206,6 +206,9 @@ impl Rng {
     }
 }
 
+/// A statement edit: file index, statement, new value.
+type Edit = (usize, usize, u64);
+
 /// One branch being written: its tip, tree, and the state of the files it changed.
 struct Branch {
     tip: Oid,
@@ -231,7 +234,7 @@ struct Generator<'r> {
     upstream_edits: Vec<(usize, usize)>,
     fixes: Vec<Fix>,
     /// Fixes the fork already has in rewritten form: (fix index, file edits, subject).
-    already: Vec<(usize, Vec<(usize, usize, u64)>, String)>,
+    already: Vec<(usize, Vec<Edit>, String)>,
     fork_commits: usize,
     /// Every object written, for the pack (each tree, blob and commit once).
     objects: Vec<Oid>,
@@ -272,7 +275,12 @@ impl<'r> Generator<'r> {
             ..base.clone_state()
         };
         let fix_at: HashMap<usize, usize> = (0..shape_fixes)
-            .map(|i| (divergence / 2 + i * (divergence - divergence / 2) / shape_fixes, i))
+            .map(|i| {
+                (
+                    divergence / 2 + i * (divergence - divergence / 2) / shape_fixes,
+                    i,
+                )
+            })
             .collect();
         for c in 0..divergence {
             match fix_at.get(&c) {
@@ -314,12 +322,14 @@ impl<'r> Generator<'r> {
         let tree = update.create_updated(self.repo, &self.repo.find_tree(empty)?)?;
         self.record(tree);
         let mut trees = Vec::new();
-        self.repo.find_tree(tree)?.walk(git2::TreeWalkMode::PreOrder, |_, e| {
-            if e.kind() == Some(git2::ObjectType::Tree) {
-                trees.push(e.id());
-            }
-            git2::TreeWalkResult::Ok
-        })?;
+        self.repo
+            .find_tree(tree)?
+            .walk(git2::TreeWalkMode::PreOrder, |_, e| {
+                if e.kind() == Some(git2::ObjectType::Tree) {
+                    trees.push(e.id());
+                }
+                git2::TreeWalkResult::Ok
+            })?;
         for t in trees {
             self.record(t);
         }
@@ -361,7 +371,14 @@ impl<'r> Generator<'r> {
         let root = self.repo.find_tree(tree)?;
         for path in paths {
             let mut dir = String::new();
-            for part in path.split('/').collect::<Vec<_>>().iter().rev().skip(1).rev() {
+            for part in path
+                .split('/')
+                .collect::<Vec<_>>()
+                .iter()
+                .rev()
+                .skip(1)
+                .rev()
+            {
                 if !dir.is_empty() {
                     dir.push('/');
                 }
@@ -388,7 +405,13 @@ impl<'r> Generator<'r> {
     }
 
     /// The new blob of file `idx` on `br` after setting statement `slot` to `value`.
-    fn edit(&mut self, br: &mut Branch, idx: usize, slot: usize, value: u64) -> Result<(String, Oid)> {
+    fn edit(
+        &mut self,
+        br: &mut Branch,
+        idx: usize,
+        slot: usize,
+        value: u64,
+    ) -> Result<(String, Oid)> {
         let path = self.path_on(br, idx);
         let slots = br.slots.entry(idx).or_insert_with(initial_slots);
         slots[slot] = value;
@@ -470,7 +493,12 @@ impl<'r> Generator<'r> {
             15..=17 => {
                 let (p, b) = self.bump_version(new)?;
                 let v = new.version.1;
-                self.commit(new, &[(p, Some(b))], &format!("Update branding to 8.0.{v}\n"), dev)?;
+                self.commit(
+                    new,
+                    &[(p, Some(b))],
+                    &format!("Update branding to 8.0.{v}\n"),
+                    dev,
+                )?;
             }
             r => {
                 let files = if r % 5 == 0 { 2 } else { 1 };
@@ -524,7 +552,7 @@ impl<'r> Generator<'r> {
         let kind = FIX_PATTERN[i % FIX_PATTERN.len()];
         let slot = FIX_SLOTS.start + i % FIX_SLOTS.len();
         let value = 9_000_000 + i as u64;
-        let mut edits: Vec<(usize, usize, u64)> = Vec::new();
+        let mut edits: Vec<Edit> = Vec::new();
         let mut extra = Vec::new();
         match kind {
             FixKind::Clean | FixKind::AlreadyApplied => {
@@ -557,7 +585,12 @@ impl<'r> Generator<'r> {
                     None => {
                         let idx = self.fresh_file();
                         let (p, b) = self.edit(new, idx, 0, 4242)?;
-                        self.commit(new, &[(p, Some(b))], "Refactor before fix\n", ("Dev One", "dev1@example.com"))?;
+                        self.commit(
+                            new,
+                            &[(p, Some(b))],
+                            "Refactor before fix\n",
+                            ("Dev One", "dev1@example.com"),
+                        )?;
                         (idx, 0)
                     }
                 };
@@ -595,7 +628,12 @@ impl<'r> Generator<'r> {
         if c % 5 == 4 {
             let (p, b) = self.bump_version(old)?;
             let v = old.version.1;
-            self.commit(old, &[(p, Some(b))], &format!("Update branding to 6.0.{v}\n"), who)?;
+            self.commit(
+                old,
+                &[(p, Some(b))],
+                &format!("Update branding to 6.0.{v}\n"),
+                who,
+            )?;
         } else {
             let idx = self.first_code + self.rng.below(self.base_files - self.first_code);
             let slot = FORK_SLOTS.start + self.rng.below(FORK_SLOTS.len());
@@ -613,7 +651,7 @@ impl<'r> Generator<'r> {
     fn rewritten_pick(
         &mut self,
         old: &mut Branch,
-        (i, edits, subject): (usize, Vec<(usize, usize, u64)>, String),
+        (i, edits, subject): (usize, Vec<Edit>, String),
     ) -> Result<()> {
         let mut changes = Vec::new();
         for (idx, slot, value) in edits {
@@ -688,12 +726,32 @@ fn render(idx: usize, path: &str, slots: &[u64; STATEMENTS]) -> String {
 }
 
 const LIB_FIRST: [&str; 12] = [
-    "Net", "Text", "Security", "IO", "Collections", "Runtime", "Data", "Xml", "Linq", "Threading",
-    "Diagnostics", "Formats",
+    "Net",
+    "Text",
+    "Security",
+    "IO",
+    "Collections",
+    "Runtime",
+    "Data",
+    "Xml",
+    "Linq",
+    "Threading",
+    "Diagnostics",
+    "Formats",
 ];
 const LIB_SECOND: [&str; 12] = [
-    "Http", "Json", "Cryptography", "Mail", "Sockets", "Primitives", "Pipelines", "Compression",
-    "Channels", "Serialization", "Encoding", "Tar",
+    "Http",
+    "Json",
+    "Cryptography",
+    "Mail",
+    "Sockets",
+    "Primitives",
+    "Pipelines",
+    "Compression",
+    "Channels",
+    "Serialization",
+    "Encoding",
+    "Tar",
 ];
 const AREAS: [&str; 5] = ["Core", "Internal", "Parsing", "Protocol", "Helpers"];
 const NOUNS: [&str; 8] = [

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{ensure, Result};
 use serde::Serialize;
 
-pub use generate::{BenchRepo, Fix, FixKind, Shape};
+pub use generate::{cached, generate, BenchRepo, Fix, FixKind, Shape};
 pub use measure::{measure_into, Stats};
 pub use report::{machine, Machine};
 pub use scenarios::{Comparison, GitBackport, Tools};
@@ -110,7 +110,12 @@ pub fn run(s: &Settings) -> Result<Results> {
     let tools = Tools {
         xtask: s.xtask.clone(),
     };
-    let work = s.cache.join("work");
+    // A directory of this invocation's own: two benchmarks may share the cache.
+    std::fs::create_dir_all(&s.cache)?;
+    let work_dir = tempfile::Builder::new()
+        .prefix("work-")
+        .tempdir_in(&s.cache)?;
+    let work = work_dir.path().to_path_buf();
     let mut generation = 0.0;
     let mut fresh = |files: usize| -> Result<BenchRepo> {
         let repo = generate::cached(&s.cache, shape(files), s.quiet)?;
@@ -184,7 +189,7 @@ pub fn run(s: &Settings) -> Result<Results> {
             )?);
         }
     }
-    let _ = std::fs::remove_dir_all(&work);
+    drop(work_dir);
     Ok(Results {
         machine: machine(),
         divergence: s.divergence,

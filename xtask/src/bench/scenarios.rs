@@ -208,7 +208,10 @@ fn backport_outcome(fork: &Path, original: Oid, conflicts: &Path) -> Result<Back
         let upstream = message
             .lines()
             .rev()
-            .find_map(|l| l.strip_prefix("(cherry picked from commit ")?.strip_suffix(')'))
+            .find_map(|l| {
+                l.strip_prefix("(cherry picked from commit ")?
+                    .strip_suffix(')')
+            })
             .with_context(|| format!("commit {} has no provenance trailer", commit.id()))?;
         // The message must be exactly what `git cherry-pick -x` writes.
         let original = repo.find_commit(Oid::from_str(upstream)?)?;
@@ -350,11 +353,18 @@ fn difference(tk: &BackportOutcome, gt: &BackportOutcome) -> String {
         out.push_str(&format!("  {fix}: applied by the second only\n"));
     }
     for fix in tk.conflicts.symmetric_difference(&gt.conflicts) {
-        let who = if tk.conflicts.contains(fix) { "first" } else { "second" };
+        let who = if tk.conflicts.contains(fix) {
+            "first"
+        } else {
+            "second"
+        };
         out.push_str(&format!("  {fix}: conflict for the {who} only\n"));
     }
     if tk.tip_tree != gt.tip_tree {
-        out.push_str(&format!("  final trees differ: {} vs {}\n", tk.tip_tree, gt.tip_tree));
+        out.push_str(&format!(
+            "  final trees differ: {} vs {}\n",
+            tk.tip_tree, gt.tip_tree
+        ));
     }
     out
 }
@@ -409,7 +419,10 @@ pub fn cherry(repo: &BenchRepo, runs: usize, tools: &Tools, work: &Path) -> Resu
         for is_toolkit in sides {
             if is_toolkit {
                 let script = r#""$XTASK" cherry --fork "$FORK" release/6.0 release/8.0"#;
-                let env = [("XTASK", tools.xtask.as_path()), ("FORK", tk_fork.as_path())];
+                let env = [
+                    ("XTASK", tools.xtask.as_path()),
+                    ("FORK", tk_fork.as_path()),
+                ];
                 toolkit.push(run_script(tools, script, d, &env, &d.join("toolkit.out"))?);
             } else {
                 let script = r#"git -C "$FORK" cherry release/6.0 release/8.0"#;
@@ -471,7 +484,9 @@ fn cherry_marks(path: &Path) -> Result<Vec<(char, String)>> {
         .map(|l| {
             let mut parts = l.split_whitespace();
             match (parts.next(), parts.next()) {
-                (Some(m @ ("+" | "-")), Some(id)) => Ok((m.chars().next().unwrap_or('+'), id.to_string())),
+                (Some(m @ ("+" | "-")), Some(id)) => {
+                    Ok((m.chars().next().unwrap_or('+'), id.to_string()))
+                }
                 _ => bail!("unexpected line in {}: {l}", path.display()),
             }
         })
@@ -559,10 +574,16 @@ pub fn patches(
         }
         for is_toolkit in sides {
             let (copy, script) = if is_toolkit {
-                git(&["clone", "-q", "--bare", "--shared", &src, "toolkit.git"], d)?;
+                git(
+                    &["clone", "-q", "--bare", "--shared", &src, "toolkit.git"],
+                    d,
+                )?;
                 (d.join("toolkit.git"), TOOLKIT_PATCHES)
             } else {
-                git(&["clone", "-q", "--shared", "-b", ELS_BRANCH, &src, "git"], d)?;
+                git(
+                    &["clone", "-q", "--shared", "-b", ELS_BRANCH, &src, "git"],
+                    d,
+                )?;
                 let copy = d.join("git");
                 configure(&copy)?;
                 git(&["checkout", "-q", "-b", "rebuilt", BASE_TAG], &copy)?;

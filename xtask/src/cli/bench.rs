@@ -53,7 +53,11 @@ pub struct Args {
 pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
     if let Some(out) = &args.measure_into {
         let ok = bench::measure_into(&ctx.cwd().join(out), &args.command)?;
-        return Ok(if ok { Outcome::Success } else { Outcome::Failure });
+        return Ok(if ok {
+            Outcome::Success
+        } else {
+            Outcome::Failure
+        });
     }
     let xtask = std::env::current_exe().context("cannot find the xtask binary to measure")?;
     let cache = bench::default_cache();

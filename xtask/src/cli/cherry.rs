@@ -52,7 +52,12 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
         repo.revparse_single(spec)
             .and_then(|o| o.peel_to_commit())
             .map(|c| c.id())
-            .with_context(|| format!("unknown revision `{spec}` in {}; name a branch, tag or commit id", fork.display()))
+            .with_context(|| {
+                format!(
+                    "unknown revision `{spec}` in {}; name a branch, tag or commit id",
+                    fork.display()
+                )
+            })
     };
     let (onto, upstream) = (rev(&args.onto)?, rev(&args.upstream)?);
     let map = PathMap::new(repo_config.map(|r| r.remaps.as_slice()).unwrap_or_default());
