@@ -88,6 +88,12 @@ fn worktree_copy(repo: &BenchRepo, dir: &Path, name: &str) -> Result<PathBuf> {
     Ok(path)
 }
 
+/// Puts a worktree back at `tip` on `branch`, as freshly cloned (not timed).
+fn reset_worktree(path: &Path, branch: &str, tip: &str) -> Result<()> {
+    git(&["checkout", "-q", "-f", "-B", branch, tip], path)?;
+    git(&["clean", "-q", "-f", "-d", "-x"], path)
+}
+
 fn configure(path: &Path) -> Result<()> {
     for (k, v) in [
         ("user.name", "ELS Maintainer"),
@@ -276,6 +282,12 @@ pub fn backport(
     let mut toolkit = Vec::new();
     let mut git: Vec<Vec<Sample>> = vec![Vec::new(); variants.len()];
     let mut outcome = String::new();
+    // Checking out tens of thousands of files takes longer than the work measured, so each git
+    // variant gets one worktree, put back exactly at the old branch's tip before every run.
+    let worktrees = run_dir(work)?;
+    let git_forks: Vec<PathBuf> = (0..variants.len())
+        .map(|i| worktree_copy(repo, worktrees.path(), &format!("git{i}")))
+        .collect::<Result<_>>()?;
     for run in 0..runs {
         let dir = run_dir(work)?;
         let d = dir.path();
@@ -296,7 +308,10 @@ pub fn backport(
             };
             let fork = match side {
                 None => bare_copy(repo, d, "toolkit.git")?,
-                Some(_) => worktree_copy(repo, d, &name)?,
+                Some(i) => {
+                    reset_worktree(&git_forks[i], OLD, &original.to_string())?;
+                    git_forks[i].clone()
+                }
             };
             let conflicts = d.join(format!("{name}.conflicts"));
             let env = [
@@ -565,6 +580,12 @@ pub fn patches(
     let fork = prep.path().join("fork.git");
     let src = fork.display().to_string();
     let (mut toolkit, mut git_samples) = (Vec::new(), Vec::new());
+    git(
+        &["clone", "-q", "--shared", "-b", ELS_BRANCH, &src, "git"],
+        prep.path(),
+    )?;
+    let git_copy = prep.path().join("git");
+    configure(&git_copy)?;
     for run in 0..runs {
         let dir = run_dir(work)?;
         let d = dir.path();
@@ -580,14 +601,8 @@ pub fn patches(
                 )?;
                 (d.join("toolkit.git"), TOOLKIT_PATCHES)
             } else {
-                git(
-                    &["clone", "-q", "--shared", "-b", ELS_BRANCH, &src, "git"],
-                    d,
-                )?;
-                let copy = d.join("git");
-                configure(&copy)?;
-                git(&["checkout", "-q", "-b", "rebuilt", BASE_TAG], &copy)?;
-                (copy, GIT_AM)
+                reset_worktree(&git_copy, "rebuilt", BASE_TAG)?;
+                (git_copy.clone(), GIT_AM)
             };
             let env = [
                 ("XTASK", tools.xtask.as_path()),
