@@ -9,7 +9,7 @@ mod scenarios;
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{ensure, Result};
+use anyhow::{ensure, Context, Result};
 use serde::Serialize;
 
 pub use generate::{cached, generate, BenchRepo, Fix, FixKind, Shape};
@@ -112,10 +112,11 @@ pub fn run(s: &Settings) -> Result<Results> {
     };
     // A directory of this invocation's own: two benchmarks may share the cache.
     std::fs::create_dir_all(&s.cache)?;
-    let work_dir = tempfile::Builder::new()
+    // Kept when a comparison fails, so that the disagreeing clones can be inspected.
+    let work = tempfile::Builder::new()
         .prefix("work-")
-        .tempdir_in(&s.cache)?;
-    let work = work_dir.path().to_path_buf();
+        .tempdir_in(&s.cache)?
+        .keep();
     let mut generation = 0.0;
     let mut fresh = |files: usize| -> Result<BenchRepo> {
         let repo = generate::cached(&s.cache, shape(files), s.quiet)?;
@@ -189,7 +190,8 @@ pub fn run(s: &Settings) -> Result<Results> {
             )?);
         }
     }
-    drop(work_dir);
+    std::fs::remove_dir_all(&work)
+        .with_context(|| format!("cannot remove {}", work.display()))?;
     Ok(Results {
         machine: machine(),
         divergence: s.divergence,
