@@ -85,3 +85,25 @@ fn generated_repositories_are_reproducible_and_cached() {
     );
     assert_eq!(tips(&first.path), tips(&a.path));
 }
+
+/// Far enough into a long divergence, the newer branch has renamed so many files that a fix to a
+/// file it renamed *and* gave a new name (`Reader5.cs` → `Reader5.Impl.cs`) has well over 50
+/// same-extension rename candidates on the fork; git still follows the rename, so must the
+/// toolkit (an earlier cut at 50 candidates turned these fixes into conflicts).
+#[test]
+fn renamed_files_deep_into_a_long_divergence_are_followed_like_git() {
+    let cache = tempfile::tempdir().unwrap();
+    let s = Settings {
+        files: 2_000,
+        divergence: 8_000,
+        fixes: 100,
+        ..settings(cache.path())
+    };
+    let results = bench::run(&s).unwrap();
+    let backport = &results.comparisons[0];
+    assert!(
+        backport.outcome.contains("via renames") && backport.outcome.starts_with("identical"),
+        "{}",
+        backport.outcome
+    );
+}

@@ -190,8 +190,7 @@ pub fn run(s: &Settings) -> Result<Results> {
             )?);
         }
     }
-    std::fs::remove_dir_all(&work)
-        .with_context(|| format!("cannot remove {}", work.display()))?;
+    std::fs::remove_dir_all(&work).with_context(|| format!("cannot remove {}", work.display()))?;
     Ok(Results {
         machine: machine(),
         divergence: s.divergence,
