@@ -6,6 +6,7 @@
 pub mod advisories;
 pub mod atomic;
 pub mod backport;
+pub mod bench;
 pub mod build;
 pub mod bump;
 pub mod cli;

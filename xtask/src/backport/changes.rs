@@ -2,10 +2,11 @@
 //! with the size of the change and not with the size of the repository (dotnet/runtime has tens of
 //! thousands of files).
 
+use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
 use anyhow::Result;
-use git2::{FileMode, Oid, Repository, Tree};
+use git2::{FileMode, Oid, Repository, Tree, TreeEntry};
 
 /// A file (blob, link or submodule) entry: what a path points at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,19 +26,26 @@ pub fn changed_files(repo: &Repository, old: Option<&Tree>, new: Option<&Tree>) 
     Ok(out)
 }
 
-fn level(tree: Option<&Tree>) -> BTreeMap<Vec<u8>, (Oid, i32)> {
-    tree.map(|t| {
-        t.iter()
-            .map(|e| (e.name_bytes().to_vec(), (e.id(), e.filemode())))
-            .collect()
-    })
-    .unwrap_or_default()
-}
-
 fn is_tree(mode: i32) -> bool {
     mode == i32::from(FileMode::Tree)
 }
 
+/// Orders entries as git sorts a tree: by name, a subtree's name followed by `/`.
+fn git_order(a: &TreeEntry, b: &TreeEntry) -> Ordering {
+    let (an, bn) = (a.name_bytes(), b.name_bytes());
+    let n = an.len().min(bn.len());
+    an[..n].cmp(&bn[..n]).then_with(|| {
+        let next = |name: &[u8], e: &TreeEntry| {
+            name.get(n)
+                .copied()
+                .or(is_tree(e.filemode()).then_some(b'/'))
+        };
+        next(an, a).cmp(&next(bn, b))
+    })
+}
+
+/// Walks both trees' entries in step (both are sorted in git order), descending only into
+/// subtrees whose ids differ.
 fn diff_trees(
     repo: &Repository,
     old: Option<&Tree>,
@@ -45,16 +53,30 @@ fn diff_trees(
     prefix: &str,
     out: &mut Changes,
 ) -> Result<()> {
-    let (a, b) = (level(old), level(new));
-    let mut names: Vec<&Vec<u8>> = a.keys().chain(b.keys()).collect();
-    names.sort();
-    names.dedup();
-    for name in names {
-        let (ea, eb) = (a.get(name).copied(), b.get(name).copied());
-        if ea == eb {
+    let mut a = old.map(|t| t.iter()).into_iter().flatten().peekable();
+    let mut b = new.map(|t| t.iter()).into_iter().flatten().peekable();
+    loop {
+        let (ea, eb) = match (a.peek(), b.peek()) {
+            (None, None) => return Ok(()),
+            (Some(_), None) => (a.next(), None),
+            (None, Some(_)) => (None, b.next()),
+            (Some(x), Some(y)) => match git_order(x, y) {
+                Ordering::Less => (a.next(), None),
+                Ordering::Greater => (None, b.next()),
+                Ordering::Equal => (a.next(), b.next()),
+            },
+        };
+        let side = |e: &Option<TreeEntry>| e.as_ref().map(|e| (e.id(), e.filemode()));
+        if side(&ea) == side(&eb) {
             continue;
         }
-        let path = format!("{prefix}{}", String::from_utf8_lossy(name));
+        let name = ea
+            .as_ref()
+            .or(eb.as_ref())
+            .map(|e| String::from_utf8_lossy(e.name_bytes()).into_owned())
+            .unwrap_or_default();
+        let (ea, eb) = (side(&ea), side(&eb));
+        let path = format!("{prefix}{name}");
         let sub = |e: Option<(Oid, i32)>| -> Result<Option<Tree>> {
             match e {
                 Some((id, mode)) if is_tree(mode) => Ok(Some(repo.find_tree(id)?)),
@@ -74,7 +96,6 @@ fn diff_trees(
             out.insert(path, (fa, fb));
         }
     }
-    Ok(())
 }
 
 /// The file entry at `path` in `tree`, if there is a file there.

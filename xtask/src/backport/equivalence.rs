@@ -13,7 +13,7 @@ use super::pick::{patch_id_of, ReducedFix};
 use super::remap::PathMap;
 
 /// How far back the fork branch is scanned when it shares no history with the upstream.
-const UNRELATED_SCAN_LIMIT: usize = 10_000;
+pub(super) const UNRELATED_SCAN_LIMIT: usize = 10_000;
 
 /// Why a fix counts as already applied.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -32,9 +32,14 @@ pub enum Evidence {
 
 /// The fork branch's history as far as equivalence goes: trailers and patch-ids of its commits.
 pub struct ForkHistory {
+    /// A second handle on the repository whose object writes stay in memory: patch-ids are
+    /// computed from throwaway trees that must not land in the fork's object database.
+    scratch: Option<Repository>,
     trailers: HashMap<Oid, Oid>,
     patch_ids: HashMap<Oid, Oid>,
     scanned: HashSet<Oid>,
+    /// Upstream commits scanned against, and whether each is an ancestor of the fork branch.
+    covered: Vec<(Oid, bool)>,
     cache: PatchIdCache,
 }
 
@@ -42,25 +47,47 @@ impl ForkHistory {
     /// An empty history backed by the repository's patch-id cache.
     pub fn new(repo: &Repository) -> ForkHistory {
         ForkHistory {
+            scratch: scratch(repo),
             trailers: HashMap::new(),
             patch_ids: HashMap::new(),
             scanned: HashSet::new(),
+            covered: Vec::new(),
             cache: PatchIdCache::load(repo),
         }
     }
 
     /// Scans the fork commits reachable from `tip` that are not shared with `upstream` (all of
-    /// them up to a limit when the histories are unrelated). Commits already scanned are skipped.
-    pub fn scan(&mut self, repo: &Repository, tip: Oid, upstream: Oid) -> Result<()> {
+    /// them up to a limit when the histories are unrelated), and says whether `upstream` is an
+    /// ancestor of `tip`. Commits already scanned are skipped.
+    ///
+    /// The merge-base walk behind both answers crosses the whole divergence of the branches, so
+    /// it is done once per run where possible: when `tip` is already scanned (the run's own
+    /// commits are recorded) and `upstream` descends from an upstream commit scanned against
+    /// before, the scanned commits already cover it, and it is an ancestor only if that one was.
+    pub fn scan(&mut self, repo: &Repository, tip: Oid, upstream: Oid) -> Result<bool> {
+        if tip == upstream {
+            return Ok(true);
+        }
+        if self.scanned.contains(&tip) {
+            for &(earlier, on_fork) in self.covered.iter().rev() {
+                if earlier == upstream {
+                    return Ok(on_fork);
+                }
+                if !on_fork && repo.graph_descendant_of(upstream, earlier)? {
+                    return Ok(false);
+                }
+            }
+        }
         let mut walk = repo.revwalk()?;
         walk.push(tip)?;
-        let limit = match repo.merge_base(tip, upstream) {
+        let (limit, on_fork) = match repo.merge_base(tip, upstream) {
             Ok(base) => {
                 walk.hide(base)?;
-                usize::MAX
+                (usize::MAX, base == upstream)
             }
-            Err(_) => UNRELATED_SCAN_LIMIT,
+            Err(_) => (UNRELATED_SCAN_LIMIT, false),
         };
+        self.covered.push((upstream, on_fork));
         for id in walk.take(limit) {
             let id = id?;
             if !self.scanned.insert(id) {
@@ -76,7 +103,7 @@ impl ForkHistory {
                 }
             }
         }
-        Ok(())
+        Ok(on_fork)
     }
 
     fn fork_patch_id(&mut self, repo: &Repository, commit: &Commit) -> Result<Option<Oid>> {
@@ -89,9 +116,18 @@ impl ForkHistory {
             &commit.tree()?,
             &PathMap::default(),
         )?;
-        let pid = patch_id_of(repo, &fix.before, &fix.after)?;
+        let pid = self.patch_id(repo, &fix)?;
         self.cache.insert(commit.id(), pid);
         Ok(pid)
+    }
+
+    /// The stable patch-id of a reduced change, computed without writing to the repository.
+    pub fn patch_id(&self, repo: &Repository, fix: &ReducedFix) -> Result<Option<Oid>> {
+        patch_id_of(
+            self.scratch.as_ref().unwrap_or(repo),
+            &fix.before,
+            &fix.after,
+        )
     }
 
     /// Records a commit made during this run.
@@ -119,6 +155,14 @@ impl ForkHistory {
     pub fn save_cache(&self) -> Result<()> {
         self.cache.save()
     }
+}
+
+/// Opens `repo` again with an in-memory object store in front, or `None` when that fails (then
+/// the throwaway trees go to the repository itself, which is harmless but slower).
+fn scratch(repo: &Repository) -> Option<Repository> {
+    let scratch = Repository::open(repo.path()).ok()?;
+    scratch.odb().ok()?.add_new_mempack_backend(1000).ok()?;
+    Some(scratch)
 }
 
 /// The commit ids named by `(cherry picked from commit <id>)` lines in a message.

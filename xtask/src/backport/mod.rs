@@ -9,6 +9,7 @@
 //! it, the state saved for `--continue` / `--abort`.
 
 mod changes;
+mod cherry;
 mod conflict;
 mod equivalence;
 mod fix;
@@ -23,6 +24,7 @@ use anyhow::{bail, Context, Result};
 use git2::{build::CheckoutBuilder, Commit, Oid, Repository};
 use serde::{Deserialize, Serialize};
 
+pub use cherry::{cherry, CherryEntry};
 pub use conflict::{classify, Prerequisite};
 pub use equivalence::Evidence;
 pub use fix::FixSpec;
@@ -207,7 +209,7 @@ pub fn backport(req: &Request) -> Result<Report> {
         // Objects a dry run creates (remapped trees, commits) live in memory only.
         let odb = repo.odb()?;
         let _mempack = odb.add_new_mempack_backend(1000)?;
-        let run = apply_fixes(&repo, &mut st, 0, tip)?;
+        let run = apply_fixes(&repo, &mut st, 0, tip, req.quiet)?;
         return Ok(report(req.fork.clone(), &st, run.tip, true, None));
     }
     state::save(&repo, &st)?;
@@ -226,12 +228,19 @@ struct Run {
 }
 
 /// Evaluates and picks fixes `start..` on top of `tip`, creating commits (not moving the ref).
-fn apply_fixes(repo: &Repository, st: &mut SavedState, start: usize, mut tip: Oid) -> Result<Run> {
+fn apply_fixes(
+    repo: &Repository,
+    st: &mut SavedState,
+    start: usize,
+    mut tip: Oid,
+    quiet: bool,
+) -> Result<Run> {
     let map = PathMap::new(&st.remaps);
     let mut history = ForkHistory::new(repo);
     let mut changed_paths = Vec::new();
     let total = st.fixes.len();
-    let mut progress = crate::console::Progress::new(total - start, total - start < 3);
+    // A line per fix only when there are several: one fix is quick to report by itself.
+    let mut progress = crate::console::Progress::new(total - start, quiet || total - start < 3);
     for i in start..total {
         let upstream = repo.find_commit(Oid::from_str(&st.fixes[i].upstream)?)?;
         progress.step(&format!("{} {}", st.fixes[i].fix, st.fixes[i].subject));
@@ -318,7 +327,7 @@ fn finish_run(
     worktree: Option<Repository>,
     req: &Request,
 ) -> Result<Report> {
-    let mut run = apply_fixes(repo, st, start, from)?;
+    let mut run = apply_fixes(repo, st, start, from, req.quiet)?;
     st.written_paths.append(&mut run.changed_paths);
     st.written_paths.sort();
     st.written_paths.dedup();
@@ -403,10 +412,9 @@ fn evaluate(
     map: &PathMap,
     history: &mut ForkHistory,
 ) -> Result<Evaluation> {
-    if onto.id() == upstream.id() || repo.graph_descendant_of(onto.id(), upstream.id())? {
+    if history.scan(repo, onto.id(), upstream.id())? {
         return Ok(Evaluation::Already(Evidence::Ancestor, None));
     }
-    history.scan(repo, onto.id(), upstream.id())?;
     if let Some(c) = history.by_trailer(upstream) {
         return Ok(Evaluation::Already(Evidence::Trailer, Some(c)));
     }

@@ -11,6 +11,9 @@ use super::changes::{self, Entry};
 use super::conflict::describe;
 use super::remap::PathMap;
 
+/// git's `merge.renameLimit` default: how many rename candidates are compared at most.
+const RENAME_LIMIT: usize = 7000;
+
 /// The fix reduced to the files it changes, in fork paths.
 pub struct ReducedFix {
     /// Fork path → the upstream path it came from.
@@ -127,7 +130,7 @@ pub fn pick(repo: &Repository, fix: &ReducedFix, onto: &Tree, map: &PathMap) -> 
     // git's merge defaults: rename detection at 50% similarity, and a generous rename limit.
     opts.find_renames(true)
         .rename_threshold(50)
-        .target_limit(7000);
+        .target_limit(RENAME_LIMIT as u32);
     let merged = repo.merge_trees(&base, &ours_tree, &theirs, Some(&opts))?;
 
     if !merged.has_conflicts() {
@@ -187,8 +190,10 @@ fn stage(e: &git2::IndexEntry) -> u16 {
 }
 
 /// Files the fork added relative to the upstream parent that could be where a file the fix
-/// changes now lives: same file name first, else same extension (bounded), for git-style rename
-/// detection between the upstream parent and the fork.
+/// changes now lives, for git-style rename detection between the upstream parent and the fork:
+/// those with the same file name when there are any (git's basename heuristic), else every one
+/// with the same extension, nearest directories first, up to git's merge rename limit. (A fixed
+/// small cap misses renames that change the name once the branches diverged far enough.)
 fn rename_candidates(
     repo: &Repository,
     fix: &ReducedFix,
@@ -196,7 +201,6 @@ fn rename_candidates(
     map: &PathMap,
     moved_away: &[String],
 ) -> Result<Vec<(String, Entry)>> {
-    const MAX_BY_EXTENSION: usize = 50;
     let base = parent_in_fork_layout(repo, fix, map)?;
     let added: Vec<(String, Entry)> = changes::changed_files(repo, base.as_ref(), Some(onto))?
         .into_iter()
@@ -207,6 +211,12 @@ fn rename_candidates(
         .collect();
     let name = |p: &str| p.rsplit('/').next().unwrap_or(p).to_string();
     let ext = |p: &str| p.rsplit_once('.').map(|(_, e)| e.to_string());
+    let shared_prefix = |a: &str, b: &str| {
+        a.split('/')
+            .zip(b.split('/'))
+            .take_while(|(x, y)| x == y)
+            .count()
+    };
     let mut out = Vec::new();
     for missing in moved_away {
         let same_name: Vec<_> = added
@@ -216,15 +226,14 @@ fn rename_candidates(
             .collect();
         if !same_name.is_empty() {
             out.extend(same_name);
-        } else {
-            out.extend(
-                added
-                    .iter()
-                    .filter(|(p, _)| ext(p) == ext(missing))
-                    .take(MAX_BY_EXTENSION)
-                    .cloned(),
-            );
+            continue;
         }
+        let mut same_ext: Vec<&(String, Entry)> = added
+            .iter()
+            .filter(|(p, _)| ext(p) == ext(missing))
+            .collect();
+        same_ext.sort_by_key(|(p, _)| std::cmp::Reverse(shared_prefix(p, missing)));
+        out.extend(same_ext.into_iter().take(RENAME_LIMIT).cloned());
     }
     Ok(out)
 }

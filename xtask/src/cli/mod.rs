@@ -12,8 +12,10 @@ use crate::config::Config;
 
 mod advisories;
 mod backport;
+mod bench;
 mod build;
 mod bump;
+mod cherry;
 mod compat;
 mod demo;
 mod patches;
@@ -38,9 +40,11 @@ pub struct Cli {
 pub enum Command {
     Advisories(advisories::Args),
     Backport(backport::Args),
+    Bench(bench::Args),
     Build(build::Args),
     Bump(bump::Args),
     Compat(Box<compat::Args>),
+    Cherry(cherry::Args),
     Demo(demo::Args),
     Patches(patches::Args),
     Pipelines(pipelines::Args),
@@ -82,9 +86,11 @@ fn dispatch(command: Command, ctx: &Context) -> Result<Outcome> {
     match command {
         Command::Advisories(args) => advisories::run(args, ctx),
         Command::Backport(args) => backport::run(args, ctx),
+        Command::Bench(args) => bench::run(args, ctx),
         Command::Build(args) => build::run(args, ctx),
         Command::Compat(args) => compat::run(*args, ctx),
         Command::Bump(args) => bump::run(args, ctx),
+        Command::Cherry(args) => cherry::run(args, ctx),
         Command::Demo(args) => demo::run(args, ctx),
         Command::Patches(args) => patches::run(args, ctx),
         Command::Pipelines(args) => pipelines::run(args, ctx),

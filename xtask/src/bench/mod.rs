@@ -1,0 +1,219 @@
+//! `cargo xtask bench`: the toolkit against the git CLI loops every other backport tool runs, on
+//! a generated repository shaped like dotnet/runtime, side by side in the same run, with equal
+//! outcomes checked before any time is reported.
+
+mod generate;
+mod measure;
+mod report;
+mod scenarios;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{ensure, Context, Result};
+use serde::Serialize;
+
+pub use generate::{cached, generate, BenchRepo, Fix, FixKind, Shape};
+pub use measure::{measure_into, Stats};
+pub use report::{machine, Machine};
+pub use scenarios::{Comparison, GitBackport, Tools};
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Files in the main repository's tree.
+    pub files: usize,
+    /// Upstream commits since the branches diverged.
+    pub divergence: usize,
+    /// Fixes backported in the main comparison.
+    pub fixes: usize,
+    /// Runs per comparison.
+    pub runs: usize,
+    pub seed: u64,
+    /// Also measure how cost scales with fixes and with tree size.
+    pub scaling: bool,
+    /// Where generated repositories are cached.
+    pub cache: PathBuf,
+    /// The toolkit binary to measure.
+    pub xtask: PathBuf,
+    pub quiet: bool,
+}
+
+impl Settings {
+    /// The full benchmark: dotnet/runtime scale.
+    pub fn full(cache: PathBuf, xtask: PathBuf) -> Settings {
+        Settings {
+            files: 50_000,
+            divergence: 10_000,
+            fixes: 50,
+            runs: 5,
+            seed: 1,
+            scaling: true,
+            cache,
+            xtask,
+            quiet: false,
+        }
+    }
+
+    /// Seconds, not minutes: a small repository, one run, no scaling series. Checks outcomes.
+    pub fn quick(cache: PathBuf, xtask: PathBuf) -> Settings {
+        Settings {
+            files: 2_000,
+            divergence: 400,
+            fixes: 20,
+            runs: 1,
+            seed: 1,
+            scaling: false,
+            cache,
+            xtask,
+            quiet: true,
+        }
+    }
+}
+
+/// Fix counts of the scaling series.
+const SCALING_FIXES: [usize; 3] = [10, 50, 200];
+/// Tree sizes of the scaling series, as multiples of a fifth of `--files` (10k/50k/100k).
+const SCALING_FILES: [usize; 3] = [1, 5, 10];
+
+/// Everything one benchmark run measured.
+#[derive(Clone, Debug, Serialize)]
+pub struct Results {
+    pub machine: Machine,
+    pub divergence: usize,
+    pub seed: u64,
+    pub runs: usize,
+    /// Seconds spent generating repositories that were not cached yet.
+    pub generation_seconds: f64,
+    pub comparisons: Vec<Comparison>,
+}
+
+/// Runs the benchmark.
+pub fn run(s: &Settings) -> Result<Results> {
+    ensure!(s.runs >= 1, "--runs must be at least 1");
+    ensure!(s.fixes >= 1, "--fixes must be at least 1");
+    ensure!(
+        s.files >= 100,
+        "--files must be at least 100 (got {})",
+        s.files
+    );
+    let pool = if s.scaling {
+        s.fixes.max(*SCALING_FIXES.iter().max().unwrap_or(&0))
+    } else {
+        s.fixes
+    };
+    let shape = |files: usize| Shape {
+        files,
+        divergence: s.divergence,
+        fixes: pool,
+        seed: s.seed,
+    };
+    let tools = Tools {
+        xtask: s.xtask.clone(),
+    };
+    // A directory of this invocation's own: two benchmarks may share the cache.
+    std::fs::create_dir_all(&s.cache)?;
+    // Kept when a comparison fails, so that the disagreeing clones can be inspected.
+    let work = tempfile::Builder::new()
+        .prefix("work-")
+        .tempdir_in(&s.cache)?
+        .keep();
+    let mut generation = 0.0;
+    let mut fresh = |files: usize| -> Result<BenchRepo> {
+        let repo = generate::cached(&s.cache, shape(files), s.quiet)?;
+        generation += repo.generation_seconds;
+        Ok(repo)
+    };
+    let main = fresh(s.files)?;
+    let mut comparisons = Vec::new();
+    let step = |what: &str| {
+        if !s.quiet {
+            eprintln!("bench: {what} …");
+        }
+    };
+
+    step(&format!("backport {} fixes", s.fixes));
+    comparisons.extend(scenarios::backport(
+        &main,
+        &main.fixes[..s.fixes],
+        s.runs,
+        &tools,
+        &work,
+        &format!("backport {} fixes", s.fixes),
+        &[GitBackport::Loop, GitBackport::Sequencer],
+    )?);
+    step("already-applied detection");
+    comparisons.push(scenarios::cherry(&main, s.runs, &tools, &work)?);
+
+    step(&format!("rebuild from a {}-patch queue", s.fixes));
+    comparisons.push(scenarios::patches(&main, s.fixes, s.runs, &tools, &work)?);
+
+    if s.scaling {
+        let main_row = comparisons[0].clone();
+        for n in SCALING_FIXES {
+            if n == s.fixes {
+                comparisons.push(Comparison {
+                    scenario: format!("scaling: {n} fixes (the first row)"),
+                    ..main_row.clone()
+                });
+                continue;
+            }
+            step(&format!("scaling: {n} fixes"));
+            comparisons.extend(scenarios::backport(
+                &main,
+                &main.fixes[..n],
+                s.runs,
+                &tools,
+                &work,
+                &format!("scaling: {n} fixes"),
+                &[GitBackport::Loop],
+            )?);
+        }
+        for m in SCALING_FILES {
+            let files = s.files / 5 * m;
+            if files == s.files {
+                comparisons.push(Comparison {
+                    scenario: format!("scaling: {files} files (the first row)"),
+                    ..main_row.clone()
+                });
+                continue;
+            }
+            let repo = fresh(files)?;
+            step(&format!("scaling: {files} files"));
+            comparisons.extend(scenarios::backport(
+                &repo,
+                &repo.fixes[..s.fixes],
+                s.runs,
+                &tools,
+                &work,
+                &format!("scaling: {files} files"),
+                &[GitBackport::Loop],
+            )?);
+        }
+    }
+    std::fs::remove_dir_all(&work).with_context(|| format!("cannot remove {}", work.display()))?;
+    Ok(Results {
+        machine: machine(),
+        divergence: s.divergence,
+        seed: s.seed,
+        runs: s.runs,
+        generation_seconds: generation,
+        comparisons,
+    })
+}
+
+/// The default cache: `target/bench-cache/` of this workspace (or `$CARGO_TARGET_DIR`).
+pub fn default_cache() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"));
+    target.join("bench-cache")
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+pub use report::markdown;

@@ -1,0 +1,642 @@
+//! The comparisons: each runs the toolkit and the git CLI equivalent on identical fresh clones of
+//! a generated repository (cloning is not timed), both as child processes including process
+//! start, and checks that they reached the same outcome before a time is believed.
+//!
+//! Backport: one `cargo xtask backport <FIX>` per fix on a bare clone (`--abort` after a
+//! conflict) vs one `git cherry-pick -x --empty=drop <FIX>` per fix in a worktree checked out on
+//! the old branch (`git cherry-pick --abort` after a conflict). Both skip a conflicting fix and go
+//! on, so both end with the same branch and the same set of conflicts.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, ensure, Context, Result};
+use git2::{Oid, Repository};
+use serde::Serialize;
+
+use super::generate::{BenchRepo, Fix, FixKind, NEW, OLD};
+use super::measure::{Sample, Stats};
+use crate::backport::provenance_message;
+
+/// One row of results: the toolkit and git on the same work.
+#[derive(Clone, Debug, Serialize)]
+pub struct Comparison {
+    pub scenario: String,
+    /// Files in the tree and fixes (or commits) involved.
+    pub files: usize,
+    pub fixes: usize,
+    pub toolkit: Stats,
+    pub git: Stats,
+    /// What both produced (checked equal).
+    pub outcome: String,
+}
+
+impl Comparison {
+    /// Toolkit wall time over git's (medians).
+    pub fn ratio(&self) -> f64 {
+        self.toolkit.median / self.git.median
+    }
+}
+
+/// The programs compared.
+pub struct Tools {
+    /// The `xtask` binary (the toolkit, as `cargo xtask` runs it).
+    pub xtask: PathBuf,
+}
+
+/// Where a scenario works: a fresh directory per run under `work`.
+fn run_dir(work: &Path) -> Result<tempfile::TempDir> {
+    std::fs::create_dir_all(work)?;
+    tempfile::Builder::new()
+        .prefix("run-")
+        .tempdir_in(work)
+        .with_context(|| format!("cannot create a directory in {}", work.display()))
+}
+
+fn git(args: &[&str], cwd: &Path) -> Result<()> {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .context("cannot run git; is it installed?")?;
+    ensure!(
+        out.status.success(),
+        "git {} failed in {}: {}",
+        args.join(" "),
+        cwd.display(),
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+    Ok(())
+}
+
+/// A bare clone sharing the cached repository's objects (what a CI job or mirror has).
+fn bare_copy(repo: &BenchRepo, dir: &Path, name: &str) -> Result<PathBuf> {
+    let path = dir.join(name);
+    let src = repo.path.display().to_string();
+    git(&["clone", "-q", "--bare", "--shared", &src, name], dir)?;
+    configure(&path)?;
+    Ok(path)
+}
+
+/// A clone with the old branch checked out (what a `git cherry-pick` loop needs).
+fn worktree_copy(repo: &BenchRepo, dir: &Path, name: &str) -> Result<PathBuf> {
+    let path = dir.join(name);
+    let src = repo.path.display().to_string();
+    git(&["clone", "-q", "--shared", "-b", OLD, &src, name], dir)?;
+    configure(&path)?;
+    Ok(path)
+}
+
+/// Puts a worktree back at `tip` on `branch`, as freshly cloned (not timed).
+fn reset_worktree(path: &Path, branch: &str, tip: &str) -> Result<()> {
+    git(&["checkout", "-q", "-f", "-B", branch, tip], path)?;
+    git(&["clean", "-q", "-f", "-d", "-x"], path)
+}
+
+fn configure(path: &Path) -> Result<()> {
+    for (k, v) in [
+        ("user.name", "ELS Maintainer"),
+        ("user.email", "els@example.com"),
+        ("gc.auto", "0"),
+    ] {
+        git(&["config", k, v], path)?;
+    }
+    Ok(())
+}
+
+/// Runs `script` under `sh` in `cwd` with `env`, measured by a `xtask bench --measure-into`
+/// process in between (see `measure::measure_into`).
+fn run_script(
+    tools: &Tools,
+    script: &str,
+    cwd: &Path,
+    env: &[(&str, &Path)],
+    log: &Path,
+) -> Result<Sample> {
+    let sample_file = log.with_extension("sample");
+    let mut cmd = Command::new(&tools.xtask);
+    cmd.arg("bench")
+        .arg("--measure-into")
+        .arg(&sample_file)
+        .args(["--", "sh", "-c", script])
+        .current_dir(cwd);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let err = log.with_extension("err");
+    let status = cmd
+        .env("NO_COLOR", "1")
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .env_remove("ELS_CONFIG")
+        .stdout(std::fs::File::create(log)?)
+        .stderr(std::fs::File::create(&err)?)
+        .status()
+        .with_context(|| format!("cannot run {}", tools.xtask.display()))?;
+    if !status.success() {
+        bail!(
+            "the measured command failed ({status}); see {}:\n{}",
+            err.display(),
+            std::fs::read_to_string(&err).unwrap_or_default()
+        );
+    }
+    let text = std::fs::read_to_string(&sample_file)
+        .with_context(|| format!("cannot read {}", sample_file.display()))?;
+    Ok(serde_json::from_str(&text)?)
+}
+
+/// The toolkit, skipping conflicting fixes like the git loops do: a dry run over the remaining
+/// fixes decides every outcome in memory up to the first conflict; the fixes before it are
+/// applied in one real run, the conflicting one is recorded, and the rest go round again.
+const TOOLKIT_BACKPORT: &str = r#"
+set -- $(cat "$FIXES")
+while [ $# -gt 0 ]; do
+  "$XTASK" backport --fork "$FORK" --onto release/6.0 --dry-run --json "$@" > "$WORK/dry.json"
+  rc=$?
+  if [ "$rc" -eq 0 ]; then
+    "$XTASK" backport --fork "$FORK" --onto release/6.0 --json "$@" > /dev/null || exit 4
+    break
+  fi
+  [ "$rc" -eq 1 ] || exit 5
+  k=$(grep -o '"status": "[a-z-]*"' "$WORK/dry.json" | grep -n '"conflict"' | head -n 1 | cut -d: -f1)
+  [ -n "$k" ] || exit 6
+  prefix=""
+  while [ "$k" -gt 1 ]; do prefix="$prefix $1"; shift; k=$((k - 1)); done
+  if [ -n "$prefix" ]; then
+    "$XTASK" backport --fork "$FORK" --onto release/6.0 --json $prefix > /dev/null || exit 7
+  fi
+  echo "$1" >> "$CONFLICTS"
+  shift
+done
+"#;
+
+/// What backport tools run: one `git cherry-pick -x` process per fix in a worktree.
+const GIT_LOOP: &str = r#"
+cd "$FORK" || exit 5
+while read -r f; do
+  if ! git cherry-pick -x --empty=drop "$f" >/dev/null 2>&1; then
+    echo "$f" >> "$CONFLICTS"
+    git cherry-pick --abort || exit 3
+  fi
+done < "$FIXES"
+"#;
+
+/// git's best: one `git cherry-pick -x` over every fix, `--skip` past each conflict.
+const GIT_SEQUENCER: &str = r#"
+cd "$FORK" || exit 5
+git cherry-pick -x --empty=drop $(cat "$FIXES") >/dev/null 2>&1
+while [ $? -ne 0 ]; do
+  h=$(git rev-parse -q --verify CHERRY_PICK_HEAD) || exit 3
+  echo "$h" >> "$CONFLICTS"
+  git cherry-pick --skip >/dev/null 2>&1
+done
+"#;
+
+/// What a backport loop left: the tree after each applied fix and the conflicted fixes.
+#[derive(Debug, PartialEq, Eq)]
+struct BackportOutcome {
+    applied: BTreeMap<String, Oid>,
+    conflicts: BTreeSet<String>,
+    tip_tree: Oid,
+}
+
+fn backport_outcome(fork: &Path, original: Oid, conflicts: &Path) -> Result<BackportOutcome> {
+    let repo = Repository::open(fork)?;
+    let tip = repo.refname_to_id(&format!("refs/heads/{OLD}"))?;
+    let mut walk = repo.revwalk()?;
+    walk.push(tip)?;
+    walk.hide(original)?;
+    let mut applied = BTreeMap::new();
+    for id in walk {
+        let commit = repo.find_commit(id?)?;
+        let message = String::from_utf8_lossy(commit.message_bytes()).into_owned();
+        let upstream = message
+            .lines()
+            .rev()
+            .find_map(|l| {
+                l.strip_prefix("(cherry picked from commit ")?
+                    .strip_suffix(')')
+            })
+            .with_context(|| format!("commit {} has no provenance trailer", commit.id()))?;
+        // The message must be exactly what `git cherry-pick -x` writes.
+        let original = repo.find_commit(Oid::from_str(upstream)?)?;
+        ensure!(
+            message == provenance_message(&original, None),
+            "commit {} in {} has an unexpected message:\n{message}",
+            commit.id(),
+            fork.display()
+        );
+        applied.insert(upstream.to_string(), commit.tree_id());
+    }
+    let conflicts = std::fs::read_to_string(conflicts)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let tip_tree = repo.find_commit(tip)?.tree_id();
+    Ok(BackportOutcome {
+        applied,
+        conflicts,
+        tip_tree,
+    })
+}
+
+/// The git side of a backport comparison.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum GitBackport {
+    /// One `git cherry-pick -x` per fix (what backport tools run).
+    Loop,
+    /// One `git cherry-pick -x` over all fixes with `--skip` on conflicts (git's best).
+    Sequencer,
+}
+
+impl GitBackport {
+    fn script(self) -> &'static str {
+        match self {
+            GitBackport::Loop => GIT_LOOP,
+            GitBackport::Sequencer => GIT_SEQUENCER,
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            GitBackport::Loop => "`git cherry-pick -x` loop",
+            GitBackport::Sequencer => "one `git cherry-pick -x` sequence, `--skip` on conflict",
+        }
+    }
+}
+
+/// Backports `fixes` with the toolkit and each git variant, `runs` times; one comparison per
+/// git variant (the toolkit's samples are shared).
+pub fn backport(
+    repo: &BenchRepo,
+    fixes: &[Fix],
+    runs: usize,
+    tools: &Tools,
+    work: &Path,
+    label: &str,
+    variants: &[GitBackport],
+) -> Result<Vec<Comparison>> {
+    let original = Repository::open(&repo.path)?.refname_to_id(&format!("refs/heads/{OLD}"))?;
+    let mut toolkit = Vec::new();
+    let mut git: Vec<Vec<Sample>> = vec![Vec::new(); variants.len()];
+    let mut outcome = String::new();
+    // Checking out tens of thousands of files takes longer than the work measured, so each git
+    // variant gets one worktree, put back exactly at the old branch's tip before every run.
+    let worktrees = run_dir(work)?;
+    let git_forks: Vec<PathBuf> = (0..variants.len())
+        .map(|i| worktree_copy(repo, worktrees.path(), &format!("git{i}")))
+        .collect::<Result<_>>()?;
+    for run in 0..runs {
+        let dir = run_dir(work)?;
+        let d = dir.path();
+        let list = d.join("fixes");
+        let ids: Vec<&str> = fixes.iter().map(|f| f.id.as_str()).collect();
+        std::fs::write(&list, ids.join("\n") + "\n")?;
+        // Sides: None is the toolkit, Some(i) git variant i; the order rotates between runs.
+        let mut sides: Vec<Option<usize>> = std::iter::once(None)
+            .chain((0..variants.len()).map(Some))
+            .collect();
+        let n = sides.len();
+        sides.rotate_left(run % n);
+        let mut outcomes = Vec::new();
+        for side in sides {
+            let name = match side {
+                None => "toolkit".to_string(),
+                Some(i) => format!("git{i}"),
+            };
+            let fork = match side {
+                None => bare_copy(repo, d, "toolkit.git")?,
+                Some(i) => {
+                    reset_worktree(&git_forks[i], OLD, &original.to_string())?;
+                    git_forks[i].clone()
+                }
+            };
+            let conflicts = d.join(format!("{name}.conflicts"));
+            let env = [
+                ("XTASK", tools.xtask.as_path()),
+                ("FORK", fork.as_path()),
+                ("FIXES", list.as_path()),
+                ("CONFLICTS", conflicts.as_path()),
+                ("WORK", d),
+            ];
+            let script = side.map_or(TOOLKIT_BACKPORT, |i| variants[i].script());
+            let sample = run_script(tools, script, d, &env, &d.join(format!("{name}.log")))?;
+            match side {
+                None => toolkit.push(sample),
+                Some(i) => git[i].push(sample),
+            }
+            outcomes.push((name, backport_outcome(&fork, original, &conflicts)?));
+        }
+        let (first_name, first) = &outcomes[0];
+        for (name, other) in &outcomes[1..] {
+            if other != first {
+                bail!(
+                    "{label}: {first_name} and {name} disagree (kept for inspection in {}):\n{}",
+                    dir.keep().display(),
+                    difference(first, other)
+                );
+            }
+        }
+        outcome = describe(fixes, first)?;
+    }
+    Ok(variants
+        .iter()
+        .zip(git)
+        .map(|(v, samples)| Comparison {
+            scenario: format!("{label} vs {}", v.label()),
+            files: repo.shape.files,
+            fixes: fixes.len(),
+            toolkit: Stats::of(&toolkit),
+            git: Stats::of(&samples),
+            outcome: outcome.clone(),
+        })
+        .collect())
+}
+
+fn difference(tk: &BackportOutcome, gt: &BackportOutcome) -> String {
+    let mut out = String::new();
+    for (fix, tree) in &tk.applied {
+        match gt.applied.get(fix) {
+            Some(t) if t == tree => {}
+            Some(t) => out.push_str(&format!("  {fix}: tree {tree} vs {t}\n")),
+            None => out.push_str(&format!("  {fix}: applied by the first only\n")),
+        }
+    }
+    for fix in gt.applied.keys().filter(|f| !tk.applied.contains_key(*f)) {
+        out.push_str(&format!("  {fix}: applied by the second only\n"));
+    }
+    for fix in tk.conflicts.symmetric_difference(&gt.conflicts) {
+        let who = if tk.conflicts.contains(fix) {
+            "first"
+        } else {
+            "second"
+        };
+        out.push_str(&format!("  {fix}: conflict for the {who} only\n"));
+    }
+    if tk.tip_tree != gt.tip_tree {
+        out.push_str(&format!(
+            "  final trees differ: {} vs {}\n",
+            tk.tip_tree, gt.tip_tree
+        ));
+    }
+    out
+}
+
+/// Summarises an outcome both tools reached, and checks it against what the generator intended.
+fn describe(fixes: &[Fix], o: &BackportOutcome) -> Result<String> {
+    let mut unexpected = Vec::new();
+    for f in fixes {
+        let got = if o.conflicts.contains(&f.id) {
+            FixKind::Conflict
+        } else if o.applied.contains_key(&f.id) {
+            FixKind::Clean
+        } else {
+            FixKind::AlreadyApplied
+        };
+        let want = match f.kind {
+            FixKind::Renamed => FixKind::Clean,
+            k => k,
+        };
+        if got != want {
+            unexpected.push(format!("{} ({:?} but {:?})", f.id, f.kind, got));
+        }
+    }
+    ensure!(
+        unexpected.is_empty(),
+        "both tools agree, but not with the generated fixes: {}",
+        unexpected.join(", ")
+    );
+    let renamed = fixes.iter().filter(|f| f.kind == FixKind::Renamed).count();
+    Ok(format!(
+        "identical: {} applied ({renamed} via renames), {} already applied, {} conflicts",
+        o.applied.len(),
+        fixes.len() - o.applied.len() - o.conflicts.len(),
+        o.conflicts.len()
+    ))
+}
+
+/// Already-applied detection over the newer branch: `cargo xtask cherry` vs `git cherry`.
+pub fn cherry(repo: &BenchRepo, runs: usize, tools: &Tools, work: &Path) -> Result<Comparison> {
+    let (mut toolkit, mut git) = (Vec::new(), Vec::new());
+    let mut outcome = String::new();
+    let mut listed = 0;
+    for run in 0..runs {
+        let dir = run_dir(work)?;
+        let d = dir.path();
+        let tk_fork = bare_copy(repo, d, "toolkit.git")?;
+        let git_fork = bare_copy(repo, d, "git.git")?;
+        let mut sides = vec![true, false];
+        if run % 2 == 1 {
+            sides.reverse();
+        }
+        for is_toolkit in sides {
+            if is_toolkit {
+                let script = r#""$XTASK" cherry --fork "$FORK" release/6.0 release/8.0"#;
+                let env = [
+                    ("XTASK", tools.xtask.as_path()),
+                    ("FORK", tk_fork.as_path()),
+                ];
+                toolkit.push(run_script(tools, script, d, &env, &d.join("toolkit.out"))?);
+            } else {
+                let script = r#"git -C "$FORK" cherry release/6.0 release/8.0"#;
+                let env = [("FORK", git_fork.as_path())];
+                git.push(run_script(tools, script, d, &env, &d.join("git.out"))?);
+            }
+        }
+        let tk = cherry_marks(&d.join("toolkit.out"))?;
+        let gt = cherry_marks(&d.join("git.out"))?;
+        if tk != gt {
+            let differ: Vec<String> = tk
+                .iter()
+                .zip(&gt)
+                .filter(|(a, b)| a != b)
+                .take(10)
+                .map(|(a, b)| format!("  toolkit {} {}, git {} {}", a.0, a.1, b.0, b.1))
+                .collect();
+            bail!(
+                "cherry: the toolkit and git disagree ({} vs {} commits; kept in {}):\n{}",
+                tk.len(),
+                gt.len(),
+                dir.keep().display(),
+                differ.join("\n")
+            );
+        }
+        let present = tk.iter().filter(|(m, _)| *m == '-').count();
+        let expected: BTreeSet<&str> = repo
+            .fixes
+            .iter()
+            .filter(|f| f.kind == FixKind::AlreadyApplied)
+            .map(|f| f.id.as_str())
+            .collect();
+        let found: BTreeSet<&str> = tk
+            .iter()
+            .filter(|(m, _)| *m == '-')
+            .map(|(_, id)| id.as_str())
+            .collect();
+        ensure!(
+            found == expected,
+            "cherry: both tools agree, but not with the generated fixes (found {found:?}, expected {expected:?})"
+        );
+        listed = tk.len();
+        outcome = format!("identical: {listed} {NEW} commits listed, {present} already on {OLD}");
+    }
+    Ok(Comparison {
+        scenario: "already-applied detection: `xtask cherry` vs `git cherry`".to_string(),
+        files: repo.shape.files,
+        fixes: listed,
+        toolkit: Stats::of(&toolkit),
+        git: Stats::of(&git),
+        outcome,
+    })
+}
+
+/// `(mark, commit)` from `git cherry`-style lines.
+fn cherry_marks(path: &Path) -> Result<Vec<(char, String)>> {
+    let text = std::fs::read_to_string(path)?;
+    text.lines()
+        .map(|l| {
+            let mut parts = l.split_whitespace();
+            match (parts.next(), parts.next()) {
+                (Some(m @ ("+" | "-")), Some(id)) => {
+                    Ok((m.chars().next().unwrap_or('+'), id.to_string()))
+                }
+                _ => bail!("unexpected line in {}: {l}", path.display()),
+            }
+        })
+        .collect()
+}
+
+/// The fork branch that the patch-queue comparison rebuilds.
+const ELS_BRANCH: &str = "release/6.0-els";
+const BASE_TAG: &str = "v6.0.36";
+
+/// A patch queue of `patches` clean backports on top of the old branch (built once, not timed):
+/// the fork as `<dir>/fork.git`, the config as `<dir>/els.toml`, the queue under
+/// `<dir>/runtime-patches/runtime/`.
+fn patch_queue(repo: &BenchRepo, patches: usize, dir: &Path) -> Result<(PathBuf, Vec<Oid>)> {
+    let fork = bare_copy(repo, dir, "fork.git")?;
+    git(&["tag", BASE_TAG, OLD], &fork)?;
+    git(&["branch", ELS_BRANCH, OLD], &fork)?;
+    let clean: Vec<crate::backport::FixSpec> = repo
+        .fixes
+        .iter()
+        .filter(|f| matches!(f.kind, FixKind::Clean | FixKind::Renamed))
+        .take(patches)
+        .map(|f| f.id.parse())
+        .collect::<Result<_>>()?;
+    let report = crate::backport::backport(&crate::backport::Request {
+        fork: fork.clone(),
+        onto: ELS_BRANCH.to_string(),
+        fixes: clean,
+        quiet: true,
+        ..Default::default()
+    })?;
+    ensure!(!report.stopped(), "the patch queue's backports conflicted");
+    let config_text = format!(
+        "[patches]\ndir = \"runtime-patches\"\n\n[[repo]]\nname = \"runtime\"\npath = \"fork.git\"\nbranch = \"{ELS_BRANCH}\"\nbase = \"{BASE_TAG}\"\nupstream = \"fork.git\"\n"
+    );
+    let config_path = dir.join("els.toml");
+    std::fs::write(&config_path, config_text)?;
+    let config = crate::config::Config::load(&config_path)?;
+    crate::patches::export_repo(&config, "runtime")?;
+    let trees = branch_trees(&fork, ELS_BRANCH, BASE_TAG)?;
+    Ok((config_path, trees))
+}
+
+/// The trees of the commits on `branch` since `base`, oldest first.
+fn branch_trees(repo: &Path, branch: &str, base: &str) -> Result<Vec<Oid>> {
+    let repo = Repository::open(repo)?;
+    let mut walk = repo.revwalk()?;
+    walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::REVERSE)?;
+    walk.push_ref(&format!("refs/heads/{branch}"))?;
+    walk.hide(repo.revparse_single(base)?.peel_to_commit()?.id())?;
+    walk.map(|id| Ok(repo.find_commit(id?)?.tree_id()))
+        .collect()
+}
+
+const TOOLKIT_PATCHES: &str = r#"
+"$XTASK" --config "$CONFIG" patches apply --repo runtime --target "$FORK" --base v6.0.36 --onto rebuilt --json > /dev/null
+"#;
+
+const GIT_AM: &str = r#"
+cd "$FORK" || exit 5
+git am -q $(sed -e '/^#/d' -e '/^[[:space:]]*$/d' -e "s|^|$QUEUE/|" "$QUEUE/series")
+"#;
+
+/// Rebuilding the fork from the base tag and a queue of `patches` patches: `cargo xtask patches
+/// apply` (in memory, onto a bare clone) vs `git am` in a worktree checked out at the base tag.
+pub fn patches(
+    repo: &BenchRepo,
+    patches: usize,
+    runs: usize,
+    tools: &Tools,
+    work: &Path,
+) -> Result<Comparison> {
+    let prep = run_dir(work)?;
+    let (config, expected) = patch_queue(repo, patches, prep.path())?;
+    let queue = prep.path().join("runtime-patches").join("runtime");
+    let fork = prep.path().join("fork.git");
+    let src = fork.display().to_string();
+    let (mut toolkit, mut git_samples) = (Vec::new(), Vec::new());
+    git(
+        &["clone", "-q", "--shared", "-b", ELS_BRANCH, &src, "git"],
+        prep.path(),
+    )?;
+    let git_copy = prep.path().join("git");
+    configure(&git_copy)?;
+    for run in 0..runs {
+        let dir = run_dir(work)?;
+        let d = dir.path();
+        let mut sides = vec![true, false];
+        if run % 2 == 1 {
+            sides.reverse();
+        }
+        for is_toolkit in sides {
+            let (copy, script) = if is_toolkit {
+                git(
+                    &["clone", "-q", "--bare", "--shared", &src, "toolkit.git"],
+                    d,
+                )?;
+                (d.join("toolkit.git"), TOOLKIT_PATCHES)
+            } else {
+                reset_worktree(&git_copy, "rebuilt", BASE_TAG)?;
+                (git_copy.clone(), GIT_AM)
+            };
+            let env = [
+                ("XTASK", tools.xtask.as_path()),
+                ("FORK", copy.as_path()),
+                ("CONFIG", config.as_path()),
+                ("QUEUE", queue.as_path()),
+            ];
+            let name = if is_toolkit { "toolkit" } else { "git" };
+            let sample = run_script(tools, script, d, &env, &d.join(format!("{name}.log")))?;
+            let trees = branch_trees(&copy, "rebuilt", BASE_TAG)?;
+            if trees != expected {
+                bail!(
+                    "patches: {name} rebuilt a different branch than the fork's ({} commits, expected {}; kept in {})",
+                    trees.len(),
+                    expected.len(),
+                    dir.keep().display()
+                );
+            }
+            if is_toolkit {
+                toolkit.push(sample);
+            } else {
+                git_samples.push(sample);
+            }
+        }
+    }
+    Ok(Comparison {
+        scenario: "rebuild the fork from base + queue: `xtask patches apply` vs `git am`".into(),
+        files: repo.shape.files,
+        fixes: expected.len(),
+        toolkit: Stats::of(&toolkit),
+        git: Stats::of(&git_samples),
+        outcome: format!(
+            "identical: {} commits with the fork branch's trees, in order",
+            expected.len()
+        ),
+    })
+}

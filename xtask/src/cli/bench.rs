@@ -1,0 +1,88 @@
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result};
+
+use super::{Context, Outcome};
+use crate::bench::{self, Settings};
+
+/// Measure the toolkit against the git CLI on a dotnet/runtime-shaped repository.
+///
+/// Generates (once, cached under target/bench-cache/) a repository with an old and a newer
+/// release branch, then runs each comparison side by side on fresh identical clones: backporting
+/// fixes vs a `git cherry-pick -x` loop, `cargo xtask cherry` vs `git cherry`, and how the
+/// backport scales with fixes and tree size. Outcomes must be identical or the bench fails.
+///
+/// Example: cargo xtask bench --out BENCHMARKS.md
+///
+/// Example: cargo xtask bench --quick
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct Args {
+    /// Files in the generated tree.
+    #[arg(long, value_name = "N")]
+    pub files: Option<usize>,
+    /// Upstream commits since the branches diverged.
+    #[arg(long, value_name = "N")]
+    pub divergence: Option<usize>,
+    /// Fixes to backport in the main comparison.
+    #[arg(long, value_name = "N")]
+    pub fixes: Option<usize>,
+    /// Runs per comparison.
+    #[arg(long, value_name = "N")]
+    pub runs: Option<usize>,
+    /// The generator's seed.
+    #[arg(long, value_name = "S")]
+    pub seed: Option<u64>,
+    /// A small repository, one run, no scaling series: checks outcomes in seconds.
+    #[arg(long)]
+    pub quick: bool,
+    /// Write the Markdown results to this file.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Print the results as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Internal: run COMMAND, and write its wall time, CPU time and peak memory to FILE.
+    #[arg(long, hide = true, value_name = "FILE", requires = "command")]
+    pub measure_into: Option<PathBuf>,
+    /// Internal: the command `--measure-into` runs.
+    #[arg(last = true, hide = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
+    if let Some(out) = &args.measure_into {
+        let ok = bench::measure_into(&ctx.cwd().join(out), &args.command)?;
+        return Ok(if ok {
+            Outcome::Success
+        } else {
+            Outcome::Failure
+        });
+    }
+    let xtask = std::env::current_exe().context("cannot find the xtask binary to measure")?;
+    let cache = bench::default_cache();
+    let mut s = if args.quick {
+        Settings::quick(cache, xtask)
+    } else {
+        Settings::full(cache, xtask)
+    };
+    s.files = args.files.unwrap_or(s.files);
+    s.divergence = args.divergence.unwrap_or(s.divergence);
+    s.fixes = args.fixes.unwrap_or(s.fixes);
+    s.runs = args.runs.unwrap_or(s.runs);
+    s.seed = args.seed.unwrap_or(s.seed);
+    s.quiet = args.json && args.quick;
+    let results = bench::run(&s)?;
+    let markdown = bench::markdown(&results);
+    if let Some(out) = &args.out {
+        let path = ctx.cwd().join(out);
+        crate::atomic::write(&path, format!("# Benchmarks\n\n{markdown}"))?;
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&results)?);
+    } else {
+        print!("{markdown}");
+    }
+    crate::console::step_summary(&markdown)?;
+    Ok(Outcome::Success)
+}

@@ -1,0 +1,97 @@
+use std::path::PathBuf;
+
+use anyhow::{bail, Context as _, Result};
+
+use super::{Context, Outcome};
+use crate::backport::{self, PathMap};
+use crate::config::RepoConfig;
+use crate::console::{paint, Style};
+
+/// Which upstream commits the fork branch already has, like `git cherry`.
+///
+/// Lists the commits reachable from UPSTREAM but not from ONTO, oldest first: `-` when the fork
+/// already carries an equivalent (a `(cherry picked from commit …)` trailer naming it, or the
+/// same stable patch-id after the configured path remaps), `+` when it does not. Fork and
+/// remaps default from els.toml (the `[[repo]]` named by --repo, or the only one).
+///
+/// Example: cargo xtask cherry --fork ../runtime release/6.0-els refs/els/upstream/runtime/heads/release/8.0
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct Args {
+    /// The fork branch (or any revision) to check against.
+    #[arg(value_name = "ONTO")]
+    pub onto: String,
+    /// The upstream branch (or revision) whose commits are listed.
+    #[arg(value_name = "UPSTREAM")]
+    pub upstream: String,
+    /// The fork's repository (default: the configured repo's `path`).
+    #[arg(long, value_name = "PATH")]
+    pub fork: Option<PathBuf>,
+    /// The configured repository whose path and remaps to use.
+    #[arg(long, value_name = "NAME")]
+    pub repo: Option<String>,
+    /// Print the list as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
+    let config = ctx.config()?;
+    let repo_config: Option<&RepoConfig> = match (&config, &args.repo) {
+        (Some(c), Some(name)) => Some(c.repo(name)?),
+        (Some(c), None) if args.fork.is_none() && c.repos.len() == 1 => c.repos.first(),
+        _ => None,
+    };
+    let fork = match (&args.fork, repo_config, &config) {
+        (Some(f), _, _) => ctx.cwd().join(f),
+        (None, Some(r), Some(c)) => c.resolve(&r.path),
+        _ => bail!("which fork? pass --fork <PATH>, or configure a [[repo]] in els.toml and name it with --repo"),
+    };
+    // The walk visits each upstream commit once, so libgit2's object cache would only hold on to
+    // memory (three times git's peak on a 10,000-commit divergence) without saving any work.
+    git2::opts::enable_caching(false);
+    let repo = crate::repo::open(&fork)?;
+    let rev = |spec: &str| {
+        repo.revparse_single(spec)
+            .and_then(|o| o.peel_to_commit())
+            .map(|c| c.id())
+            .with_context(|| {
+                format!(
+                    "unknown revision `{spec}` in {}; name a branch, tag or commit id",
+                    fork.display()
+                )
+            })
+    };
+    let (onto, upstream) = (rev(&args.onto)?, rev(&args.upstream)?);
+    let map = PathMap::new(repo_config.map(|r| r.remaps.as_slice()).unwrap_or_default());
+    let entries = backport::cherry(&repo, onto, upstream, &map)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&entries)?);
+        return Ok(Outcome::Success);
+    }
+    let mut out = String::new();
+    for e in &entries {
+        match (&e.evidence, &e.equivalent) {
+            (Some(evidence), Some(fork_commit)) => out.push_str(&format!(
+                "- {} {} {}\n",
+                e.commit,
+                paint(&e.subject, Style::Dim),
+                paint(
+                    &format!("({} {})", evidence_label(evidence), &fork_commit[..10]),
+                    Style::Dim
+                )
+            )),
+            _ => out.push_str(&format!("+ {} {}\n", e.commit, e.subject)),
+        }
+    }
+    print!("{out}");
+    Ok(Outcome::Success)
+}
+
+fn evidence_label(e: &backport::Evidence) -> &'static str {
+    match e {
+        backport::Evidence::Trailer => "cherry-picked as",
+        backport::Evidence::PatchId => "same patch-id as",
+        backport::Evidence::Ancestor | backport::Evidence::Empty => "already in",
+    }
+}
