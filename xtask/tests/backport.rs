@@ -625,26 +625,32 @@ fn already_applied_by_ancestry_trailer_patch_id_and_empty_pick() {
         .contains("Canonicalize"));
 }
 
-#[test]
-fn patch_ids_agree_with_git_patch_id_stable() {
-    let w = World::new();
-    // The fork's "Port transform limit" commit and the upstream fix have the same patch-id in git.
-    let up = git(&w.upstream, &["show", "--no-renames", &w.id("by-patch-id")]);
+/// `git patch-id --stable` of a commit in `repo`, as git computes it from `git show`.
+fn git_patch_id(repo: &Path, commit: &str) -> String {
+    use std::io::Write;
+    let diff = git(repo, &["show", "--no-renames", commit]);
     let mut child = Command::new("git")
         .args(["patch-id", "--stable"])
-        .current_dir(&w.root)
+        .current_dir(repo)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    use std::io::Write;
     child
         .stdin
         .take()
         .unwrap()
-        .write_all(up.as_bytes())
+        .write_all(diff.as_bytes())
         .unwrap();
-    let git_pid = stdout(&child.wait_with_output().unwrap());
+    let out = stdout(&child.wait_with_output().unwrap());
+    out.split_whitespace().next().unwrap().to_string()
+}
+
+#[test]
+fn patch_ids_agree_with_git_patch_id_stable() {
+    let w = World::new();
+    // The fork's "Port transform limit" commit and the upstream fix have the same patch-id in git.
+    let git_pid = git_patch_id(&w.upstream, &w.id("by-patch-id"));
     let fork_commit = git(
         &w.fork,
         &[
@@ -654,26 +660,8 @@ fn patch_ids_agree_with_git_patch_id_stable() {
             "release/6.0-els",
         ],
     );
-    let fork_show = git(&w.fork, &["show", "--no-renames", fork_commit.trim()]);
-    let mut child = Command::new("git")
-        .args(["patch-id", "--stable"])
-        .current_dir(&w.root)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(fork_show.as_bytes())
-        .unwrap();
-    let git_fork_pid = stdout(&child.wait_with_output().unwrap());
-    assert_eq!(
-        git_pid.split_whitespace().next(),
-        git_fork_pid.split_whitespace().next(),
-        "git agrees they are the same patch"
-    );
+    let git_fork_pid = git_patch_id(&w.fork, fork_commit.trim());
+    assert_eq!(git_pid, git_fork_pid, "git agrees they are the same patch");
     // And the toolkit's cache holds git's value for the fork commit.
     let out = w.backport(&["--json", &w.id("by-patch-id")]);
     assert_eq!(json(&out)["fixes"][0]["evidence"], "patch-id");
