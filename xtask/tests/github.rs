@@ -609,6 +609,12 @@ impl World {
         cmd.output().unwrap()
     }
 
+    /// `cargo xtask backport --cve CVE --open-pr runtime@<fix>`.
+    fn open_pr(&self, gh: &FakeGitHub, token: Option<&str>, fix: Oid) -> Output {
+        let fix = format!("runtime@{}", short(fix));
+        self.run(gh, token, &["backport", "--cve", CVE, "--open-pr", &fix])
+    }
+
     fn remote_branch(&self, branch: &str) -> Option<Oid> {
         let remote = Repository::open_bare(&self.remote).unwrap();
         let id = remote.refname_to_id(&format!("refs/heads/{branch}")).ok();
@@ -1099,17 +1105,7 @@ fn missing_token_is_refused_before_anything_changes() {
     let w = World::new();
     let gh = FakeGitHub::start();
     let before = w.fork_tip();
-    let o = w.run(
-        &gh,
-        None,
-        &[
-            "backport",
-            "--cve",
-            CVE,
-            "--open-pr",
-            &format!("runtime@{}", short(w.clean)),
-        ],
-    );
+    let o = w.open_pr(&gh, None, w.clean);
     assert_eq!(o.status.code(), Some(2), "{}", out(&o));
     assert!(
         String::from_utf8_lossy(&o.stderr)
@@ -1126,17 +1122,7 @@ fn a_bad_token_gets_a_401_message_without_the_token() {
     let w = World::new();
     let gh = FakeGitHub::start();
     let bad = "ghp_badTokenValueThatMustNotAppear9999";
-    let o = w.run(
-        &gh,
-        Some(bad),
-        &[
-            "backport",
-            "--cve",
-            CVE,
-            "--open-pr",
-            &format!("runtime@{}", short(w.clean)),
-        ],
-    );
+    let o = w.open_pr(&gh, Some(bad), w.clean);
     assert_eq!(o.status.code(), Some(2), "{}", out(&o));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
@@ -1157,17 +1143,7 @@ fn a_missing_permission_names_what_the_call_needs() {
         vec![("X-Accepted-GitHub-Permissions", "pull_requests=write".into())],
         json!({"message": "Resource not accessible by integration", "documentation_url": "https://docs.github.com/rest/pulls/pulls#create-a-pull-request", "status": "403"}),
     );
-    let o = w.run(
-        &gh,
-        Some(TOKEN),
-        &[
-            "backport",
-            "--cve",
-            CVE,
-            "--open-pr",
-            &format!("runtime@{}", short(w.clean)),
-        ],
-    );
+    let o = w.open_pr(&gh, Some(TOKEN), w.clean);
     assert_eq!(o.status.code(), Some(2), "{}", out(&o));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
@@ -1189,17 +1165,7 @@ fn rate_limits_are_waited_out_when_short_and_reported_when_long() {
         vec![("Retry-After", "1".into())],
         json!({"message": "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.", "documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api", "status": "429"}),
     );
-    let o = w.run(
-        &gh,
-        Some(TOKEN),
-        &[
-            "backport",
-            "--cve",
-            CVE,
-            "--open-pr",
-            &format!("runtime@{}", short(w.clean)),
-        ],
-    );
+    let o = w.open_pr(&gh, Some(TOKEN), w.clean);
     assert_eq!(o.status.code(), Some(0), "{}", out(&o));
     assert!(
         String::from_utf8_lossy(&o.stderr).contains("waiting 1s"),
@@ -1216,17 +1182,7 @@ fn rate_limits_are_waited_out_when_short_and_reported_when_long() {
         vec![("Retry-After", "3600".into())],
         json!({"message": "You have exceeded a secondary rate limit.", "status": "429"}),
     );
-    let o = w.run(
-        &gh,
-        Some(TOKEN),
-        &[
-            "backport",
-            "--cve",
-            CVE,
-            "--open-pr",
-            &format!("runtime@{}", short(w.clean)),
-        ],
-    );
+    let o = w.open_pr(&gh, Some(TOKEN), w.clean);
     assert_eq!(o.status.code(), Some(2), "{}", out(&o));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
