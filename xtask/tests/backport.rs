@@ -389,6 +389,13 @@ impl World {
         Repository::open(&self.fork).unwrap()
     }
 
+    /// The tree of the onto branch's tip.
+    fn tip_tree(&self) -> String {
+        let repo = self.fork_repo();
+        let tree = repo.find_commit(self.tip()).unwrap().tree_id();
+        tree.to_string()
+    }
+
     fn tip(&self) -> Oid {
         self.fork_repo()
             .refname_to_id("refs/heads/release/6.0-els")
@@ -485,6 +492,16 @@ impl World {
 const NUGET_CONFIG_PATH: &str = "NuGet.config";
 const FORK_NUGET: &str = "<configuration>\n  <packageSources>\n    <add key=\"els\" value=\"https://nuget.example.com/els/index.json\" />\n  </packageSources>\n</configuration>\n";
 
+/// One field of every fix in a JSON report, in order.
+fn fields<'r>(report: &'r serde_json::Value, field: &str) -> Vec<&'r str> {
+    report["fixes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f[field].as_str().unwrap())
+        .collect()
+}
+
 /// All refs of a repository with their targets, to prove "nothing changed".
 fn refs(repo_dir: &Path) -> String {
     git(
@@ -573,14 +590,7 @@ fn rename_between_branches_is_followed_like_git() {
     let expected = w
         .git_cherry_pick_tree(before, &w.id("renamed"), &[])
         .unwrap();
-    assert_eq!(
-        w.fork_repo()
-            .find_commit(w.tip())
-            .unwrap()
-            .tree_id()
-            .to_string(),
-        expected
-    );
+    assert_eq!(w.tip_tree(), expected);
 }
 
 #[test]
@@ -602,13 +612,10 @@ fn already_applied_by_ancestry_trailer_patch_id_and_empty_pick() {
     ]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let r = json(&out);
-    let evidence: Vec<&str> = r["fixes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["evidence"].as_str().unwrap())
-        .collect();
-    assert_eq!(evidence, ["ancestor", "trailer", "patch-id", "empty"]);
+    assert_eq!(
+        fields(&r, "evidence"),
+        ["ancestor", "trailer", "patch-id", "empty"]
+    );
     assert!(r["fixes"]
         .as_array()
         .unwrap()
@@ -690,13 +697,7 @@ fn code_conflict_stops_with_state_markers_and_prerequisites() {
     ]);
     assert_eq!(code(&out), 1, "{}", stderr(&out));
     let r = json(&out);
-    let statuses: Vec<&str> = r["fixes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["status"].as_str().unwrap())
-        .collect();
-    assert_eq!(statuses, ["applied", "conflict", "not-reached"]);
+    assert_eq!(fields(&r, "status"), ["applied", "conflict", "not-reached"]);
     let conflict = &r["fixes"][1];
     assert_eq!(conflict["conflicts"][0]["path"], JSON_READER);
     assert_eq!(conflict["conflicts"][0]["kind"], "content");
@@ -761,13 +762,7 @@ fn code_conflict_stops_with_state_markers_and_prerequisites() {
     let done = w.resume("--continue");
     assert_eq!(code(&done), 0, "{}", stderr(&done));
     let r = json(&done);
-    let statuses: Vec<&str> = r["fixes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["status"].as_str().unwrap())
-        .collect();
-    assert_eq!(statuses, ["applied", "applied", "applied"]);
+    assert_eq!(fields(&r, "status"), ["applied", "applied", "applied"]);
     assert_eq!(r["fixes"][1]["resolved_by_hand"], true);
     let repo = w.fork_repo();
     let resolved_commit = repo
@@ -875,14 +870,7 @@ fn merge_commit_needs_mainline_and_then_matches_git() {
     let expected = w
         .git_cherry_pick_tree(before, &w.id("merge"), &["-m", "1"])
         .unwrap();
-    assert_eq!(
-        w.fork_repo()
-            .find_commit(w.tip())
-            .unwrap()
-            .tree_id()
-            .to_string(),
-        expected
-    );
+    assert_eq!(w.tip_tree(), expected);
 }
 
 #[test]
@@ -933,13 +921,10 @@ fn dry_run_decides_everything_and_changes_nothing() {
     assert_eq!(code(&out), 1);
     let r = json(&out);
     assert_eq!(r["dry_run"], true);
-    let statuses: Vec<&str> = r["fixes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["status"].as_str().unwrap())
-        .collect();
-    assert_eq!(statuses, ["applied", "applied", "conflict", "not-reached"]);
+    assert_eq!(
+        fields(&r, "status"),
+        ["applied", "applied", "conflict", "not-reached"]
+    );
     assert_eq!(refs(&w.fork), refs_before);
     assert_eq!(
         (git(&w.fork, &["count-objects"])),
