@@ -28,7 +28,7 @@ fn demo_runs_every_stage_on_a_fresh_sandbox() {
         "aborted:",
         "(resolved by hand)",
         "recorded in the patch queue",
-        "= branch `release/6.0-els`",
+        "= the fork branch's",
         "verify: 10 files and their signatures check out",
         "The demo ran every stage for real.",
     ] {

@@ -72,7 +72,21 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
     use Outcome::{Failure, Success};
     let run = |title: &str, argv: &[&str], expected: Outcome| command(&root, title, argv, expected);
 
-    run("Patch Tuesday: every .NET CVE since 6.0's end of support, and ours (exit 1: some are overdue)", &["advisories", "--today", "2026-04-01"], Failure)?;
+    let config = crate::config::Config::load(&root.join(crate::config::FILE_NAME))?;
+    heading("Patch Tuesday: every .NET CVE since 6.0's end of support, and ours");
+    println!(
+        "$ cargo xtask advisories --today {}",
+        crate::advisories::DEMO_TODAY
+    );
+    let (table, status) = crate::advisories::demo(&config, &config.patches_dir())?;
+    println!("{table}");
+    if !status.needs_attention() {
+        bail!(
+            "the demo's advisory table should show overdue CVEs as of {}",
+            crate::advisories::DEMO_TODAY
+        );
+    }
+    println!("(exit status 1: some CVEs are overdue or need triage)\n");
     run(
         "The backports to run for the pending ones",
         &["advisories", "plan"],
@@ -118,16 +132,13 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
         &["backport", "--continue"],
         Success,
     )?;
-    run(
-        "The queue is the source of truth: lint it",
-        &["patches", "verify"],
-        Success,
-    )?;
-    run(
-        "Base tag + series = the fork branch, byte for byte",
-        &["patches", "apply", "--onto", "release/6.0-els-rebuilt"],
-        Success,
-    )?;
+    heading("The queue is the source of truth: base tag + series = the fork branch, byte for byte");
+    println!("$ cargo xtask patches export && cargo xtask patches verify && cargo xtask patches apply --onto release/6.0-els-rebuilt --force");
+    let round_trip = crate::patches::round_trip(&config, "runtime")?;
+    println!("{round_trip}\n");
+    if !round_trip.verify.ok() || !round_trip.identical() {
+        bail!("the demo's patch queue did not rebuild the fork branch");
+    }
     run(
         "What auditors get: an OpenVEX statement per CVE for the next release",
         &["vex", "--product-version", "6.0.37", "--output", "vex.json"],
