@@ -19,6 +19,7 @@ pub mod msbuild;
 pub mod patches;
 pub mod pipelines;
 pub mod release;
+pub mod remote;
 pub mod repo;
 pub mod sandbox;
 pub mod version;

@@ -27,6 +27,24 @@ pub fn open(path: &Path) -> Result<Repository> {
     })
 }
 
+/// Sets the memory libgit2's object cache (parsed commits and small trees, shared by every
+/// repository in the process) may hold; libgit2's default is 256 MiB.
+pub fn set_object_cache_budget(bytes: usize) -> Result<()> {
+    let bytes = libc::ssize_t::try_from(bytes).context("cache budget too large")?;
+    // SAFETY: GIT_OPT_SET_CACHE_MAX_SIZE takes one ssize_t; libgit2 is initialised (git2 does
+    // it before opening any repository, and every caller has opened one).
+    let rc = unsafe {
+        libgit2_sys::git_libgit2_opts(
+            libgit2_sys::GIT_OPT_SET_CACHE_MAX_SIZE as libc::c_int,
+            bytes,
+        )
+    };
+    if rc < 0 {
+        bail!("libgit2 refused an object cache budget of {bytes} bytes");
+    }
+    Ok(())
+}
+
 /// Refuses when a git operation is half-finished in `repo`'s worktree.
 pub fn ensure_no_operation_in_progress(repo: &Repository) -> Result<()> {
     let what = match repo.state() {

@@ -904,20 +904,85 @@ fn multi_commit_fix_applies_in_order() {
 }
 
 #[test]
+fn skip_conflicts_applies_every_other_fix_and_reports_the_skipped_one() {
+    let w = World::new();
+    let before = w.tip();
+    let fixes = [w.id("clean"), w.id("code-conflict"), w.id("renamed")];
+    let args = |extra: &[&'static str]| -> Vec<String> {
+        let mut a: Vec<String> = vec!["--skip-conflicts".into(), "--json".into()];
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a.extend(fixes.iter().cloned());
+        a
+    };
+    let run = |extra: &[&'static str]| {
+        let a = args(extra);
+        w.backport(&a.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    // A dry run decides the same outcomes and changes nothing.
+    let dry = run(&["--dry-run"]);
+    assert_eq!(code(&dry), 1, "{}", stderr(&dry));
+    assert_eq!(
+        fields(&json(&dry), "status"),
+        ["applied", "skipped", "applied"]
+    );
+    assert_eq!(w.tip(), before);
+
+    let out = run(&[]);
+    assert_eq!(
+        code(&out),
+        1,
+        "exit 1: a fix was left out; {}",
+        stderr(&out)
+    );
+    let r = json(&out);
+    assert_eq!(fields(&r, "status"), ["applied", "skipped", "applied"]);
+    let skipped = &r["fixes"][1];
+    assert_eq!(skipped["conflicts"][0]["path"], JSON_READER);
+    assert!(skipped.get("commit").is_none());
+    // The branch holds the other two, exactly as git's sequencer with --skip leaves it.
+    let after_clean = w.git_cherry_pick_tree(before, &w.id("clean"), &[]).unwrap();
+    let fork = w.fork_repo();
+    let first = fork.find_commit(w.tip()).unwrap().parent(0).unwrap();
+    assert_eq!(first.tree_id().to_string(), after_clean);
+    let expected = w
+        .git_cherry_pick_tree(first.id(), &w.id("renamed"), &[])
+        .unwrap();
+    assert_eq!(w.tip_tree(), expected);
+    assert_eq!(first.parent_id(0).unwrap(), before);
+    // Nothing is left half-done: no saved state, no conflict in the worktree.
+    assert_eq!(status(&w.fork), "");
+    assert!(!w.fork.join(".git/els/backport-state.json").exists());
+    assert!(!w.fork.join(".git/CHERRY_PICK_HEAD").exists());
+    let again = w.resume("--continue");
+    assert_eq!(code(&again), 2, "nothing to continue: {}", stderr(&again));
+    // Human output says what was left out.
+    let human = w.backport(&["--skip-conflicts", "--dry-run", &w.id("code-conflict")]);
+    assert!(
+        stdout(&human).contains("skipped")
+            && stdout(&human).contains("1 conflicting fix(es) left out"),
+        "{}",
+        stdout(&human)
+    );
+}
+
+#[test]
 fn dry_run_decides_everything_and_changes_nothing() {
     let w = World::new();
-    // Fetch first so the dry run's own fetch is not the difference.
-    assert_eq!(code(&w.backport(&["--dry-run", &w.id("clean")])), 0);
+    let dry_run = || {
+        w.backport(&[
+            "--dry-run",
+            "--json",
+            &w.id("clean"),
+            &w.id("renamed"),
+            &w.id("code-conflict"),
+            &w.id("test-only"),
+        ])
+    };
+    // Once first, so that fetching the fixes (into refs/els/upstream/) is not the difference.
+    assert_eq!(code(&dry_run()), 1);
     let refs_before = refs(&w.fork);
     let objects_before = git(&w.fork, &["count-objects"]);
-    let out = w.backport(&[
-        "--dry-run",
-        "--json",
-        &w.id("clean"),
-        &w.id("renamed"),
-        &w.id("code-conflict"),
-        &w.id("test-only"),
-    ]);
+    let out = dry_run();
     assert_eq!(code(&out), 1);
     let r = json(&out);
     assert_eq!(r["dry_run"], true);

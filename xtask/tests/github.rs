@@ -459,6 +459,135 @@ fn upstream_pull(number: u64, title: &str, merged: Option<Oid>, state: &str) -> 
 }
 
 // ---------------------------------------------------------------------------------------------
+// A git server over smart HTTP, as GitHub serves pushes: `git http-backend` behind a local HTTP
+// server that answers 401 until a request carries Basic credentials `x-access-token:<TOKEN>`.
+
+struct GitHttpServer {
+    url: String,
+    /// The `Authorization` header of every request, `None` where there was none.
+    auth_seen: Arc<Mutex<Vec<Option<String>>>>,
+    server: Arc<tiny_http::Server>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for GitHttpServer {
+    fn drop(&mut self) {
+        self.server.unblock();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl GitHttpServer {
+    /// Serves the repositories under `root` to clients that authenticate with `token`.
+    fn start(root: &Path, token: &str) -> GitHttpServer {
+        use base64::Engine as _;
+        use std::io::Write as _;
+        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
+        let url = format!("http://{}", server.server_addr().to_ip().unwrap());
+        let expected = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("x-access-token:{token}"))
+        );
+        let auth_seen = Arc::new(Mutex::new(Vec::new()));
+        let (s, seen, root) = (server.clone(), auth_seen.clone(), root.to_path_buf());
+        let thread = std::thread::spawn(move || {
+            while let Ok(mut request) = s.recv() {
+                let headers: Vec<(String, String)> = request
+                    .headers()
+                    .iter()
+                    .map(|h| (h.field.to_string(), h.value.to_string()))
+                    .collect();
+                let header = |name: &str| {
+                    headers
+                        .iter()
+                        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                        .map(|(_, v)| v.clone())
+                };
+                let auth = header("Authorization");
+                seen.lock().unwrap().push(auth.clone());
+                if auth.as_deref() != Some(expected.as_str()) {
+                    let response = tiny_http::Response::from_string("Unauthorized")
+                        .with_status_code(401)
+                        .with_header(
+                            tiny_http::Header::from_bytes(
+                                "WWW-Authenticate",
+                                "Basic realm=\"GitHub\"",
+                            )
+                            .unwrap(),
+                        );
+                    let _ = request.respond(response);
+                    continue;
+                }
+                let (path, query) = request
+                    .url()
+                    .split_once('?')
+                    .map(|(p, q)| (p.to_string(), q.to_string()))
+                    .unwrap_or((request.url().to_string(), String::new()));
+                let mut body = Vec::new();
+                request.as_reader().read_to_end(&mut body).unwrap();
+                let mut cgi = Command::new("git")
+                    .arg("http-backend")
+                    .env("GIT_PROJECT_ROOT", &root)
+                    .env("GIT_HTTP_EXPORT_ALL", "1")
+                    .env("REMOTE_USER", "x-access-token")
+                    .env("REMOTE_ADDR", "127.0.0.1")
+                    .env("REQUEST_METHOD", request.method().as_str())
+                    .env("PATH_INFO", &path)
+                    .env("QUERY_STRING", &query)
+                    .env("CONTENT_TYPE", header("Content-Type").unwrap_or_default())
+                    .env("CONTENT_LENGTH", body.len().to_string())
+                    .env(
+                        "HTTP_CONTENT_ENCODING",
+                        header("Content-Encoding").unwrap_or_default(),
+                    )
+                    .env("GIT_PROTOCOL", header("Git-Protocol").unwrap_or_default())
+                    .stdin(std::process::Stdio::piped())
+                    .stdout(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap();
+                cgi.stdin.take().unwrap().write_all(&body).unwrap();
+                let output = cgi.wait_with_output().unwrap();
+                let split = output
+                    .stdout
+                    .windows(4)
+                    .position(|w| w == b"\r\n\r\n")
+                    .map(|i| (i, 4))
+                    .or_else(|| {
+                        output
+                            .stdout
+                            .windows(2)
+                            .position(|w| w == b"\n\n")
+                            .map(|i| (i, 2))
+                    })
+                    .expect("CGI headers");
+                let head = String::from_utf8_lossy(&output.stdout[..split.0]).to_string();
+                let mut response =
+                    tiny_http::Response::from_data(output.stdout[split.0 + split.1..].to_vec());
+                for line in head.lines() {
+                    let (k, v) = line.split_once(':').unwrap();
+                    if k.eq_ignore_ascii_case("Status") {
+                        let code = v.trim().split(' ').next().unwrap().parse::<u16>().unwrap();
+                        response = response.with_status_code(code);
+                    } else {
+                        response
+                            .add_header(tiny_http::Header::from_bytes(k.trim(), v.trim()).unwrap());
+                    }
+                }
+                let _ = request.respond(response);
+            }
+        });
+        GitHttpServer {
+            url,
+            auth_seen,
+            server,
+            thread: Some(thread),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // The repositories.
 
 /// An upstream with release/6.0 and release/8.0 (fixes), a fork clone with `release/6.0-els`
@@ -1095,6 +1224,64 @@ fn a_rebased_pull_request_resolves_to_its_replayed_commits_in_order() {
         .map(|f| f["upstream"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(ids, vec![w.clean.to_string(), w.clean2.to_string()]);
+}
+
+#[test]
+fn pushing_over_https_hands_the_token_to_git_and_never_shows_it() {
+    let w = World::new();
+    let gh = FakeGitHub::start();
+    let server = GitHttpServer::start(&w.root, TOKEN);
+    let url = format!("{}/remote.git", server.url);
+    git(&w.fork, &["remote", "set-url", "origin", &url]);
+    let o = w.open_pr(&gh, Some(TOKEN), w.clean);
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    assert_no_token(&o);
+    let branch = format!("els/{CVE}/{}", short(w.clean));
+    assert_eq!(w.remote_branch(&branch), Some(w.fork_tip()));
+    // git asks anonymously first, then with the token the toolkit's credential helper gave it.
+    let seen = server.auth_seen.lock().unwrap().clone();
+    assert_eq!(seen.first(), Some(&None), "{seen:?}");
+    assert!(
+        seen.iter()
+            .any(|a| a.as_deref().is_some_and(|a| a.starts_with("Basic "))),
+        "{seen:?}"
+    );
+}
+
+#[test]
+fn a_push_the_git_server_refuses_fails_with_its_reason_and_without_a_prompt() {
+    let w = World::new();
+    let gh = FakeGitHub::start();
+    // The server wants another token than the one the toolkit has (a token without write access
+    // to the fork looks the same to git).
+    let server = GitHttpServer::start(&w.root, "ghs_someOtherTokenTheToolkitDoesNotHave");
+    git(
+        &w.fork,
+        &[
+            "remote",
+            "set-url",
+            "origin",
+            &format!("{}/remote.git", server.url),
+        ],
+    );
+    let o = w.open_pr(&gh, Some(TOKEN), w.clean);
+    assert_eq!(o.status.code(), Some(2), "{}", out(&o));
+    assert_no_token(&o);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("cannot reach the fork's remote `origin`")
+            && stderr.contains("Authentication failed"),
+        "{}",
+        out(&o)
+    );
+    assert!(
+        git(
+            &w.root.join("remote.git"),
+            &["for-each-ref", "refs/heads/els"]
+        )
+        .is_empty(),
+        "nothing was pushed"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -39,24 +39,26 @@ pub fn cherry(
 ) -> Result<Vec<CherryEntry>> {
     let mut history = ForkHistory::new(repo);
     history.scan(repo, onto, upstream)?;
-    let fork_paths = fork_path_sets(repo, onto, upstream)?;
+    let fork_paths = fork_path_sets(repo, onto, history.merge_base())?;
 
     let mut walk = repo.revwalk()?;
     walk.set_sorting(Sort::TOPOLOGICAL | Sort::REVERSE)?;
     walk.push(upstream)?;
     walk.hide(onto)?;
+    let mut diff = changes::TreeDiff::new(repo)?;
     let mut out = Vec::new();
     for id in walk {
         let commit = repo.find_commit(id?)?;
         let mut found = history.by_trailer(&commit).map(|c| (Evidence::Trailer, c));
         if found.is_none() && commit.parent_count() == 1 {
-            let parent = commit.parent(0)?.tree()?;
-            let tree = commit.tree()?;
-            let paths: BTreeSet<String> = changes::changed_files(repo, Some(&parent), Some(&tree))?
+            let parent = commit.parent(0)?.tree_id();
+            let paths: BTreeSet<String> = diff
+                .changed_files(Some(parent), Some(commit.tree_id()))?
                 .into_keys()
                 .filter_map(|p| map.to_fork(&p))
                 .collect();
             if fork_paths.contains(&paths) {
+                let (parent, tree) = (repo.find_tree(parent)?, commit.tree()?);
                 let reduced = ReducedFix::new(repo, Some(&parent), &tree, map)?;
                 found = history
                     .patch_id(repo, &reduced)?
@@ -75,29 +77,30 @@ pub fn cherry(
     Ok(out)
 }
 
-/// The sets of paths changed by each single-parent fork commit since the merge-base.
+/// The sets of paths changed by each single-parent fork commit since the merge base.
 fn fork_path_sets(
     repo: &Repository,
     onto: Oid,
-    upstream: Oid,
+    merge_base: Option<Oid>,
 ) -> Result<HashSet<BTreeSet<String>>> {
     let mut walk = repo.revwalk()?;
     walk.push(onto)?;
-    let limit = match repo.merge_base(onto, upstream) {
-        Ok(base) => {
+    let limit = match merge_base {
+        Some(base) => {
             walk.hide(base)?;
             usize::MAX
         }
-        Err(_) => UNRELATED_SCAN_LIMIT,
+        None => UNRELATED_SCAN_LIMIT,
     };
+    let mut diff = changes::TreeDiff::new(repo)?;
     let mut sets = HashSet::new();
     for id in walk.take(limit) {
         let commit = repo.find_commit(id?)?;
         if commit.parent_count() != 1 {
             continue;
         }
-        let parent = commit.parent(0)?.tree()?;
-        let paths = changes::changed_files(repo, Some(&parent), Some(&commit.tree()?))?;
+        let parent = commit.parent(0)?.tree_id();
+        let paths = diff.changed_files(Some(parent), Some(commit.tree_id()))?;
         sets.insert(paths.into_keys().collect());
     }
     Ok(sets)

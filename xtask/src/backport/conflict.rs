@@ -155,10 +155,10 @@ const PREREQUISITE_LIMIT: usize = 5;
 
 /// Earlier upstream commits (ancestors of the fix, not on the fork) that touched the conflicted
 /// paths. `on_fork` says whether an upstream commit is already on the fork (by trailer or
-/// patch-id).
+/// patch-id). `history` is shared by the run: several conflicting fixes walk the same commits.
 pub fn prerequisites(
     repo: &Repository,
-    fix: &Commit,
+    history: &mut changes::PathHistory,
     fix_parent: Option<&Commit>,
     onto_tip: Oid,
     paths: &[(String, String)],
@@ -167,25 +167,27 @@ pub fn prerequisites(
     let Some(parent) = fix_parent else {
         return Ok(Vec::new());
     };
+    if paths.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Hiding the fork's tip leaves exactly the commits the fork does not have (with several merge
+    // bases too), in the same walk a merge-base search would make.
     let mut walk = repo.revwalk()?;
     walk.push(parent.id())?;
-    if let Ok(base) = repo.merge_base(fix.id(), onto_tip) {
-        walk.hide(base)?;
-    }
+    walk.hide(onto_tip)?;
     let mut found = Vec::new();
     for id in walk.take(PREREQUISITE_WALK_LIMIT) {
         let commit = repo.find_commit(id?)?;
         if commit.parent_count() != 1 {
             continue;
         }
-        let (tree, parent_tree) = (commit.tree()?, commit.parent(0)?.tree()?);
-        let touched: Vec<String> = paths
-            .iter()
-            .filter(|(_, upstream)| {
-                changes::file_at(&tree, upstream) != changes::file_at(&parent_tree, upstream)
-            })
-            .map(|(fork, _)| fork.clone())
-            .collect();
+        let (tree, parent_tree) = (commit.tree_id(), commit.parent(0)?.tree_id());
+        let mut touched = Vec::new();
+        for (fork, upstream) in paths {
+            if history.file_differs(parent_tree, tree, upstream)? {
+                touched.push(fork.clone());
+            }
+        }
         if touched.is_empty() || on_fork(&commit)? {
             continue;
         }

@@ -40,6 +40,8 @@ pub struct ForkHistory {
     scanned: HashSet<Oid>,
     /// Upstream commits scanned against, and whether each is an ancestor of the fork branch.
     covered: Vec<(Oid, bool)>,
+    /// The merge base the last full scan stopped at (`None` for unrelated histories).
+    merge_base: Option<Oid>,
     cache: PatchIdCache,
 }
 
@@ -52,6 +54,7 @@ impl ForkHistory {
             patch_ids: HashMap::new(),
             scanned: HashSet::new(),
             covered: Vec::new(),
+            merge_base: None,
             cache: PatchIdCache::load(repo),
         }
     }
@@ -83,9 +86,13 @@ impl ForkHistory {
         let (limit, on_fork) = match repo.merge_base(tip, upstream) {
             Ok(base) => {
                 walk.hide(base)?;
+                self.merge_base = Some(base);
                 (usize::MAX, base == upstream)
             }
-            Err(_) => (UNRELATED_SCAN_LIMIT, false),
+            Err(_) => {
+                self.merge_base = None;
+                (UNRELATED_SCAN_LIMIT, false)
+            }
         };
         self.covered.push((upstream, on_fork));
         for id in walk.take(limit) {
@@ -104,6 +111,11 @@ impl ForkHistory {
             }
         }
         Ok(on_fork)
+    }
+
+    /// Where the last full scan stopped: the merge base of the fork tip and the upstream commit.
+    pub fn merge_base(&self) -> Option<Oid> {
+        self.merge_base
     }
 
     fn fork_patch_id(&mut self, repo: &Repository, commit: &Commit) -> Result<Option<Oid>> {

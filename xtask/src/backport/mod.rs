@@ -6,7 +6,8 @@
 //! `(cherry picked from commit …)` and a `CVE:` trailer; the branch ref moves once at the end, and
 //! the worktree is touched only when the branch is checked out there. A conflict stops the run:
 //! nothing half-committed, the conflict written into a worktree the way `git cherry-pick` writes
-//! it, the state saved for `--continue` / `--abort`.
+//! it, the state saved for `--continue` / `--abort`. With `skip_conflicts` (triage of a whole
+//! Patch Tuesday) a conflicting fix is reported and skipped instead, like `git cherry-pick --skip`.
 
 mod changes;
 mod cherry;
@@ -60,6 +61,8 @@ pub struct Request {
     pub mainline: Option<u32>,
     /// Decide every outcome in memory and change nothing.
     pub dry_run: bool,
+    /// Report a conflicting fix as `Skipped` and go on with the next one instead of stopping.
+    pub skip_conflicts: bool,
     /// Where to create a worktree for a conflict when the branch is not checked out anywhere
     /// (default: `<fork>.els-backport` beside the fork).
     pub conflict_worktree: Option<PathBuf>,
@@ -77,6 +80,8 @@ pub enum FixStatus {
     AlreadyApplied,
     /// It conflicts; the backport stopped here.
     Conflict,
+    /// It conflicts and was left out (`--skip-conflicts`); the run went on without it.
+    Skipped,
     /// The backport stopped before this fix.
     NotReached,
 }
@@ -132,6 +137,14 @@ impl Report {
     /// True when the run stopped at a conflict.
     pub fn stopped(&self) -> bool {
         self.fixes.iter().any(|f| f.status == FixStatus::Conflict)
+    }
+
+    /// How many conflicting fixes `--skip-conflicts` left out.
+    pub fn skipped(&self) -> usize {
+        self.fixes
+            .iter()
+            .filter(|f| f.status == FixStatus::Skipped)
+            .count()
     }
 }
 
@@ -209,7 +222,7 @@ pub fn backport(req: &Request) -> Result<Report> {
         // Objects a dry run creates (remapped trees, commits) live in memory only.
         let odb = repo.odb()?;
         let _mempack = odb.add_new_mempack_backend(1000)?;
-        let run = apply_fixes(&repo, &mut st, 0, tip, req.quiet)?;
+        let run = apply_fixes(&repo, &mut st, 0, tip, req)?;
         return Ok(report(req.fork.clone(), &st, run.tip, true, None));
     }
     state::save(&repo, &st)?;
@@ -233,14 +246,15 @@ fn apply_fixes(
     st: &mut SavedState,
     start: usize,
     mut tip: Oid,
-    quiet: bool,
+    req: &Request,
 ) -> Result<Run> {
     let map = PathMap::new(&st.remaps);
     let mut history = ForkHistory::new(repo);
+    let mut path_history = changes::PathHistory::new(repo)?;
     let mut changed_paths = Vec::new();
     let total = st.fixes.len();
     // A line per fix only when there are several: one fix is quick to report by itself.
-    let mut progress = crate::console::Progress::new(total - start, quiet || total - start < 3);
+    let mut progress = crate::console::Progress::new(total - start, req.quiet || total - start < 3);
     for i in start..total {
         let upstream = repo.find_commit(Oid::from_str(&st.fixes[i].upstream)?)?;
         progress.step(&format!("{} {}", st.fixes[i].fix, st.fixes[i].subject));
@@ -275,13 +289,17 @@ fn apply_fixes(
                 tip = new;
             }
             Evaluation::Conflict {
-                index,
-                conflicts,
+                conflicted,
                 reduced,
             } => {
-                report.status = FixStatus::Conflict;
+                report.status = if req.skip_conflicts {
+                    FixStatus::Skipped
+                } else {
+                    FixStatus::Conflict
+                };
                 // Every branding bump touches the version files, so they name no prerequisite.
-                let paths: Vec<(String, String)> = conflicts
+                let paths: Vec<(String, String)> = conflicted
+                    .conflicts
                     .iter()
                     .filter(|c| c.class != "version-infra")
                     .map(|c| {
@@ -295,12 +313,20 @@ fn apply_fixes(
                         )
                     })
                     .collect();
-                report.conflicts = conflicts;
-                report.prerequisites =
-                    conflict::prerequisites(repo, &upstream, parent.as_ref(), tip, &paths, |c| {
-                        is_on_fork(repo, c, &map, &history)
-                    })?;
+                report.conflicts = conflicted.conflicts.clone();
+                report.prerequisites = conflict::prerequisites(
+                    repo,
+                    &mut path_history,
+                    parent.as_ref(),
+                    tip,
+                    &paths,
+                    |c| is_on_fork(repo, c, &map, &history),
+                )?;
+                if req.skip_conflicts {
+                    continue;
+                }
                 let message = provenance_message(&upstream, st.cve.as_deref());
+                let index = conflicted.full_index(&onto.tree()?)?;
                 return Ok(Run {
                     tip,
                     conflict: Some((i, index, message)),
@@ -327,7 +353,7 @@ fn finish_run(
     worktree: Option<Repository>,
     req: &Request,
 ) -> Result<Report> {
-    let mut run = apply_fixes(repo, st, start, from, req.quiet)?;
+    let mut run = apply_fixes(repo, st, start, from, req)?;
     st.written_paths.append(&mut run.changed_paths);
     st.written_paths.sort();
     st.written_paths.dedup();
@@ -398,8 +424,7 @@ enum Evaluation {
         paths: Vec<String>,
     },
     Conflict {
-        index: git2::Index,
-        conflicts: Vec<ConflictedPath>,
+        conflicted: pick::Conflicted,
         reduced: ReducedFix,
     },
 }
@@ -437,9 +462,8 @@ fn evaluate(
             patch_id,
             paths: reduced.upstream_paths.keys().cloned().collect(),
         }),
-        PickResult::Conflicted { index, conflicts } => Ok(Evaluation::Conflict {
-            index,
-            conflicts,
+        PickResult::Conflicted(conflicted) => Ok(Evaluation::Conflict {
+            conflicted,
             reduced,
         }),
     }

@@ -97,12 +97,17 @@ pub struct ConflictedPath {
 pub enum PickResult {
     /// The merge succeeded; the tree may equal the onto tree (an empty pick).
     Clean(Oid),
-    /// The merge left conflicts: the full index (onto with the merged files and conflict stages)
-    /// and the conflicted paths.
-    Conflicted {
-        index: Index,
-        conflicts: Vec<ConflictedPath>,
-    },
+    /// The merge left conflicts.
+    Conflicted(Conflicted),
+}
+
+/// A pick that conflicts.
+pub struct Conflicted {
+    /// The merge of the fix's files: merged entries and conflict stages.
+    merged: Index,
+    /// The paths of `onto` the merge result replaces.
+    replaced: Vec<String>,
+    pub conflicts: Vec<ConflictedPath>,
 }
 
 /// Picks `fix` onto `onto` in memory.
@@ -154,35 +159,43 @@ pub fn pick(repo: &Repository, fix: &ReducedFix, onto: &Tree, map: &PathMap) -> 
     }
 
     let mut conflicts = Vec::new();
-    let mut conflict_entries = Vec::new();
     for c in merged.conflicts()? {
-        let c = c?;
-        conflicts.push(describe(&c));
-        conflict_entries.push(c);
-    }
-    let mut full = Index::new()?;
-    full.read_tree(onto)?;
-    for path in ours.keys() {
-        full.remove_path(std::path::Path::new(path))?;
-    }
-    for e in merged.iter().filter(|e| stage(e) == 0) {
-        full.add(&e)?;
-    }
-    for c in &conflict_entries {
-        for e in [&c.ancestor, &c.our, &c.their].into_iter().flatten() {
-            full.remove_path(std::path::Path::new(&*String::from_utf8_lossy(&e.path)))?;
-        }
-        // Entries keep their stage bits, so adding them records the conflict.
-        for e in [&c.ancestor, &c.our, &c.their].into_iter().flatten() {
-            full.add(e)?;
-        }
+        conflicts.push(describe(&c?));
     }
     conflicts.sort_by(|a, b| a.path.cmp(&b.path));
     conflicts.dedup_by(|a, b| a.path == b.path);
-    Ok(PickResult::Conflicted {
-        index: full,
+    Ok(PickResult::Conflicted(Conflicted {
+        merged,
+        replaced: ours.into_keys().collect(),
         conflicts,
-    })
+    }))
+}
+
+impl Conflicted {
+    /// The full index `git cherry-pick` leaves behind: `onto` with the merged files and the
+    /// conflict stages. Built only when the conflict is written out (reading a dotnet/runtime
+    /// tree into an index is most of the cost of a conflicting pick).
+    pub fn full_index(&self, onto: &Tree) -> Result<Index> {
+        let mut full = Index::new()?;
+        full.read_tree(onto)?;
+        for path in &self.replaced {
+            full.remove_path(std::path::Path::new(path))?;
+        }
+        for e in self.merged.iter().filter(|e| stage(e) == 0) {
+            full.add(&e)?;
+        }
+        for c in self.merged.conflicts()? {
+            let c = c?;
+            for e in [&c.ancestor, &c.our, &c.their].into_iter().flatten() {
+                full.remove_path(std::path::Path::new(&*String::from_utf8_lossy(&e.path)))?;
+            }
+            // Entries keep their stage bits, so adding them records the conflict.
+            for e in [&c.ancestor, &c.our, &c.their].into_iter().flatten() {
+                full.add(e)?;
+            }
+        }
+        Ok(full)
+    }
 }
 
 fn stage(e: &git2::IndexEntry) -> u16 {

@@ -3,9 +3,10 @@
 //! branches or remotes.
 
 use anyhow::{bail, Context, Result};
-use git2::{FetchOptions, Oid, RemoteCallbacks, Repository};
+use git2::{Oid, Repository};
 
 use super::fix::FixSpec;
+use crate::remote::Remote;
 
 /// Where fixes come from when the fork does not have them yet.
 pub struct Upstream<'a> {
@@ -93,16 +94,12 @@ pub fn resolve_all(
 
 /// The branch names the upstream advertises.
 fn advertised_branches(repo: &Repository, location: &str) -> Result<Vec<String>> {
-    let mut remote = repo
-        .remote_anonymous(location)
-        .with_context(|| format!("cannot use {location} as an upstream"))?;
-    let connection = remote
-        .connect_auth(git2::Direction::Fetch, None, None)
+    let refs = Remote::new(repo.path(), location)
+        .refs("refs/heads/")
         .with_context(|| format!("cannot reach the upstream {location}"))?;
-    Ok(connection
-        .list()?
-        .iter()
-        .filter_map(|head| head.name().strip_prefix("refs/heads/").map(str::to_string))
+    Ok(refs
+        .into_iter()
+        .map(|(name, _)| name["refs/heads/".len()..].to_string())
         .collect())
 }
 
@@ -129,33 +126,10 @@ fn lookup(repo: &Repository, fix: &FixSpec) -> Result<Option<Oid>> {
 }
 
 fn fetch(repo: &Repository, location: &str, refspecs: &[String], quiet: bool) -> Result<()> {
-    let mut remote = repo
-        .remote_anonymous(location)
-        .with_context(|| format!("cannot use {location} as an upstream"))?;
-    let mut callbacks = RemoteCallbacks::new();
-    let mut last_percent = None;
-    callbacks.transfer_progress(move |p| {
-        if !quiet && p.total_objects() > 0 {
-            let percent = p.received_objects() * 100 / p.total_objects();
-            if last_percent != Some(percent) {
-                last_percent = Some(percent);
-                eprint!(
-                    "\rfetching from upstream: {percent}% ({}/{} objects)",
-                    p.received_objects(),
-                    p.total_objects()
-                );
-                if percent == 100 {
-                    eprintln!();
-                }
-            }
-        }
-        true
-    });
-    let mut opts = FetchOptions::new();
-    opts.remote_callbacks(callbacks)
-        .download_tags(git2::AutotagOption::None);
-    remote
-        .fetch(refspecs, Some(&mut opts), None)
-        .with_context(|| format!("fetching {} from {location}", refspecs.join(" ")))?;
-    Ok(())
+    if !quiet {
+        eprintln!("fetching from upstream {location} …");
+    }
+    Remote::new(repo.path(), location)
+        .fetch(refspecs, quiet)
+        .with_context(|| format!("fetching {} from {location}", refspecs.join(" ")))
 }

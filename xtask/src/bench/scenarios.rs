@@ -2,10 +2,10 @@
 //! a generated repository (cloning is not timed), both as child processes including process
 //! start, and checks that they reached the same outcome before a time is believed.
 //!
-//! Backport: one `cargo xtask backport <FIX>` per fix on a bare clone (`--abort` after a
-//! conflict) vs one `git cherry-pick -x --empty=drop <FIX>` per fix in a worktree checked out on
-//! the old branch (`git cherry-pick --abort` after a conflict). Both skip a conflicting fix and go
-//! on, so both end with the same branch and the same set of conflicts.
+//! Backport: one `cargo xtask backport --skip-conflicts <FIX>…` on a bare clone vs one
+//! `git cherry-pick -x --empty=drop <FIX>` per fix in a worktree checked out on the old branch
+//! (`git cherry-pick --abort` after a conflict), and vs git's sequencer with `--skip`. All skip a
+//! conflicting fix and go on, so all end with the same branch and the same set of conflicts.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -146,29 +146,10 @@ fn run_script(
     Ok(serde_json::from_str(&text)?)
 }
 
-/// The toolkit, skipping conflicting fixes like the git loops do: a dry run over the remaining
-/// fixes decides every outcome in memory up to the first conflict; the fixes before it are
-/// applied in one real run, the conflicting one is recorded, and the rest go round again.
+/// The toolkit, skipping conflicting fixes like the git loops do: one process for all fixes.
 const TOOLKIT_BACKPORT: &str = r#"
-set -- $(cat "$FIXES")
-while [ $# -gt 0 ]; do
-  "$XTASK" backport --fork "$FORK" --onto release/6.0 --dry-run --json "$@" > "$WORK/dry.json"
-  rc=$?
-  if [ "$rc" -eq 0 ]; then
-    "$XTASK" backport --fork "$FORK" --onto release/6.0 --json "$@" > /dev/null || exit 4
-    break
-  fi
-  [ "$rc" -eq 1 ] || exit 5
-  k=$(grep -o '"status": "[a-z-]*"' "$WORK/dry.json" | grep -n '"conflict"' | head -n 1 | cut -d: -f1)
-  [ -n "$k" ] || exit 6
-  prefix=""
-  while [ "$k" -gt 1 ]; do prefix="$prefix $1"; shift; k=$((k - 1)); done
-  if [ -n "$prefix" ]; then
-    "$XTASK" backport --fork "$FORK" --onto release/6.0 --json $prefix > /dev/null || exit 7
-  fi
-  echo "$1" >> "$CONFLICTS"
-  shift
-done
+"$XTASK" backport --fork "$FORK" --onto release/6.0 --skip-conflicts --json $(cat "$FIXES") > "$REPORT"
+[ $? -le 1 ] || exit 5
 "#;
 
 /// What backport tools run: one `git cherry-pick -x` process per fix in a worktree.
@@ -192,6 +173,20 @@ while [ $? -ne 0 ]; do
   git cherry-pick --skip >/dev/null 2>&1
 done
 "#;
+
+/// The fixes a `backport --skip-conflicts --json` report left out, one per line.
+fn skipped_fixes(report: &Path) -> Result<String> {
+    let text = std::fs::read_to_string(report)
+        .with_context(|| format!("cannot read {}", report.display()))?;
+    let report: crate::backport::Report = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a backport report", report.display()))?;
+    Ok(report
+        .fixes
+        .iter()
+        .filter(|f| f.status == crate::backport::FixStatus::Skipped)
+        .map(|f| format!("{}\n", f.fix))
+        .collect())
+}
 
 /// What a backport loop left: the tree after each applied fix and the conflicted fixes.
 #[derive(Debug, PartialEq, Eq)]
@@ -314,15 +309,19 @@ pub fn backport(
                 }
             };
             let conflicts = d.join(format!("{name}.conflicts"));
+            let report = d.join(format!("{name}.json"));
             let env = [
                 ("XTASK", tools.xtask.as_path()),
                 ("FORK", fork.as_path()),
                 ("FIXES", list.as_path()),
                 ("CONFLICTS", conflicts.as_path()),
-                ("WORK", d),
+                ("REPORT", report.as_path()),
             ];
             let script = side.map_or(TOOLKIT_BACKPORT, |i| variants[i].script());
             let sample = run_script(tools, script, d, &env, &d.join(format!("{name}.log")))?;
+            if side.is_none() {
+                std::fs::write(&conflicts, skipped_fixes(&report)?)?;
+            }
             match side {
                 None => toolkit.push(sample),
                 Some(i) => git[i].push(sample),

@@ -17,9 +17,16 @@ use crate::patches;
 /// remaps default from els.toml (the `[[repo]]` named by `repo@`, or `--repo`).
 ///
 /// Exit status: 0 every FIX applied or already present; 1 stopped at a conflict (state saved:
-/// resolve, then --continue, or --abort); 2 invalid input or environment (nothing changed).
+/// resolve, then --continue, or --abort), or skipped one with --skip-conflicts; 2 invalid input
+/// or environment (nothing changed).
 ///
 /// Example: cargo xtask backport --cve CVE-2025-55248 runtime@44527b9
+///
+/// With --skip-conflicts every FIX that applies is applied and each conflicting one is reported
+/// (files, prerequisites) and left out, as `git cherry-pick --skip` would: triage for a month's
+/// worth of fixes. Add --dry-run to only find out which ones apply.
+///
+/// Example: cargo xtask backport --skip-conflicts --dry-run 44527b9 8e957ff 0c2f1b7
 ///
 /// With --open-pr the result is pushed to `els/<CVE>/<sha>` on the fork's remote and one pull
 /// request per CVE is opened or updated (a draft explaining the conflict when it stops).
@@ -54,6 +61,10 @@ pub struct Args {
     /// Decide every outcome in memory and change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Leave out each FIX that conflicts (reported as `skipped`, with its files and likely
+    /// prerequisites) and go on with the next, instead of stopping at it.
+    #[arg(long, conflicts_with_all = ["continue_", "abort", "open_pr"])]
+    pub skip_conflicts: bool,
     /// Print the report as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -277,6 +288,7 @@ fn request(args: &Args, config: Option<&Config>, cwd: &Path) -> Result<(Request,
         cve: args.cve.clone(),
         mainline,
         dry_run: args.dry_run,
+        skip_conflicts: args.skip_conflicts,
         conflict_worktree: args.worktree.as_ref().map(|w| cwd.join(w)),
         quiet: args.json,
     };
@@ -389,7 +401,7 @@ fn render(
         }
     }
     console::step_summary(&markdown(report))?;
-    Ok(if report.stopped() {
+    Ok(if report.stopped() || report.skipped() > 0 {
         Outcome::Failure
     } else {
         Outcome::Success
@@ -421,6 +433,7 @@ fn status_label(f: &FixReport) -> String {
         FixStatus::Applied => ("applied", Style::Good),
         FixStatus::AlreadyApplied => ("already-applied", Style::Dim),
         FixStatus::Conflict => ("conflict", Style::Bad),
+        FixStatus::Skipped => ("skipped", Style::Bad),
         FixStatus::NotReached => ("not-reached", Style::Warn),
     };
     paint(&format!("{text:<16}"), style)
@@ -491,7 +504,8 @@ fn human(report: &Report) -> String {
                 c.kind, c.class, c.path
             ));
         }
-        if f.status == FixStatus::Conflict && f.conflicts.iter().all(|c| c.class == "version-infra")
+        if matches!(f.status, FixStatus::Conflict | FixStatus::Skipped)
+            && f.conflicts.iter().all(|c| c.class == "version-infra")
         {
             out.push_str("      only version/infrastructure files conflict: usually keep the fork's side (`git checkout --ours <file>`)\n");
         }
@@ -517,6 +531,12 @@ fn human(report: &Report) -> String {
         }
     } else if report.stopped() {
         out.push_str("\nA real run would stop at the conflict above.\n");
+    }
+    if report.skipped() > 0 {
+        out.push_str(&format!(
+            "\n{} conflicting fix(es) left out; backport each on its own to resolve it.\n",
+            report.skipped()
+        ));
     }
     out
 }

@@ -35,6 +35,9 @@ pub struct Args {
     pub json: bool,
 }
 
+/// libgit2's object cache budget for the walk: enough for the recent commits and small trees.
+const CACHE_BYTES: usize = 16 << 20;
+
 pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
     let config = ctx.config()?;
     let repo_config: Option<&RepoConfig> = match (&config, &args.repo) {
@@ -47,10 +50,10 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
         (None, Some(r), Some(c)) => c.resolve(&r.path),
         _ => bail!("which fork? pass --fork <PATH>, or configure a [[repo]] in els.toml and name it with --repo"),
     };
-    // The walk visits each upstream commit once, so libgit2's object cache would only hold on to
-    // memory (three times git's peak on a 10,000-commit divergence) without saving any work.
-    git2::opts::enable_caching(false);
+    // The walk reads each commit three times (walk, lookup, parent) and each small tree twice, so
+    // libgit2's object cache pays; a small budget keeps memory well under git's own peak.
     let repo = crate::repo::open(&fork)?;
+    crate::repo::set_object_cache_budget(CACHE_BYTES)?;
     let rev = |spec: &str| {
         repo.revparse_single(spec)
             .and_then(|o| o.peel_to_commit())

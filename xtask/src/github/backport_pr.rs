@@ -15,7 +15,7 @@
 
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use git2::{Oid, Repository};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -23,6 +23,7 @@ use serde_json::{json, Value};
 use super::{encode, GitHub, RepoSlug, Token};
 use crate::backport::{FixStatus, Report};
 use crate::config::{Config, GithubSettings};
+use crate::remote::Remote;
 use crate::repo;
 
 /// The label added while a backport waits for a person to resolve a conflict.
@@ -312,31 +313,16 @@ fn push_branch(
         }
         Some(t) => return Ok((Push::KeptOthersWork, t)),
     };
-    let mut remote = git.find_remote(&target.remote)?;
-    let mut rejected: Option<String> = None;
-    {
-        let mut callbacks = credentials(token);
-        callbacks.push_update_reference(|name, status| {
-            if let Some(why) = status {
-                rejected = Some(format!("{name}: {why}"));
-            }
-            Ok(())
-        });
-        let mut opts = git2::PushOptions::new();
-        opts.remote_callbacks(callbacks);
-        let refspec = format!("{}{head}:{full}", if force { "+" } else { "" });
-        remote
-            .push(&[refspec.as_str()], Some(&mut opts))
-            .with_context(|| {
-                format!(
-                    "cannot push {branch} to remote `{}`; the token needs contents: write on the fork",
-                    target.remote
-                )
-            })?;
-    }
-    if let Some(why) = rejected {
-        bail!("remote `{}` rejected the push of {why}", target.remote);
-    }
+    let refspec = format!("{}{head}:{full}", if force { "+" } else { "" });
+    Remote::new(git.path(), &target.remote)
+        .with_token(token)
+        .push(&refspec)
+        .with_context(|| {
+            format!(
+                "cannot push {branch} to remote `{}`; the token needs contents: write on the fork",
+                target.remote
+            )
+        })?;
     Ok((push, head))
 }
 
@@ -355,38 +341,14 @@ fn remote_tip(
     token: Option<&Token>,
     full: &str,
 ) -> Result<Option<Oid>> {
-    let mut remote = git.find_remote(&target.remote)?;
-    let connection = remote
-        .connect_auth(git2::Direction::Push, Some(credentials(token)), None)
+    let refs = Remote::new(git.path(), &target.remote)
+        .with_token(token)
+        .refs(full)
         .with_context(|| format!("cannot reach the fork's remote `{}`", target.remote))?;
-    let tip = connection
-        .list()?
-        .iter()
-        .find(|h| h.name() == full)
-        .map(|h| h.oid());
-    Ok(tip)
-}
-
-/// Git credentials: the GitHub token over HTTPS (as Actions' checkout does), the ssh agent over
-/// ssh. Each kind is offered once, so a rejected token fails instead of looping.
-fn credentials(token: Option<&Token>) -> git2::RemoteCallbacks<'static> {
-    let token = token.cloned();
-    let mut tried = std::collections::HashSet::new();
-    let mut callbacks = git2::RemoteCallbacks::new();
-    callbacks.credentials(move |_url, user, allowed| {
-        if allowed.contains(git2::CredentialType::USER_PASS_PLAINTEXT) && tried.insert("token") {
-            if let Some(t) = &token {
-                return git2::Cred::userpass_plaintext("x-access-token", t.expose());
-            }
-        }
-        if allowed.contains(git2::CredentialType::SSH_KEY) && tried.insert("ssh") {
-            return git2::Cred::ssh_key_from_agent(user.unwrap_or("git"));
-        }
-        Err(git2::Error::from_str(
-            "authentication failed: set GITHUB_TOKEN/GH_TOKEN to a token with contents: write on the fork",
-        ))
-    });
-    callbacks
+    Ok(refs
+        .into_iter()
+        .find(|(name, _)| name == full)
+        .map(|(_, id)| id))
 }
 
 fn title(report: &Report, cve: &str) -> String {
