@@ -729,6 +729,12 @@ fn code_conflict_stops_with_state_markers_and_prerequisites() {
     assert_eq!(status(&w.fork).trim(), format!("UU {JSON_READER}"));
     let stages = git(&w.fork, &["ls-files", "-u"]);
     assert_eq!(stages.lines().count(), 3, "{stages}");
+    // Every object the conflict's index names is in the repository.
+    git(&w.fork, &["fsck", "--strict", "--no-dangling"]);
+    for stage in stages.lines() {
+        let id = stage.split_whitespace().nth(1).unwrap();
+        git(&w.fork, &["cat-file", "-e", id]);
+    }
     assert!(stdout(
         &Command::new("git")
             .args(["status"])
@@ -927,6 +933,18 @@ fn skip_conflicts_applies_every_other_fix_and_reports_the_skipped_one() {
     );
     assert_eq!(w.tip(), before);
 
+    // (loose objects, packs)
+    let objects = || {
+        let counts = git(&w.fork, &["count-objects", "-v"]);
+        let field = |name: &str| -> u64 {
+            counts
+                .lines()
+                .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+                .unwrap()
+        };
+        (field("count:"), field("packs:"))
+    };
+    let (loose_before, packs_before) = objects();
     let out = run(&[]);
     assert_eq!(
         code(&out),
@@ -949,6 +967,9 @@ fn skip_conflicts_applies_every_other_fix_and_reports_the_skipped_one() {
         .unwrap();
     assert_eq!(w.tip_tree(), expected);
     assert_eq!(first.parent_id(0).unwrap(), before);
+    // The new objects arrived as one pack, not as loose objects, and the repository is sound.
+    assert_eq!(objects(), (loose_before, packs_before + 1));
+    git(&w.fork, &["fsck", "--strict", "--no-dangling"]);
     // Nothing is left half-done: no saved state, no conflict in the worktree.
     assert_eq!(status(&w.fork), "");
     assert!(!w.fork.join(".git/els/backport-state.json").exists());
@@ -963,6 +984,88 @@ fn skip_conflicts_applies_every_other_fix_and_reports_the_skipped_one() {
         "{}",
         stdout(&human)
     );
+}
+
+#[test]
+fn cherry_marks_what_the_fork_has_like_git_cherry() {
+    let w = World::new();
+    // One fix through the toolkit (found by its trailer), one with a plain `git cherry-pick`
+    // (no trailer: found by patch-id), with a fork commit in between.
+    assert_eq!(code(&w.backport(&[&w.id("clean")])), 0);
+    let upstream = w.upstream.to_str().unwrap();
+    git(
+        &w.fork,
+        &[
+            "fetch",
+            "-q",
+            upstream,
+            "release/8.0:refs/remotes/up/release/8.0",
+        ],
+    );
+    let test_only = w.id("test-only");
+    git(
+        &w.fork,
+        &[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@example.com",
+            "cherry-pick",
+            &test_only,
+        ],
+    );
+    let fork = w.fork.to_str().unwrap();
+    let args = [
+        "cherry",
+        "--fork",
+        fork,
+        "release/6.0-els",
+        "up/release/8.0",
+    ];
+    let human = xtask(&w.root, &args, &[]);
+    assert_eq!(code(&human), 0, "{}", stderr(&human));
+    let marks = |text: &str| -> Vec<(String, String)> {
+        text.lines()
+            .map(|l| {
+                let mut parts = l.split_whitespace();
+                let mark = parts.next().unwrap().to_string();
+                (mark, parts.next().unwrap().to_string())
+            })
+            .collect()
+    };
+    let theirs = git(&w.fork, &["cherry", "release/6.0-els", "up/release/8.0"]);
+    let ours = marks(&stdout(&human));
+    let theirs = marks(&theirs);
+    // The same commits (the sandbox's equal commit dates leave git's order among them open).
+    let (mut ours, mut theirs) = (ours, theirs);
+    ours.sort_by(|a, b| a.1.cmp(&b.1));
+    theirs.sort_by(|a, b| a.1.cmp(&b.1));
+    let commits = |m: &[(String, String)]| m.iter().map(|(_, c)| c.clone()).collect::<Vec<_>>();
+    assert_eq!(commits(&ours), commits(&theirs));
+    let listed = json(&xtask(&w.root, &[&args[..], &["--json"]].concat(), &[]));
+    let evidence = |id: &str| {
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["commit"] == id)
+            .map(|e| e["evidence"].clone())
+            .unwrap()
+    };
+    // The same marks, except that a trailer also tells the toolkit what git cannot see.
+    for ((mark, commit), (git_mark, _)) in ours.iter().zip(&theirs) {
+        if mark != git_mark {
+            assert_eq!(
+                (mark.as_str(), evidence(commit)),
+                ("-", "trailer".into()),
+                "{commit}"
+            );
+        }
+    }
+    assert!(ours.iter().any(|(m, _)| m == "-"));
+    assert_eq!(evidence(&w.id("clean")), "trailer");
+    assert_eq!(evidence(&test_only), "patch-id");
+    assert!(evidence(&w.id("code-conflict")).is_null());
 }
 
 #[test]

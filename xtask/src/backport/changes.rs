@@ -3,7 +3,7 @@
 //! thousands of files).
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::rc::Rc;
 
 use anyhow::Result;
@@ -46,9 +46,24 @@ impl<'r> TreeDiff<'r> {
     /// Every file path that differs between the trees `old` and `new`.
     pub fn changed_files(&mut self, old: Option<Oid>, new: Option<Oid>) -> Result<Changes> {
         let mut out = Changes::new();
-        self.diff(old, new, "", &mut out)?;
+        self.diff(old, new, "", None, &mut out)?;
         self.previous = std::mem::take(&mut self.current);
         Ok(out)
+    }
+
+    /// Like `changed_files`, but `None` as soon as a change falls outside `within` (paths and
+    /// every directory above them): a walk looking for commits that change the same paths as
+    /// some other commit skips the rest of every commit that cannot match.
+    pub fn changed_files_within(
+        &mut self,
+        old: Option<Oid>,
+        new: Option<Oid>,
+        within: &HashSet<String>,
+    ) -> Result<Option<Changes>> {
+        let mut out = Changes::new();
+        let complete = self.diff(old, new, "", Some(within), &mut out)?;
+        self.previous = std::mem::take(&mut self.current);
+        Ok(complete.then_some(out))
     }
 
     /// Reads a tree for the old side (kept only if the previous diff read it) or the new side
@@ -72,14 +87,15 @@ impl<'r> TreeDiff<'r> {
         old: Option<Oid>,
         new: Option<Oid>,
         prefix: &str,
+        within: Option<&HashSet<String>>,
         out: &mut Changes,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let (old, new) = (self.read(old, false)?, self.read(new, true)?);
         let mut a = RawEntries(old.as_deref().unwrap_or_default()).peekable();
         let mut b = RawEntries(new.as_deref().unwrap_or_default()).peekable();
         loop {
             let (ea, eb) = match (a.peek(), b.peek()) {
-                (None, None) => return Ok(()),
+                (None, None) => return Ok(true),
                 (Some(_), None) => (a.next(), None),
                 (None, Some(_)) => (None, b.next()),
                 (Some(x), Some(y)) => match git_order(x, y) {
@@ -96,6 +112,9 @@ impl<'r> TreeDiff<'r> {
             }
             let name = ea.as_ref().or(eb.as_ref()).map_or(&[][..], |e| e.name);
             let path = format!("{prefix}{}", String::from_utf8_lossy(name));
+            if within.is_some_and(|w| !w.contains(&path)) {
+                return Ok(false);
+            }
             let (ea, eb) = (ea.and_then(|e| e.decode()), eb.and_then(|e| e.decode()));
             let sub = |e: Option<(Oid, i32)>| e.filter(|&(_, m)| is_tree(m)).map(|(id, _)| id);
             let file = |e: Option<(Oid, i32)>| {
@@ -103,8 +122,10 @@ impl<'r> TreeDiff<'r> {
                     .map(|(id, mode)| Entry { id, mode })
             };
             let (ta, tb) = (sub(ea), sub(eb));
-            if ta.is_some() || tb.is_some() {
-                self.diff(ta, tb, &format!("{path}/"), out)?;
+            if (ta.is_some() || tb.is_some())
+                && !self.diff(ta, tb, &format!("{path}/"), within, out)?
+            {
+                return Ok(false);
             }
             let (fa, fb) = (file(ea), file(eb));
             if fa != fb {
@@ -153,7 +174,8 @@ impl<'a> Iterator for RawEntries<'a> {
 
     fn next(&mut self) -> Option<RawEntry<'a>> {
         let data = self.0;
-        let space = memchr::memchr(b' ', data)?;
+        // A mode has at most 6 digits; the name runs to the NUL.
+        let space = data.iter().take(7).position(|&b| b == b' ')?;
         let nul = space + memchr::memchr(0, &data[space..])?;
         let id = data.get(nul + 1..nul + 21)?;
         self.0 = &data[nul + 21..];
@@ -222,6 +244,21 @@ impl<'r> PathHistory<'r> {
         Ok(false)
     }
 
+    /// The ids of the directories on the way to `path` in the tree `root` (as far as they exist),
+    /// and of the file itself when there is one.
+    pub fn ids_along(&mut self, root: Oid, path: &str) -> Result<Vec<Oid>> {
+        let mut ids = Vec::new();
+        let mut tree = Some(root);
+        for name in path.split('/') {
+            let Some((id, mode)) = self.entry(tree, name)? else {
+                break;
+            };
+            ids.push(id);
+            tree = is_tree(mode).then_some(id);
+        }
+        Ok(ids)
+    }
+
     fn entry(&mut self, tree: Option<Oid>, name: &str) -> Result<Option<(Oid, i32)>> {
         let Some(tree) = tree else {
             return Ok(None);
@@ -274,5 +311,128 @@ fn file_mode(mode: i32) -> FileMode {
         m if m == i32::from(FileMode::Link) => FileMode::Link,
         m if m == i32::from(FileMode::Commit) => FileMode::Commit,
         _ => FileMode::Blob,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A tree holding `files` (path → content; `x:` makes the file executable).
+    fn tree(repo: &Repository, files: &[(&str, &str)]) -> Oid {
+        let entries: BTreeMap<String, Entry> = files
+            .iter()
+            .map(|(path, content)| {
+                let (mode, content) = match content.strip_prefix("x:") {
+                    Some(c) => (FileMode::BlobExecutable, c),
+                    None => (FileMode::Blob, *content),
+                };
+                let id = repo.blob(content.as_bytes()).unwrap();
+                let mode = i32::from(mode);
+                (path.to_string(), Entry { id, mode })
+            })
+            .collect();
+        tree_of(repo, &entries).unwrap()
+    }
+
+    /// What libgit2's own tree diff reports, as (path, old id, new id).
+    fn libgit2_diff(
+        repo: &Repository,
+        old: Oid,
+        new: Oid,
+    ) -> Vec<(String, Option<Oid>, Option<Oid>)> {
+        let (old, new) = (repo.find_tree(old).unwrap(), repo.find_tree(new).unwrap());
+        let diff = repo
+            .diff_tree_to_tree(Some(&old), Some(&new), None)
+            .unwrap();
+        let mut out: Vec<_> = diff
+            .deltas()
+            .map(|d| {
+                let side = |f: git2::DiffFile| (!f.id().is_zero()).then(|| f.id());
+                let path = d.new_file().path().or(d.old_file().path()).unwrap();
+                (
+                    path.to_str().unwrap().to_string(),
+                    side(d.old_file()),
+                    side(d.new_file()),
+                )
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn raw_tree_diff_agrees_with_libgit2_on_awkward_trees() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init_bare(dir.path()).unwrap();
+        // Names that sort differently as files and as directories (`a.b` < `a/` < `a0`), a
+        // file that becomes a directory, a mode change, additions and deletions at every depth.
+        let old = tree(
+            &repo,
+            &[
+                ("a.b", "1"),
+                ("a/x", "2"),
+                ("a0", "3"),
+                ("b", "file"),
+                ("deep/er/still/f.cs", "4"),
+                ("gone/one", "5"),
+                ("run.sh", "6"),
+            ],
+        );
+        let new = tree(
+            &repo,
+            &[
+                ("a.b", "1"),
+                ("a/x", "2 changed"),
+                ("a/y", "new"),
+                ("a0", "3"),
+                ("b/now-a-dir", "file"),
+                ("deep/er/still/f.cs", "4"),
+                ("deep/er/g.cs", "7"),
+                ("run.sh", "x:6"),
+            ],
+        );
+        let ours: Vec<_> = TreeDiff::new(&repo)
+            .unwrap()
+            .changed_files(Some(old), Some(new))
+            .unwrap()
+            .into_iter()
+            .map(|(p, (a, b))| (p, a.map(|e| e.id), b.map(|e| e.id)))
+            .collect();
+        assert_eq!(ours, libgit2_diff(&repo, old, new));
+        assert!(
+            ours.iter().any(|(p, ..)| p == "run.sh"),
+            "a mode change is a change"
+        );
+
+        // Within a set of paths: complete when every change is inside, cut short otherwise.
+        let within =
+            |paths: &[&str]| -> HashSet<String> { paths.iter().map(|p| p.to_string()).collect() };
+        let mut diff = TreeDiff::new(&repo).unwrap();
+        let small_old = tree(&repo, &[("a/x", "1"), ("c", "2")]);
+        let small_new = tree(&repo, &[("a/x", "changed"), ("c", "2")]);
+        let inside = diff
+            .changed_files_within(Some(small_old), Some(small_new), &within(&["a", "a/x"]))
+            .unwrap();
+        assert_eq!(inside.unwrap().keys().collect::<Vec<_>>(), ["a/x"]);
+        let outside = diff
+            .changed_files_within(Some(small_old), Some(small_new), &within(&["c"]))
+            .unwrap();
+        assert!(outside.is_none());
+    }
+
+    #[test]
+    fn path_history_sees_only_changes_to_its_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init_bare(dir.path()).unwrap();
+        let a = tree(&repo, &[("src/lib/f.cs", "1"), ("src/other/g.cs", "1")]);
+        let b = tree(&repo, &[("src/lib/f.cs", "1"), ("src/other/g.cs", "2")]);
+        let c = tree(&repo, &[("src/lib/f.cs", "2"), ("src/other/g.cs", "2")]);
+        let d = tree(&repo, &[("src/other/g.cs", "2")]);
+        let mut history = PathHistory::new(&repo).unwrap();
+        assert!(!history.file_differs(a, b, "src/lib/f.cs").unwrap());
+        assert!(history.file_differs(b, c, "src/lib/f.cs").unwrap());
+        assert!(history.file_differs(c, d, "src/lib/f.cs").unwrap());
+        assert!(!history.file_differs(c, d, "src/other/g.cs").unwrap());
     }
 }

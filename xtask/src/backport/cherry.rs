@@ -5,7 +5,7 @@
 //! same set of paths as some fork commit; every other commit costs one walk of the subtrees it
 //! changed.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use anyhow::Result;
 use git2::{Oid, Repository, Sort};
@@ -29,43 +29,85 @@ pub struct CherryEntry {
     pub equivalent: Option<String>,
 }
 
-/// The commits reachable from `upstream` but not from `onto`, oldest first, each with the fork
-/// commit that already carries it, if any.
+/// The commits reachable from `upstream` but not from `onto` (merges left out), oldest first,
+/// each with the fork commit that already carries it, if any.
 pub fn cherry(
     repo: &Repository,
     onto: Oid,
     upstream: Oid,
     map: &PathMap,
 ) -> Result<Vec<CherryEntry>> {
-    let mut history = ForkHistory::new(repo);
+    let mut history = ForkHistory::lazy(repo);
     history.scan(repo, onto, upstream)?;
-    let fork_paths = fork_path_sets(repo, onto, history.merge_base())?;
+    let bases = history.merge_bases().to_vec();
+    let mut diff = changes::TreeDiff::new(repo)?;
+    let mut fork_commits = fork_commits_by_paths(repo, &mut diff, onto, &bases)?;
+    // Without remaps, an upstream commit that changes anything outside the fork commits' paths
+    // matches none of them, and its diff can stop there.
+    let within: Option<HashSet<String>> = map.is_identity().then(|| {
+        fork_commits
+            .keys()
+            .flatten()
+            .flat_map(|p| {
+                p.match_indices('/')
+                    .map(|(i, _)| &p[..i])
+                    .chain([p.as_str()])
+            })
+            .map(str::to_string)
+            .collect()
+    });
 
+    // Oldest first, and parents always before children (git orders by date, which agrees
+    // unless commit dates are skewed or equal).
     let mut walk = repo.revwalk()?;
     walk.set_sorting(Sort::TOPOLOGICAL | Sort::REVERSE)?;
     walk.push(upstream)?;
-    walk.hide(onto)?;
-    let mut diff = changes::TreeDiff::new(repo)?;
+    // The merge bases bound the walk as hiding the fork tip would (every common ancestor is
+    // reachable from one of them), without a second walk across the divergence.
+    if bases.is_empty() {
+        walk.hide(onto)?;
+    }
+    for base in &bases {
+        walk.hide(*base)?;
+    }
     let mut out = Vec::new();
+    // Oldest first, a commit's parent is usually the commit before it: its tree is known.
+    let mut previous: Option<(Oid, Oid)> = None;
     for id in walk {
         let commit = repo.find_commit(id?)?;
+        // Merges carry no patch of their own; like git cherry, only their side commits count.
+        if commit.parent_count() > 1 {
+            continue;
+        }
         let mut found = history.by_trailer(&commit).map(|c| (Evidence::Trailer, c));
         if found.is_none() && commit.parent_count() == 1 {
-            let parent = commit.parent(0)?.tree_id();
-            let paths: BTreeSet<String> = diff
-                .changed_files(Some(parent), Some(commit.tree_id()))?
-                .into_keys()
-                .filter_map(|p| map.to_fork(&p))
-                .collect();
-            if fork_paths.contains(&paths) {
+            let parent_id = commit.parent_id(0)?;
+            let parent = match previous {
+                Some((id, tree)) if id == parent_id => tree,
+                _ => repo.find_commit(parent_id)?.tree_id(),
+            };
+            let changes = match &within {
+                Some(w) => diff.changed_files_within(Some(parent), Some(commit.tree_id()), w)?,
+                None => Some(diff.changed_files(Some(parent), Some(commit.tree_id()))?),
+            };
+            let paths: Option<BTreeSet<String>> =
+                changes.map(|c| c.into_keys().filter_map(|p| map.to_fork(&p)).collect());
+            // Like git, a full patch-id only where a fork commit changes the same paths.
+            if let Some(candidates) = paths.and_then(|p| fork_commits.get_mut(&p)) {
                 let (parent, tree) = (repo.find_tree(parent)?, commit.tree()?);
                 let reduced = ReducedFix::new(repo, Some(&parent), &tree, map)?;
-                found = history
-                    .patch_id(repo, &reduced)?
-                    .and_then(|p| history.by_patch_id(p))
-                    .map(|c| (Evidence::PatchId, c));
+                if let Some(pid) = history.patch_id(repo, &reduced)? {
+                    for candidate in candidates.iter() {
+                        let fork_commit = repo.find_commit(*candidate)?;
+                        if history.fork_patch_id(repo, &fork_commit)? == Some(pid) {
+                            found = Some((Evidence::PatchId, *candidate));
+                            break;
+                        }
+                    }
+                }
             }
         }
+        previous = Some((commit.id(), commit.tree_id()));
         out.push(CherryEntry {
             commit: commit.id().to_string(),
             subject: commit.summary().unwrap_or_default().to_string(),
@@ -77,23 +119,25 @@ pub fn cherry(
     Ok(out)
 }
 
-/// The sets of paths changed by each single-parent fork commit since the merge base.
-fn fork_path_sets(
+/// The single-parent fork commits since the merge bases, newest first, by the set of paths each
+/// changes.
+fn fork_commits_by_paths(
     repo: &Repository,
+    diff: &mut changes::TreeDiff,
     onto: Oid,
-    merge_base: Option<Oid>,
-) -> Result<HashSet<BTreeSet<String>>> {
+    bases: &[Oid],
+) -> Result<HashMap<BTreeSet<String>, Vec<Oid>>> {
     let mut walk = repo.revwalk()?;
     walk.push(onto)?;
-    let limit = match merge_base {
-        Some(base) => {
-            walk.hide(base)?;
-            usize::MAX
-        }
-        None => UNRELATED_SCAN_LIMIT,
+    for base in bases {
+        walk.hide(*base)?;
+    }
+    let limit = if bases.is_empty() {
+        UNRELATED_SCAN_LIMIT
+    } else {
+        usize::MAX
     };
-    let mut diff = changes::TreeDiff::new(repo)?;
-    let mut sets = HashSet::new();
+    let mut sets: HashMap<BTreeSet<String>, Vec<Oid>> = HashMap::new();
     for id in walk.take(limit) {
         let commit = repo.find_commit(id?)?;
         if commit.parent_count() != 1 {
@@ -101,7 +145,9 @@ fn fork_path_sets(
         }
         let parent = commit.parent(0)?.tree_id();
         let paths = diff.changed_files(Some(parent), Some(commit.tree_id()))?;
-        sets.insert(paths.into_keys().collect());
+        sets.entry(paths.into_keys().collect())
+            .or_default()
+            .push(commit.id());
     }
     Ok(sets)
 }

@@ -40,8 +40,10 @@ pub struct ForkHistory {
     scanned: HashSet<Oid>,
     /// Upstream commits scanned against, and whether each is an ancestor of the fork branch.
     covered: Vec<(Oid, bool)>,
-    /// The merge base the last full scan stopped at (`None` for unrelated histories).
-    merge_base: Option<Oid>,
+    /// The merge bases the last full scan stopped at (none for unrelated histories).
+    merge_bases: Vec<Oid>,
+    /// Whether scans compute fork patch-ids up front (`cherry` asks for the few it needs).
+    eager_patch_ids: bool,
     cache: PatchIdCache,
 }
 
@@ -54,8 +56,17 @@ impl ForkHistory {
             patch_ids: HashMap::new(),
             scanned: HashSet::new(),
             covered: Vec::new(),
-            merge_base: None,
+            merge_bases: Vec::new(),
+            eager_patch_ids: true,
             cache: PatchIdCache::load(repo),
+        }
+    }
+
+    /// A history whose scans record trailers only; patch-ids come from `fork_patch_id` on demand.
+    pub fn lazy(repo: &Repository) -> ForkHistory {
+        ForkHistory {
+            eager_patch_ids: false,
+            ..ForkHistory::new(repo)
         }
     }
 
@@ -83,16 +94,16 @@ impl ForkHistory {
         }
         let mut walk = repo.revwalk()?;
         walk.push(tip)?;
-        let (limit, on_fork) = match repo.merge_base(tip, upstream) {
-            Ok(base) => {
-                walk.hide(base)?;
-                self.merge_base = Some(base);
-                (usize::MAX, base == upstream)
-            }
-            Err(_) => {
-                self.merge_base = None;
-                (UNRELATED_SCAN_LIMIT, false)
-            }
+        self.merge_bases = match repo.merge_bases(tip, upstream) {
+            Ok(bases) => bases.iter().copied().collect(),
+            Err(_) => Vec::new(),
+        };
+        for base in &self.merge_bases {
+            walk.hide(*base)?;
+        }
+        let (limit, on_fork) = match self.merge_bases.as_slice() {
+            [] => (UNRELATED_SCAN_LIMIT, false),
+            bases => (usize::MAX, bases.contains(&upstream)),
         };
         self.covered.push((upstream, on_fork));
         for id in walk.take(limit) {
@@ -104,7 +115,7 @@ impl ForkHistory {
             for picked in cherry_picked_from(&commit) {
                 self.trailers.entry(picked).or_insert(id);
             }
-            if commit.parent_count() == 1 {
+            if self.eager_patch_ids && commit.parent_count() == 1 {
                 if let Some(pid) = self.fork_patch_id(repo, &commit)? {
                     self.patch_ids.entry(pid).or_insert(id);
                 }
@@ -113,12 +124,13 @@ impl ForkHistory {
         Ok(on_fork)
     }
 
-    /// Where the last full scan stopped: the merge base of the fork tip and the upstream commit.
-    pub fn merge_base(&self) -> Option<Oid> {
-        self.merge_base
+    /// Where the last full scan stopped: the merge bases of the fork tip and the upstream commit.
+    pub fn merge_bases(&self) -> &[Oid] {
+        &self.merge_bases
     }
 
-    fn fork_patch_id(&mut self, repo: &Repository, commit: &Commit) -> Result<Option<Oid>> {
+    /// The stable patch-id of a single-parent fork commit, from the cache when known.
+    pub fn fork_patch_id(&mut self, repo: &Repository, commit: &Commit) -> Result<Option<Oid>> {
         if let Some(cached) = self.cache.get(commit.id()) {
             return Ok(cached);
         }

@@ -14,6 +14,7 @@ mod cherry;
 mod conflict;
 mod equivalence;
 mod fix;
+mod packed;
 mod pick;
 mod remap;
 mod resolve;
@@ -29,6 +30,7 @@ pub use cherry::{cherry, CherryEntry};
 pub use conflict::{classify, Prerequisite};
 pub use equivalence::Evidence;
 pub use fix::FixSpec;
+pub use packed::{with_packed_writes, Created};
 pub use pick::ConflictedPath;
 pub use remap::PathMap;
 
@@ -235,6 +237,8 @@ struct Run {
     tip: Oid,
     /// The conflicted fix: its index in the list, full index and prepared message.
     conflict: Option<(usize, git2::Index, String)>,
+    /// Objects the conflicted merge produced, which the conflict's index refers to.
+    conflict_objects: Vec<Oid>,
     /// Paths the applied picks changed (for `--abort` cleanup).
     changed_paths: Vec<String>,
     history: ForkHistory,
@@ -330,6 +334,7 @@ fn apply_fixes(
                 return Ok(Run {
                     tip,
                     conflict: Some((i, index, message)),
+                    conflict_objects: conflicted.object_ids(),
                     changed_paths,
                     history,
                 });
@@ -339,6 +344,7 @@ fn apply_fixes(
     Ok(Run {
         tip,
         conflict: None,
+        conflict_objects: Vec::new(),
         changed_paths,
         history,
     })
@@ -353,7 +359,15 @@ fn finish_run(
     worktree: Option<Repository>,
     req: &Request,
 ) -> Result<Report> {
-    let mut run = apply_fixes(repo, st, start, from, req)?;
+    let mut run = packed::with_packed_writes(
+        repo,
+        |picker| apply_fixes(picker, st, start, from, req),
+        |run| packed::Created {
+            from,
+            tip: run.tip,
+            extra: run.conflict_objects.clone(),
+        },
+    )?;
     st.written_paths.append(&mut run.changed_paths);
     st.written_paths.sort();
     st.written_paths.dedup();

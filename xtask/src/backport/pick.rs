@@ -172,6 +172,11 @@ pub fn pick(repo: &Repository, fix: &ReducedFix, onto: &Tree, map: &PathMap) -> 
 }
 
 impl Conflicted {
+    /// The objects the merge produced or took (merged files and conflict stages).
+    pub fn object_ids(&self) -> Vec<Oid> {
+        self.merged.iter().map(|e| e.id).collect()
+    }
+
     /// The full index `git cherry-pick` leaves behind: `onto` with the merged files and the
     /// conflict stages. Built only when the conflict is written out (reading a dotnet/runtime
     /// tree into an index is most of the cost of a conflicting pick).

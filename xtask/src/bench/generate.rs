@@ -170,9 +170,12 @@ pub fn generate(path: &Path, shape: Shape) -> Result<BenchRepo> {
     let mut pack = git2::Buf::new();
     builder.write_buf(&mut pack)?;
     drop(builder);
-    let mut writer = odb.packwriter()?;
-    writer.write_all(&pack)?;
-    writer.commit()?;
+    crate::repo::with_whole_pack_windows(|| {
+        let mut writer = odb.packwriter()?;
+        writer.write_all(&pack)?;
+        writer.commit()?;
+        Ok(())
+    })?;
     mempack.reset()?;
     odb.refresh()?;
     repo.reference(&format!("refs/heads/{OLD}"), old_tip, true, "bench")?;

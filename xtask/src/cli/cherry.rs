@@ -9,10 +9,11 @@ use crate::console::{paint, Style};
 
 /// Which upstream commits the fork branch already has, like `git cherry`.
 ///
-/// Lists the commits reachable from UPSTREAM but not from ONTO, oldest first: `-` when the fork
-/// already carries an equivalent (a `(cherry picked from commit …)` trailer naming it, or the
-/// same stable patch-id after the configured path remaps), `+` when it does not. Fork and
-/// remaps default from els.toml (the `[[repo]]` named by --repo, or the only one).
+/// Lists the commits reachable from UPSTREAM but not from ONTO, oldest first and without merges
+/// (as git cherry does): `-` when the fork already carries an equivalent (the same stable
+/// patch-id after the configured path remaps, or, which git cherry cannot see, a
+/// `(cherry picked from commit …)` trailer naming it), `+` when it does not. Fork and remaps
+/// default from els.toml (the `[[repo]]` named by --repo, or the only one).
 ///
 /// Example: cargo xtask cherry --fork ../runtime release/6.0-els refs/els/upstream/runtime/heads/release/8.0
 #[derive(Debug, clap::Args)]
@@ -35,9 +36,6 @@ pub struct Args {
     pub json: bool,
 }
 
-/// libgit2's object cache budget for the walk: enough for the recent commits and small trees.
-const CACHE_BYTES: usize = 16 << 20;
-
 pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
     let config = ctx.config()?;
     let repo_config: Option<&RepoConfig> = match (&config, &args.repo) {
@@ -50,10 +48,7 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
         (None, Some(r), Some(c)) => c.resolve(&r.path),
         _ => bail!("which fork? pass --fork <PATH>, or configure a [[repo]] in els.toml and name it with --repo"),
     };
-    // The walk reads each commit three times (walk, lookup, parent) and each small tree twice, so
-    // libgit2's object cache pays; a small budget keeps memory well under git's own peak.
     let repo = crate::repo::open(&fork)?;
-    crate::repo::set_object_cache_budget(CACHE_BYTES)?;
     let rev = |spec: &str| {
         repo.revparse_single(spec)
             .and_then(|o| o.peel_to_commit())

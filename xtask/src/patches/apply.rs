@@ -1,8 +1,9 @@
 //! Apply: base tag + series → a new branch, rebuilt in memory. Each patch's diff is applied to the
 //! previous tree with libgit2 (no worktree, no index file, no fuzz: context must match), and each
 //! commit gets the patch's author, date and message, with the author also as committer, so
-//! rebuilding the same queue anywhere gives the same commit ids. The branch ref is written once,
-//! at the end; a patch that does not apply leaves the repository's refs as they were.
+//! rebuilding the same queue anywhere gives the same commit ids. The new objects land as one pack
+//! and the branch ref is written once, at the end; a patch that does not apply leaves the
+//! repository as it was.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -13,7 +14,7 @@ use serde::Serialize;
 
 use super::format::{unsafe_path_reason, PatchFile};
 use super::queue;
-use crate::repo;
+use crate::{backport, repo};
 
 /// What to rebuild where.
 #[derive(Clone, Debug)]
@@ -236,7 +237,19 @@ pub fn apply(req: &ApplyRequest) -> Result<ApplyReport> {
         })?
         .id();
     let loaded = load(&req.queue)?;
-    let commits = match rebuild(&repo, base, &loaded.patches)? {
+    let rebuilt = backport::with_packed_writes(
+        &repo,
+        |scratch| rebuild(scratch, base, &loaded.patches),
+        |rebuilt| backport::Created {
+            from: base,
+            tip: match rebuilt {
+                Ok(commits) => commits.last().copied().unwrap_or(base),
+                Err(_) => base,
+            },
+            extra: Vec::new(),
+        },
+    )?;
+    let commits = match rebuilt {
         Ok(c) => c,
         Err(f) => {
             let (name, patch) = &loaded.patches[f.index];
