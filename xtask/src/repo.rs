@@ -28,13 +28,15 @@ pub fn open(path: &Path) -> Result<Repository> {
     })
 }
 
-/// libgit2's object cache budget (its default is 256 MiB).
-const OBJECT_CACHE_BYTES: libc::ssize_t = 32 << 20;
+/// libgit2's object cache budget (its default is 256 MiB). The toolkit's walks keep what they
+/// reuse themselves (`backport::changes`), so a small cache costs little time.
+const OBJECT_CACHE_BYTES: libc::ssize_t = 4 << 20;
 /// How much of a pack libgit2 maps per window, and at most at once (its defaults map whole packs,
 /// up to 8 GiB): a walk across a long divergence would otherwise keep every page of a
-/// dotnet/runtime pack resident. Measured on the benchmark: a third less memory, no slower.
-const PACK_WINDOW_BYTES: usize = 4 << 20;
-const PACK_MAPPED_BYTES: usize = 16 << 20;
+/// dotnet/runtime pack resident. On the benchmark's 10,000-file repository these limits take a
+/// 50-fix backport from 64 to 42 MiB at 10% more time (BENCHMARKS.md).
+const PACK_WINDOW_BYTES: usize = 1 << 20;
+const PACK_MAPPED_BYTES: usize = 4 << 20;
 
 /// Bounds the memory libgit2 holds for every repository in the process (see the limits above).
 fn limit_memory() -> Result<()> {

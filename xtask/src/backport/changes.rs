@@ -3,7 +3,7 @@
 //! thousands of files).
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::rc::Rc;
 
 use anyhow::Result;
@@ -244,6 +244,25 @@ impl<'r> PathHistory<'r> {
         Ok(false)
     }
 
+    /// The file entry at `path` in the tree `root`, if there is a file there.
+    pub fn file(&mut self, root: Option<Oid>, path: &str) -> Result<Option<Entry>> {
+        let mut tree = root;
+        let mut names = path.split('/').peekable();
+        while let Some(name) = names.next() {
+            let Some((id, mode)) = self.entry(tree, name)? else {
+                return Ok(None);
+            };
+            if names.peek().is_none() {
+                return Ok((!is_tree(mode)).then_some(Entry { id, mode }));
+            }
+            if !is_tree(mode) {
+                return Ok(None);
+            }
+            tree = Some(id);
+        }
+        Ok(None)
+    }
+
     /// The ids of the directories on the way to `path` in the tree `root` (as far as they exist),
     /// and of the file itself when there is one.
     pub fn ids_along(&mut self, root: Oid, path: &str) -> Result<Vec<Oid>> {
@@ -271,6 +290,54 @@ impl<'r> PathHistory<'r> {
         let found = raw_tree_entry(object.data(), name.as_bytes());
         self.lookups.insert(key, found);
         Ok(found)
+    }
+}
+
+/// The files one tree has at paths where another has none ("added" from `base` to `onto`), kept
+/// up to date as both move. A run asks for them once per fix to a file the fork has under another
+/// name, each time with the upstream parent and the fork tip a little further on: diffing what
+/// moved since the last question is far cheaper than diffing the whole divergence again.
+#[derive(Default)]
+pub struct AddedFiles {
+    last: Option<(Option<Oid>, Oid, BTreeMap<String, Entry>)>,
+}
+
+impl AddedFiles {
+    pub fn between(
+        &mut self,
+        repo: &Repository,
+        base: Option<Oid>,
+        onto: Oid,
+    ) -> Result<&BTreeMap<String, Entry>> {
+        let mut diff = TreeDiff::new(repo)?;
+        let (base, onto, added) = match self.last.take() {
+            Some((b, o, added)) if (b, o) == (base, onto) => (b, o, added),
+            Some((b, o, mut added)) => {
+                let mut moved: BTreeSet<String> =
+                    diff.changed_files(b, base)?.into_keys().collect();
+                moved.extend(diff.changed_files(Some(o), Some(onto))?.into_keys());
+                let mut lookup = PathHistory::new(repo)?;
+                for path in moved {
+                    match (lookup.file(base, &path)?, lookup.file(Some(onto), &path)?) {
+                        (None, Some(e)) => added.insert(path, e),
+                        _ => added.remove(&path),
+                    };
+                }
+                (base, onto, added)
+            }
+            None => {
+                let added = diff
+                    .changed_files(base, Some(onto))?
+                    .into_iter()
+                    .filter_map(|(p, (old, new))| match (old, new) {
+                        (None, Some(e)) => Some((p, e)),
+                        _ => None,
+                    })
+                    .collect();
+                (base, onto, added)
+            }
+        };
+        Ok(&self.last.insert((base, onto, added)).2)
     }
 }
 
@@ -419,6 +486,66 @@ mod tests {
             .changed_files_within(Some(small_old), Some(small_new), &within(&["c"]))
             .unwrap();
         assert!(outside.is_none());
+    }
+
+    #[test]
+    fn added_files_kept_up_to_date_equal_a_fresh_diff() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init_bare(dir.path()).unwrap();
+        // Upstream parents and fork tips as a run meets them: both move between questions.
+        let bases = [
+            tree(&repo, &[("src/a/new.cs", "1"), ("src/b/x.cs", "1")]),
+            tree(
+                &repo,
+                &[
+                    ("src/a/new.cs", "2"),
+                    ("src/b/x.cs", "1"),
+                    ("src/c/y.cs", "1"),
+                ],
+            ),
+            tree(
+                &repo,
+                &[
+                    ("src/a/new.cs", "2"),
+                    ("src/c/y.cs", "1"),
+                    ("src/old.cs", "9"),
+                ],
+            ),
+        ];
+        let ontos = [
+            tree(&repo, &[("src/a/old.cs", "1"), ("src/b/x.cs", "1")]),
+            tree(
+                &repo,
+                &[
+                    ("src/a/old.cs", "1"),
+                    ("src/b/x.cs", "1"),
+                    ("src/d/z.cs", "1"),
+                ],
+            ),
+            tree(
+                &repo,
+                &[
+                    ("src/a/old.cs", "2"),
+                    ("src/d/z.cs", "1"),
+                    ("src/old.cs", "9"),
+                ],
+            ),
+        ];
+        let mut kept = AddedFiles::default();
+        for (base, onto) in bases.iter().zip(&ontos) {
+            let fresh: BTreeMap<String, Entry> = TreeDiff::new(&repo)
+                .unwrap()
+                .changed_files(Some(*base), Some(*onto))
+                .unwrap()
+                .into_iter()
+                .filter_map(|(p, (old, new))| match (old, new) {
+                    (None, Some(e)) => Some((p, e)),
+                    _ => None,
+                })
+                .collect();
+            let incremental = kept.between(&repo, Some(*base), *onto).unwrap();
+            assert_eq!(incremental, &fresh);
+        }
     }
 
     #[test]

@@ -255,6 +255,7 @@ fn apply_fixes(
     let map = PathMap::new(&st.remaps);
     let mut history = ForkHistory::new(repo);
     let mut path_history = changes::PathHistory::new(repo)?;
+    let mut added = changes::AddedFiles::default();
     let mut changed_paths = Vec::new();
     let total = st.fixes.len();
     // A line per fix only when there are several: one fix is quick to report by itself.
@@ -265,7 +266,15 @@ fn apply_fixes(
         let parent = mainline_parent(&upstream, st.mainline)?;
         let onto = repo.find_commit(tip)?;
         let report = &mut st.fixes[i];
-        match evaluate(repo, &upstream, parent.as_ref(), &onto, &map, &mut history)? {
+        match evaluate(
+            repo,
+            &upstream,
+            parent.as_ref(),
+            &onto,
+            &map,
+            &mut history,
+            &mut added,
+        )? {
             Evaluation::Already(evidence, equivalent) => {
                 report.status = FixStatus::AlreadyApplied;
                 report.evidence = Some(evidence);
@@ -450,6 +459,7 @@ fn evaluate(
     onto: &Commit,
     map: &PathMap,
     history: &mut ForkHistory,
+    added: &mut changes::AddedFiles,
 ) -> Result<Evaluation> {
     if history.scan(repo, onto.id(), upstream.id())? {
         return Ok(Evaluation::Already(Evidence::Ancestor, None));
@@ -467,7 +477,7 @@ fn evaluate(
         return Ok(Evaluation::Already(Evidence::PatchId, Some(c)));
     }
     let onto_tree = onto.tree()?;
-    match pick::pick(repo, &reduced, &onto_tree, map)? {
+    match pick::pick(repo, &reduced, &onto_tree, map, added)? {
         PickResult::Clean(tree) if tree == onto_tree.id() => {
             Ok(Evaluation::Already(Evidence::Empty, None))
         }

@@ -111,7 +111,15 @@ pub struct Conflicted {
 }
 
 /// Picks `fix` onto `onto` in memory.
-pub fn pick(repo: &Repository, fix: &ReducedFix, onto: &Tree, map: &PathMap) -> Result<PickResult> {
+/// `added` remembers, across the picks of a run, which files the fork has that the upstream lacks
+/// (where renamed files are looked for).
+pub fn pick(
+    repo: &Repository,
+    fix: &ReducedFix,
+    onto: &Tree,
+    map: &PathMap,
+    added: &mut changes::AddedFiles,
+) -> Result<PickResult> {
     let mut ours: BTreeMap<String, Entry> = BTreeMap::new();
     let mut moved_away = Vec::new();
     for path in fix.before.keys().chain(fix.after.keys()) {
@@ -124,7 +132,7 @@ pub fn pick(repo: &Repository, fix: &ReducedFix, onto: &Tree, map: &PathMap) -> 
         }
     }
     if !moved_away.is_empty() {
-        for (path, entry) in rename_candidates(repo, fix, onto, map, &moved_away)? {
+        for (path, entry) in rename_candidates(repo, fix, onto, map, &moved_away, added)? {
             ours.entry(path).or_insert(entry);
         }
     }
@@ -218,14 +226,13 @@ fn rename_candidates(
     onto: &Tree,
     map: &PathMap,
     moved_away: &[String],
+    added: &mut changes::AddedFiles,
 ) -> Result<Vec<(String, Entry)>> {
     let base = parent_in_fork_layout(repo, fix, map)?;
-    let added: Vec<(String, Entry)> = changes::changed_files(repo, base.as_ref(), Some(onto))?
-        .into_iter()
-        .filter_map(|(p, (old, new))| match (old, new) {
-            (None, Some(e)) => Some((p, e)),
-            _ => None,
-        })
+    let added: Vec<(String, Entry)> = added
+        .between(repo, base.as_ref().map(Tree::id), onto.id())?
+        .iter()
+        .map(|(p, e)| (p.clone(), *e))
         .collect();
     let name = |p: &str| p.rsplit('/').next().unwrap_or(p).to_string();
     let ext = |p: &str| p.rsplit_once('.').map(|(_, e)| e.to_string());

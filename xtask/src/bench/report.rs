@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
-use super::Results;
+use super::{Comparison, Results};
 
 /// The machine a benchmark ran on.
 #[derive(Clone, Debug, Serialize)]
@@ -107,5 +107,82 @@ pub fn markdown(r: &Results) -> String {
             c.outcome
         );
     }
+    out.push_str(&goals(r));
     out
+}
+
+/// The goals, each checked against the rows that measure it.
+fn goals(r: &Results) -> String {
+    let find = |prefix: &str| {
+        r.comparisons
+            .iter()
+            .find(|c| c.scenario.starts_with(prefix))
+    };
+    let mut rows = Vec::new();
+    let mut ratio_goal = |what: &str, c: Option<&Comparison>, limit: f64| {
+        if let Some(c) = c {
+            let verdict = if c.ratio() <= limit {
+                "met"
+            } else {
+                "**not met**"
+            };
+            rows.push(format!(
+                "| {what} | ≤ {limit}× git's wall time | {:.2}× | {verdict} |",
+                c.ratio()
+            ));
+        }
+    };
+    ratio_goal(
+        "backport vs the `git cherry-pick -x` loop",
+        find("backport ").filter(|c| c.scenario.ends_with("loop")),
+        0.5,
+    );
+    ratio_goal(
+        "already-applied detection vs `git cherry`",
+        find("already-applied"),
+        1.0,
+    );
+    ratio_goal("rebuild from the queue vs `git am`", find("rebuild "), 0.5);
+    let worst = r
+        .comparisons
+        .iter()
+        .map(|c| {
+            (
+                c.toolkit.max_rss_kib as f64 / c.git.max_rss_kib.max(1) as f64,
+                c,
+            )
+        })
+        .max_by(|a, b| a.0.total_cmp(&b.0));
+    if let Some((ratio, c)) = worst {
+        let verdict = if ratio <= 2.0 { "met" } else { "**not met**" };
+        rows.push(format!(
+            "| peak memory, every row | ≤ 2× git's | at most {ratio:.2}× ({}: {} / {}) | {verdict} |",
+            c.scenario,
+            mib(c.toolkit.max_rss_kib),
+            mib(c.git.max_rss_kib)
+        ));
+    }
+    let mut by_size: Vec<&Comparison> = r
+        .comparisons
+        .iter()
+        .filter(|c| c.scenario.starts_with("scaling:") && c.scenario.contains(" files"))
+        .collect();
+    by_size.sort_by_key(|c| c.files);
+    if let (Some(small), Some(large)) = (by_size.first(), by_size.last()) {
+        let growth = |s: f64, l: f64| l / s.max(1e-9);
+        let toolkit = growth(small.toolkit.median, large.toolkit.median);
+        let git = growth(small.git.median, large.git.median);
+        let verdict = if toolkit <= 1.5 { "met" } else { "**not met**" };
+        rows.push(format!(
+            "| flat cost in tree size | under 1.5× from {} to {} files | toolkit {toolkit:.2}× (git {git:.2}×) | {verdict} |",
+            small.files, large.files
+        ));
+    }
+    if rows.is_empty() {
+        return String::new();
+    }
+    format!(
+        "\n### Against the goals\n\n| goal | target | measured | |\n|---|---|---:|---|\n{}\n",
+        rows.join("\n")
+    )
 }

@@ -12,6 +12,8 @@ use crate::bench::{self, Settings};
 /// fixes vs a `git cherry-pick -x` loop, `cargo xtask cherry` vs `git cherry`, and how the
 /// backport scales with fixes and tree size. Outcomes must be identical or the bench fails.
 ///
+/// With --out the results replace the top of FILE; notes below its marker line are kept.
+///
 /// Example: cargo xtask bench --out BENCHMARKS.md
 ///
 /// Example: cargo xtask bench --quick
@@ -50,6 +52,9 @@ pub struct Args {
     pub command: Vec<String>,
 }
 
+/// `--out` replaces everything above this line and keeps everything from it on.
+const NOTES_MARKER: &str = "<!-- cargo xtask bench --out keeps the notes below this line. -->";
+
 pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
     if let Some(out) = &args.measure_into {
         let ok = bench::measure_into(&ctx.cwd().join(out), &args.command)?;
@@ -76,7 +81,12 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
     let markdown = bench::markdown(&results);
     if let Some(out) = &args.out {
         let path = ctx.cwd().join(out);
-        crate::atomic::write(&path, format!("# Benchmarks\n\n{markdown}"))?;
+        // Notes a person wrote under the marker (what dominates, what changed) are kept.
+        let notes = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|old| old.find(NOTES_MARKER).map(|i| old[i..].to_string()))
+            .unwrap_or_else(|| format!("{NOTES_MARKER}\n"));
+        crate::atomic::write(&path, format!("# Benchmarks\n\n{markdown}\n{notes}"))?;
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&results)?);
