@@ -49,6 +49,7 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
         _ => bail!("which fork? pass --fork <PATH>, or configure a [[repo]] in els.toml and name it with --repo"),
     };
     let repo = crate::repo::open(&fork)?;
+    crate::repo::MemoryBudget::HISTORY_WALK.apply()?;
     let rev = |spec: &str| {
         repo.revparse_single(spec)
             .and_then(|o| o.peel_to_commit())
