@@ -47,6 +47,17 @@ fn quick_bench_reaches_the_same_outcomes_as_git() {
     );
     let markdown = bench::markdown(&results);
     assert!(markdown.contains(&results.machine.git));
+    // The goals are checked against the rows that measure them (no scaling series here).
+    for goal in [
+        "### Against the goals",
+        "| backport vs the `git cherry-pick -x` loop | ≤ 0.5×",
+        "| already-applied detection vs `git cherry` | ≤ 1×",
+        "| rebuild from the queue vs `git am` | ≤ 0.5×",
+        "| peak memory, every row | ≤ 2×",
+    ] {
+        assert!(markdown.contains(goal), "no `{goal}` in\n{markdown}");
+    }
+    assert!(!markdown.contains("flat cost in tree size"));
     assert_eq!(
         markdown.matches("identical").count(),
         results.comparisons.len()

@@ -55,20 +55,45 @@ struct State {
     injected: VecDeque<Injected>,
 }
 
-struct FakeGitHub {
+/// A local HTTP server (127.0.0.1, random port) and the thread answering it; dropping it stops
+/// both.
+struct Served {
     url: String,
-    state: Arc<Mutex<State>>,
     server: Arc<tiny_http::Server>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-impl Drop for FakeGitHub {
+impl Served {
+    fn start(mut answer: impl FnMut(tiny_http::Request) + Send + 'static) -> Served {
+        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
+        let url = format!("http://{}", server.server_addr().to_ip().unwrap());
+        let s = server.clone();
+        let thread = std::thread::spawn(move || {
+            while let Ok(request) = s.recv() {
+                answer(request);
+            }
+        });
+        Served {
+            url,
+            server,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Served {
     fn drop(&mut self) {
         self.server.unblock();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
     }
+}
+
+struct FakeGitHub {
+    url: String,
+    state: Arc<Mutex<State>>,
+    _served: Served,
 }
 
 fn rate_headers() -> Vec<(&'static str, String)> {
@@ -101,41 +126,35 @@ fn not_found() -> (u16, Value) {
 
 impl FakeGitHub {
     fn start() -> FakeGitHub {
-        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
-        let url = format!("http://{}", server.server_addr().to_ip().unwrap());
         let state = Arc::new(Mutex::new(State::default()));
-        let (s, st) = (server.clone(), state.clone());
-        let thread = std::thread::spawn(move || {
-            while let Ok(mut request) = s.recv() {
-                let mut text = String::new();
-                let _ = request.as_reader().read_to_string(&mut text);
-                let auth = request
-                    .headers()
-                    .iter()
-                    .find(|h| h.field.equiv("Authorization"))
-                    .map(|h| h.value.as_str().to_string());
-                let method = request.method().as_str().to_string();
-                let url = request.url().to_string();
-                let body: Option<Value> = serde_json::from_str(&text).ok();
-                let (status, headers, answer) =
-                    st.lock()
-                        .unwrap()
-                        .answer(&method, &url, body, auth.as_deref());
-                let mut response =
-                    tiny_http::Response::from_string(answer.to_string()).with_status_code(status);
-                for (k, v) in headers {
-                    response.add_header(
-                        tiny_http::Header::from_bytes(k.as_bytes(), v.as_bytes()).unwrap(),
-                    );
-                }
-                let _ = request.respond(response);
+        let st = state.clone();
+        let served = Served::start(move |mut request| {
+            let mut text = String::new();
+            let _ = request.as_reader().read_to_string(&mut text);
+            let auth = request
+                .headers()
+                .iter()
+                .find(|h| h.field.equiv("Authorization"))
+                .map(|h| h.value.as_str().to_string());
+            let method = request.method().as_str().to_string();
+            let url = request.url().to_string();
+            let body: Option<Value> = serde_json::from_str(&text).ok();
+            let (status, headers, answer) =
+                st.lock()
+                    .unwrap()
+                    .answer(&method, &url, body, auth.as_deref());
+            let mut response =
+                tiny_http::Response::from_string(answer.to_string()).with_status_code(status);
+            for (k, v) in headers {
+                response
+                    .add_header(tiny_http::Header::from_bytes(k.as_bytes(), v.as_bytes()).unwrap());
             }
+            let _ = request.respond(response);
         });
         FakeGitHub {
-            url,
+            url: served.url.clone(),
             state,
-            server,
-            thread: Some(thread),
+            _served: served,
         }
     }
 
@@ -466,17 +485,7 @@ struct GitHttpServer {
     url: String,
     /// The `Authorization` header of every request, `None` where there was none.
     auth_seen: Arc<Mutex<Vec<Option<String>>>>,
-    server: Arc<tiny_http::Server>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Drop for GitHttpServer {
-    fn drop(&mut self) {
-        self.server.unblock();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
+    _served: Served,
 }
 
 impl GitHttpServer {
@@ -484,105 +493,96 @@ impl GitHttpServer {
     fn start(root: &Path, token: &str) -> GitHttpServer {
         use base64::Engine as _;
         use std::io::Write as _;
-        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
-        let url = format!("http://{}", server.server_addr().to_ip().unwrap());
         let expected = format!(
             "Basic {}",
             base64::engine::general_purpose::STANDARD.encode(format!("x-access-token:{token}"))
         );
         let auth_seen = Arc::new(Mutex::new(Vec::new()));
-        let (s, seen, root) = (server.clone(), auth_seen.clone(), root.to_path_buf());
-        let thread = std::thread::spawn(move || {
-            while let Ok(mut request) = s.recv() {
-                let headers: Vec<(String, String)> = request
-                    .headers()
+        let (seen, root) = (auth_seen.clone(), root.to_path_buf());
+        let served = Served::start(move |mut request| {
+            let headers: Vec<(String, String)> = request
+                .headers()
+                .iter()
+                .map(|h| (h.field.to_string(), h.value.to_string()))
+                .collect();
+            let header = |name: &str| {
+                headers
                     .iter()
-                    .map(|h| (h.field.to_string(), h.value.to_string()))
-                    .collect();
-                let header = |name: &str| {
-                    headers
-                        .iter()
-                        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                        .map(|(_, v)| v.clone())
-                };
-                let auth = header("Authorization");
-                seen.lock().unwrap().push(auth.clone());
-                if auth.as_deref() != Some(expected.as_str()) {
-                    let response = tiny_http::Response::from_string("Unauthorized")
-                        .with_status_code(401)
-                        .with_header(
-                            tiny_http::Header::from_bytes(
-                                "WWW-Authenticate",
-                                "Basic realm=\"GitHub\"",
-                            )
+                    .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                    .map(|(_, v)| v.clone())
+            };
+            let auth = header("Authorization");
+            seen.lock().unwrap().push(auth.clone());
+            if auth.as_deref() != Some(expected.as_str()) {
+                let response = tiny_http::Response::from_string("Unauthorized")
+                    .with_status_code(401)
+                    .with_header(
+                        tiny_http::Header::from_bytes("WWW-Authenticate", "Basic realm=\"GitHub\"")
                             .unwrap(),
-                        );
-                    let _ = request.respond(response);
-                    continue;
-                }
-                let (path, query) = request
-                    .url()
-                    .split_once('?')
-                    .map(|(p, q)| (p.to_string(), q.to_string()))
-                    .unwrap_or((request.url().to_string(), String::new()));
-                let mut body = Vec::new();
-                request.as_reader().read_to_end(&mut body).unwrap();
-                let mut cgi = Command::new("git")
-                    .arg("http-backend")
-                    .env("GIT_PROJECT_ROOT", &root)
-                    .env("GIT_HTTP_EXPORT_ALL", "1")
-                    .env("REMOTE_USER", "x-access-token")
-                    .env("REMOTE_ADDR", "127.0.0.1")
-                    .env("REQUEST_METHOD", request.method().as_str())
-                    .env("PATH_INFO", &path)
-                    .env("QUERY_STRING", &query)
-                    .env("CONTENT_TYPE", header("Content-Type").unwrap_or_default())
-                    .env("CONTENT_LENGTH", body.len().to_string())
-                    .env(
-                        "HTTP_CONTENT_ENCODING",
-                        header("Content-Encoding").unwrap_or_default(),
-                    )
-                    .env("GIT_PROTOCOL", header("Git-Protocol").unwrap_or_default())
-                    .stdin(std::process::Stdio::piped())
-                    .stdout(std::process::Stdio::piped())
-                    .spawn()
-                    .unwrap();
-                cgi.stdin.take().unwrap().write_all(&body).unwrap();
-                let output = cgi.wait_with_output().unwrap();
-                let split = output
-                    .stdout
-                    .windows(4)
-                    .position(|w| w == b"\r\n\r\n")
-                    .map(|i| (i, 4))
-                    .or_else(|| {
-                        output
-                            .stdout
-                            .windows(2)
-                            .position(|w| w == b"\n\n")
-                            .map(|i| (i, 2))
-                    })
-                    .expect("CGI headers");
-                let head = String::from_utf8_lossy(&output.stdout[..split.0]).to_string();
-                let mut response =
-                    tiny_http::Response::from_data(output.stdout[split.0 + split.1..].to_vec());
-                for line in head.lines() {
-                    let (k, v) = line.split_once(':').unwrap();
-                    if k.eq_ignore_ascii_case("Status") {
-                        let code = v.trim().split(' ').next().unwrap().parse::<u16>().unwrap();
-                        response = response.with_status_code(code);
-                    } else {
-                        response
-                            .add_header(tiny_http::Header::from_bytes(k.trim(), v.trim()).unwrap());
-                    }
-                }
+                    );
                 let _ = request.respond(response);
+                return;
             }
+            let (path, query) = request
+                .url()
+                .split_once('?')
+                .map(|(p, q)| (p.to_string(), q.to_string()))
+                .unwrap_or((request.url().to_string(), String::new()));
+            let mut body = Vec::new();
+            request.as_reader().read_to_end(&mut body).unwrap();
+            let mut cgi = Command::new("git")
+                .arg("http-backend")
+                .env("GIT_PROJECT_ROOT", &root)
+                .env("GIT_HTTP_EXPORT_ALL", "1")
+                .env("REMOTE_USER", "x-access-token")
+                .env("REMOTE_ADDR", "127.0.0.1")
+                .env("REQUEST_METHOD", request.method().as_str())
+                .env("PATH_INFO", &path)
+                .env("QUERY_STRING", &query)
+                .env("CONTENT_TYPE", header("Content-Type").unwrap_or_default())
+                .env("CONTENT_LENGTH", body.len().to_string())
+                .env(
+                    "HTTP_CONTENT_ENCODING",
+                    header("Content-Encoding").unwrap_or_default(),
+                )
+                .env("GIT_PROTOCOL", header("Git-Protocol").unwrap_or_default())
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            cgi.stdin.take().unwrap().write_all(&body).unwrap();
+            let output = cgi.wait_with_output().unwrap();
+            let split = output
+                .stdout
+                .windows(4)
+                .position(|w| w == b"\r\n\r\n")
+                .map(|i| (i, 4))
+                .or_else(|| {
+                    output
+                        .stdout
+                        .windows(2)
+                        .position(|w| w == b"\n\n")
+                        .map(|i| (i, 2))
+                })
+                .expect("CGI headers");
+            let head = String::from_utf8_lossy(&output.stdout[..split.0]).to_string();
+            let mut response =
+                tiny_http::Response::from_data(output.stdout[split.0 + split.1..].to_vec());
+            for line in head.lines() {
+                let (k, v) = line.split_once(':').unwrap();
+                if k.eq_ignore_ascii_case("Status") {
+                    let code = v.trim().split(' ').next().unwrap().parse::<u16>().unwrap();
+                    response = response.with_status_code(code);
+                } else {
+                    response.add_header(tiny_http::Header::from_bytes(k.trim(), v.trim()).unwrap());
+                }
+            }
+            let _ = request.respond(response);
         });
         GitHttpServer {
-            url,
+            url: served.url.clone(),
             auth_seen,
-            server,
-            thread: Some(thread),
+            _served: served,
         }
     }
 }

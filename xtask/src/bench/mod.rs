@@ -14,7 +14,7 @@ use serde::Serialize;
 
 pub use generate::{cached, generate, BenchRepo, Fix, FixKind, Shape};
 pub use measure::{measure_into, Stats};
-pub use report::{machine, Machine};
+pub use report::{machine, write_results, Machine, NOTES_MARKER};
 pub use scenarios::{Comparison, GitBackport, Tools};
 
 /// What to run.

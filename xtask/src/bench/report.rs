@@ -2,6 +2,9 @@
 //! measured on.
 
 use std::fmt::Write;
+use std::path::Path;
+
+use anyhow::Result;
 
 use serde::Serialize;
 
@@ -67,6 +70,19 @@ pub fn machine() -> Machine {
 
 fn mib(kib: u64) -> String {
     format!("{:.0} MiB", kib as f64 / 1024.0)
+}
+
+/// `write_results` replaces everything above this line and keeps everything from it on.
+pub const NOTES_MARKER: &str = "<!-- cargo xtask bench --out keeps the notes below this line. -->";
+
+/// Writes `markdown` as the results file at `path`, keeping the notes a person wrote below
+/// `NOTES_MARKER` in the file already there (what dominates, what changed).
+pub fn write_results(path: &Path, markdown: &str) -> Result<()> {
+    let notes = std::fs::read_to_string(path)
+        .ok()
+        .and_then(|old| old.find(NOTES_MARKER).map(|i| old[i..].to_string()))
+        .unwrap_or_else(|| format!("{NOTES_MARKER}\n"));
+    crate::atomic::write(path, format!("# Benchmarks\n\n{markdown}\n{notes}"))
 }
 
 /// The results as a Markdown document.
@@ -185,4 +201,25 @@ fn goals(r: &Results) -> String {
         "\n### Against the goals\n\n| goal | target | measured | |\n|---|---|---:|---|\n{}\n",
         rows.join("\n")
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rewriting_the_results_keeps_the_notes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("BENCHMARKS.md");
+        write_results(&path, "| first |\n").unwrap();
+        let first = std::fs::read_to_string(&path).unwrap();
+        assert!(first.starts_with("# Benchmarks\n\n| first |") && first.contains(NOTES_MARKER));
+        let notes = format!("{NOTES_MARKER}\n\n## What dominates\n\nthe prerequisite walks\n");
+        std::fs::write(&path, format!("# Benchmarks\n\n| first |\n\n{notes}")).unwrap();
+        write_results(&path, "| second |\n").unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            format!("# Benchmarks\n\n| second |\n\n{notes}")
+        );
+    }
 }

@@ -52,9 +52,6 @@ pub struct Args {
     pub command: Vec<String>,
 }
 
-/// `--out` replaces everything above this line and keeps everything from it on.
-const NOTES_MARKER: &str = "<!-- cargo xtask bench --out keeps the notes below this line. -->";
-
 pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
     if let Some(out) = &args.measure_into {
         let ok = bench::measure_into(&ctx.cwd().join(out), &args.command)?;
@@ -80,13 +77,7 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
     let results = bench::run(&s)?;
     let markdown = bench::markdown(&results);
     if let Some(out) = &args.out {
-        let path = ctx.cwd().join(out);
-        // Notes a person wrote under the marker (what dominates, what changed) are kept.
-        let notes = std::fs::read_to_string(&path)
-            .ok()
-            .and_then(|old| old.find(NOTES_MARKER).map(|i| old[i..].to_string()))
-            .unwrap_or_else(|| format!("{NOTES_MARKER}\n"));
-        crate::atomic::write(&path, format!("# Benchmarks\n\n{markdown}\n{notes}"))?;
+        bench::write_results(&ctx.cwd().join(out), &markdown)?;
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&results)?);
