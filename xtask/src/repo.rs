@@ -18,7 +18,12 @@ pub fn open(path: &Path) -> Result<Repository> {
     // Like git, trust the object database instead of re-hashing every object read (libgit2's
     // default, with collision-detecting SHA-1, costs a fifth of a backport's CPU time).
     git2::opts::strict_hash_verification(false);
-    MemoryBudget::DEFAULT.apply()?;
+    // Once per process, so that a command's own budget (`cherry`'s) is not reset by the next
+    // repository it opens.
+    static DEFAULT_BUDGET: std::sync::Once = std::sync::Once::new();
+    let mut applied = Ok(());
+    DEFAULT_BUDGET.call_once(|| applied = MemoryBudget::DEFAULT.apply());
+    applied?;
     Repository::open(path).map_err(|e| {
         anyhow::anyhow!(
             "{} is not a git repository ({}); point --fork at a clone of the fork",

@@ -91,9 +91,8 @@ impl Drop for Served {
 }
 
 struct FakeGitHub {
-    url: String,
     state: Arc<Mutex<State>>,
-    _served: Served,
+    served: Served,
 }
 
 fn rate_headers() -> Vec<(&'static str, String)> {
@@ -151,11 +150,7 @@ impl FakeGitHub {
             }
             let _ = request.respond(response);
         });
-        FakeGitHub {
-            url: served.url.clone(),
-            state,
-            _served: served,
-        }
+        FakeGitHub { state, served }
     }
 
     fn with<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
@@ -482,10 +477,9 @@ fn upstream_pull(number: u64, title: &str, merged: Option<Oid>, state: &str) -> 
 // server that answers 401 until a request carries Basic credentials `x-access-token:<TOKEN>`.
 
 struct GitHttpServer {
-    url: String,
     /// The `Authorization` header of every request, `None` where there was none.
     auth_seen: Arc<Mutex<Vec<Option<String>>>>,
-    _served: Served,
+    served: Served,
 }
 
 impl GitHttpServer {
@@ -579,11 +573,7 @@ impl GitHttpServer {
             }
             let _ = request.respond(response);
         });
-        GitHttpServer {
-            url: served.url.clone(),
-            auth_seen,
-            _served: served,
-        }
+        GitHttpServer { auth_seen, served }
     }
 }
 
@@ -727,7 +717,7 @@ impl World {
             .args(args)
             .current_dir(&self.root)
             .env("NO_COLOR", "1")
-            .env("GITHUB_API_URL", &gh.url)
+            .env("GITHUB_API_URL", &gh.served.url)
             .env_remove("GITHUB_TOKEN")
             .env_remove("GH_TOKEN")
             .env_remove("GITHUB_ACTIONS")
@@ -1231,7 +1221,7 @@ fn pushing_over_https_hands_the_token_to_git_and_never_shows_it() {
     let w = World::new();
     let gh = FakeGitHub::start();
     let server = GitHttpServer::start(&w.root, TOKEN);
-    let url = format!("{}/remote.git", server.url);
+    let url = format!("{}/remote.git", server.served.url);
     git(&w.fork, &["remote", "set-url", "origin", &url]);
     let o = w.open_pr(&gh, Some(TOKEN), w.clean);
     assert_eq!(o.status.code(), Some(0), "{}", out(&o));
@@ -1261,7 +1251,7 @@ fn a_push_the_git_server_refuses_fails_with_its_reason_and_without_a_prompt() {
             "remote",
             "set-url",
             "origin",
-            &format!("{}/remote.git", server.url),
+            &format!("{}/remote.git", server.served.url),
         ],
     );
     let o = w.open_pr(&gh, Some(TOKEN), w.clean);

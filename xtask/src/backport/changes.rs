@@ -116,12 +116,7 @@ impl<'r> TreeDiff<'r> {
                 return Ok(false);
             }
             let (ea, eb) = (ea.and_then(|e| e.decode()), eb.and_then(|e| e.decode()));
-            let sub = |e: Option<(Oid, i32)>| e.filter(|&(_, m)| is_tree(m)).map(|(id, _)| id);
-            let file = |e: Option<(Oid, i32)>| {
-                e.filter(|&(_, m)| !is_tree(m))
-                    .map(|(id, mode)| Entry { id, mode })
-            };
-            let (ta, tb) = (sub(ea), sub(eb));
+            let (ta, tb) = (subtree(ea), subtree(eb));
             if (ta.is_some() || tb.is_some())
                 && !self.diff(ta, tb, &format!("{path}/"), within, out)?
             {
@@ -139,8 +134,15 @@ fn is_tree(mode: i32) -> bool {
     mode == i32::from(FileMode::Tree)
 }
 
-/// An entry's id and numeric mode.
-type RawId = (Oid, i32);
+/// The entry when it is a file (blob, link or submodule).
+fn file(e: Option<Entry>) -> Option<Entry> {
+    e.filter(|e| !is_tree(e.mode))
+}
+
+/// The entry's id when it is a directory.
+fn subtree(e: Option<Entry>) -> Option<Oid> {
+    e.filter(|e| is_tree(e.mode)).map(|e| e.id)
+}
 
 /// One entry of a raw tree object, undecoded.
 struct RawEntry<'a> {
@@ -156,11 +158,12 @@ impl RawEntry<'_> {
     }
 
     /// The entry's id and numeric mode; `None` for a malformed entry.
-    fn decode(&self) -> Option<(Oid, i32)> {
+    fn decode(&self) -> Option<Entry> {
         let mode = self.mode.iter().try_fold(0i32, |m, &d| {
             d.is_ascii_digit().then(|| m * 8 + i32::from(d - b'0'))
         })?;
-        Some((Oid::from_bytes(self.id).ok()?, mode))
+        let id = Oid::from_bytes(self.id).ok()?;
+        Some(Entry { id, mode })
     }
 }
 
@@ -214,7 +217,7 @@ pub fn file_at(tree: &Tree, path: &str) -> Option<Entry> {
 pub struct PathHistory<'r> {
     odb: git2::Odb<'r>,
     /// (tree, name) → the entry's id and mode.
-    lookups: HashMap<(Oid, Box<str>), Option<RawId>>,
+    lookups: HashMap<(Oid, Box<str>), Option<Entry>>,
 }
 
 impl<'r> PathHistory<'r> {
@@ -235,10 +238,8 @@ impl<'r> PathHistory<'r> {
             }
             let (ea, eb) = (self.entry(a, name)?, self.entry(b, name)?);
             if names.peek().is_none() {
-                let file = |e: Option<(Oid, i32)>| e.filter(|&(_, m)| !is_tree(m));
                 return Ok(file(ea) != file(eb));
             }
-            let subtree = |e: Option<(Oid, i32)>| e.filter(|&(_, m)| is_tree(m)).map(|(id, _)| id);
             (a, b) = (subtree(ea), subtree(eb));
         }
         Ok(false)
@@ -249,16 +250,11 @@ impl<'r> PathHistory<'r> {
         let mut tree = root;
         let mut names = path.split('/').peekable();
         while let Some(name) = names.next() {
-            let Some((id, mode)) = self.entry(tree, name)? else {
-                return Ok(None);
-            };
+            let entry = self.entry(tree, name)?;
             if names.peek().is_none() {
-                return Ok((!is_tree(mode)).then_some(Entry { id, mode }));
+                return Ok(file(entry));
             }
-            if !is_tree(mode) {
-                return Ok(None);
-            }
-            tree = Some(id);
+            tree = subtree(entry);
         }
         Ok(None)
     }
@@ -269,16 +265,16 @@ impl<'r> PathHistory<'r> {
         let mut ids = Vec::new();
         let mut tree = Some(root);
         for name in path.split('/') {
-            let Some((id, mode)) = self.entry(tree, name)? else {
+            let Some(entry) = self.entry(tree, name)? else {
                 break;
             };
-            ids.push(id);
-            tree = is_tree(mode).then_some(id);
+            ids.push(entry.id);
+            tree = subtree(Some(entry));
         }
         Ok(ids)
     }
 
-    fn entry(&mut self, tree: Option<Oid>, name: &str) -> Result<Option<(Oid, i32)>> {
+    fn entry(&mut self, tree: Option<Oid>, name: &str) -> Result<Option<Entry>> {
         let Some(tree) = tree else {
             return Ok(None);
         };
@@ -342,7 +338,7 @@ impl AddedFiles {
 }
 
 /// Finds `name` in a raw tree object.
-fn raw_tree_entry(data: &[u8], name: &[u8]) -> Option<(Oid, i32)> {
+fn raw_tree_entry(data: &[u8], name: &[u8]) -> Option<Entry> {
     RawEntries(data).find(|e| e.name == name)?.decode()
 }
 

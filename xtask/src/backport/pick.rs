@@ -229,11 +229,7 @@ fn rename_candidates(
     added: &mut changes::AddedFiles,
 ) -> Result<Vec<(String, Entry)>> {
     let base = parent_in_fork_layout(repo, fix, map)?;
-    let added: Vec<(String, Entry)> = added
-        .between(repo, base.as_ref().map(Tree::id), onto.id())?
-        .iter()
-        .map(|(p, e)| (p.clone(), *e))
-        .collect();
+    let added = added.between(repo, base.as_ref().map(Tree::id), onto.id())?;
     let name = |p: &str| p.rsplit('/').next().unwrap_or(p).to_string();
     let ext = |p: &str| p.rsplit_once('.').map(|(_, e)| e.to_string());
     let shared_prefix = |a: &str, b: &str| {
@@ -244,21 +240,26 @@ fn rename_candidates(
     };
     let mut out = Vec::new();
     for missing in moved_away {
-        let same_name: Vec<_> = added
+        let same_name: Vec<(String, Entry)> = added
             .iter()
             .filter(|(p, _)| name(p) == name(missing))
-            .cloned()
+            .map(|(p, e)| (p.clone(), *e))
             .collect();
         if !same_name.is_empty() {
             out.extend(same_name);
             continue;
         }
-        let mut same_ext: Vec<&(String, Entry)> = added
+        let mut same_ext: Vec<(&String, &Entry)> = added
             .iter()
             .filter(|(p, _)| ext(p) == ext(missing))
             .collect();
         same_ext.sort_by_key(|(p, _)| std::cmp::Reverse(shared_prefix(p, missing)));
-        out.extend(same_ext.into_iter().take(RENAME_LIMIT).cloned());
+        out.extend(
+            same_ext
+                .into_iter()
+                .take(RENAME_LIMIT)
+                .map(|(p, e)| (p.clone(), *e)),
+        );
     }
     Ok(out)
 }
