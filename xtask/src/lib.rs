@@ -9,6 +9,7 @@ pub mod backport;
 pub mod bench;
 pub mod build;
 pub mod bump;
+pub mod channel;
 pub mod cli;
 pub mod compat;
 pub mod config;
