@@ -47,12 +47,10 @@ pub fn machine() -> Machine {
         .map(|kib| kib / 1024.0 / 1024.0)
         .unwrap_or(0.0);
     let output = |cmd: &str, args: &[&str]| {
-        std::process::Command::new(cmd)
-            .args(args)
-            .output()
-            .ok()
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-            .unwrap_or_else(|| "unknown".into())
+        crate::process::shell()
+            .and_then(|sh| crate::process::read(sh.cmd(cmd).args(args)))
+            .map(|o| o.trim().to_string())
+            .unwrap_or_else(|_| "unknown".into())
     };
     Machine {
         cpu,

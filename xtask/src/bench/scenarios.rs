@@ -9,7 +9,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use anyhow::{bail, ensure, Context, Result};
 use git2::{Oid, Repository};
@@ -55,18 +54,10 @@ fn run_dir(work: &Path) -> Result<tempfile::TempDir> {
 }
 
 fn git(args: &[&str], cwd: &Path) -> Result<()> {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .context("cannot run git; is it installed?")?;
-    ensure!(
-        out.status.success(),
-        "git {} failed in {}: {}",
-        args.join(" "),
-        cwd.display(),
-        String::from_utf8_lossy(&out.stderr).trim()
-    );
+    let sh = crate::process::shell()?;
+    sh.change_dir(cwd);
+    crate::process::output(sh.cmd("git").args(args))
+        .with_context(|| format!("in {}", cwd.display()))?;
     Ok(())
 }
 
@@ -115,21 +106,25 @@ fn run_script(
     log: &Path,
 ) -> Result<Sample> {
     let sample_file = log.with_extension("sample");
-    let mut cmd = Command::new(&tools.xtask);
-    cmd.arg("bench")
+    let sh = crate::process::shell()?;
+    sh.change_dir(cwd);
+    let mut cmd = sh
+        .cmd(&tools.xtask)
+        .arg("bench")
         .arg("--measure-into")
         .arg(&sample_file)
-        .args(["--", "sh", "-c", script])
-        .current_dir(cwd);
+        .args(["--", "sh", "-c", script]);
     for (k, v) in env {
-        cmd.env(k, v);
+        cmd = cmd.env(k, v);
     }
-    let err = log.with_extension("err");
-    let status = cmd
+    let cmd = cmd
         .env("NO_COLOR", "1")
         .env_remove("GITHUB_ACTIONS")
         .env_remove("GITHUB_STEP_SUMMARY")
-        .env_remove("ELS_CONFIG")
+        .env_remove("ELS_CONFIG");
+    let err = log.with_extension("err");
+    // Output goes to log files (kept for the reader), so the child is started by hand.
+    let status = std::process::Command::from(cmd)
         .stdout(std::fs::File::create(log)?)
         .stderr(std::fs::File::create(&err)?)
         .status()

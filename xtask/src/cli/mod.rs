@@ -18,6 +18,7 @@ mod bump;
 mod cherry;
 mod compat;
 mod demo;
+pub mod exit;
 mod patches;
 mod pipelines;
 mod release;
@@ -26,7 +27,7 @@ mod vex;
 
 /// net6-els: keep a .NET 6 fork secure after Microsoft's end of support.
 #[derive(Debug, Parser)]
-#[command(name = "cargo xtask", bin_name = "cargo xtask", version, about, long_about = None)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask", version, about, long_about = None, after_help = exit::STATUSES)]
 pub struct Cli {
     /// The config file (default: els.toml in the current directory or an ancestor).
     #[arg(long, global = true, env = "ELS_CONFIG", value_name = "FILE")]
@@ -60,15 +61,6 @@ pub enum Outcome {
     Success,
     /// The command ran and found a problem the caller must act on (exit status 1).
     Failure,
-}
-
-impl From<Outcome> for std::process::ExitCode {
-    fn from(o: Outcome) -> Self {
-        match o {
-            Outcome::Success => std::process::ExitCode::SUCCESS,
-            Outcome::Failure => std::process::ExitCode::from(1),
-        }
-    }
 }
 
 /// Runs a parsed command line.
