@@ -16,6 +16,7 @@ pub mod config;
 pub mod console;
 pub mod demo;
 pub mod github;
+pub mod init;
 pub mod msbuild;
 pub mod patches;
 pub mod pipelines;
