@@ -68,7 +68,7 @@ pub struct StatusArgs {
 ///
 /// Reads the timeline cve.json files from the `[advisories] since` month on and the releases.json
 /// of each configured channel, from a local directory (a dotnet/core clone or a flat copy) or
-/// from GitHub. The token comes from GITHUB_TOKEN or GH_TOKEN when set.
+/// from GitHub. The token comes from GH_TOKEN, else GITHUB_TOKEN, when set.
 ///
 /// Example: `cargo xtask advisories sync --source ../dotnet-core`
 #[derive(Debug, clap::Args)]
@@ -216,9 +216,7 @@ fn run_sync(args: SyncArgs, config: Option<&Config>, ctx: &Context) -> Result<Ou
             repo: settings.github.repo.clone(),
             timeline_ref: settings.github.timeline_branch.clone(),
             releases_ref: settings.github.releases_branch.clone(),
-            token: ["GITHUB_TOKEN", "GH_TOKEN"]
-                .iter()
-                .find_map(|v| std::env::var(v).ok().filter(|t| !t.is_empty())),
+            token: crate::github::Token::from_env().map(|t| t.expose().to_string()),
         }),
     };
     let quiet = args.quiet || args.json;
