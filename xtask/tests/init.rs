@@ -164,7 +164,10 @@ fn init_from_upstream_sets_up_forks_config_and_snapshot_and_a_second_run_changes
     }
 
     // git says: each clone is on the ELS branch, at the base tag, with a clean worktree.
-    let wpf_base = git(&w.upstreams.join("wpf.git"), &["rev-parse", "v6.0.36^{commit}"]);
+    let wpf_base = git(
+        &w.upstreams.join("wpf.git"),
+        &["rev-parse", "v6.0.36^{commit}"],
+    );
     let wpf_base = Oid::from_str(wpf_base.trim()).unwrap();
     for (name, base) in [("runtime", w.runtime_base), ("wpf", wpf_base)] {
         let clone = w.root.join(name);

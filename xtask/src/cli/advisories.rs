@@ -68,7 +68,7 @@ pub struct StatusArgs {
 ///
 /// Reads the timeline cve.json files from the `[advisories] since` month on and the releases.json
 /// of each configured channel, from a local directory (a dotnet/core clone or a flat copy) or
-/// from GitHub. The token comes from GITHUB_TOKEN or GH_TOKEN when set.
+/// from GitHub. The token comes from GH_TOKEN, else GITHUB_TOKEN, when set.
 ///
 /// Example: `cargo xtask advisories sync --source ../dotnet-core`
 #[derive(Debug, clap::Args)]
