@@ -4,6 +4,7 @@
 //! modules and prints. Tests call the same API.
 
 pub mod advisories;
+pub mod apicompat;
 pub mod atomic;
 pub mod backport;
 pub mod bench;

@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 use crate::config::Config;
 
 mod advisories;
+mod apicompat;
 mod backport;
 mod bench;
 mod build;
@@ -40,6 +41,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     Advisories(advisories::Args),
+    Apicompat(apicompat::Args),
     Backport(backport::Args),
     Bench(bench::Args),
     Build(build::Args),
@@ -87,6 +89,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
 fn dispatch(command: Command, ctx: &Context) -> Result<Outcome> {
     match command {
         Command::Advisories(args) => advisories::run(args, ctx),
+        Command::Apicompat(args) => apicompat::run(args, ctx),
         Command::Backport(args) => backport::run(args, ctx),
         Command::Bench(args) => bench::run(args, ctx),
         Command::Build(args) => build::run(args, ctx),
