@@ -4,6 +4,7 @@
 //! modules and prints. Tests call the same API.
 
 pub mod advisories;
+pub mod apicompat;
 pub mod atomic;
 pub mod backport;
 pub mod bench;
@@ -17,6 +18,7 @@ pub mod cve;
 pub mod demo;
 pub mod error;
 pub mod github;
+pub mod init;
 pub mod msbuild;
 pub mod official_build;
 pub mod patches;
