@@ -27,11 +27,11 @@ use git2::{build::CheckoutBuilder, Commit, Oid, Repository};
 use serde::{Deserialize, Serialize};
 
 pub use cherry::{cherry, CherryEntry};
+pub use conflict::ConflictedPath;
 pub use conflict::{classify, Prerequisite};
 pub use equivalence::Evidence;
 pub use fix::FixSpec;
 pub use packed::{with_packed_writes, Created};
-pub use pick::ConflictedPath;
 pub use remap::PathMap;
 
 use crate::config::Remap;
