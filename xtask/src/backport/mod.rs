@@ -241,7 +241,7 @@ struct Run {
     conflict_objects: Vec<Oid>,
     /// Paths the applied picks changed (for `--abort` cleanup).
     changed_paths: Vec<String>,
-    history: ForkHistory,
+    patch_ids: equivalence::PatchIdCache,
 }
 
 /// Evaluates and picks fixes `start..` on top of `tip`, creating commits (not moving the ref).
@@ -253,11 +253,8 @@ fn apply_fixes(
     req: &Request,
 ) -> Result<Run> {
     let map = PathMap::new(&st.remaps);
-    let mut history = ForkHistory::new(repo);
+    let mut history = ForkHistory::new(repo)?;
     let mut path_history = changes::PathHistory::new(repo)?;
-    // The equivalence checks' own path lookups: the prerequisite walk asks them while it holds
-    // `path_history`.
-    let mut fork_paths = changes::PathHistory::new(repo)?;
     let mut added = changes::AddedFiles::default();
     let mut changed_paths = Vec::new();
     let total = st.fixes.len();
@@ -276,7 +273,6 @@ fn apply_fixes(
             &onto,
             &map,
             &mut history,
-            &mut fork_paths,
             &mut added,
         )? {
             Evaluation::Already(evidence, equivalent) => {
@@ -337,7 +333,7 @@ fn apply_fixes(
                     parent.as_ref(),
                     tip,
                     &paths,
-                    |c| is_on_fork(repo, c, &map, &mut history, &mut fork_paths),
+                    |c| is_on_fork(repo, c, &map, &mut history),
                 )?;
                 if req.skip_conflicts {
                     continue;
@@ -349,7 +345,7 @@ fn apply_fixes(
                     conflict: Some((i, index, message)),
                     conflict_objects: conflicted.object_ids(),
                     changed_paths,
-                    history,
+                    patch_ids: history.into_cache(),
                 });
             }
         }
@@ -359,7 +355,7 @@ fn apply_fixes(
         conflict: None,
         conflict_objects: Vec::new(),
         changed_paths,
-        history,
+        patch_ids: history.into_cache(),
     })
 }
 
@@ -410,7 +406,7 @@ fn finish_run(
         .with_context(|| format!("cannot move {full}: it changed while the backport ran"))?;
         failpoint("after-ref-update");
     }
-    run.history.save_cache()?;
+    run.patch_ids.save()?;
     let Some((i, mut index, message)) = run.conflict else {
         if let Some(name) = st.created_worktree.take() {
             remove_linked_worktree(repo, &name, st.worktree.as_deref())?;
@@ -463,7 +459,6 @@ fn evaluate(
     onto: &Commit,
     map: &PathMap,
     history: &mut ForkHistory,
-    fork_paths: &mut changes::PathHistory,
     added: &mut changes::AddedFiles,
 ) -> Result<Evaluation> {
     if history.scan(repo, onto.id(), upstream.id())? {
@@ -479,7 +474,7 @@ fn evaluate(
     }
     let patch_id = reduced.patch_id(repo)?;
     if let Some(pid) = patch_id {
-        if let Some(c) = history.by_patch_id(repo, fork_paths, &reduced, pid)? {
+        if let Some(c) = history.by_patch_id(repo, &reduced, pid)? {
             return Ok(Evaluation::Already(Evidence::PatchId, Some(c)));
         }
     }
@@ -506,7 +501,6 @@ fn is_on_fork(
     commit: &Commit,
     map: &PathMap,
     history: &mut ForkHistory,
-    fork_paths: &mut changes::PathHistory,
 ) -> Result<bool> {
     if history.by_trailer(commit).is_some() {
         return Ok(true);
@@ -514,9 +508,7 @@ fn is_on_fork(
     let parent = commit.parent(0)?.tree()?;
     let reduced = ReducedFix::new(repo, Some(&parent), &commit.tree()?, map)?;
     match reduced.patch_id(repo)? {
-        Some(pid) => Ok(history
-            .by_patch_id(repo, fork_paths, &reduced, pid)?
-            .is_some()),
+        Some(pid) => Ok(history.by_patch_id(repo, &reduced, pid)?.is_some()),
         None => Ok(false),
     }
 }
