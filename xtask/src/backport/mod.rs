@@ -528,11 +528,10 @@ fn mainline_parent<'r>(commit: &Commit<'r>, mainline: Option<u32>) -> Result<Opt
     }
 }
 
-/// The original message plus provenance, laid out as `git cherry-pick -x` does.
+/// The original message plus provenance, laid out as `git cherry-pick -x` does (which cleans
+/// the message's whitespace up first, as `git stripspace` does).
 pub fn provenance_message(upstream: &Commit, cve: Option<&str>) -> String {
-    let original = String::from_utf8_lossy(upstream.message_bytes())
-        .trim_end()
-        .to_string();
+    let original = stripspace(&String::from_utf8_lossy(upstream.message_bytes()));
     let last_paragraph = original.rsplit("\n\n").next().unwrap_or("");
     let ends_with_trailers =
         original.contains("\n\n") && last_paragraph.lines().all(is_trailer_line);
@@ -543,6 +542,22 @@ pub fn provenance_message(upstream: &Commit, cve: Option<&str>) -> String {
         message.push_str(&format!("CVE: {cve}\n"));
     }
     message
+}
+
+/// `git stripspace` without comment stripping, minus the final newline: trailing whitespace off
+/// every line, runs of blank lines as one, none at either end.
+fn stripspace(message: &str) -> String {
+    let mut lines: Vec<&str> = Vec::new();
+    for line in message.lines().map(str::trim_end) {
+        if line.is_empty() && lines.last().is_none_or(|l| l.is_empty()) {
+            continue;
+        }
+        lines.push(line);
+    }
+    while lines.last().is_some_and(|l| l.is_empty()) {
+        lines.pop();
+    }
+    lines.join("\n")
 }
 
 fn is_trailer_line(line: &str) -> bool {
@@ -871,4 +886,18 @@ fn restore_worktree(path: &Path, original: Oid, written: &[String]) -> Result<()
     }
     wt.cleanup_state()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stripspace;
+
+    #[test]
+    fn messages_are_cleaned_up_like_git_stripspace() {
+        assert_eq!(
+            stripspace("\n\nSubject  \n\n\nBody line \t\n\n \nlast\n\n"),
+            "Subject\n\nBody line\n\nlast"
+        );
+        assert_eq!(stripspace("one line"), "one line");
+    }
 }

@@ -302,7 +302,8 @@ fn run_real(s: &Settings, real: &Real) -> Result<Results> {
         .status()
         .context("cannot run git; is it installed?")?;
     ensure!(status.success(), "cannot clone {}", real.repo.display());
-    Repository::open(&base)?.branch(REAL_FORK_BRANCH, &fork, true)?;
+    let clone = Repository::open(&base)?;
+    clone.branch(REAL_FORK_BRANCH, &clone.find_commit(fork.id())?, true)?;
     let subject = Subject {
         path: &base,
         branch: REAL_FORK_BRANCH,
