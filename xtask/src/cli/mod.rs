@@ -122,6 +122,11 @@ impl Context {
         })
     }
 
+    /// The config file named by `--config`/`ELS_CONFIG`, if any (not one found upwards).
+    pub fn config_flag(&self) -> Option<&Path> {
+        self.config_path.as_deref()
+    }
+
     /// The current directory the command was started in.
     pub fn cwd(&self) -> &Path {
         &self.cwd
