@@ -6,7 +6,7 @@ use jiff::civil::Date;
 use super::{Context, Outcome};
 use crate::advisories::plan::plan;
 use crate::advisories::queue::QueueCves;
-use crate::advisories::source::{GitHubSource, Source};
+use crate::advisories::source::Source;
 use crate::advisories::status::{render_markdown, render_table, Status, StatusReport};
 use crate::advisories::triage::Triage;
 use crate::advisories::{sync, Paths, Snapshot};
@@ -201,23 +201,9 @@ fn run_sync(args: SyncArgs, config: Option<&Config>, ctx: &Context) -> Result<Ou
         .snapshot
         .map(|p| ctx.cwd().join(p))
         .unwrap_or(defaults.snapshot);
-    let local = match (&args.source, args.github) {
-        (Some(dir), _) => Some(ctx.cwd().join(dir)),
-        (None, false) => settings
-            .source
-            .as_ref()
-            .map(|dir| config.map_or(dir.clone(), |c| c.resolve(dir))),
-        (None, true) => None,
-    };
-    let source = match local {
-        Some(dir) => Source::Dir(dir),
-        None => Source::GitHub(GitHubSource {
-            api_url: args.api_url.unwrap_or(settings.github.api_url.clone()),
-            repo: settings.github.repo.clone(),
-            timeline_ref: settings.github.timeline_branch.clone(),
-            releases_ref: settings.github.releases_branch.clone(),
-            token: crate::github::Token::from_env().map(|t| t.expose().to_string()),
-        }),
+    let source = match &args.source {
+        Some(dir) => Source::Dir(ctx.cwd().join(dir)),
+        None => Source::configured(config, args.github, args.api_url),
     };
     let quiet = args.quiet || args.json;
     if !quiet {
