@@ -19,6 +19,7 @@ mod bump;
 mod cherry;
 mod compat;
 mod demo;
+mod init;
 mod patches;
 mod pipelines;
 mod release;
@@ -48,6 +49,7 @@ pub enum Command {
     Compat(Box<compat::Args>),
     Cherry(cherry::Args),
     Demo(demo::Args),
+    Init(init::Args),
     Patches(patches::Args),
     Pipelines(pipelines::Args),
     Release(release::Args),
@@ -95,6 +97,7 @@ fn dispatch(command: Command, ctx: &Context) -> Result<Outcome> {
         Command::Bump(args) => bump::run(args, ctx),
         Command::Cherry(args) => cherry::run(args, ctx),
         Command::Demo(args) => demo::run(args, ctx),
+        Command::Init(args) => init::run(args, ctx),
         Command::Patches(args) => patches::run(args, ctx),
         Command::Pipelines(args) => pipelines::run(args, ctx),
         Command::Release(args) => release::run(args, ctx),
@@ -123,6 +126,19 @@ impl Context {
                 self.cwd.display()
             )
         })
+    }
+
+    /// The config file a command that writes one writes: `--config` / `ELS_CONFIG`, else the
+    /// els.toml found upwards, else els.toml in the current directory.
+    pub fn config_file(&self) -> PathBuf {
+        if let Some(path) = &self.config_path {
+            return self.cwd.join(path);
+        }
+        self.cwd
+            .ancestors()
+            .map(|dir| dir.join(crate::config::FILE_NAME))
+            .find(|candidate| candidate.is_file())
+            .unwrap_or_else(|| self.cwd.join(crate::config::FILE_NAME))
     }
 
     /// The current directory the command was started in.
