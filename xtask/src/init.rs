@@ -78,8 +78,8 @@ const KNOWN_REPOS: &[KnownRepo] = &[
     },
 ];
 
-/// The combined repository (dotnet/dotnet) whose `src/runtime/` fixes apply to the runtime fork.
-const COMBINED_REPO: &str = "dotnet";
+/// The combined repository (dotnet/dotnet), as cve.json names it, whose `src/runtime/` fixes apply to the runtime fork.
+pub const COMBINED_REPO: &str = "dotnet";
 const COMBINED_BRANCHES: &[&str] = &["release/10.0.1xx"];
 
 /// The names `--repos` accepts.
@@ -553,7 +553,7 @@ fn set_up(p: &Plan, options: &Options) -> Result<RepoReport> {
         for location in p.fork.iter().chain([&p.upstream]) {
             progress(options, &format!("fetching tag {base} from {location}"));
             match crate::remote::Remote::new(repo.path(), location)
-                .fetch(&[refspec.clone()], options.quiet)
+                .fetch(std::slice::from_ref(&refspec), options.quiet)
             {
                 Ok(()) => {
                     fetched_tag = true;
