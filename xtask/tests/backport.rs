@@ -1298,6 +1298,7 @@ fn refusals_exit_2_and_change_nothing() {
     // A FIX prefixed with another repository than the fork's is refused, whether els.toml or
     // the fork's remotes say which repository the fork is.
     let short = &w.id("clean")[..10];
+    let before_fix = refs(&w.fork);
     support::git(
         &w.fork,
         &[
@@ -1333,7 +1334,7 @@ fn refusals_exit_2_and_change_nothing() {
         stderr(&out)
     );
     std::fs::remove_file(w.root.join("els.toml")).unwrap();
-    assert_eq!(refs(&w.fork), before, "nothing changed");
+    assert_eq!(refs(&w.fork), before_fix, "nothing changed");
 
     // Dirty worktree: modified file.
     std::fs::write(w.fork.join(SIGNED_XML), "local edit\n").unwrap();

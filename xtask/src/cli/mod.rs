@@ -27,7 +27,17 @@ mod vex;
 
 /// net6-els: keep a .NET 6 fork secure after Microsoft's end of support.
 #[derive(Debug, Parser)]
-#[command(name = "cargo xtask", bin_name = "cargo xtask", version, about, long_about = None)]
+#[command(
+    name = "cargo xtask",
+    bin_name = "cargo xtask",
+    version,
+    about,
+    long_about = None,
+    after_help = "Exit status (every command): 0 success; 1 the command ran and found something you \
+                  must act on (a conflict, a regression, an overdue CVE, a failed build); 2 invalid \
+                  input or environment, nothing was changed.\n\n\
+                  Start here: `cargo xtask demo` shows the whole loop; `cargo xtask init` sets a team up."
+)]
 pub struct Cli {
     /// The config file (default: els.toml in the current directory or an ancestor).
     #[arg(long, global = true, env = "ELS_CONFIG", value_name = "FILE")]
