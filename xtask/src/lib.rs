@@ -4,6 +4,7 @@
 //! modules and prints. Tests call the same API.
 
 pub mod advisories;
+pub mod apicompat;
 pub mod atomic;
 pub mod backport;
 pub mod bench;
@@ -13,7 +14,9 @@ pub mod cli;
 pub mod compat;
 pub mod config;
 pub mod console;
+pub mod cve;
 pub mod demo;
+pub mod error;
 pub mod github;
 pub mod init;
 pub mod msbuild;
@@ -22,6 +25,7 @@ pub mod official_build;
 mod parsers_fuzz;
 pub mod patches;
 pub mod pipelines;
+pub mod process;
 pub mod release;
 pub mod remote;
 pub mod repo;

@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 use crate::config::Config;
 
 mod advisories;
+mod apicompat;
 mod backport;
 mod bench;
 mod build;
@@ -18,6 +19,7 @@ mod bump;
 mod cherry;
 mod compat;
 mod demo;
+pub mod exit;
 mod init;
 mod patches;
 mod pipelines;
@@ -27,17 +29,7 @@ mod vex;
 
 /// net6-els: keep a .NET 6 fork secure after Microsoft's end of support.
 #[derive(Debug, Parser)]
-#[command(
-    name = "cargo xtask",
-    bin_name = "cargo xtask",
-    version,
-    about,
-    long_about = None,
-    after_help = "Exit status (every command): 0 success; 1 the command ran and found something you \
-                  must act on (a conflict, a regression, an overdue CVE, a failed build); 2 invalid \
-                  input or environment, nothing was changed.\n\n\
-                  Start here: `cargo xtask demo` shows the whole loop; `cargo xtask init` sets a team up."
-)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask", version, about, long_about = None, after_help = exit::STATUSES)]
 pub struct Cli {
     /// The config file (default: els.toml in the current directory or an ancestor).
     #[arg(long, global = true, env = "ELS_CONFIG", value_name = "FILE")]
@@ -50,6 +42,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     Advisories(advisories::Args),
+    Apicompat(apicompat::Args),
     Backport(backport::Args),
     Bench(bench::Args),
     Build(build::Args),
@@ -74,15 +67,6 @@ pub enum Outcome {
     Failure,
 }
 
-impl From<Outcome> for std::process::ExitCode {
-    fn from(o: Outcome) -> Self {
-        match o {
-            Outcome::Success => std::process::ExitCode::SUCCESS,
-            Outcome::Failure => std::process::ExitCode::from(1),
-        }
-    }
-}
-
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<Outcome> {
     let cwd = std::env::current_dir()?;
@@ -97,6 +81,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
 fn dispatch(command: Command, ctx: &Context) -> Result<Outcome> {
     match command {
         Command::Advisories(args) => advisories::run(args, ctx),
+        Command::Apicompat(args) => apicompat::run(args, ctx),
         Command::Backport(args) => backport::run(args, ctx),
         Command::Bench(args) => bench::run(args, ctx),
         Command::Build(args) => build::run(args, ctx),

@@ -9,7 +9,7 @@ pub(crate) mod format;
 mod mail;
 mod provenance;
 mod queue;
-pub(crate) mod series;
+pub mod series;
 mod verify;
 
 use anyhow::{bail, Result};
