@@ -21,6 +21,8 @@ pub mod github;
 pub mod init;
 pub mod msbuild;
 pub mod official_build;
+#[cfg(test)]
+mod parsers_fuzz;
 pub mod patches;
 pub mod pipelines;
 pub mod process;
