@@ -295,13 +295,14 @@ fn run_real(s: &Settings, real: &Real) -> Result<Results> {
         .keep();
     // Every run clones this one (sharing the real repository's objects), which has the branch.
     let base = work.join("base.git");
-    let status = std::process::Command::new("git")
-        .args(["clone", "-q", "--bare", "--shared"])
-        .arg(&real.repo)
-        .arg(&base)
-        .status()
-        .context("cannot run git; is it installed?")?;
-    ensure!(status.success(), "cannot clone {}", real.repo.display());
+    let sh = crate::process::shell()?;
+    crate::process::output(
+        sh.cmd("git")
+            .args(["clone", "-q", "--bare", "--shared"])
+            .arg(&real.repo)
+            .arg(&base),
+    )
+    .with_context(|| format!("cannot clone {}", real.repo.display()))?;
     let clone = Repository::open(&base)?;
     clone.branch(REAL_FORK_BRANCH, &clone.find_commit(fork.id())?, true)?;
     let subject = Subject {

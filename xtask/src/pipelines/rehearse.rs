@@ -612,9 +612,11 @@ impl Run<'_> {
             crate::atomic::write(f, "")?;
         }
         let host_path = std::env::var("PATH").unwrap_or_default();
-        let mut cmd = std::process::Command::new("bash");
-        cmd.args(["--noprofile", "--norc", "-eo", "pipefail", "-c", s.script])
-            .current_dir(s.cwd)
+        let sh = crate::process::shell()?;
+        sh.change_dir(s.cwd);
+        let cmd = sh
+            .cmd("bash")
+            .args(["--noprofile", "--norc", "-eo", "pipefail", "-c", s.script])
             .envs(s.env)
             .env("PATH", format!("{}:{host_path}", s.path_prepend.join(":")))
             .env("GITHUB_ACTIONS", "true")
@@ -626,16 +628,15 @@ impl Run<'_> {
             .env("GITHUB_OUTPUT", &files[0])
             .env("GITHUB_ENV", &files[1])
             .env("GITHUB_PATH", &files[2])
-            .env("GITHUB_STEP_SUMMARY", &files[3])
-            .stdin(std::process::Stdio::null());
+            .env("GITHUB_STEP_SUMMARY", &files[3]);
         if !s.cwd.is_dir() {
             return Ok(StepOutcome::failed(
                 "bash",
                 format!("the working directory {} does not exist", s.cwd.display()),
             ));
         }
-        let out = cmd
-            .output()
+        // The step's exit status is the rehearsal's finding, not an error.
+        let out = crate::process::output_any_status(cmd)
             .with_context(|| format!("cannot run bash in {}", s.cwd.display()))?;
         let log = format!(
             "{}{}",
