@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 pub use cherry::{cherry, CherryEntry};
 pub use conflict::{classify, Prerequisite};
 pub use equivalence::Evidence;
-pub use fix::FixSpec;
+pub use fix::{ensure_fix_fits_fork, FixSpec};
 pub use packed::{with_packed_writes, Created};
 pub use pick::ConflictedPath;
 pub use remap::PathMap;
@@ -253,7 +253,7 @@ struct Run {
     conflict_objects: Vec<Oid>,
     /// Paths the applied picks changed (for `--abort` cleanup).
     changed_paths: Vec<String>,
-    history: ForkHistory,
+    patch_ids: equivalence::PatchIdCache,
 }
 
 /// Evaluates and picks fixes `start..` on top of `tip`, creating commits (not moving the ref).
@@ -265,11 +265,8 @@ fn apply_fixes(
     req: &Request,
 ) -> Result<Run> {
     let map = PathMap::new(&st.remaps);
-    let mut history = ForkHistory::new(repo);
+    let mut history = ForkHistory::new(repo)?;
     let mut path_history = changes::PathHistory::new(repo)?;
-    // The equivalence checks' own path lookups: the prerequisite walk asks them while it holds
-    // `path_history`.
-    let mut fork_paths = changes::PathHistory::new(repo)?;
     let mut added = changes::AddedFiles::default();
     let mut changed_paths = Vec::new();
     let total = st.fixes.len();
@@ -283,12 +280,10 @@ fn apply_fixes(
         let report = &mut st.fixes[i];
         match evaluate(
             repo,
-            &upstream,
-            parent.as_ref(),
+            (&upstream, parent.as_ref()),
             &onto,
             &map,
             &mut history,
-            &mut fork_paths,
             &mut added,
         )? {
             Evaluation::Already(evidence, equivalent) => {
@@ -349,7 +344,7 @@ fn apply_fixes(
                     parent.as_ref(),
                     tip,
                     &paths,
-                    |c| is_on_fork(repo, c, &map, &mut history, &mut fork_paths),
+                    |c| is_on_fork(repo, c, &map, &mut history),
                 )?;
                 if req.skip_conflicts {
                     continue;
@@ -361,7 +356,7 @@ fn apply_fixes(
                     conflict: Some((i, index, message)),
                     conflict_objects: conflicted.object_ids(),
                     changed_paths,
-                    history,
+                    patch_ids: history.into_cache(),
                 });
             }
         }
@@ -371,7 +366,7 @@ fn apply_fixes(
         conflict: None,
         conflict_objects: Vec::new(),
         changed_paths,
-        history,
+        patch_ids: history.into_cache(),
     })
 }
 
@@ -422,7 +417,7 @@ fn finish_run(
         .with_context(|| format!("cannot move {full}: it changed while the backport ran"))?;
         failpoint("after-ref-update");
     }
-    run.history.save_cache()?;
+    run.patch_ids.save()?;
     let Some((i, mut index, message)) = run.conflict else {
         if let Some(name) = st.created_worktree.take() {
             remove_linked_worktree(repo, &name, st.worktree.as_deref())?;
@@ -468,16 +463,16 @@ enum Evaluation {
     },
 }
 
+/// Evaluates one fix: `fix` is the upstream commit and the parent it is picked against.
 fn evaluate(
     repo: &Repository,
-    upstream: &Commit,
-    parent: Option<&Commit>,
+    fix: (&Commit, Option<&Commit>),
     onto: &Commit,
     map: &PathMap,
     history: &mut ForkHistory,
-    fork_paths: &mut changes::PathHistory,
     added: &mut changes::AddedFiles,
 ) -> Result<Evaluation> {
+    let (upstream, parent) = fix;
     if history.scan(repo, onto.id(), upstream.id())? {
         return Ok(Evaluation::Already(Evidence::Ancestor, None));
     }
@@ -491,7 +486,7 @@ fn evaluate(
     }
     let patch_id = reduced.patch_id(repo)?;
     if let Some(pid) = patch_id {
-        if let Some(c) = history.by_patch_id(repo, fork_paths, &reduced, pid)? {
+        if let Some(c) = history.by_patch_id(repo, &reduced, pid)? {
             return Ok(Evaluation::Already(Evidence::PatchId, Some(c)));
         }
     }
@@ -518,7 +513,6 @@ fn is_on_fork(
     commit: &Commit,
     map: &PathMap,
     history: &mut ForkHistory,
-    fork_paths: &mut changes::PathHistory,
 ) -> Result<bool> {
     if history.by_trailer(commit).is_some() {
         return Ok(true);
@@ -526,9 +520,7 @@ fn is_on_fork(
     let parent = commit.parent(0)?.tree()?;
     let reduced = ReducedFix::new(repo, Some(&parent), &commit.tree()?, map)?;
     match reduced.patch_id(repo)? {
-        Some(pid) => Ok(history
-            .by_patch_id(repo, fork_paths, &reduced, pid)?
-            .is_some()),
+        Some(pid) => Ok(history.by_patch_id(repo, &reduced, pid)?.is_some()),
         None => Ok(false),
     }
 }
@@ -548,11 +540,10 @@ fn mainline_parent<'r>(commit: &Commit<'r>, mainline: Option<u32>) -> Result<Opt
     }
 }
 
-/// The original message plus provenance, laid out as `git cherry-pick -x` does.
+/// The original message plus provenance, laid out as `git cherry-pick -x` does (which cleans
+/// the message's whitespace up first, as `git stripspace` does).
 pub fn provenance_message(upstream: &Commit, cve: Option<&str>) -> String {
-    let original = String::from_utf8_lossy(upstream.message_bytes())
-        .trim_end()
-        .to_string();
+    let original = stripspace(&String::from_utf8_lossy(upstream.message_bytes()));
     let last_paragraph = original.rsplit("\n\n").next().unwrap_or("");
     let ends_with_trailers =
         original.contains("\n\n") && last_paragraph.lines().all(is_trailer_line);
@@ -563,6 +554,22 @@ pub fn provenance_message(upstream: &Commit, cve: Option<&str>) -> String {
         message.push_str(&format!("CVE: {cve}\n"));
     }
     message
+}
+
+/// `git stripspace` without comment stripping, minus the final newline: trailing whitespace off
+/// every line, runs of blank lines as one, none at either end.
+fn stripspace(message: &str) -> String {
+    let mut lines: Vec<&str> = Vec::new();
+    for line in message.lines().map(str::trim_end) {
+        if line.is_empty() && lines.last().is_none_or(|l| l.is_empty()) {
+            continue;
+        }
+        lines.push(line);
+    }
+    while lines.last().is_some_and(|l| l.is_empty()) {
+        lines.pop();
+    }
+    lines.join("\n")
 }
 
 fn is_trailer_line(line: &str) -> bool {
@@ -891,4 +898,18 @@ fn restore_worktree(path: &Path, original: Oid, written: &[String]) -> Result<()
     }
     wt.cleanup_state()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stripspace;
+
+    #[test]
+    fn messages_are_cleaned_up_like_git_stripspace() {
+        assert_eq!(
+            stripspace("\n\nSubject  \n\n\nBody line \t\n\n \nlast\n\n"),
+            "Subject\n\nBody line\n\nlast"
+        );
+        assert_eq!(stripspace("one line"), "one line");
+    }
 }

@@ -19,6 +19,7 @@ mod bump;
 mod cherry;
 mod compat;
 mod demo;
+pub mod exit;
 mod init;
 mod patches;
 mod pipelines;
@@ -28,7 +29,7 @@ mod vex;
 
 /// net6-els: keep a .NET 6 fork secure after Microsoft's end of support.
 #[derive(Debug, Parser)]
-#[command(name = "cargo xtask", bin_name = "cargo xtask", version, about, long_about = None)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask", version, about, long_about = None, after_help = exit::STATUSES)]
 pub struct Cli {
     /// The config file (default: els.toml in the current directory or an ancestor).
     #[arg(long, global = true, env = "ELS_CONFIG", value_name = "FILE")]
@@ -64,15 +65,6 @@ pub enum Outcome {
     Success,
     /// The command ran and found a problem the caller must act on (exit status 1).
     Failure,
-}
-
-impl From<Outcome> for std::process::ExitCode {
-    fn from(o: Outcome) -> Self {
-        match o {
-            Outcome::Success => std::process::ExitCode::SUCCESS,
-            Outcome::Failure => std::process::ExitCode::from(1),
-        }
-    }
 }
 
 /// Runs a parsed command line.
@@ -126,6 +118,11 @@ impl Context {
                 self.cwd.display()
             )
         })
+    }
+
+    /// The config file named by `--config`/`ELS_CONFIG`, if any (not one found upwards).
+    pub fn config_flag(&self) -> Option<&Path> {
+        self.config_path.as_deref()
     }
 
     /// The config file a command that writes one writes: `--config` / `ELS_CONFIG`, else the
