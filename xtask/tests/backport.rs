@@ -1528,6 +1528,71 @@ fn human_output_names_outcomes_and_next_steps() {
 }
 
 #[test]
+fn a_fix_changing_reference_sources_is_classed_public_api() {
+    let w = World::new();
+    let upstream = Repository::open(&w.upstream).unwrap();
+    let sec = sandbox::signature("Security Dev", "sec@example.com", 1_700_000_100);
+    let reference =
+        "src/libraries/System.Security.Cryptography.Xml/ref/System.Security.Cryptography.Xml.cs";
+    let fix = sandbox::commit(
+        &upstream,
+        "release/8.0",
+        &[(
+            reference,
+            Some("namespace System.Security.Cryptography.Xml { public partial class SignedXml { public bool CheckReference(int i) { throw null; } } }\n"),
+        )],
+        "Add SignedXml.CheckReference",
+        &sec,
+    )
+    .unwrap()
+    .to_string();
+    let summary = w.root.join("summary.md");
+    let fork = w.fork.to_str().unwrap().to_string();
+    let upstream_dir = w.upstream.to_str().unwrap().to_string();
+    let args = [
+        "backport",
+        "--fork",
+        &fork,
+        "--onto",
+        "release/6.0-els",
+        "--upstream",
+        &upstream_dir,
+        "--dry-run",
+    ];
+    let out = xtask(
+        &w.root,
+        &[&args[..], &["--json", &w.id("clean"), &fix]].concat(),
+        &[],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let report = json(&out);
+    assert!(report["fixes"][0].get("public_api").is_none());
+    assert_eq!(report["fixes"][1]["public_api"][0], reference);
+    let out = xtask(
+        &w.root,
+        &[&args[..], &[&fix]].concat(),
+        &[
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_STEP_SUMMARY", summary.to_str().unwrap()),
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let annotations = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        annotations.contains(&format!("::warning file={reference}::"))
+            && annotations.contains("is public-api"),
+        "{annotations}"
+    );
+    assert!(
+        stdout(&out).contains("public-api changes reference sources"),
+        "{}",
+        stdout(&out)
+    );
+    let md = std::fs::read_to_string(&summary).unwrap();
+    assert!(md.contains("(public-api)"), "{md}");
+}
+
+#[test]
 fn github_actions_get_annotations_and_a_step_summary() {
     let w = World::new();
     let summary = w.root.join("summary.md");

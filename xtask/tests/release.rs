@@ -64,6 +64,12 @@ fn released() -> Released {
         ]),
     )
     .unwrap();
+    // One accepted public API difference, to be listed in the release notes.
+    std::fs::write(
+        config.root.join("apicompat.toml"),
+        "[[accept]]\nassembly = \"System.Security.Cryptography.Xml\"\nkind = \"added\"\nitem = \"System.Security.Cryptography.Xml.SignedXml.CheckReference(int)\"\ncve = \"CVE-2025-55248\"\njustification = \"the fix validates references through a new public check\"\n",
+    )
+    .unwrap();
     let report = assemble(
         &config,
         &Options {
@@ -184,8 +190,13 @@ fn a_release_is_complete_readable_and_verifiable_with_standard_tools() {
         .unwrap();
     assert_eq!(oob["rid"], "");
 
-    // The notes list each CVE with its upstream fix and patch.
+    // The notes list each CVE with its upstream fix and patch, and each accepted API change.
     let notes = std::fs::read_to_string(r.dir.join("release-notes.md")).unwrap();
+    assert!(
+        notes.contains("## Accepted public API changes")
+            && notes.contains("| CVE-2025-55248 | System.Security.Cryptography.Xml | added | `System.Security.Cryptography.Xml.SignedXml.CheckReference(int)` | the fix validates references through a new public check |"),
+        "{notes}"
+    );
     for (cve, subject, url) in fixture::FIXED {
         let row = notes
             .lines()

@@ -113,6 +113,10 @@ pub struct FixReport {
     pub conflicts: Vec<ConflictedPath>,
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub prerequisites: Vec<Prerequisite>,
+    /// The reference sources (public API) the upstream commit changes: such a fix is classed
+    /// `public-api`, a decision to justify (servicing adds no public API; see `apicompat`).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub public_api: Vec<String>,
 }
 
 /// The result of a backport run (the `--json` report).
@@ -191,7 +195,14 @@ pub fn backport(req: &Request) -> Result<Report> {
     let mut fixes = Vec::new();
     for (spec, id) in req.fixes.iter().zip(&ids) {
         let commit = repo.find_commit(*id)?;
-        mainline_parent(&commit, req.mainline).with_context(|| format!("cannot pick {spec}"))?;
+        let parent = mainline_parent(&commit, req.mainline)
+            .with_context(|| format!("cannot pick {spec}"))?;
+        let parent_tree = parent.map(|p| p.tree()).transpose()?;
+        let public_api =
+            changes::changed_files(&repo, parent_tree.as_ref(), Some(&commit.tree()?))?
+                .into_keys()
+                .filter(|path| crate::apicompat::is_reference_source(path))
+                .collect();
         fixes.push(FixReport {
             fix: spec.to_string(),
             upstream: id.to_string(),
@@ -203,6 +214,7 @@ pub fn backport(req: &Request) -> Result<Report> {
             resolved_by_hand: false,
             conflicts: Vec::new(),
             prerequisites: Vec::new(),
+            public_api,
         });
     }
     let mut st = SavedState {

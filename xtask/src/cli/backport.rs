@@ -377,6 +377,17 @@ fn render(
         console::step_summary(&format!("{}\n", pull_request_line(p)))?;
     }
     for f in &report.fixes {
+        for path in &f.public_api {
+            console::annotate(
+                Annotation::Warning,
+                Some(path),
+                None,
+                &format!(
+                    "{} is public-api: it changes this reference source; servicing adds no public API (justify it with API-Change: and apicompat.toml, or leave the API part out)",
+                    f.fix
+                ),
+            );
+        }
         for c in &f.conflicts {
             console::annotate(
                 Annotation::Error,
@@ -487,6 +498,13 @@ fn human(report: &Report) -> String {
             detail(f),
             paint(&f.subject, Style::Dim)
         ));
+        if !f.public_api.is_empty() {
+            out.push_str(&format!(
+                "      {} changes reference sources (servicing adds no public API): {}\n",
+                paint("public-api", Style::Warn),
+                f.public_api.join(", ")
+            ));
+        }
         for c in &f.conflicts {
             out.push_str(&format!(
                 "      {:<14} {:<14} {}\n",
@@ -547,8 +565,13 @@ pub fn markdown(report: &Report) -> String {
             .ok()
             .and_then(|v| v.as_str().map(str::to_string))
             .unwrap_or_default();
+        let class = if f.public_api.is_empty() {
+            ""
+        } else {
+            " (public-api)"
+        };
         out.push_str(&format!(
-            "| `{}` | {status} | {} | {} |\n",
+            "| `{}` | {status}{class} | {} | {} |\n",
             f.fix,
             detail(f),
             f.subject.replace('|', "\\|")

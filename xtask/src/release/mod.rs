@@ -9,6 +9,7 @@ pub mod queue;
 pub mod sign;
 pub mod verify;
 
+use crate::apicompat::suppressions::{self, Suppressions};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -128,10 +129,10 @@ pub fn assemble(config: &Config, options: &Options) -> Result<Report> {
         &out.join(RELEASE_JSON),
         serde_json::to_string_pretty(&release)? + "\n",
     )?;
-    crate::atomic::write(
-        &out.join(NOTES),
-        notes(config, version, &date, &fixes, &artifacts, vex.is_some()),
-    )?;
+    let accepted = Suppressions::load(&config.root.join(suppressions::FILE_NAME))?;
+    let mut notes_text = notes(config, version, &date, &fixes, &artifacts, vex.is_some());
+    notes_text.push_str(&accepted_api_changes(&accepted));
+    crate::atomic::write(&out.join(NOTES), notes_text)?;
     let files = write_checksums(&out)?;
     Ok(Report {
         version: version.to_string(),
@@ -363,6 +364,26 @@ fn notes(
          or `cargo xtask release verify <dir> --key <public key>`.{}\n",
         if vex { format!(" `{VEX}` states, per CVE, whether this release is affected (OpenVEX).") } else { String::new() }
     ));
+    md
+}
+
+/// The release notes' section listing every public API difference apicompat.toml accepts, each
+/// with its CVE and justification (empty when servicing changed no public API).
+fn accepted_api_changes(accepted: &Suppressions) -> String {
+    if accepted.entries.is_empty() {
+        return String::new();
+    }
+    let mut md = String::from("\n## Accepted public API changes\n\nServicing adds no public API; these differences from Microsoft's release were accepted because a security fix needs them.\n\n| CVE | Assembly | Change | API | Justification |\n| --- | --- | --- | --- | --- |\n");
+    for e in &accepted.entries {
+        md.push_str(&format!(
+            "| {} | {} | {} | `{}` | {} |\n",
+            e.cve,
+            e.assembly,
+            e.kind.as_str(),
+            e.item.replace('`', "'"),
+            e.justification.replace('|', "\\|").replace('\n', " ")
+        ));
+    }
     md
 }
 
