@@ -18,9 +18,11 @@ mod bump;
 mod cherry;
 mod compat;
 mod demo;
+mod package;
 mod patches;
 mod pipelines;
 mod release;
+mod repository;
 mod test;
 mod vex;
 
@@ -46,9 +48,11 @@ pub enum Command {
     Compat(Box<compat::Args>),
     Cherry(cherry::Args),
     Demo(demo::Args),
+    Package(package::Args),
     Patches(patches::Args),
     Pipelines(pipelines::Args),
     Release(release::Args),
+    Repo(repository::Args),
     Test(test::Args),
     Vex(vex::Args),
 }
@@ -92,9 +96,11 @@ fn dispatch(command: Command, ctx: &Context) -> Result<Outcome> {
         Command::Bump(args) => bump::run(args, ctx),
         Command::Cherry(args) => cherry::run(args, ctx),
         Command::Demo(args) => demo::run(args, ctx),
+        Command::Package(args) => package::run(args, ctx),
         Command::Patches(args) => patches::run(args, ctx),
         Command::Pipelines(args) => pipelines::run(args, ctx),
         Command::Release(args) => release::run(args, ctx),
+        Command::Repo(args) => repository::run(args, ctx),
         Command::Test(args) => test::run(args, ctx),
         Command::Vex(args) => vex::run(args, ctx),
     }
