@@ -683,6 +683,76 @@ fn patch_ids_agree_with_git_patch_id_stable() {
     );
 }
 
+/// The files a commit changes against its first parent, as git lists them.
+fn changed_files(repo: &Path, commit: &str) -> Vec<String> {
+    let out = git(
+        repo,
+        &["diff-tree", "--no-commit-id", "--name-only", "-r", commit],
+    );
+    out.lines().map(str::to_string).collect()
+}
+
+#[test]
+fn patch_ids_are_computed_only_for_fork_commits_changing_the_fix_files() {
+    let w = World::new();
+    let out = w.backport(&["--json", &w.id("by-patch-id")]);
+    assert_eq!(json(&out)["fixes"][0]["evidence"], "patch-id");
+    let fix_files = changed_files(&w.upstream, &w.id("by-patch-id"));
+    let cache = std::fs::read_to_string(w.fork.join(".git/els/patch-ids")).unwrap();
+    let mut lines = cache.lines();
+    assert!(lines.next().unwrap().starts_with("# els patch-ids v2"));
+    let cached: Vec<&str> = lines.map(|l| l.split(' ').next().unwrap()).collect();
+    assert!(!cached.is_empty());
+    for commit in &cached {
+        let files = changed_files(&w.fork, commit);
+        assert!(
+            fix_files.iter().all(|f| files.contains(f)),
+            "{commit} changes {files:?}, not every file of the fix ({fix_files:?})"
+        );
+    }
+    let fork_commits = git(
+        &w.fork,
+        &[
+            "rev-list",
+            "--no-merges",
+            "--count",
+            "v6.0.36..release/6.0-els",
+        ],
+    );
+    assert!(
+        cached.len() < fork_commits.trim().parse::<usize>().unwrap(),
+        "a patch-id for every fork commit: {cache}"
+    );
+}
+
+#[test]
+fn a_patch_id_cache_of_another_format_is_ignored_and_rewritten() {
+    let w = World::new();
+    let fork_commit = git(
+        &w.fork,
+        &[
+            "log",
+            "--format=%H",
+            "--grep=Port transform limit",
+            "release/6.0-els",
+        ],
+    );
+    let fork_commit = fork_commit.trim();
+    // A file without the header (an older toolkit's, or a wrong restore) claiming that the
+    // matching fork commit has some other patch-id.
+    let cache_path = w.fork.join(".git/els/patch-ids");
+    std::fs::create_dir_all(cache_path.parent().unwrap()).unwrap();
+    std::fs::write(&cache_path, format!("{fork_commit} {}\n", "1".repeat(40))).unwrap();
+    let out = w.backport(&["--json", &w.id("by-patch-id")]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let r = json(&out);
+    assert_eq!(r["fixes"][0]["evidence"], "patch-id");
+    assert_eq!(r["fixes"][0]["equivalent"], fork_commit);
+    let cache = std::fs::read_to_string(&cache_path).unwrap();
+    assert!(cache.starts_with("# els patch-ids v2"), "{cache}");
+    assert!(!cache.contains(&"1".repeat(40)), "{cache}");
+}
+
 #[test]
 fn code_conflict_stops_with_state_markers_and_prerequisites() {
     let w = World::new();
@@ -1295,6 +1365,47 @@ fn refusals_exit_2_and_change_nothing() {
         stderr(&out)
     );
 
+    // A FIX prefixed with another repository than the fork's is refused, whether els.toml or
+    // the fork's remotes say which repository the fork is.
+    let short = &w.id("clean")[..10];
+    let before_fix = refs(&w.fork);
+    support::git(
+        &w.fork,
+        &[
+            "config",
+            "remote.origin.url",
+            "https://github.com/contoso/runtime.git",
+        ],
+    );
+    let out = w.backport(&[&format!("aspnetcore@{short}")]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out)
+            .contains("FIX `aspnetcore@…` is a fix in the aspnetcore repository, but the fork"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("is the runtime repository (its remotes point at runtime)"),
+        "{}",
+        stderr(&out)
+    );
+    support::git(&w.fork, &["config", "--unset", "remote.origin.url"]);
+    std::fs::write(
+        w.root.join("els.toml"),
+        "[[repo]]\nname = \"runtime\"\npath = \"fork\"\nbranch = \"release/6.0-els\"\nbase = \"v6.0.36\"\nupstream = \"upstream\"\n\n[[repo]]\nname = \"aspnetcore\"\npath = \"aspnetcore\"\nbranch = \"release/6.0-els\"\nbase = \"v6.0.36\"\nupstream = \"upstream\"\n",
+    )
+    .unwrap();
+    let out = w.backport(&[&format!("aspnetcore@{short}")]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("els.toml configures it as runtime"),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::remove_file(w.root.join("els.toml")).unwrap();
+    assert_eq!(refs(&w.fork), before_fix, "nothing changed");
+
     // Dirty worktree: modified file.
     std::fs::write(w.fork.join(SIGNED_XML), "local edit\n").unwrap();
     let out = w.backport(&[&w.id("clean")]);
@@ -1440,10 +1551,11 @@ fn github_actions_get_annotations_and_a_step_summary() {
         ],
     );
     assert_eq!(code(&out), 1);
+    // Workflow commands go to stderr: stdout carries only the result.
     assert!(
-        stdout(&out).contains(&format!("::error file={VERSIONS}::")),
+        stderr(&out).contains(&format!("::error file={VERSIONS}::")),
         "{}",
-        stdout(&out)
+        stderr(&out)
     );
     let md = std::fs::read_to_string(&summary).unwrap();
     assert!(

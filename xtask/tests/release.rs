@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use xtask::build::{self, fixture, Arch, Os};
+use xtask::official_build::{self, fixture, Arch, Os};
 use xtask::release::sign::{self, GpgHome, SigningKey};
 use xtask::release::verify::{verify, TrustedKey};
 use xtask::release::{assemble, Options};
@@ -45,7 +45,7 @@ fn released() -> Released {
     let f = fixture::create(&root).unwrap();
     let config = f.load_config().unwrap();
     xtask::bump::bump(&config, &Default::default()).unwrap();
-    let options = build::Options {
+    let options = official_build::Options {
         os: Os::Linux,
         arch: Arch::X64,
         repos: vec![],
@@ -53,7 +53,7 @@ fn released() -> Released {
         dry_run: false,
         quiet: true,
     };
-    assert!(build::build(&config, &options).unwrap().succeeded);
+    assert!(official_build::build(&config, &options).unwrap().succeeded);
     let vex = root.join("vex.json");
     std::fs::write(
         &vex,
@@ -169,7 +169,7 @@ fn a_release_is_complete_readable_and_verifiable_with_standard_tools() {
         "https://downloads.example.org/net6-els/6.0.37/dotnet-runtime-6.0.37-linux-x64.tar.gz"
     );
     let bytes = std::fs::read(r.dir.join("dotnet-runtime-6.0.37-linux-x64.tar.gz")).unwrap();
-    assert_eq!(runtime["hash"], xtask::build::sha512_hex(&bytes));
+    assert_eq!(runtime["hash"], xtask::official_build::sha512_hex(&bytes));
     assert!(release["aspnetcore-runtime"]["files"]
         .as_array()
         .unwrap()
@@ -378,7 +378,7 @@ fn assemble_refuses_a_contradicting_vex_and_an_existing_release() {
     let tmp = tempfile::tempdir().unwrap();
     let f = fixture::create(tmp.path()).unwrap();
     let config = f.load_config().unwrap();
-    let options = build::Options {
+    let options = official_build::Options {
         os: Os::Linux,
         arch: Arch::X64,
         repos: vec![],
@@ -386,7 +386,7 @@ fn assemble_refuses_a_contradicting_vex_and_an_existing_release() {
         dry_run: false,
         quiet: true,
     };
-    assert!(build::build(&config, &options).unwrap().succeeded);
+    assert!(official_build::build(&config, &options).unwrap().succeeded);
     let vex = tmp.path().join("vex.json");
     std::fs::write(
         &vex,
@@ -456,4 +456,29 @@ fn the_demo_stage_runs_end_to_end() {
     assert_eq!(report.cves, ["CVE-2025-55248", "CVE-2026-21218"]);
     assert_eq!(report.log.len(), 5, "{:?}", report.log);
     assert!(report.release_dir.join("SHA512SUMS.asc").is_file());
+}
+
+#[test]
+fn release_dates_are_validated_before_anything_is_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    fixture::create(tmp.path()).unwrap();
+    for (date, says) in [
+        ("2025-13-45", "is not a real date"),
+        ("2025-02-30", "is not a real date"),
+        ("11/11/2025", "is not a date in the form YYYY-MM-DD"),
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(["release", "--version", "6.0.37", "--date", date])
+            .current_dir(tmp.path())
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{date}: {err}");
+        assert!(
+            err.contains(&format!("release date `{date}` {says}")),
+            "{err}"
+        );
+        assert!(!tmp.path().join("artifacts/els/release").exists());
+    }
 }

@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 use crate::config::Config;
 
 mod advisories;
+mod apicompat;
 mod backport;
 mod bench;
 mod build;
@@ -18,6 +19,8 @@ mod bump;
 mod cherry;
 mod compat;
 mod demo;
+pub mod exit;
+mod init;
 mod package;
 mod patches;
 mod pipelines;
@@ -28,7 +31,7 @@ mod vex;
 
 /// net6-els: keep a .NET 6 fork secure after Microsoft's end of support.
 #[derive(Debug, Parser)]
-#[command(name = "cargo xtask", bin_name = "cargo xtask", version, about, long_about = None)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask", version, about, long_about = None, after_help = exit::STATUSES)]
 pub struct Cli {
     /// The config file (default: els.toml in the current directory or an ancestor).
     #[arg(long, global = true, env = "ELS_CONFIG", value_name = "FILE")]
@@ -41,6 +44,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     Advisories(advisories::Args),
+    Apicompat(apicompat::Args),
     Backport(backport::Args),
     Bench(bench::Args),
     Build(build::Args),
@@ -48,6 +52,7 @@ pub enum Command {
     Compat(Box<compat::Args>),
     Cherry(cherry::Args),
     Demo(demo::Args),
+    Init(init::Args),
     Package(package::Args),
     Patches(patches::Args),
     Pipelines(pipelines::Args),
@@ -66,15 +71,6 @@ pub enum Outcome {
     Failure,
 }
 
-impl From<Outcome> for std::process::ExitCode {
-    fn from(o: Outcome) -> Self {
-        match o {
-            Outcome::Success => std::process::ExitCode::SUCCESS,
-            Outcome::Failure => std::process::ExitCode::from(1),
-        }
-    }
-}
-
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<Outcome> {
     let cwd = std::env::current_dir()?;
@@ -89,6 +85,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
 fn dispatch(command: Command, ctx: &Context) -> Result<Outcome> {
     match command {
         Command::Advisories(args) => advisories::run(args, ctx),
+        Command::Apicompat(args) => apicompat::run(args, ctx),
         Command::Backport(args) => backport::run(args, ctx),
         Command::Bench(args) => bench::run(args, ctx),
         Command::Build(args) => build::run(args, ctx),
@@ -96,6 +93,7 @@ fn dispatch(command: Command, ctx: &Context) -> Result<Outcome> {
         Command::Bump(args) => bump::run(args, ctx),
         Command::Cherry(args) => cherry::run(args, ctx),
         Command::Demo(args) => demo::run(args, ctx),
+        Command::Init(args) => init::run(args, ctx),
         Command::Package(args) => package::run(args, ctx),
         Command::Patches(args) => patches::run(args, ctx),
         Command::Pipelines(args) => pipelines::run(args, ctx),
@@ -126,6 +124,24 @@ impl Context {
                 self.cwd.display()
             )
         })
+    }
+
+    /// The config file named by `--config`/`ELS_CONFIG`, if any (not one found upwards).
+    pub fn config_flag(&self) -> Option<&Path> {
+        self.config_path.as_deref()
+    }
+
+    /// The config file a command that writes one writes: `--config` / `ELS_CONFIG`, else the
+    /// els.toml found upwards, else els.toml in the current directory.
+    pub fn config_file(&self) -> PathBuf {
+        if let Some(path) = &self.config_path {
+            return self.cwd.join(path);
+        }
+        self.cwd
+            .ancestors()
+            .map(|dir| dir.join(crate::config::FILE_NAME))
+            .find(|candidate| candidate.is_file())
+            .unwrap_or_else(|| self.cwd.join(crate::config::FILE_NAME))
     }
 
     /// The current directory the command was started in.

