@@ -623,6 +623,7 @@ fn apt_and_dnf_install_from_the_published_channels_and_the_runtime_runs() {
     let installroot = tmp.path().join("root");
     let reposdir = tmp.path().join("yum.repos.d");
     std::fs::create_dir_all(&reposdir).unwrap();
+    std::fs::create_dir_all(&installroot).unwrap();
     std::fs::copy(&lab.dnf_repo_file, reposdir.join("net6-els-lab.repo")).unwrap();
     let dnf = |args: &[&str]| {
         let mut all = vec![
