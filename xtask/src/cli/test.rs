@@ -120,15 +120,15 @@ fn ensure_debian_packages(sh: &xshell::Shell) -> Result<()> {
         ("dnf", "dnf"),
     ]
     .into_iter()
-        .filter(|(program, _)| {
-            xshell::cmd!(sh, "{program} --version")
-                .quiet()
-                .ignore_stdout()
-                .run()
-                .is_err()
-        })
-        .map(|(_, package)| package)
-        .collect();
+    .filter(|(program, _)| {
+        xshell::cmd!(sh, "{program} --version")
+            .quiet()
+            .ignore_stdout()
+            .run()
+            .is_err()
+    })
+    .map(|(_, package)| package)
+    .collect();
     if missing.is_empty() {
         return Ok(());
     }
