@@ -30,4 +30,5 @@ pub mod release;
 pub mod remote;
 pub mod repo;
 pub mod sandbox;
+pub mod token;
 pub mod version;

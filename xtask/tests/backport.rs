@@ -1551,10 +1551,11 @@ fn github_actions_get_annotations_and_a_step_summary() {
         ],
     );
     assert_eq!(code(&out), 1);
+    // Workflow commands go to stderr: stdout carries only the result.
     assert!(
-        stdout(&out).contains(&format!("::error file={VERSIONS}::")),
+        stderr(&out).contains(&format!("::error file={VERSIONS}::")),
         "{}",
-        stdout(&out)
+        stderr(&out)
     );
     let md = std::fs::read_to_string(&summary).unwrap();
     assert!(
