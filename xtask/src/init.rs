@@ -507,7 +507,7 @@ fn progress(options: &Options, what: &str) {
     if !options.quiet {
         eprintln!(
             "{}",
-            crate::console::paint(what, crate::console::Style::Dim)
+            crate::console::paint_err(what, crate::console::Style::Dim)
         );
     }
 }

@@ -18,7 +18,7 @@ fn main() -> ExitCode {
     if let Err(err) = &result {
         eprintln!(
             "{} {err:#}",
-            xtask::console::paint("error:", xtask::console::Style::Bad)
+            xtask::console::paint_err("error:", xtask::console::Style::Bad)
         );
         xtask::console::annotate(
             xtask::console::Annotation::Error,

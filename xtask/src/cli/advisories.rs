@@ -209,7 +209,7 @@ fn run_sync(args: SyncArgs, config: Option<&Config>, ctx: &Context) -> Result<Ou
     if !quiet {
         eprintln!(
             "{}",
-            console::paint(
+            console::paint_err(
                 &format!("reading {}", source.describe()),
                 console::Style::Dim
             )
@@ -222,7 +222,10 @@ fn run_sync(args: SyncArgs, config: Option<&Config>, ctx: &Context) -> Result<Ou
         )
     })?;
     for w in &outcome.warnings {
-        eprintln!("{} {w}", console::paint("warning:", console::Style::Warn));
+        eprintln!(
+            "{} {w}",
+            console::paint_err("warning:", console::Style::Warn)
+        );
         console::annotate(Annotation::Warning, None, None, &w.to_string());
     }
     let count = outcome.snapshot.advisories.len();
@@ -255,7 +258,10 @@ fn run_plan(args: PlanArgs, config: Option<&Config>, ctx: &Context) -> Result<Ou
     let report = inputs.status(today(None), &settings.sla_days);
     let plan = plan(&inputs.snapshot, &report, config);
     for w in &plan.warnings {
-        eprintln!("{} {w}", console::paint("warning:", console::Style::Warn));
+        eprintln!(
+            "{} {w}",
+            console::paint_err("warning:", console::Style::Warn)
+        );
         console::annotate(Annotation::Warning, None, None, w);
     }
     if args.json {

@@ -36,6 +36,10 @@ pub struct Cli {
     /// The config file (default: els.toml in the current directory or an ancestor).
     #[arg(long, global = true, env = "ELS_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// When to colour output, per stream: auto (a terminal; NO_COLOR and CLICOLOR_FORCE are
+    /// honoured), always, never.
+    #[arg(long, global = true, value_enum, default_value_t, value_name = "WHEN")]
+    pub color: crate::console::ColorWhen,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -73,6 +77,7 @@ pub enum Outcome {
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<Outcome> {
+    crate::console::set_color(cli.color);
     let cwd = std::env::current_dir()?;
     let ctx = Context {
         config_path: cli.config,
