@@ -21,6 +21,8 @@ pub mod github;
 pub mod init;
 pub mod msbuild;
 pub mod official_build;
+#[cfg(test)]
+mod parsers_fuzz;
 pub mod patches;
 pub mod pipelines;
 pub mod process;
@@ -28,4 +30,5 @@ pub mod release;
 pub mod remote;
 pub mod repo;
 pub mod sandbox;
+pub mod token;
 pub mod version;

