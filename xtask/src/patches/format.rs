@@ -393,7 +393,8 @@ fn git_line_paths(rest: &[u8]) -> Vec<String> {
     }
     let n = text.len();
     // `a/P b/P`: the two halves are equal, so the split is in the middle.
-    if n % 2 == 1 && text.is_char_boundary(n / 2) {
+    // Both ends must be character boundaries: a multi-byte character in the middle is not a split.
+    if n % 2 == 1 && text.is_char_boundary(n / 2) && text.is_char_boundary(n / 2 + 1) {
         let (a, b) = (&text[..n / 2], &text[n / 2 + 1..]);
         if a.get(2..) == b.get(2..) {
             return vec![strip(a)];
