@@ -21,7 +21,6 @@ pub mod github;
 pub mod init;
 pub mod msbuild;
 pub mod official_build;
-pub mod package;
 #[cfg(test)]
 mod parsers_fuzz;
 pub mod patches;
@@ -30,7 +29,6 @@ pub mod process;
 pub mod release;
 pub mod remote;
 pub mod repo;
-pub mod repository;
 pub mod sandbox;
 pub mod token;
 pub mod version;

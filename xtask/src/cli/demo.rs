@@ -154,12 +154,6 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
         println!("  {line}");
     }
     println!("  release directory: {}\n", release.release_dir.display());
-    heading("Linux packages → signed APT/DNF repositories: package → publish lab → promote to stable → verify");
-    crate::package::demo::demo(
-        &toolkit,
-        &root.join("package-stage"),
-        &mut std::io::stdout(),
-    )?;
 
     println!(
         "{}",

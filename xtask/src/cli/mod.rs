@@ -21,11 +21,9 @@ mod compat;
 mod demo;
 pub mod exit;
 mod init;
-mod package;
 mod patches;
 mod pipelines;
 mod release;
-mod repository;
 mod test;
 mod vex;
 
@@ -57,11 +55,9 @@ pub enum Command {
     Cherry(cherry::Args),
     Demo(demo::Args),
     Init(init::Args),
-    Package(package::Args),
     Patches(patches::Args),
     Pipelines(pipelines::Args),
     Release(release::Args),
-    Repo(repository::Args),
     Test(test::Args),
     Vex(vex::Args),
 }
@@ -99,11 +95,9 @@ fn dispatch(command: Command, ctx: &Context) -> Result<Outcome> {
         Command::Cherry(args) => cherry::run(args, ctx),
         Command::Demo(args) => demo::run(args, ctx),
         Command::Init(args) => init::run(args, ctx),
-        Command::Package(args) => package::run(args, ctx),
         Command::Patches(args) => patches::run(args, ctx),
         Command::Pipelines(args) => pipelines::run(args, ctx),
         Command::Release(args) => release::run(args, ctx),
-        Command::Repo(args) => repository::run(args, ctx),
         Command::Test(args) => test::run(args, ctx),
         Command::Vex(args) => vex::run(args, ctx),
     }

@@ -104,31 +104,20 @@ impl TestTotals {
     }
 }
 
-/// The release tests sign and verify with real GnuPG, the workflow rehearsals run jq, the
-/// package tests run dpkg-deb, lintian, apt, rpm, rpmlint, createrepo_c and dnf; install what is
-/// missing (CI starts bare).
+/// The release tests sign and verify with real GnuPG, the workflow rehearsals run jq; install
+/// what is missing (CI starts bare).
 fn ensure_debian_packages(sh: &xshell::Shell) -> Result<()> {
-    let missing: Vec<&str> = [
-        ("gpg", "gnupg"),
-        ("jq", "jq"),
-        // The package tests: the consumers' tools judge the packages and repositories.
-        ("dpkg-deb", "dpkg-dev"),
-        ("lintian", "lintian"),
-        ("rpm", "rpm"),
-        ("rpmlint", "rpmlint"),
-        ("createrepo_c", "createrepo-c"),
-        ("dnf", "dnf"),
-    ]
-    .into_iter()
-    .filter(|(program, _)| {
-        xshell::cmd!(sh, "{program} --version")
-            .quiet()
-            .ignore_stdout()
-            .run()
-            .is_err()
-    })
-    .map(|(_, package)| package)
-    .collect();
+    let missing: Vec<&str> = [("gpg", "gnupg"), ("jq", "jq")]
+        .into_iter()
+        .filter(|(program, _)| {
+            xshell::cmd!(sh, "{program} --version")
+                .quiet()
+                .ignore_stdout()
+                .run()
+                .is_err()
+        })
+        .map(|(_, package)| package)
+        .collect();
     if missing.is_empty() {
         return Ok(());
     }
@@ -152,7 +141,7 @@ fn ensure_debian_packages(sh: &xshell::Shell) -> Result<()> {
     if apt(&["update", "-q"]).is_err()
         || apt(&[&["install", "-y", "-q"], missing.as_slice()].concat()).is_err()
     {
-        bail!("{list} could not be installed (GnuPG for the release tests, jq for the workflow rehearsals, the package tools for the package tests); install the Debian package(s) {list}");
+        bail!("{list} could not be installed (GnuPG for the release tests, jq for the workflow rehearsals); install the Debian package(s) {list}");
     }
     Ok(())
 }
