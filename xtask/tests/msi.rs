@@ -180,13 +180,21 @@ fn msiinfo_shows_the_tables_and_rows_of_microsofts_layout() {
     let dirs = table(runtime, "Directory");
     let dir = |id: &str| dirs.iter().find(|r| r[0] == id).cloned().unwrap();
     assert_eq!(dir("DOTNETHOME")[1..], ["ProgramFiles64Folder", "dotnet"]);
-    let parent_of = |name: &str| -> String {
-        let row = dirs.iter().find(|r| r[2] == name).unwrap();
-        dirs.iter().find(|r| r[0] == row[1]).unwrap()[2].clone()
+    // DefaultDir is `short|long` when the name is not a valid 8.3 name.
+    let long = |r: &Vec<String>| r[2].rsplit('|').next().unwrap().to_string();
+    let parents_of = |name: &str| -> Vec<String> {
+        let mut parents: Vec<String> = dirs
+            .iter()
+            .filter(|r| long(r) == name)
+            .map(|row| long(dirs.iter().find(|r| r[0] == row[1]).unwrap()))
+            .collect();
+        parents.sort();
+        parents
     };
-    assert_eq!(parent_of("fxr"), "host");
-    assert_eq!(parent_of("Microsoft.NETCore.App"), "shared");
-    assert_eq!(parent_of("6.0.37"), "Microsoft.NETCore.App");
+    assert_eq!(parents_of("host"), ["dotnet"]);
+    assert_eq!(parents_of("fxr"), ["host"]);
+    assert_eq!(parents_of("Microsoft.NETCore.App"), ["shared"]);
+    assert_eq!(parents_of("6.0.37"), ["Microsoft.NETCore.App", "fxr"]);
 
     // One file row per archive file, each in its own 64-bit component.
     let archive = zip_files(&built_msi("6.0.37", Product::Runtime).archive);
@@ -267,7 +275,8 @@ fn msiextract_gives_back_the_archives_files_byte_for_byte() {
             &["-C", out.path().to_str().unwrap(), m.path.to_str().unwrap()],
             &[],
         );
-        let extracted = tree_files(&out.path().join("Program Files/dotnet"));
+        // msiextract writes the ProgramFiles64Folder's `dotnet` directory at the top.
+        let extracted = tree_files(&out.path().join("dotnet"));
         let archive = zip_files(&m.archive);
         let expected: BTreeMap<String, Vec<u8>> = archive
             .into_iter()
