@@ -4,22 +4,27 @@
 //! modules and prints. Tests call the same API.
 
 pub mod advisories;
+pub mod apicompat;
 pub mod atomic;
 pub mod backport;
 pub mod bench;
-pub mod build;
 pub mod bump;
 pub mod channel;
 pub mod cli;
 pub mod compat;
 pub mod config;
 pub mod console;
+pub mod cve;
 pub mod demo;
+pub mod error;
 pub mod github;
+pub mod init;
 pub mod msbuild;
+pub mod official_build;
 pub mod package;
 pub mod patches;
 pub mod pipelines;
+pub mod process;
 pub mod release;
 pub mod remote;
 pub mod repo;

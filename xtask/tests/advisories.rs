@@ -17,8 +17,9 @@ use xtask::advisories::source::{read_dir, GitHubSource, Source};
 use xtask::advisories::status::{Status, StatusReport};
 use xtask::advisories::triage::Triage;
 use xtask::advisories::vex::{document, VexInput};
-use xtask::advisories::{sync, CveId, Snapshot};
+use xtask::advisories::{sync, Snapshot};
 use xtask::config::{AdvisoriesSettings, Config, SlaDays};
+use xtask::cve::CveId;
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dotnet-core")
@@ -474,6 +475,83 @@ fn a_series_naming_a_missing_patch_is_an_error_with_its_line() {
 }
 
 #[test]
+fn every_consumer_sees_the_same_cve_to_patch_map_from_a_quilt_series() {
+    let snapshot = real_snapshot();
+    let tmp = tempfile::tempdir().unwrap();
+    let cves = ["CVE-2025-55248", "CVE-2025-55315", "CVE-2025-21171"];
+    write_queue(tmp.path(), "runtime", &cves.map(|c| (c, Some("listed"))));
+    // quilt's syntax: an option, trailing comments, leading whitespace, blank lines, and a
+    // commented-out patch that must not count.
+    std::fs::write(
+        tmp.path().join("runtime/series"),
+        "# the queue\nCVE-2025-55248/0001-fix.patch -p1 # the SmtpClient fix\n\n  \
+         CVE-2025-55315/0002-fix.patch\t# Kestrel\n#CVE-2025-21171/0003-fix.patch\n",
+    )
+    .unwrap();
+    let expected: BTreeSet<(String, String)> = [
+        ("CVE-2025-55248", "runtime/CVE-2025-55248/0001-fix.patch"),
+        ("CVE-2025-55315", "runtime/CVE-2025-55315/0002-fix.patch"),
+    ]
+    .map(|(c, p)| (c.to_string(), p.to_string()))
+    .into();
+
+    let queue = QueueCves::read(tmp.path()).unwrap();
+    let status_join: BTreeSet<(String, String)> = queue
+        .by_cve
+        .iter()
+        .flat_map(|(id, patches)| {
+            patches
+                .iter()
+                .map(move |p| (id.to_string(), format!("{}/{}", p.repo, p.patch)))
+        })
+        .collect();
+    assert_eq!(status_join, expected, "status join");
+
+    let release_notes: BTreeSet<(String, String)> = xtask::release::queue::read(tmp.path())
+        .unwrap()
+        .into_iter()
+        .flat_map(|f| f.cves.into_iter().map(move |c| (c, f.patch.clone())))
+        .collect();
+    assert_eq!(release_notes, expected, "release notes");
+
+    let triage =
+        Triage::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../advisories/triage.toml"))
+            .unwrap();
+    let report = StatusReport::compute(
+        &snapshot,
+        &triage,
+        &queue,
+        date(2026, 4, 1),
+        &SlaDays::default(),
+    );
+    let input = VexInput {
+        product_version: "6.0.37",
+        author: ".NET 6 ELS",
+        id_prefix: "urn:net6-els:vex:",
+        timestamp: "2026-04-01T12:00:00Z".parse().unwrap(),
+    };
+    let doc = serde_json::to_value(document(&snapshot, &report, &triage, &input).unwrap()).unwrap();
+    let fixed: BTreeSet<(String, String)> = doc["statements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["status"] == "fixed")
+        .flat_map(|s| {
+            let cve = s["vulnerability"]["name"].as_str().unwrap().to_string();
+            let notes = s["status_notes"].as_str().unwrap_or_default();
+            let patches: Vec<String> = notes
+                .split([' ', ',', ';', '(', ')'])
+                .filter(|w| w.ends_with(".patch"))
+                .map(str::to_string)
+                .collect();
+            assert!(!patches.is_empty(), "{cve}: {notes}");
+            patches.into_iter().map(move |p| (cve.clone(), p))
+        })
+        .collect();
+    assert_eq!(fixed, expected, "VEX");
+}
+
+#[test]
 fn triage_errors_name_the_line() {
     let err = Triage::parse(
         "[CVE-2026-21218]\nstatus = \"not-affected\"\nstatement = \"x\"\n",
@@ -701,6 +779,37 @@ fn vex_document_validates_against_the_openvex_schema() {
 }
 
 #[test]
+fn gh_token_wins_over_the_jobs_ambient_github_token() {
+    // The gh CLI's convention: a fork token a step gives as GH_TOKEN beats the job's GITHUB_TOKEN.
+    let server = github_server::Server::start(fixtures(), 9_000);
+    let tmp = sandbox();
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["advisories", "sync", "--github", "--quiet", "--api-url"])
+        .arg(server.url())
+        .args(["--snapshot", "snapshot.json"])
+        .current_dir(tmp.path())
+        .env_remove("GITHUB_ACTIONS")
+        .env("GITHUB_TOKEN", "ambient-job-token")
+        .env("GH_TOKEN", "fork-token")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let requests = server.requests();
+    assert!(!requests.is_empty());
+    for r in &requests {
+        assert_eq!(
+            r.authorization.as_deref(),
+            Some("Bearer fork-token"),
+            "{r:?}"
+        );
+    }
+}
+
+#[test]
 fn github_source_reads_the_same_feed_through_the_contents_api() {
     // GitHub inlines files up to 1 MB; the trimmed fixtures are smaller, so the server's limit is
     // lowered to make the releases.json files take the raw-media-type path real ones take.
@@ -875,10 +984,53 @@ fn the_command_line_syncs_reports_and_gates() {
         .env("GITHUB_STEP_SUMMARY", &summary)
         .output()
         .unwrap();
-    assert!(String::from_utf8_lossy(&out.stdout).contains("::error::CVE-2025-55315 is"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("::error::CVE-2025-55315 is"));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("::"));
     assert!(std::fs::read_to_string(&summary)
         .unwrap()
         .contains("### Advisories as of 2026-04-01"));
+
+    // Workflow commands never reach stdout: with --json it is one JSON document, in Actions too.
+    for args in [
+        &["advisories", "--today", "2026-04-01", "--json"][..],
+        &["advisories", "plan", "--json"][..],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(args)
+            .current_dir(dir)
+            .env("GITHUB_ACTIONS", "true")
+            .env("GITHUB_STEP_SUMMARY", dir.join("json-summary.md"))
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            serde_json::from_str::<Value>(&stdout).is_ok(),
+            "{args:?} in Actions printed more than one JSON document:\n{stdout}"
+        );
+    }
+
+    // The workflow's `advisories --markdown >> "$GITHUB_STEP_SUMMARY"` gets the table once, and
+    // no workflow command lands in the summary.
+    let summary = dir.join("appended-summary.md");
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "{} advisories --today 2026-04-01 --markdown >> \"$GITHUB_STEP_SUMMARY\"",
+            env!("CARGO_BIN_EXE_xtask")
+        ))
+        .current_dir(dir)
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = std::fs::read_to_string(&summary).unwrap();
+    assert_eq!(
+        text.matches("### Advisories as of 2026-04-01").count(),
+        1,
+        "{text}"
+    );
+    assert!(!text.contains("::error::"), "{text}");
 
     let out = xtask(dir, &["advisories", "plan"]);
     assert!(out.status.success());

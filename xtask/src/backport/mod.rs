@@ -241,7 +241,7 @@ struct Run {
     conflict_objects: Vec<Oid>,
     /// Paths the applied picks changed (for `--abort` cleanup).
     changed_paths: Vec<String>,
-    history: ForkHistory,
+    patch_ids: equivalence::PatchIdCache,
 }
 
 /// Evaluates and picks fixes `start..` on top of `tip`, creating commits (not moving the ref).
@@ -253,7 +253,7 @@ fn apply_fixes(
     req: &Request,
 ) -> Result<Run> {
     let map = PathMap::new(&st.remaps);
-    let mut history = ForkHistory::new(repo);
+    let mut history = ForkHistory::new(repo)?;
     let mut path_history = changes::PathHistory::new(repo)?;
     let mut added = changes::AddedFiles::default();
     let mut changed_paths = Vec::new();
@@ -268,8 +268,7 @@ fn apply_fixes(
         let report = &mut st.fixes[i];
         match evaluate(
             repo,
-            &upstream,
-            parent.as_ref(),
+            (&upstream, parent.as_ref()),
             &onto,
             &map,
             &mut history,
@@ -333,7 +332,7 @@ fn apply_fixes(
                     parent.as_ref(),
                     tip,
                     &paths,
-                    |c| is_on_fork(repo, c, &map, &history),
+                    |c| is_on_fork(repo, c, &map, &mut history),
                 )?;
                 if req.skip_conflicts {
                     continue;
@@ -345,7 +344,7 @@ fn apply_fixes(
                     conflict: Some((i, index, message)),
                     conflict_objects: conflicted.object_ids(),
                     changed_paths,
-                    history,
+                    patch_ids: history.into_cache(),
                 });
             }
         }
@@ -355,7 +354,7 @@ fn apply_fixes(
         conflict: None,
         conflict_objects: Vec::new(),
         changed_paths,
-        history,
+        patch_ids: history.into_cache(),
     })
 }
 
@@ -406,7 +405,7 @@ fn finish_run(
         .with_context(|| format!("cannot move {full}: it changed while the backport ran"))?;
         failpoint("after-ref-update");
     }
-    run.history.save_cache()?;
+    run.patch_ids.save()?;
     let Some((i, mut index, message)) = run.conflict else {
         if let Some(name) = st.created_worktree.take() {
             remove_linked_worktree(repo, &name, st.worktree.as_deref())?;
@@ -452,15 +451,16 @@ enum Evaluation {
     },
 }
 
+/// Evaluates one fix: `fix` is the upstream commit and the parent it is picked against.
 fn evaluate(
     repo: &Repository,
-    upstream: &Commit,
-    parent: Option<&Commit>,
+    fix: (&Commit, Option<&Commit>),
     onto: &Commit,
     map: &PathMap,
     history: &mut ForkHistory,
     added: &mut changes::AddedFiles,
 ) -> Result<Evaluation> {
+    let (upstream, parent) = fix;
     if history.scan(repo, onto.id(), upstream.id())? {
         return Ok(Evaluation::Already(Evidence::Ancestor, None));
     }
@@ -473,8 +473,10 @@ fn evaluate(
         return Ok(Evaluation::Already(Evidence::Empty, None));
     }
     let patch_id = reduced.patch_id(repo)?;
-    if let Some(c) = patch_id.and_then(|p| history.by_patch_id(p)) {
-        return Ok(Evaluation::Already(Evidence::PatchId, Some(c)));
+    if let Some(pid) = patch_id {
+        if let Some(c) = history.by_patch_id(repo, &reduced, pid)? {
+            return Ok(Evaluation::Already(Evidence::PatchId, Some(c)));
+        }
     }
     let onto_tree = onto.tree()?;
     match pick::pick(repo, &reduced, &onto_tree, map, added)? {
@@ -498,16 +500,17 @@ fn is_on_fork(
     repo: &Repository,
     commit: &Commit,
     map: &PathMap,
-    history: &ForkHistory,
+    history: &mut ForkHistory,
 ) -> Result<bool> {
     if history.by_trailer(commit).is_some() {
         return Ok(true);
     }
     let parent = commit.parent(0)?.tree()?;
     let reduced = ReducedFix::new(repo, Some(&parent), &commit.tree()?, map)?;
-    Ok(reduced
-        .patch_id(repo)?
-        .is_some_and(|p| history.by_patch_id(p).is_some()))
+    match reduced.patch_id(repo)? {
+        Some(pid) => Ok(history.by_patch_id(repo, &reduced, pid)?.is_some()),
+        None => Ok(false),
+    }
 }
 
 /// The parent a fix is picked against: the only parent, the `--mainline` parent of a merge, or
@@ -525,11 +528,10 @@ fn mainline_parent<'r>(commit: &Commit<'r>, mainline: Option<u32>) -> Result<Opt
     }
 }
 
-/// The original message plus provenance, laid out as `git cherry-pick -x` does.
+/// The original message plus provenance, laid out as `git cherry-pick -x` does (which cleans
+/// the message's whitespace up first, as `git stripspace` does).
 pub fn provenance_message(upstream: &Commit, cve: Option<&str>) -> String {
-    let original = String::from_utf8_lossy(upstream.message_bytes())
-        .trim_end()
-        .to_string();
+    let original = stripspace(&String::from_utf8_lossy(upstream.message_bytes()));
     let last_paragraph = original.rsplit("\n\n").next().unwrap_or("");
     let ends_with_trailers =
         original.contains("\n\n") && last_paragraph.lines().all(is_trailer_line);
@@ -540,6 +542,22 @@ pub fn provenance_message(upstream: &Commit, cve: Option<&str>) -> String {
         message.push_str(&format!("CVE: {cve}\n"));
     }
     message
+}
+
+/// `git stripspace` without comment stripping, minus the final newline: trailing whitespace off
+/// every line, runs of blank lines as one, none at either end.
+fn stripspace(message: &str) -> String {
+    let mut lines: Vec<&str> = Vec::new();
+    for line in message.lines().map(str::trim_end) {
+        if line.is_empty() && lines.last().is_none_or(|l| l.is_empty()) {
+            continue;
+        }
+        lines.push(line);
+    }
+    while lines.last().is_some_and(|l| l.is_empty()) {
+        lines.pop();
+    }
+    lines.join("\n")
 }
 
 fn is_trailer_line(line: &str) -> bool {
@@ -868,4 +886,18 @@ fn restore_worktree(path: &Path, original: Oid, written: &[String]) -> Result<()
     }
     wt.cleanup_state()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stripspace;
+
+    #[test]
+    fn messages_are_cleaned_up_like_git_stripspace() {
+        assert_eq!(
+            stripspace("\n\nSubject  \n\n\nBody line \t\n\n \nlast\n\n"),
+            "Subject\n\nBody line\n\nlast"
+        );
+        assert_eq!(stripspace("one line"), "one line");
+    }
 }

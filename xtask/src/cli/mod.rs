@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 use crate::config::Config;
 
 mod advisories;
+mod apicompat;
 mod backport;
 mod bench;
 mod build;
@@ -18,6 +19,8 @@ mod bump;
 mod cherry;
 mod compat;
 mod demo;
+pub mod exit;
+mod init;
 mod patches;
 mod pipelines;
 mod release;
@@ -26,7 +29,7 @@ mod vex;
 
 /// net6-els: keep a .NET 6 fork secure after Microsoft's end of support.
 #[derive(Debug, Parser)]
-#[command(name = "cargo xtask", bin_name = "cargo xtask", version, about, long_about = None)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask", version, about, long_about = None, after_help = exit::STATUSES)]
 pub struct Cli {
     /// The config file (default: els.toml in the current directory or an ancestor).
     #[arg(long, global = true, env = "ELS_CONFIG", value_name = "FILE")]
@@ -39,6 +42,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     Advisories(advisories::Args),
+    Apicompat(apicompat::Args),
     Backport(backport::Args),
     Bench(bench::Args),
     Build(build::Args),
@@ -46,6 +50,7 @@ pub enum Command {
     Compat(Box<compat::Args>),
     Cherry(cherry::Args),
     Demo(demo::Args),
+    Init(init::Args),
     Patches(patches::Args),
     Pipelines(pipelines::Args),
     Release(release::Args),
@@ -62,15 +67,6 @@ pub enum Outcome {
     Failure,
 }
 
-impl From<Outcome> for std::process::ExitCode {
-    fn from(o: Outcome) -> Self {
-        match o {
-            Outcome::Success => std::process::ExitCode::SUCCESS,
-            Outcome::Failure => std::process::ExitCode::from(1),
-        }
-    }
-}
-
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<Outcome> {
     let cwd = std::env::current_dir()?;
@@ -85,6 +81,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
 fn dispatch(command: Command, ctx: &Context) -> Result<Outcome> {
     match command {
         Command::Advisories(args) => advisories::run(args, ctx),
+        Command::Apicompat(args) => apicompat::run(args, ctx),
         Command::Backport(args) => backport::run(args, ctx),
         Command::Bench(args) => bench::run(args, ctx),
         Command::Build(args) => build::run(args, ctx),
@@ -92,6 +89,7 @@ fn dispatch(command: Command, ctx: &Context) -> Result<Outcome> {
         Command::Bump(args) => bump::run(args, ctx),
         Command::Cherry(args) => cherry::run(args, ctx),
         Command::Demo(args) => demo::run(args, ctx),
+        Command::Init(args) => init::run(args, ctx),
         Command::Patches(args) => patches::run(args, ctx),
         Command::Pipelines(args) => pipelines::run(args, ctx),
         Command::Release(args) => release::run(args, ctx),
@@ -120,6 +118,19 @@ impl Context {
                 self.cwd.display()
             )
         })
+    }
+
+    /// The config file a command that writes one writes: `--config` / `ELS_CONFIG`, else the
+    /// els.toml found upwards, else els.toml in the current directory.
+    pub fn config_file(&self) -> PathBuf {
+        if let Some(path) = &self.config_path {
+            return self.cwd.join(path);
+        }
+        self.cwd
+            .ancestors()
+            .map(|dir| dir.join(crate::config::FILE_NAME))
+            .find(|candidate| candidate.is_file())
+            .unwrap_or_else(|| self.cwd.join(crate::config::FILE_NAME))
     }
 
     /// The current directory the command was started in.

@@ -26,7 +26,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
-    let sh = xshell::Shell::new()?;
+    let sh = crate::process::shell()?;
     let root = workspace_root(ctx.cwd());
     sh.change_dir(&root);
     ensure_gnupg(&sh)?;

@@ -146,16 +146,20 @@ pub fn run_app(app: &App, runtime: &Runtime, ctx: &RunContext) -> Result<RunOutp
         })
         .collect();
 
-    let mut command = Command::new(runtime.muxer());
+    let sh = crate::process::shell()?;
+    sh.change_dir(run_dir.path());
+    // Supervised (timeout, web session, process group), so started by hand from the `Cmd`.
+    let mut command = Command::from(
+        sh.cmd(runtime.muxer())
+            .arg("exec")
+            .arg("--runtimeconfig")
+            .arg(&runtimeconfig)
+            .arg(&binary)
+            .args(&args)
+            .env_clear()
+            .envs(&env),
+    );
     command
-        .arg("exec")
-        .arg("--runtimeconfig")
-        .arg(&runtimeconfig)
-        .arg(&binary)
-        .args(&args)
-        .env_clear()
-        .envs(&env)
-        .current_dir(run_dir.path())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

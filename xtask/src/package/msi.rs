@@ -559,23 +559,9 @@ fn build_one(archive: &Archive, options: &Options, work: &Path) -> Result<PathBu
     std::fs::write(&wxs, wix_source(archive, options, Path::new(prefix)))
         .with_context(|| format!("cannot write {}", wxs.display()))?;
     let msi = work.join(format!("{prefix}.msi"));
-    let sh = xshell::Shell::new()?;
+    let sh = crate::process::shell()?;
     sh.change_dir(work);
-    let out = xshell::cmd!(sh, "wixl --arch x64 -o {msi} {wxs}")
-        .quiet()
-        .ignore_status()
-        .output()
-        .context("cannot run wixl; install msitools' wixl (Debian/Ubuntu: apt-get install wixl msitools)")?;
-    if !out.status.success() {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let tail: Vec<&str> = stderr.lines().rev().take(15).collect();
-        bail!(
-            "`wixl --arch x64 -o {} {}` failed ({}): {}",
-            msi.display(),
-            wxs.display(),
-            out.status,
-            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-        );
-    }
+    crate::process::output(sh.cmd("wixl").args(["--arch", "x64", "-o"]).arg(&msi).arg(&wxs))
+        .context("wixl (msitools) could not build the MSI; install it with `apt-get install wixl msitools`")?;
     Ok(msi)
 }

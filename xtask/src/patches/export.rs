@@ -17,6 +17,7 @@ use super::provenance::{self, Deviation, Origin, Provenance};
 use super::queue::{self, QueueDir};
 use super::series;
 use crate::config::{Config, RepoConfig};
+use crate::cve::CveId;
 use crate::repo;
 
 /// How an exported patch compares with the queue it replaced.
@@ -239,7 +240,7 @@ fn patch_of(
     let message = String::from_utf8_lossy(commit.message_bytes()).into_owned();
     let (subject, body) = split_message(&message);
     let cves = provenance::cve_trailers(&message);
-    if let Some(bad) = cves.iter().find(|c| !provenance::is_cve_id(c)) {
+    if let Some(bad) = cves.iter().find(|c| !CveId::is_valid(c)) {
         bail!(
             "commit {} (`{subject}`) has a `CVE:` trailer `{bad}` that is not a CVE id (CVE-YYYY-NNNN…); fix the commit message and export again",
             commit.id()

@@ -9,7 +9,7 @@ mod format;
 mod mail;
 mod provenance;
 mod queue;
-mod series;
+pub mod series;
 mod verify;
 
 use anyhow::{bail, Result};

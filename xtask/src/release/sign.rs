@@ -47,30 +47,26 @@ impl GpgHome {
     /// Runs gpg with `args` (batch mode, this home), feeding `stdin`; returns stdout, or an error
     /// carrying gpg's stderr. Never echoes the command line, which may name secrets' files.
     pub fn run(&self, args: &[&str], stdin: Option<&[u8]>) -> Result<std::process::Output> {
-        let sh = xshell::Shell::new()?;
+        let sh = crate::process::shell()?;
         let mut full: Vec<String> = vec!["--batch".into(), "--no-tty".into()];
         if let Some(t) = &self.temp {
             full.push("--homedir".into());
             full.push(t.path().display().to_string());
         }
         full.extend(args.iter().map(|s| s.to_string()));
-        let mut cmd = xshell::cmd!(sh, "gpg {full...}").quiet().ignore_status();
+        let mut cmd = xshell::cmd!(sh, "gpg {full...}").secret();
         if let Some(input) = stdin {
             cmd = cmd.stdin(input);
         }
-        cmd.output()
+        crate::process::output_any_status(cmd)
             .context("cannot run gpg; install GnuPG (Debian/Ubuntu: apt-get install gnupg)")
     }
 
     /// Like [`GpgHome::run`] but fails on a non-zero exit, quoting gpg's message.
     pub fn run_ok(&self, what: &str, args: &[&str], stdin: Option<&[u8]>) -> Result<Vec<u8>> {
         let out = self.run(args, stdin)?;
-        if !out.status.success() {
-            bail!(
-                "gpg could not {what}: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-        }
+        crate::process::check("gpg", out.status, &out.stderr, &out.stdout)
+            .with_context(|| format!("gpg could not {what}"))?;
         Ok(out.stdout)
     }
 
@@ -105,12 +101,12 @@ impl Drop for GpgHome {
     fn drop(&mut self) {
         if let Some(t) = &self.temp {
             let home = t.path().display().to_string();
-            if let Ok(sh) = xshell::Shell::new() {
-                let _ = xshell::cmd!(sh, "gpgconf --homedir {home} --kill gpg-agent")
-                    .quiet()
-                    .ignore_status()
-                    .ignore_stderr()
-                    .output();
+            // Best effort: a leftover agent only costs a process, and Drop cannot report.
+            if let Ok(sh) = crate::process::shell() {
+                let _ = crate::process::output_any_status(xshell::cmd!(
+                    sh,
+                    "gpgconf --homedir {home} --kill gpg-agent"
+                ));
             }
         }
     }

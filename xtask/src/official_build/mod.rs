@@ -396,7 +396,7 @@ fn run(b: &mut RepoBuild, quiet: bool) -> Result<()> {
         .with_context(|| format!("cannot create {}", log_dir.display()))?;
     let log = std::fs::File::create(&b.log)
         .with_context(|| format!("cannot create the build log {}", b.log.display()))?;
-    let sh = xshell::Shell::new()?;
+    let sh = crate::process::shell()?;
     sh.change_dir(&b.dir);
     let (program, args) = b.command.split_first().expect("a command has a program");
     let mut cmd = xshell::cmd!(sh, "{program} {args...}");
