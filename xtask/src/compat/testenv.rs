@@ -328,7 +328,10 @@ pub fn windows_archive(
     let mut entries: Vec<(String, PathBuf)> = vec![
         ("dotnet.exe".into(), root.join("dotnet.exe")),
         ("LICENSE.txt".into(), root.join("LICENSE.txt")),
-        ("ThirdPartyNotices.txt".into(), root.join("ThirdPartyNotices.txt")),
+        (
+            "ThirdPartyNotices.txt".into(),
+            root.join("ThirdPartyNotices.txt"),
+        ),
         (
             format!("host/fxr/{v}/hostfxr.dll"),
             root.join(format!("host/fxr/{CURRENT}/hostfxr.dll")),
@@ -338,7 +341,11 @@ pub fn windows_archive(
         for e in walkdir::WalkDir::new(from).sort_by_file_name() {
             let e = e?;
             if e.file_type().is_file() {
-                let rel = e.path().strip_prefix(from)?.to_string_lossy().replace('\\', "/");
+                let rel = e
+                    .path()
+                    .strip_prefix(from)?
+                    .to_string_lossy()
+                    .replace('\\', "/");
                 entries.push((format!("{to}/{rel}"), e.path().to_path_buf()));
             }
         }

@@ -148,7 +148,8 @@ pub fn examine(path: &Path, base_version: Version) -> Result<Archive> {
             path.display()
         )
     })?;
-    let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let mut zip = zip::ZipArchive::new(file)
         .with_context(|| format!("{} is not a zip archive", path.display()))?;
     let mut all = BTreeMap::new();
@@ -162,7 +163,9 @@ pub fn examine(path: &Path, base_version: Version) -> Result<Archive> {
         if entry_name.starts_with('/')
             || entry_name.contains('\\')
             || entry_name.contains(':')
-            || entry_name.split('/').any(|p| p.is_empty() || p == "." || p == "..")
+            || entry_name
+                .split('/')
+                .any(|p| p.is_empty() || p == "." || p == "..")
         {
             bail!(
                 "{}: entry `{entry_name}` is not a plain relative path; rebuild the archive",
@@ -335,7 +338,12 @@ pub fn wix_source(archive: &Archive, options: &Options, source_dir: &Path) -> St
     }
     let props: String = properties
         .iter()
-        .map(|(k, v)| format!("    <Property Id=\"{k}\" Value=\"{}\"/>\n", escape(v.as_str())))
+        .map(|(k, v)| {
+            format!(
+                "    <Property Id=\"{k}\" Value=\"{}\"/>\n",
+                escape(v.as_str())
+            )
+        })
         .collect();
     let refs: String = components
         .iter()
@@ -391,7 +399,10 @@ fn product_name(options: &Options, product: Product, version: Version) -> String
 fn registry_values(archive: &Archive) -> Vec<(String, String, &'static str, String)> {
     let version = archive.version.to_string();
     let mut values = vec![(
-        format!(r"{INSTALLED_VERSIONS}\sharedfx\{}", archive.product.framework()),
+        format!(
+            r"{INSTALLED_VERSIONS}\sharedfx\{}",
+            archive.product.framework()
+        ),
         version.clone(),
         "integer",
         "1".to_string(),
@@ -499,10 +510,7 @@ pub fn build(archives: &[PathBuf], options: &Options, out_dir: &Path) -> Result<
         }
         examined.push(archive);
     }
-    if let Some(a) = examined
-        .iter()
-        .find(|a| a.version != examined[0].version)
-    {
+    if let Some(a) = examined.iter().find(|a| a.version != examined[0].version) {
         bail!(
             "{} is version {}, {} is {}; package one release at a time",
             a.path.display(),
@@ -561,7 +569,14 @@ fn build_one(archive: &Archive, options: &Options, work: &Path) -> Result<PathBu
     let msi = work.join(format!("{prefix}.msi"));
     let sh = crate::process::shell()?;
     sh.change_dir(work);
-    crate::process::output(sh.cmd("wixl").args(["--arch", "x64", "-o"]).arg(&msi).arg(&wxs))
-        .context("wixl (msitools) could not build the MSI; install it with `apt-get install wixl msitools`")?;
+    crate::process::output(
+        sh.cmd("wixl")
+            .args(["--arch", "x64", "-o"])
+            .arg(&msi)
+            .arg(&wxs),
+    )
+    .context(
+        "wixl (msitools) could not build the MSI; install it with `apt-get install wixl msitools`",
+    )?;
     Ok(msi)
 }
