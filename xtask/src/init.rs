@@ -78,8 +78,8 @@ const KNOWN_REPOS: &[KnownRepo] = &[
     },
 ];
 
-/// The combined repository (dotnet/dotnet) whose `src/runtime/` fixes apply to the runtime fork.
-const COMBINED_REPO: &str = "dotnet";
+/// The combined repository (dotnet/dotnet), as cve.json names it, whose `src/runtime/` fixes apply to the runtime fork.
+pub const COMBINED_REPO: &str = "dotnet";
 const COMBINED_BRANCHES: &[&str] = &["release/10.0.1xx"];
 
 /// The names `--repos` accepts.

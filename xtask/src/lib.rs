@@ -22,6 +22,8 @@ pub mod init;
 pub mod msbuild;
 pub mod official_build;
 pub mod package;
+#[cfg(test)]
+mod parsers_fuzz;
 pub mod patches;
 pub mod pipelines;
 pub mod process;
@@ -29,4 +31,5 @@ pub mod release;
 pub mod remote;
 pub mod repo;
 pub mod sandbox;
+pub mod token;
 pub mod version;

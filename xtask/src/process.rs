@@ -100,6 +100,17 @@ pub fn check(command: &str, status: ExitStatus, stderr: &[u8], stdout: &[u8]) ->
     .into())
 }
 
+/// Sends `signal` to a supervised child's process group (the child was started as its group
+/// leader with `process_group(0)`), so everything it started goes too.
+pub fn kill_group(child: &std::process::Child, signal: libc::c_int) {
+    if let Ok(pid) = libc::pid_t::try_from(child.id()) {
+        // SAFETY: kill(2) with a negative pid signals a process group; no memory is involved.
+        unsafe {
+            libc::kill(-pid, signal);
+        }
+    }
+}
+
 fn not_started(cmd: &Cmd<'_>, err: xshell::Error) -> anyhow::Error {
     anyhow::anyhow!("cannot run `{cmd}`: {err}")
 }

@@ -14,7 +14,7 @@ use anyhow::{Context, Result};
 use git2::Oid;
 use xshell::Cmd;
 
-use crate::github::Token;
+use crate::token::Token;
 
 /// The environment variable that carries a token to the credential helper below. Passing it in
 /// the environment keeps it out of every command line (`ps`, /proc/<pid>/cmdline, logs).

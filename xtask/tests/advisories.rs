@@ -1058,6 +1058,19 @@ fn the_command_line_syncs_reports_and_gates() {
     let doc = read_json(&dir.join("vex.json"));
     assert!(openvex_validator().is_valid(&doc));
 
+    // Microsoft's own 6.0.36 (and anything before it) is not a fork release, as for `bump`.
+    let before = std::fs::read(dir.join("vex.json")).unwrap();
+    for version in ["6.0.36", "6.0.2"] {
+        let out = xtask(
+            dir,
+            &["vex", "--product-version", version, "-o", "vex.json"],
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains("collides with Microsoft's releases"), "{err}");
+    }
+    assert_eq!(std::fs::read(dir.join("vex.json")).unwrap(), before);
+
     let out = xtask(dir, &["advisories", "--today", "yesterday"]);
     assert_eq!(out.status.code(), Some(2));
 }

@@ -1365,6 +1365,47 @@ fn refusals_exit_2_and_change_nothing() {
         stderr(&out)
     );
 
+    // A FIX prefixed with another repository than the fork's is refused, whether els.toml or
+    // the fork's remotes say which repository the fork is.
+    let short = &w.id("clean")[..10];
+    let before_fix = refs(&w.fork);
+    support::git(
+        &w.fork,
+        &[
+            "config",
+            "remote.origin.url",
+            "https://github.com/contoso/runtime.git",
+        ],
+    );
+    let out = w.backport(&[&format!("aspnetcore@{short}")]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out)
+            .contains("FIX `aspnetcore@…` is a fix in the aspnetcore repository, but the fork"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("is the runtime repository (its remotes point at runtime)"),
+        "{}",
+        stderr(&out)
+    );
+    support::git(&w.fork, &["config", "--unset", "remote.origin.url"]);
+    std::fs::write(
+        w.root.join("els.toml"),
+        "[[repo]]\nname = \"runtime\"\npath = \"fork\"\nbranch = \"release/6.0-els\"\nbase = \"v6.0.36\"\nupstream = \"upstream\"\n\n[[repo]]\nname = \"aspnetcore\"\npath = \"aspnetcore\"\nbranch = \"release/6.0-els\"\nbase = \"v6.0.36\"\nupstream = \"upstream\"\n",
+    )
+    .unwrap();
+    let out = w.backport(&[&format!("aspnetcore@{short}")]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("els.toml configures it as runtime"),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::remove_file(w.root.join("els.toml")).unwrap();
+    assert_eq!(refs(&w.fork), before_fix, "nothing changed");
+
     // Dirty worktree: modified file.
     std::fs::write(w.fork.join(SIGNED_XML), "local edit\n").unwrap();
     let out = w.backport(&[&w.id("clean")]);
@@ -1510,10 +1551,11 @@ fn github_actions_get_annotations_and_a_step_summary() {
         ],
     );
     assert_eq!(code(&out), 1);
+    // Workflow commands go to stderr: stdout carries only the result.
     assert!(
-        stdout(&out).contains(&format!("::error file={VERSIONS}::")),
+        stderr(&out).contains(&format!("::error file={VERSIONS}::")),
         "{}",
-        stdout(&out)
+        stderr(&out)
     );
     let md = std::fs::read_to_string(&summary).unwrap();
     assert!(

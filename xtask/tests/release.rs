@@ -457,3 +457,28 @@ fn the_demo_stage_runs_end_to_end() {
     assert_eq!(report.log.len(), 5, "{:?}", report.log);
     assert!(report.release_dir.join("SHA512SUMS.asc").is_file());
 }
+
+#[test]
+fn release_dates_are_validated_before_anything_is_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    fixture::create(tmp.path()).unwrap();
+    for (date, says) in [
+        ("2025-13-45", "is not a real date"),
+        ("2025-02-30", "is not a real date"),
+        ("11/11/2025", "is not a date in the form YYYY-MM-DD"),
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(["release", "--version", "6.0.37", "--date", date])
+            .current_dir(tmp.path())
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{date}: {err}");
+        assert!(
+            err.contains(&format!("release date `{date}` {says}")),
+            "{err}"
+        );
+        assert!(!tmp.path().join("artifacts/els/release").exists());
+    }
+}

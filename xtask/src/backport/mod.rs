@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 pub use cherry::{cherry, CherryEntry};
 pub use conflict::{classify, Prerequisite};
 pub use equivalence::Evidence;
-pub use fix::FixSpec;
+pub use fix::{ensure_fix_fits_fork, FixSpec};
 pub use packed::{with_packed_writes, Created};
 pub use pick::ConflictedPath;
 pub use remap::PathMap;

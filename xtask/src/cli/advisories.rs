@@ -53,7 +53,7 @@ pub struct FileArgs {
 pub struct StatusArgs {
     #[command(flatten)]
     pub files: FileArgs,
-    /// The date deadlines are checked against (default: today), YYYY-MM-DD.
+    /// The date deadlines are checked against (default: today in UTC), YYYY-MM-DD.
     #[arg(long, value_name = "YYYY-MM-DD")]
     pub today: Option<Date>,
     /// Print the report as JSON.
@@ -152,7 +152,7 @@ pub(super) fn settings(config: Option<&Config>) -> AdvisoriesSettings {
 }
 
 pub(super) fn today(flag: Option<Date>) -> Date {
-    flag.unwrap_or_else(|| jiff::Zoned::now().date())
+    flag.unwrap_or_else(crate::version::today_utc)
 }
 
 fn run_status(args: StatusArgs, config: Option<&Config>, ctx: &Context) -> Result<Outcome> {

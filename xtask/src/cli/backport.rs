@@ -231,6 +231,9 @@ fn request(args: &Args, config: Option<&Config>, cwd: &Path) -> Result<(Request,
         (None, Some(r)) => root.join(&r.path),
         (None, None) => bail!("which fork? pass --fork <PATH> (and --onto), or configure a [[repo]] in els.toml and name it with repo@sha or --repo"),
     };
+    if let Some(prefix) = names.first() {
+        crate::backport::ensure_fix_fits_fork(prefix, &fork, config)?;
+    }
     let onto = match (&args.onto, repo_config) {
         (Some(b), _) => b.clone(),
         (None, Some(r)) => r.branch.clone(),

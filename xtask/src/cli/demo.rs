@@ -170,7 +170,7 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
 }
 
 /// This repository: the demo copies its advisory snapshot and runs its app corpus.
-fn toolkit_root() -> PathBuf {
+pub(super) fn toolkit_root() -> PathBuf {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     manifest.parent().unwrap_or(manifest).to_path_buf()
 }

@@ -120,6 +120,11 @@ impl Context {
         })
     }
 
+    /// The config file named by `--config`/`ELS_CONFIG`, if any (not one found upwards).
+    pub fn config_flag(&self) -> Option<&Path> {
+        self.config_path.as_deref()
+    }
+
     /// The config file a command that writes one writes: `--config` / `ELS_CONFIG`, else the
     /// els.toml found upwards, else els.toml in the current directory.
     pub fn config_file(&self) -> PathBuf {

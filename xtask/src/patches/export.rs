@@ -90,7 +90,7 @@ pub fn export_repo(config: &Config, name: &str) -> Result<RepoExport> {
 pub fn export_with(config: &Config, name: &str, opts: ExportOptions) -> Result<RepoExport> {
     let rc = config.repo(name)?;
     let path = config.resolve(&rc.path);
-    let repo = repo::open(&path)?;
+    let repo = repo::open_fork(config, rc)?;
     let base = base_commit(&repo, rc)?;
     let tip = branch_tip(&repo, rc)?;
     if base != tip && !repo.graph_descendant_of(tip, base)? {

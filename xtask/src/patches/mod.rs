@@ -5,7 +5,7 @@
 
 mod apply;
 mod export;
-mod format;
+pub(crate) mod format;
 mod mail;
 mod provenance;
 mod queue;

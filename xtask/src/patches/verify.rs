@@ -332,6 +332,21 @@ fn field_problems(patch: &PatchFile, rel: &str) -> Vec<(usize, String)> {
     } else if let Some(first) = cves.first() {
         out.push((line, format!("the patch fixes {first} but is under {dir}/; move it to {first}/ so the queue can be browsed by CVE")));
     }
+    // Servicing adds no public API: a change to reference sources is a decision to justify.
+    let api_change = patch
+        .field("API-Change")
+        .filter(|f| !f.value.trim().is_empty());
+    if api_change.is_none() {
+        let touched = patch.files.iter().find_map(|f| {
+            f.paths
+                .iter()
+                .find(|p| crate::apicompat::is_reference_source(p))
+                .map(|p| (f.line, p))
+        });
+        if let Some((line, path)) = touched {
+            out.push((line, format!("changes the reference source `{path}` (public API) but the header has no `API-Change:` field; servicing adds no public API: revert the API part, or add `API-Change: <justification>` and accept the difference in apicompat.toml")));
+        }
+    }
     out
 }
 

@@ -144,18 +144,7 @@ pub fn assemble(config: &Config, options: &Options) -> Result<Report> {
 }
 
 fn check_date(date: &str) -> Result<()> {
-    let ok = date.len() == 10
-        && date.bytes().enumerate().all(|(i, b)| {
-            if i == 4 || i == 7 {
-                b == b'-'
-            } else {
-                b.is_ascii_digit()
-            }
-        });
-    if !ok {
-        bail!("release date `{date}` is not YYYY-MM-DD");
-    }
-    Ok(())
+    crate::version::parse_date(date, "release date").map(drop)
 }
 
 type Collected = (BTreeMap<String, Manifest>, Vec<Artifact>, Vec<String>);
