@@ -580,3 +580,51 @@ fn build_one(archive: &Archive, options: &Options, work: &Path) -> Result<PathBu
     )?;
     Ok(msi)
 }
+
+/// The MSI stage of `cargo xtask demo`: shapes the release archives of `version` from the real
+/// Windows runtime files cached under `cache` (downloading them when missing), builds the three
+/// MSIs in `dir` and prints, as `msiinfo` reads them back, what each installs and registers.
+pub fn demo(cache: &Path, dir: &Path, out: &mut dyn std::io::Write) -> Result<()> {
+    let root = crate::compat::testenv::ensure_windows(cache)?;
+    let version = Version {
+        major: 6,
+        minor: 0,
+        patch: 37,
+    };
+    let archives = Product::ALL
+        .iter()
+        .map(|p| crate::compat::testenv::windows_archive(&root, *p, version, &dir.join("release")))
+        .collect::<Result<Vec<_>>>()?;
+    let options = Options {
+        vendor: ".NET 6 ELS (demo)".into(),
+        base_version: Version {
+            patch: 36,
+            ..version
+        },
+    };
+    for msi in build(&archives, &options, &dir.join("msi"))? {
+        writeln!(
+            out,
+            "{} ({} files, {} KiB): \"{}\", upgrade code {}",
+            msi.path.display(),
+            msi.files,
+            msi.size / 1024,
+            msi.product_name,
+            msi.upgrade_code
+        )?;
+        let sh = crate::process::shell()?;
+        let registry = crate::process::read(
+            sh.cmd("msiinfo")
+                .arg("export")
+                .arg(&msi.path)
+                .arg("Registry"),
+        )?;
+        for row in registry.lines().skip(3) {
+            let fields: Vec<&str> = row.split('\t').collect();
+            if let [_, _, key, name, value, ..] = fields.as_slice() {
+                writeln!(out, "  HKLM\\{key} {name} = {value}")?;
+            }
+        }
+    }
+    Ok(())
+}
