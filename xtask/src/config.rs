@@ -145,9 +145,14 @@ fn default_expected_artifacts() -> std::collections::BTreeMap<String, Vec<String
         "aspnetcore-runtime-{version}-{rid}.{archive}",
         "Microsoft.AspNetCore.App.Runtime.{rid}.{version}.nupkg",
     ];
+    let windowsdesktop = [
+        "windowsdesktop-runtime-{version}-{rid}.{archive}",
+        "Microsoft.WindowsDesktop.App.Runtime.{rid}.{version}.nupkg",
+    ];
     [
         ("runtime", runtime.as_slice()),
         ("aspnetcore", aspnetcore.as_slice()),
+        ("windowsdesktop", windowsdesktop.as_slice()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.iter().map(|s| s.to_string()).collect()))

@@ -21,6 +21,7 @@ pub mod github;
 pub mod init;
 pub mod msbuild;
 pub mod official_build;
+pub mod package;
 #[cfg(test)]
 mod parsers_fuzz;
 pub mod patches;

