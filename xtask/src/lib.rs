@@ -17,6 +17,7 @@ pub mod console;
 pub mod demo;
 pub mod github;
 pub mod msbuild;
+pub mod nuget_feed;
 pub mod patches;
 pub mod pipelines;
 pub mod release;

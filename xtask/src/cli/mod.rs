@@ -18,6 +18,7 @@ mod bump;
 mod cherry;
 mod compat;
 mod demo;
+mod feed;
 mod patches;
 mod pipelines;
 mod release;
@@ -46,6 +47,7 @@ pub enum Command {
     Compat(Box<compat::Args>),
     Cherry(cherry::Args),
     Demo(demo::Args),
+    Feed(feed::Args),
     Patches(patches::Args),
     Pipelines(pipelines::Args),
     Release(release::Args),
@@ -92,6 +94,7 @@ fn dispatch(command: Command, ctx: &Context) -> Result<Outcome> {
         Command::Bump(args) => bump::run(args, ctx),
         Command::Cherry(args) => cherry::run(args, ctx),
         Command::Demo(args) => demo::run(args, ctx),
+        Command::Feed(args) => feed::run(args, ctx),
         Command::Patches(args) => patches::run(args, ctx),
         Command::Pipelines(args) => pipelines::run(args, ctx),
         Command::Release(args) => release::run(args, ctx),

