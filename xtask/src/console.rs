@@ -1,6 +1,8 @@
 //! What a person or a CI log sees: colours only on a terminal (and never with `NO_COLOR`),
 //! progress lines on stderr, and GitHub Actions workflow commands (annotations, step summaries)
-//! when running inside Actions.
+//! when running inside Actions. This module is the only writer of workflow commands and step
+//! summaries: they go to stderr and `$GITHUB_STEP_SUMMARY`, never to stdout, so stdout carries
+//! only the command's result (exactly one JSON document with `--json`), in Actions or not.
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -56,13 +58,14 @@ pub enum Annotation {
     Notice,
 }
 
-/// Emits a GitHub Actions annotation (`::error file=…,line=…::message`) on stdout when running in
-/// Actions; does nothing elsewhere, so callers need not check.
+/// Emits a GitHub Actions annotation (`::error file=…,line=…::message`) on stderr when running in
+/// Actions (the runner reads workflow commands from both streams; stdout is the result's);
+/// does nothing elsewhere, so callers need not check.
 pub fn annotate(kind: Annotation, file: Option<&str>, line: Option<usize>, message: &str) {
     if !in_github_actions() {
         return;
     }
-    print!("{}", annotation_line(kind, file, line, message));
+    eprint!("{}", annotation_line(kind, file, line, message));
 }
 
 /// The workflow-command text of an annotation, escaped as the runner expects.
@@ -102,11 +105,16 @@ fn escape_property(s: &str) -> String {
     escape_data(s).replace(':', "%3A").replace(',', "%2C")
 }
 
-/// Appends Markdown to the job's step summary (`$GITHUB_STEP_SUMMARY`) when it is set.
+/// Appends Markdown to the job's step summary (`$GITHUB_STEP_SUMMARY`) when it is set. Skipped
+/// when stdout already is that file (a step ran `cargo xtask … --markdown >> "$GITHUB_STEP_SUMMARY"`),
+/// so the summary never holds the same table twice.
 pub fn step_summary(markdown: &str) -> Result<()> {
     let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").map(PathBuf::from) else {
         return Ok(());
     };
+    if stdout_is(&path) {
+        return Ok(());
+    }
     let mut f = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -114,6 +122,22 @@ pub fn step_summary(markdown: &str) -> Result<()> {
         .with_context(|| format!("cannot open the step summary {}", path.display()))?;
     writeln!(f, "{markdown}")
         .with_context(|| format!("cannot write the step summary {}", path.display()))
+}
+
+/// True when stdout is the file at `path` (same device and inode).
+#[cfg(unix)]
+fn stdout_is(path: &std::path::Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata("/dev/stdout"), std::fs::metadata(path)) {
+        (Ok(out), Ok(file)) => out.dev() == file.dev() && out.ino() == file.ino(),
+        _ => false,
+    }
+}
+
+/// Windows runners have no `/dev/stdout`; a step there appends the summary itself or not at all.
+#[cfg(not(unix))]
+fn stdout_is(_path: &std::path::Path) -> bool {
+    false
 }
 
 /// A progress reporter for work longer than a few seconds: one line per step on stderr, so it

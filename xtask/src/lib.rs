@@ -4,10 +4,10 @@
 //! modules and prints. Tests call the same API.
 
 pub mod advisories;
+pub mod apicompat;
 pub mod atomic;
 pub mod backport;
 pub mod bench;
-pub mod build;
 pub mod bump;
 pub mod channel;
 pub mod cli;
@@ -16,8 +16,10 @@ pub mod config;
 pub mod console;
 pub mod demo;
 pub mod github;
+pub mod init;
 pub mod msbuild;
 pub mod nuget_feed;
+pub mod official_build;
 pub mod patches;
 pub mod pipelines;
 pub mod release;

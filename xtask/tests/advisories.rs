@@ -701,6 +701,37 @@ fn vex_document_validates_against_the_openvex_schema() {
 }
 
 #[test]
+fn gh_token_wins_over_the_jobs_ambient_github_token() {
+    // The gh CLI's convention: a fork token a step gives as GH_TOKEN beats the job's GITHUB_TOKEN.
+    let server = github_server::Server::start(fixtures(), 9_000);
+    let tmp = sandbox();
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["advisories", "sync", "--github", "--quiet", "--api-url"])
+        .arg(server.url())
+        .args(["--snapshot", "snapshot.json"])
+        .current_dir(tmp.path())
+        .env_remove("GITHUB_ACTIONS")
+        .env("GITHUB_TOKEN", "ambient-job-token")
+        .env("GH_TOKEN", "fork-token")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let requests = server.requests();
+    assert!(!requests.is_empty());
+    for r in &requests {
+        assert_eq!(
+            r.authorization.as_deref(),
+            Some("Bearer fork-token"),
+            "{r:?}"
+        );
+    }
+}
+
+#[test]
 fn github_source_reads_the_same_feed_through_the_contents_api() {
     // GitHub inlines files up to 1 MB; the trimmed fixtures are smaller, so the server's limit is
     // lowered to make the releases.json files take the raw-media-type path real ones take.
@@ -875,10 +906,53 @@ fn the_command_line_syncs_reports_and_gates() {
         .env("GITHUB_STEP_SUMMARY", &summary)
         .output()
         .unwrap();
-    assert!(String::from_utf8_lossy(&out.stdout).contains("::error::CVE-2025-55315 is"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("::error::CVE-2025-55315 is"));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("::"));
     assert!(std::fs::read_to_string(&summary)
         .unwrap()
         .contains("### Advisories as of 2026-04-01"));
+
+    // Workflow commands never reach stdout: with --json it is one JSON document, in Actions too.
+    for args in [
+        &["advisories", "--today", "2026-04-01", "--json"][..],
+        &["advisories", "plan", "--json"][..],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(args)
+            .current_dir(dir)
+            .env("GITHUB_ACTIONS", "true")
+            .env("GITHUB_STEP_SUMMARY", dir.join("json-summary.md"))
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            serde_json::from_str::<Value>(&stdout).is_ok(),
+            "{args:?} in Actions printed more than one JSON document:\n{stdout}"
+        );
+    }
+
+    // The workflow's `advisories --markdown >> "$GITHUB_STEP_SUMMARY"` gets the table once, and
+    // no workflow command lands in the summary.
+    let summary = dir.join("appended-summary.md");
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "{} advisories --today 2026-04-01 --markdown >> \"$GITHUB_STEP_SUMMARY\"",
+            env!("CARGO_BIN_EXE_xtask")
+        ))
+        .current_dir(dir)
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = std::fs::read_to_string(&summary).unwrap();
+    assert_eq!(
+        text.matches("### Advisories as of 2026-04-01").count(),
+        1,
+        "{text}"
+    );
+    assert!(!text.contains("::error::"), "{text}");
 
     let out = xtask(dir, &["advisories", "plan"]);
     assert!(out.status.success());

@@ -683,6 +683,76 @@ fn patch_ids_agree_with_git_patch_id_stable() {
     );
 }
 
+/// The files a commit changes against its first parent, as git lists them.
+fn changed_files(repo: &Path, commit: &str) -> Vec<String> {
+    let out = git(
+        repo,
+        &["diff-tree", "--no-commit-id", "--name-only", "-r", commit],
+    );
+    out.lines().map(str::to_string).collect()
+}
+
+#[test]
+fn patch_ids_are_computed_only_for_fork_commits_changing_the_fix_files() {
+    let w = World::new();
+    let out = w.backport(&["--json", &w.id("by-patch-id")]);
+    assert_eq!(json(&out)["fixes"][0]["evidence"], "patch-id");
+    let fix_files = changed_files(&w.upstream, &w.id("by-patch-id"));
+    let cache = std::fs::read_to_string(w.fork.join(".git/els/patch-ids")).unwrap();
+    let mut lines = cache.lines();
+    assert!(lines.next().unwrap().starts_with("# els patch-ids v2"));
+    let cached: Vec<&str> = lines.map(|l| l.split(' ').next().unwrap()).collect();
+    assert!(!cached.is_empty());
+    for commit in &cached {
+        let files = changed_files(&w.fork, commit);
+        assert!(
+            fix_files.iter().all(|f| files.contains(f)),
+            "{commit} changes {files:?}, not every file of the fix ({fix_files:?})"
+        );
+    }
+    let fork_commits = git(
+        &w.fork,
+        &[
+            "rev-list",
+            "--no-merges",
+            "--count",
+            "v6.0.36..release/6.0-els",
+        ],
+    );
+    assert!(
+        cached.len() < fork_commits.trim().parse::<usize>().unwrap(),
+        "a patch-id for every fork commit: {cache}"
+    );
+}
+
+#[test]
+fn a_patch_id_cache_of_another_format_is_ignored_and_rewritten() {
+    let w = World::new();
+    let fork_commit = git(
+        &w.fork,
+        &[
+            "log",
+            "--format=%H",
+            "--grep=Port transform limit",
+            "release/6.0-els",
+        ],
+    );
+    let fork_commit = fork_commit.trim();
+    // A file without the header (an older toolkit's, or a wrong restore) claiming that the
+    // matching fork commit has some other patch-id.
+    let cache_path = w.fork.join(".git/els/patch-ids");
+    std::fs::create_dir_all(cache_path.parent().unwrap()).unwrap();
+    std::fs::write(&cache_path, format!("{fork_commit} {}\n", "1".repeat(40))).unwrap();
+    let out = w.backport(&["--json", &w.id("by-patch-id")]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let r = json(&out);
+    assert_eq!(r["fixes"][0]["evidence"], "patch-id");
+    assert_eq!(r["fixes"][0]["equivalent"], fork_commit);
+    let cache = std::fs::read_to_string(&cache_path).unwrap();
+    assert!(cache.starts_with("# els patch-ids v2"), "{cache}");
+    assert!(!cache.contains(&"1".repeat(40)), "{cache}");
+}
+
 #[test]
 fn code_conflict_stops_with_state_markers_and_prerequisites() {
     let w = World::new();

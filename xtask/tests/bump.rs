@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use xtask::build::fixture;
 use xtask::bump::{bump, Options};
+use xtask::official_build::fixture;
 
 mod support;
 use support::git;

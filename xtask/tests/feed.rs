@@ -137,7 +137,7 @@ fn release(dir: &Path, files: &[(&str, Vec<u8>)]) {
     let mut sums = String::new();
     for (name, bytes) in files {
         std::fs::write(dir.join(name), bytes).unwrap();
-        sums.push_str(&format!("{}  {name}\n", xtask::build::sha512_hex(bytes)));
+        sums.push_str(&format!("{}  {name}\n", xtask::official_build::sha512_hex(bytes)));
     }
     std::fs::write(dir.join("SHA512SUMS"), sums).unwrap();
 }

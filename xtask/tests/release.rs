@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use xtask::build::{self, fixture, Arch, Os};
+use xtask::official_build::{self, fixture, Arch, Os};
 use xtask::release::sign::{self, GpgHome, SigningKey};
 use xtask::release::verify::{verify, TrustedKey};
 use xtask::release::{assemble, Options};
@@ -45,7 +45,7 @@ fn released() -> Released {
     let f = fixture::create(&root).unwrap();
     let config = f.load_config().unwrap();
     xtask::bump::bump(&config, &Default::default()).unwrap();
-    let options = build::Options {
+    let options = official_build::Options {
         os: Os::Linux,
         arch: Arch::X64,
         repos: vec![],
@@ -53,7 +53,7 @@ fn released() -> Released {
         dry_run: false,
         quiet: true,
     };
-    assert!(build::build(&config, &options).unwrap().succeeded);
+    assert!(official_build::build(&config, &options).unwrap().succeeded);
     let vex = root.join("vex.json");
     std::fs::write(
         &vex,
@@ -169,7 +169,7 @@ fn a_release_is_complete_readable_and_verifiable_with_standard_tools() {
         "https://downloads.example.org/net6-els/6.0.37/dotnet-runtime-6.0.37-linux-x64.tar.gz"
     );
     let bytes = std::fs::read(r.dir.join("dotnet-runtime-6.0.37-linux-x64.tar.gz")).unwrap();
-    assert_eq!(runtime["hash"], xtask::build::sha512_hex(&bytes));
+    assert_eq!(runtime["hash"], xtask::official_build::sha512_hex(&bytes));
     assert!(release["aspnetcore-runtime"]["files"]
         .as_array()
         .unwrap()
@@ -378,7 +378,7 @@ fn assemble_refuses_a_contradicting_vex_and_an_existing_release() {
     let tmp = tempfile::tempdir().unwrap();
     let f = fixture::create(tmp.path()).unwrap();
     let config = f.load_config().unwrap();
-    let options = build::Options {
+    let options = official_build::Options {
         os: Os::Linux,
         arch: Arch::X64,
         repos: vec![],
@@ -386,7 +386,7 @@ fn assemble_refuses_a_contradicting_vex_and_an_existing_release() {
         dry_run: false,
         quiet: true,
     };
-    assert!(build::build(&config, &options).unwrap().succeeded);
+    assert!(official_build::build(&config, &options).unwrap().succeeded);
     let vex = tmp.path().join("vex.json");
     std::fs::write(
         &vex,

@@ -47,6 +47,27 @@ impl std::fmt::Debug for GitHubSource {
 }
 
 impl Source {
+    /// The source `els.toml` names: `[advisories] source` (resolved against the config file)
+    /// unless `github` asks for GitHub; GitHub's API at `api_url` (default `[advisories.github]
+    /// api-url`) with the token from the environment (`github::Token::from_env`) otherwise.
+    pub fn configured(
+        config: Option<&crate::config::Config>,
+        github: bool,
+        api_url: Option<String>,
+    ) -> Source {
+        let settings = config.map(|c| c.advisories.clone()).unwrap_or_default();
+        match (&settings.source, github) {
+            (Some(dir), false) => Source::Dir(config.map_or(dir.clone(), |c| c.resolve(dir))),
+            _ => Source::GitHub(GitHubSource {
+                api_url: api_url.unwrap_or(settings.github.api_url.clone()),
+                repo: settings.github.repo.clone(),
+                timeline_ref: settings.github.timeline_branch.clone(),
+                releases_ref: settings.github.releases_branch.clone(),
+                token: crate::github::Token::from_env().map(|t| t.expose().to_string()),
+            }),
+        }
+    }
+
     /// A short description for messages (never includes a token).
     pub fn describe(&self) -> String {
         match self {

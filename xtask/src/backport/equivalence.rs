@@ -1,7 +1,8 @@
 //! "Already applied" detection: is an upstream fix already on the fork branch — as an ancestor,
 //! as a commit whose `(cherry picked from commit …)` trailer names it, or as a commit with the same
-//! stable patch-id (after path remapping)? Patch-ids of fork commits are cached by commit id in
-//! the repository's git directory, since computing them is the expensive part.
+//! stable patch-id (after path remapping)? A fork commit's patch-id is computed only when it
+//! changes every file the fix changes (equal patch-ids need the same files), and is cached by
+//! commit id in the repository's git directory, since computing it is the expensive part.
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -9,6 +10,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use git2::{Commit, Oid, Repository};
 
+use super::changes::PathHistory;
 use super::pick::{patch_id_of, ReducedFix};
 use super::remap::PathMap;
 
@@ -36,14 +38,15 @@ pub struct ForkHistory {
     /// computed from throwaway trees that must not land in the fork's object database.
     scratch: Option<Repository>,
     trailers: HashMap<Oid, Oid>,
+    /// Patch-ids of the commits this run made.
     patch_ids: HashMap<Oid, Oid>,
     scanned: HashSet<Oid>,
+    /// The single-parent fork commits scanned, in walk order: (commit, parent's tree, tree).
+    fork_commits: Vec<(Oid, Oid, Oid)>,
     /// Upstream commits scanned against, and whether each is an ancestor of the fork branch.
     covered: Vec<(Oid, bool)>,
     /// The merge bases the last full scan stopped at (none for unrelated histories).
     merge_bases: Vec<Oid>,
-    /// Whether scans compute fork patch-ids up front (`cherry` asks for the few it needs).
-    eager_patch_ids: bool,
     cache: PatchIdCache,
 }
 
@@ -55,18 +58,10 @@ impl ForkHistory {
             trailers: HashMap::new(),
             patch_ids: HashMap::new(),
             scanned: HashSet::new(),
+            fork_commits: Vec::new(),
             covered: Vec::new(),
             merge_bases: Vec::new(),
-            eager_patch_ids: true,
             cache: PatchIdCache::load(repo),
-        }
-    }
-
-    /// A history whose scans record trailers only; patch-ids come from `fork_patch_id` on demand.
-    pub fn lazy(repo: &Repository) -> ForkHistory {
-        ForkHistory {
-            eager_patch_ids: false,
-            ..ForkHistory::new(repo)
         }
     }
 
@@ -115,10 +110,9 @@ impl ForkHistory {
             for picked in cherry_picked_from(&commit) {
                 self.trailers.entry(picked).or_insert(id);
             }
-            if self.eager_patch_ids && commit.parent_count() == 1 {
-                if let Some(pid) = self.fork_patch_id(repo, &commit)? {
-                    self.patch_ids.entry(pid).or_insert(id);
-                }
+            if commit.parent_count() == 1 {
+                let parent_tree = repo.find_commit(commit.parent_id(0)?)?.tree_id();
+                self.fork_commits.push((id, parent_tree, commit.tree_id()));
             }
         }
         Ok(on_fork)
@@ -170,9 +164,35 @@ impl ForkHistory {
             .find_map(|id| self.trailers.get(&id).copied())
     }
 
-    /// The fork commit with this patch-id.
-    pub fn by_patch_id(&self, patch_id: Oid) -> Option<Oid> {
-        self.patch_ids.get(&patch_id).copied()
+    /// The first scanned fork commit (in walk order), else the commit of this run, with the
+    /// patch-id `patch_id` of `fix`.
+    ///
+    /// A patch-id hashes every changed file's header, which names the file, so only a fork
+    /// commit that changes every file of the fix can have the same one: the others are ruled
+    /// out by comparing the fix's paths between the commit's trees (`paths`, which skips equal
+    /// subtrees), and the patch-id is computed only for the rest.
+    pub fn by_patch_id(
+        &mut self,
+        repo: &Repository,
+        paths: &mut PathHistory,
+        fix: &ReducedFix,
+        patch_id: Oid,
+    ) -> Result<Option<Oid>> {
+        let fix_paths: Vec<&str> = fix.upstream_paths.keys().map(String::as_str).collect();
+        for i in 0..self.fork_commits.len() {
+            let (id, parent_tree, tree) = self.fork_commits[i];
+            let mut changes_all = true;
+            for path in &fix_paths {
+                if !paths.file_differs(parent_tree, tree, path)? {
+                    changes_all = false;
+                    break;
+                }
+            }
+            if changes_all && self.fork_patch_id(repo, &repo.find_commit(id)?)? == Some(patch_id) {
+                return Ok(Some(id));
+            }
+        }
+        Ok(self.patch_ids.get(&patch_id).copied())
     }
 
     /// Writes new cache entries (skipped for dry runs, which change nothing).
@@ -203,29 +223,31 @@ pub fn cherry_picked_from(commit: &Commit) -> Vec<Oid> {
         .collect()
 }
 
-/// Patch-ids of commits, cached in `<git dir>/els/patch-ids` as `<commit> <patch-id|->` lines.
+/// Patch-ids of commits, cached in `<git dir>/els/patch-ids` as `<commit> <patch-id|->` lines
+/// under a header naming the format. A commit id fixes the commit's content, so an entry never
+/// goes stale while the patch-id is computed the same way; a file with another header (an older
+/// or newer toolkit's, or one restored from a pipeline cache of either) is ignored and rewritten.
+/// The file can be restored into a fresh clone: entries of commits it lacks are never asked for.
 struct PatchIdCache {
     path: Option<PathBuf>,
     entries: HashMap<Oid, Option<Oid>>,
     dirty: bool,
 }
 
+/// The first line of the cache file: bump when the patch-id computation changes.
+const PATCH_ID_CACHE_HEADER: &str =
+    "# els patch-ids v2: libgit2 stable patch-id against the first parent";
+
 impl PatchIdCache {
     fn load(repo: &Repository) -> PatchIdCache {
         let path = repo.commondir().join("els").join("patch-ids");
-        let entries = std::fs::read_to_string(&path)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| {
-                let (c, p) = l.split_once(' ')?;
-                let pid = if p == "-" {
-                    None
-                } else {
-                    Some(Oid::from_str(p).ok()?)
-                };
-                Some((Oid::from_str(c).ok()?, pid))
-            })
-            .collect();
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let mut lines = text.lines();
+        let entries = if lines.next() == Some(PATCH_ID_CACHE_HEADER) {
+            lines.filter_map(parse_cache_line).collect()
+        } else {
+            HashMap::new()
+        };
         PatchIdCache {
             path: Some(path),
             entries,
@@ -257,6 +279,18 @@ impl PatchIdCache {
             })
             .collect();
         lines.sort();
+        lines.insert(0, PATCH_ID_CACHE_HEADER.to_string());
         crate::atomic::write(path, lines.join("\n") + "\n")
     }
+}
+
+/// `<commit> <patch-id|->`; `None` for a line that is not one.
+fn parse_cache_line(line: &str) -> Option<(Oid, Option<Oid>)> {
+    let (c, p) = line.split_once(' ')?;
+    let pid = if p == "-" {
+        None
+    } else {
+        Some(Oid::from_str(p).ok()?)
+    };
+    Some((Oid::from_str(c).ok()?, pid))
 }

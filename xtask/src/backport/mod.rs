@@ -255,6 +255,9 @@ fn apply_fixes(
     let map = PathMap::new(&st.remaps);
     let mut history = ForkHistory::new(repo);
     let mut path_history = changes::PathHistory::new(repo)?;
+    // The equivalence checks' own path lookups: the prerequisite walk asks them while it holds
+    // `path_history`.
+    let mut fork_paths = changes::PathHistory::new(repo)?;
     let mut added = changes::AddedFiles::default();
     let mut changed_paths = Vec::new();
     let total = st.fixes.len();
@@ -273,6 +276,7 @@ fn apply_fixes(
             &onto,
             &map,
             &mut history,
+            &mut fork_paths,
             &mut added,
         )? {
             Evaluation::Already(evidence, equivalent) => {
@@ -333,7 +337,7 @@ fn apply_fixes(
                     parent.as_ref(),
                     tip,
                     &paths,
-                    |c| is_on_fork(repo, c, &map, &history),
+                    |c| is_on_fork(repo, c, &map, &mut history, &mut fork_paths),
                 )?;
                 if req.skip_conflicts {
                     continue;
@@ -459,6 +463,7 @@ fn evaluate(
     onto: &Commit,
     map: &PathMap,
     history: &mut ForkHistory,
+    fork_paths: &mut changes::PathHistory,
     added: &mut changes::AddedFiles,
 ) -> Result<Evaluation> {
     if history.scan(repo, onto.id(), upstream.id())? {
@@ -473,8 +478,10 @@ fn evaluate(
         return Ok(Evaluation::Already(Evidence::Empty, None));
     }
     let patch_id = reduced.patch_id(repo)?;
-    if let Some(c) = patch_id.and_then(|p| history.by_patch_id(p)) {
-        return Ok(Evaluation::Already(Evidence::PatchId, Some(c)));
+    if let Some(pid) = patch_id {
+        if let Some(c) = history.by_patch_id(repo, fork_paths, &reduced, pid)? {
+            return Ok(Evaluation::Already(Evidence::PatchId, Some(c)));
+        }
     }
     let onto_tree = onto.tree()?;
     match pick::pick(repo, &reduced, &onto_tree, map, added)? {
@@ -498,16 +505,20 @@ fn is_on_fork(
     repo: &Repository,
     commit: &Commit,
     map: &PathMap,
-    history: &ForkHistory,
+    history: &mut ForkHistory,
+    fork_paths: &mut changes::PathHistory,
 ) -> Result<bool> {
     if history.by_trailer(commit).is_some() {
         return Ok(true);
     }
     let parent = commit.parent(0)?.tree()?;
     let reduced = ReducedFix::new(repo, Some(&parent), &commit.tree()?, map)?;
-    Ok(reduced
-        .patch_id(repo)?
-        .is_some_and(|p| history.by_patch_id(p).is_some()))
+    match reduced.patch_id(repo)? {
+        Some(pid) => Ok(history
+            .by_patch_id(repo, fork_paths, &reduced, pid)?
+            .is_some()),
+        None => Ok(false),
+    }
 }
 
 /// The parent a fix is picked against: the only parent, the `--mainline` parent of a merge, or

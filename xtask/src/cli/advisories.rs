@@ -6,7 +6,7 @@ use jiff::civil::Date;
 use super::{Context, Outcome};
 use crate::advisories::plan::plan;
 use crate::advisories::queue::QueueCves;
-use crate::advisories::source::{GitHubSource, Source};
+use crate::advisories::source::Source;
 use crate::advisories::status::{render_markdown, render_table, Status, StatusReport};
 use crate::advisories::triage::Triage;
 use crate::advisories::{sync, Paths, Snapshot};
@@ -68,7 +68,7 @@ pub struct StatusArgs {
 ///
 /// Reads the timeline cve.json files from the `[advisories] since` month on and the releases.json
 /// of each configured channel, from a local directory (a dotnet/core clone or a flat copy) or
-/// from GitHub. The token comes from GITHUB_TOKEN or GH_TOKEN when set.
+/// from GitHub. The token comes from GH_TOKEN, else GITHUB_TOKEN, when set.
 ///
 /// Example: `cargo xtask advisories sync --source ../dotnet-core`
 #[derive(Debug, clap::Args)]
@@ -201,25 +201,9 @@ fn run_sync(args: SyncArgs, config: Option<&Config>, ctx: &Context) -> Result<Ou
         .snapshot
         .map(|p| ctx.cwd().join(p))
         .unwrap_or(defaults.snapshot);
-    let local = match (&args.source, args.github) {
-        (Some(dir), _) => Some(ctx.cwd().join(dir)),
-        (None, false) => settings
-            .source
-            .as_ref()
-            .map(|dir| config.map_or(dir.clone(), |c| c.resolve(dir))),
-        (None, true) => None,
-    };
-    let source = match local {
-        Some(dir) => Source::Dir(dir),
-        None => Source::GitHub(GitHubSource {
-            api_url: args.api_url.unwrap_or(settings.github.api_url.clone()),
-            repo: settings.github.repo.clone(),
-            timeline_ref: settings.github.timeline_branch.clone(),
-            releases_ref: settings.github.releases_branch.clone(),
-            token: ["GITHUB_TOKEN", "GH_TOKEN"]
-                .iter()
-                .find_map(|v| std::env::var(v).ok().filter(|t| !t.is_empty())),
-        }),
+    let source = match &args.source {
+        Some(dir) => Source::Dir(ctx.cwd().join(dir)),
+        None => Source::configured(config, args.github, args.api_url),
     };
     let quiet = args.quiet || args.json;
     if !quiet {

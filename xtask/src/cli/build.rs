@@ -1,8 +1,8 @@
 use anyhow::Result;
 
 use super::{Context, Outcome};
-use crate::build::{build, Arch, Options, Os};
 use crate::console::{paint, Style};
+use crate::official_build::{build, Arch, Options, Os};
 
 /// Build the fork's runtime and ASP.NET Core for one OS and architecture, then collect the
 /// shipping artifacts with a manifest (name, size, SHA-512) into <artifacts-dir>/<version>/<rid>/.

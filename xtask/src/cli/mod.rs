@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 use crate::config::Config;
 
 mod advisories;
+mod apicompat;
 mod backport;
 mod bench;
 mod build;
@@ -19,6 +20,7 @@ mod cherry;
 mod compat;
 mod demo;
 mod feed;
+mod init;
 mod patches;
 mod pipelines;
 mod release;
@@ -40,6 +42,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     Advisories(advisories::Args),
+    Apicompat(apicompat::Args),
     Backport(backport::Args),
     Bench(bench::Args),
     Build(build::Args),
@@ -48,6 +51,7 @@ pub enum Command {
     Cherry(cherry::Args),
     Demo(demo::Args),
     Feed(feed::Args),
+    Init(init::Args),
     Patches(patches::Args),
     Pipelines(pipelines::Args),
     Release(release::Args),
@@ -87,6 +91,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
 fn dispatch(command: Command, ctx: &Context) -> Result<Outcome> {
     match command {
         Command::Advisories(args) => advisories::run(args, ctx),
+        Command::Apicompat(args) => apicompat::run(args, ctx),
         Command::Backport(args) => backport::run(args, ctx),
         Command::Bench(args) => bench::run(args, ctx),
         Command::Build(args) => build::run(args, ctx),
@@ -95,6 +100,7 @@ fn dispatch(command: Command, ctx: &Context) -> Result<Outcome> {
         Command::Cherry(args) => cherry::run(args, ctx),
         Command::Demo(args) => demo::run(args, ctx),
         Command::Feed(args) => feed::run(args, ctx),
+        Command::Init(args) => init::run(args, ctx),
         Command::Patches(args) => patches::run(args, ctx),
         Command::Pipelines(args) => pipelines::run(args, ctx),
         Command::Release(args) => release::run(args, ctx),
@@ -123,6 +129,19 @@ impl Context {
                 self.cwd.display()
             )
         })
+    }
+
+    /// The config file a command that writes one writes: `--config` / `ELS_CONFIG`, else the
+    /// els.toml found upwards, else els.toml in the current directory.
+    pub fn config_file(&self) -> PathBuf {
+        if let Some(path) = &self.config_path {
+            return self.cwd.join(path);
+        }
+        self.cwd
+            .ancestors()
+            .map(|dir| dir.join(crate::config::FILE_NAME))
+            .find(|candidate| candidate.is_file())
+            .unwrap_or_else(|| self.cwd.join(crate::config::FILE_NAME))
     }
 
     /// The current directory the command was started in.

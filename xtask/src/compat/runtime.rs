@@ -57,7 +57,8 @@ fn version_key(v: &str) -> Vec<u64> {
         .collect()
 }
 
-fn framework_versions(root: &Path, framework: &str) -> Vec<String> {
+/// Versions of `framework` under `<root>/shared/`, oldest first.
+pub fn framework_versions(root: &Path, framework: &str) -> Vec<String> {
     let mut versions: Vec<String> = std::fs::read_dir(root.join("shared").join(framework))
         .map(|entries| {
             entries
@@ -136,12 +137,32 @@ pub fn resolve(spec: &str, unpack_dir: &Path) -> Result<Runtime> {
 /// earlier unpack of the same bytes. Unpacks into a temporary directory first, so an interrupted
 /// or rejected archive leaves nothing behind.
 fn unpack(archive: &Path, unpack_dir: &Path) -> Result<PathBuf> {
+    unpack_archive(archive, unpack_dir, &|dir| {
+        if framework_versions(dir, NETCORE_APP).is_empty() {
+            bail!(
+                "{} is not a .NET runtime archive: it has no shared/{NETCORE_APP}/<version> directory",
+                archive.display()
+            );
+        }
+        Ok(())
+    })
+}
+
+/// Unpacks a `.tar.gz`/`.tgz` or `.zip`/`.nupkg` archive into
+/// `<unpack_dir>/<archive name>-<sha256 prefix>` (reused when the same bytes were unpacked
+/// before); `check` judges the unpacked tree before it is kept, so a rejected or interrupted
+/// archive leaves nothing behind.
+pub fn unpack_archive(
+    archive: &Path,
+    unpack_dir: &Path,
+    check: &dyn Fn(&Path) -> Result<()>,
+) -> Result<PathBuf> {
     let name = archive
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let is_tar = name.ends_with(".tar.gz") || name.ends_with(".tgz");
-    let is_zip = name.ends_with(".zip");
+    let is_zip = name.ends_with(".zip") || name.ends_with(".nupkg");
     if !is_tar && !is_zip {
         bail!(
             "{} is neither a directory nor a runtime archive (.tar.gz or .zip)",
@@ -173,13 +194,13 @@ fn unpack(archive: &Path, unpack_dir: &Path) -> Result<PathBuf> {
                 Ok(())
             })
     };
-    result.with_context(|| format!("{} is not a readable runtime archive", archive.display()))?;
-    if framework_versions(tmp.path(), NETCORE_APP).is_empty() {
-        bail!(
-            "{} is not a .NET runtime archive: it has no shared/{NETCORE_APP}/<version> directory",
+    result.with_context(|| {
+        format!(
+            "{} is not a readable runtime archive or package",
             archive.display()
-        );
-    }
+        )
+    })?;
+    check(tmp.path())?;
     let tmp = tmp.keep();
     std::fs::rename(&tmp, &dest)
         .with_context(|| format!("cannot move the unpacked runtime to {}", dest.display()))?;

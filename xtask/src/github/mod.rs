@@ -30,9 +30,10 @@ const MAX_RATE_LIMIT_RETRIES: u32 = 3;
 pub struct Token(String);
 
 impl Token {
-    /// The token from `GITHUB_TOKEN`, else `GH_TOKEN` (the names Actions and the gh CLI use).
+    /// The token from `GH_TOKEN`, else `GITHUB_TOKEN` (the gh CLI's order: a token given to a
+    /// step as `GH_TOKEN`, e.g. the fork's, wins over the job's ambient `GITHUB_TOKEN`).
     pub fn from_env() -> Option<Token> {
-        ["GITHUB_TOKEN", "GH_TOKEN"]
+        ["GH_TOKEN", "GITHUB_TOKEN"]
             .iter()
             .filter_map(|name| std::env::var(name).ok())
             .map(|v| v.trim().to_string())
@@ -325,7 +326,7 @@ impl GitHub {
                 "GitHub requires authentication for {what} (401 {msg}): set GITHUB_TOKEN or GH_TOKEN"
             ),
             401 => anyhow::anyhow!(
-                "GitHub rejected the token for {what} (401 {msg}): the token in GITHUB_TOKEN/GH_TOKEN is invalid or expired; create a new one"
+                "GitHub rejected the token for {what} (401 {msg}): the token in GH_TOKEN (else GITHUB_TOKEN) is invalid or expired; create a new one"
             ),
             403 => anyhow::anyhow!(
                 "GitHub refused {what} (403 {msg}): the token lacks a permission{}; grant it (fine-grained token or GitHub App: repository permissions; Actions: the job's `permissions:`)",

@@ -22,7 +22,7 @@ pub fn render(feed: &Feed) -> Result<String> {
             feed.channel
         );
     }
-    let key = crate::build::nuget::FEED_KEY;
+    let key = crate::official_build::nuget::FEED_KEY;
     let esc = |s: &str| quick_xml::escape::escape(s).into_owned();
     let mut xml = String::from("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<configuration>\n");
     xml.push_str("  <packageSources>\n    <clear />\n");

@@ -203,7 +203,7 @@ pub fn release_dir(config: &Config, release: Option<&Path>) -> Result<PathBuf> {
         None => Ok(config
             .artifacts_dir()
             .join("release")
-            .join(crate::build::product_version(config)?.to_string())),
+            .join(crate::official_build::product_version(config)?.to_string())),
     }
 }
 
@@ -377,7 +377,7 @@ pub fn release_packages(release: &Path) -> Result<Vec<FeedPackage>> {
                 path.display(),
                 release.join(crate::release::CHECKSUMS).display()
             ),
-            Some(sum) if *sum != crate::build::sha512_hex(&bytes) => bail!(
+            Some(sum) if *sum != crate::official_build::sha512_hex(&bytes) => bail!(
                 "{} does not match its SHA-512 in {}; the file changed after the release was assembled",
                 path.display(),
                 release.join(crate::release::CHECKSUMS).display()

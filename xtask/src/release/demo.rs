@@ -7,7 +7,7 @@ use anyhow::{bail, Result};
 
 use super::sign::{self, GpgHome, SigningKey};
 use super::verify::{self, TrustedKey};
-use crate::build::{self, fixture, Arch, Os};
+use crate::official_build::{self, fixture, Arch, Os};
 
 /// What the stage produced.
 #[derive(Clone, Debug)]
@@ -34,7 +34,7 @@ pub fn run_stage(sandbox: &Path, vex: Option<&Path>) -> Result<StageReport> {
         bumped.to,
         bumped.repos.len()
     ));
-    let options = build::Options {
+    let options = official_build::Options {
         os: Os::Linux,
         arch: Arch::X64,
         repos: Vec::new(),
@@ -42,7 +42,7 @@ pub fn run_stage(sandbox: &Path, vex: Option<&Path>) -> Result<StageReport> {
         dry_run: false,
         quiet: true,
     };
-    let built = build::build(&config, &options)?;
+    let built = official_build::build(&config, &options)?;
     if !built.succeeded {
         bail!(
             "the fixture build failed: {:?} {:?}",

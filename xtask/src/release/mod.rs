@@ -16,8 +16,8 @@ use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::build::{sha512_hex, Manifest, MANIFEST};
 use crate::config::Config;
+use crate::official_build::{sha512_hex, Manifest, MANIFEST};
 use crate::version::Version;
 
 /// The checksum file, in `sha512sum` format.
@@ -71,7 +71,7 @@ struct Artifact {
 pub fn assemble(config: &Config, options: &Options) -> Result<Report> {
     let version = match options.version {
         Some(v) => v,
-        None => crate::build::product_version(config)?,
+        None => crate::official_build::product_version(config)?,
     };
     let date = options
         .date

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::sign::GpgHome;
 use super::{CHECKSUMS, NOTES, RELEASE_JSON, SIGNED, VEX};
-use crate::build::{sha512_hex, Manifest};
+use crate::official_build::{sha512_hex, Manifest};
 use crate::channel::CHANNELS_JSON;
 
 /// The key releases must be signed with.

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use xtask::build::{build, fixture, Arch, Manifest, Options, Os};
+use xtask::official_build::{build, fixture, Arch, Manifest, Options, Os};
 
 fn options(os: Os, dry_run: bool) -> Options {
     Options {
@@ -151,7 +151,7 @@ fn a_successful_build_replaces_internal_feeds_and_collects_the_artifacts() {
     for file in &manifest.files {
         let bytes = std::fs::read(dir.join(&file.name)).unwrap();
         assert_eq!(file.size, bytes.len() as u64);
-        assert_eq!(file.sha512, xtask::build::sha512_hex(&bytes));
+        assert_eq!(file.sha512, xtask::official_build::sha512_hex(&bytes));
     }
     // The manifest's hash is the one sha512sum computes.
     let sum = std::process::Command::new("sha512sum")
