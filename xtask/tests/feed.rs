@@ -11,6 +11,7 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 use support::{code, json, stderr, stdout, xtask};
+use xtask::nuget_feed::serve::StaticServer;
 
 /// nuget.exe, installed by `cargo xtask test` (npm `nuget-exe`).
 fn nuget_exe() -> PathBuf {
@@ -137,7 +138,10 @@ fn release(dir: &Path, files: &[(&str, Vec<u8>)]) {
     let mut sums = String::new();
     for (name, bytes) in files {
         std::fs::write(dir.join(name), bytes).unwrap();
-        sums.push_str(&format!("{}  {name}\n", xtask::official_build::sha512_hex(bytes)));
+        sums.push_str(&format!(
+            "{}  {name}\n",
+            xtask::official_build::sha512_hex(bytes)
+        ));
     }
     std::fs::write(dir.join("SHA512SUMS"), sums).unwrap();
 }
@@ -174,32 +178,8 @@ fn release_files() -> Vec<(&'static str, Vec<u8>)> {
     ]
 }
 
-/// A loopback HTTP server for the feed directory, as a static web server would serve it (the
-/// query string is ignored). Lives as long as the test process.
-fn serve(root: PathBuf) -> u16 {
-    let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
-    let port = server.server_addr().to_ip().unwrap().port();
-    std::thread::spawn(move || {
-        for request in server.incoming_requests() {
-            let path = request
-                .url()
-                .split('?')
-                .next()
-                .unwrap_or("")
-                .trim_start_matches('/')
-                .to_string();
-            let file = root.join(&path);
-            let response = match (path.contains(".."), std::fs::read(&file)) {
-                (false, Ok(bytes)) => tiny_http::Response::from_data(bytes).boxed(),
-                _ => tiny_http::Response::empty(404).boxed(),
-            };
-            let _ = request.respond(response);
-        }
-    });
-    port
-}
-
 struct Sandbox {
+    _server: StaticServer,
     _tmp: tempfile::TempDir,
     root: PathBuf,
     release: PathBuf,
@@ -213,7 +193,8 @@ impl Sandbox {
         let root = tmp.path().to_path_buf();
         let feeds = root.join("feeds");
         std::fs::create_dir_all(&feeds).unwrap();
-        let port = serve(feeds.clone());
+        let server = StaticServer::start(&feeds).unwrap();
+        let port: u16 = server.url.rsplit(':').next().unwrap().parse().unwrap();
         std::fs::write(
             root.join("els.toml"),
             format!("[feed]\nbase-url = \"http://127.0.0.1:{port}/\"\n"),
@@ -222,6 +203,7 @@ impl Sandbox {
         let release_dir = root.join("release/6.0.37");
         release(&release_dir, &release_files());
         Sandbox {
+            _server: server,
             _tmp: tmp,
             root,
             release: release_dir,

@@ -8,9 +8,11 @@
 //! each publication.
 
 pub mod client_config;
+pub mod demo;
 pub mod documents;
 pub mod nuspec;
 pub mod package_version;
+pub mod serve;
 pub mod verify;
 
 use std::collections::BTreeMap;

@@ -11,8 +11,8 @@ use serde_json::Value;
 
 use super::sign::GpgHome;
 use super::{CHECKSUMS, NOTES, RELEASE_JSON, SIGNED, VEX};
-use crate::official_build::{sha512_hex, Manifest};
 use crate::channel::CHANNELS_JSON;
+use crate::official_build::{sha512_hex, Manifest};
 
 /// The key releases must be signed with.
 #[derive(Clone, Debug)]
