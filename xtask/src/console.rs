@@ -1,10 +1,11 @@
-//! What a person or a CI log sees: colours only on a terminal (and never with `NO_COLOR`),
+//! What a person or a CI log sees: colours decided per stream (`--color`, `NO_COLOR`,
+//! `CLICOLOR_FORCE`, a terminal or not, through anstream),
 //! progress lines on stderr, and GitHub Actions workflow commands (annotations, step summaries)
 //! when running inside Actions. This module is the only writer of workflow commands and step
 //! summaries: they go to stderr and `$GITHUB_STEP_SUMMARY`, never to stdout, so stdout carries
 //! only the command's result (exactly one JSON document with `--json`), in Actions or not.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
@@ -20,29 +21,67 @@ pub enum Style {
 }
 
 impl Style {
-    fn ansi(self) -> &'static str {
+    fn anstyle(self) -> anstyle::Style {
+        use anstyle::{AnsiColor, Effects};
         match self {
-            Style::Good => "\x1b[32m",
-            Style::Warn => "\x1b[33m",
-            Style::Bad => "\x1b[31m",
-            Style::Dim => "\x1b[2m",
-            Style::Bold => "\x1b[1m",
+            Style::Good => AnsiColor::Green.on_default(),
+            Style::Warn => AnsiColor::Yellow.on_default(),
+            Style::Bad => AnsiColor::Red.on_default(),
+            Style::Dim => anstyle::Style::new().effects(Effects::DIMMED),
+            Style::Bold => anstyle::Style::new().effects(Effects::BOLD),
         }
     }
 }
 
-/// True when stdout is a terminal and the user did not ask for plain output (`NO_COLOR`).
-pub fn color_enabled() -> bool {
-    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()
+/// `--color`: `auto` (the default) colours a stream when it is a terminal and the environment
+/// allows it (`NO_COLOR` turns colours off, `CLICOLOR_FORCE` on, also when piped); `always` and
+/// `never` override both.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorWhen {
+    #[default]
+    Auto,
+    Always,
+    Never,
 }
 
-/// Wraps `text` in the style's escape codes when colours are enabled.
-pub fn paint(text: &str, style: Style) -> String {
-    if color_enabled() {
-        format!("{}{text}\x1b[0m", style.ansi())
+/// Applies `--color` for the rest of the process.
+pub fn set_color(when: ColorWhen) {
+    let choice = match when {
+        ColorWhen::Auto => anstream::ColorChoice::Auto,
+        ColorWhen::Always => anstream::ColorChoice::Always,
+        ColorWhen::Never => anstream::ColorChoice::Never,
+    };
+    choice.write_global();
+}
+
+/// True when text for stdout is coloured: decided for stdout itself by anstream from `--color`,
+/// `NO_COLOR`, `CLICOLOR_FORCE`, `CLICOLOR`, `TERM` and whether it is a terminal.
+pub fn color_enabled() -> bool {
+    anstream::AutoStream::choice(&std::io::stdout()) != anstream::ColorChoice::Never
+}
+
+/// The same decision for stderr, which may be a terminal while stdout is piped (or the reverse).
+pub fn color_enabled_on_stderr() -> bool {
+    anstream::AutoStream::choice(&std::io::stderr()) != anstream::ColorChoice::Never
+}
+
+fn styled(text: &str, style: Style, enabled: bool) -> String {
+    if enabled {
+        let s = style.anstyle();
+        format!("{s}{text}{s:#}")
     } else {
         text.to_string()
     }
+}
+
+/// `text` in `style` for printing on stdout (plain unless stdout gets colours).
+pub fn paint(text: &str, style: Style) -> String {
+    styled(text, style, color_enabled())
+}
+
+/// `text` in `style` for printing on stderr (plain unless stderr gets colours).
+pub fn paint_err(text: &str, style: Style) -> String {
+    styled(text, style, color_enabled_on_stderr())
 }
 
 /// True when running as a GitHub Actions step.
@@ -166,7 +205,7 @@ impl Progress {
             let elapsed = self.started.elapsed().as_secs_f64();
             eprintln!(
                 "{}",
-                paint(
+                paint_err(
                     &format!("[{}/{}] {what} ({elapsed:.1}s)", self.done, self.total),
                     Style::Dim
                 )

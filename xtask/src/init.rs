@@ -78,8 +78,8 @@ const KNOWN_REPOS: &[KnownRepo] = &[
     },
 ];
 
-/// The combined repository (dotnet/dotnet) whose `src/runtime/` fixes apply to the runtime fork.
-const COMBINED_REPO: &str = "dotnet";
+/// The combined repository (dotnet/dotnet), as cve.json names it, whose `src/runtime/` fixes apply to the runtime fork.
+pub const COMBINED_REPO: &str = "dotnet";
 const COMBINED_BRANCHES: &[&str] = &["release/10.0.1xx"];
 
 /// The names `--repos` accepts.
@@ -507,7 +507,7 @@ fn progress(options: &Options, what: &str) {
     if !options.quiet {
         eprintln!(
             "{}",
-            crate::console::paint(what, crate::console::Style::Dim)
+            crate::console::paint_err(what, crate::console::Style::Dim)
         );
     }
 }
@@ -553,7 +553,7 @@ fn set_up(p: &Plan, options: &Options) -> Result<RepoReport> {
         for location in p.fork.iter().chain([&p.upstream]) {
             progress(options, &format!("fetching tag {base} from {location}"));
             match crate::remote::Remote::new(repo.path(), location)
-                .fetch(&[refspec.clone()], options.quiet)
+                .fetch(std::slice::from_ref(&refspec), options.quiet)
             {
                 Ok(()) => {
                     fetched_tag = true;
@@ -612,26 +612,11 @@ fn git(dir: Option<&Path>, args: &[&str]) -> Result<()> {
 
 /// [`git`], returning its stdout.
 fn git_output(dir: Option<&Path>, args: &[&str]) -> Result<String> {
-    let sh = xshell::Shell::new()?;
+    let sh = crate::process::shell()?;
     if let Some(dir) = dir {
         sh.change_dir(dir);
     }
-    let _prompt = sh.push_env("GIT_TERMINAL_PROMPT", "0");
-    let out = xshell::cmd!(sh, "git {args...}")
-        .quiet()
-        .ignore_status()
-        .output()
-        .context("cannot run `git`: install git and make sure it is on PATH")?;
-    if !out.status.success() {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let tail: Vec<&str> = stderr.lines().rev().take(5).collect();
-        let tail: Vec<&str> = tail.into_iter().rev().collect();
-        bail!(
-            "`git {}` failed ({}): {}",
-            args.join(" "),
-            out.status,
-            tail.join(" / ")
-        );
-    }
+    let out =
+        crate::process::output(xshell::cmd!(sh, "git {args...}").env("GIT_TERMINAL_PROMPT", "0"))?;
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }

@@ -1,6 +1,5 @@
 //! `cargo xtask`: the net6-els command line. Parsing and printing live in `xtask::cli`; this file
-//! only turns the outcome into an exit status: 0 success, 1 the command ran and found a problem
-//! (a conflict, a regression, an overdue CVE), 2 invalid input or environment.
+//! only reports an error and exits with the status `xtask::cli::exit` gives the outcome.
 
 use std::process::ExitCode;
 
@@ -15,20 +14,18 @@ fn main() -> ExitCode {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     let cli = xtask::cli::Cli::parse();
-    match xtask::cli::run(cli) {
-        Ok(outcome) => outcome.into(),
-        Err(err) => {
-            eprintln!(
-                "{} {err:#}",
-                xtask::console::paint("error:", xtask::console::Style::Bad)
-            );
-            xtask::console::annotate(
-                xtask::console::Annotation::Error,
-                None,
-                None,
-                &format!("{err:#}"),
-            );
-            ExitCode::from(2)
-        }
+    let result = xtask::cli::run(cli);
+    if let Err(err) = &result {
+        eprintln!(
+            "{} {err:#}",
+            xtask::console::paint_err("error:", xtask::console::Style::Bad)
+        );
+        xtask::console::annotate(
+            xtask::console::Annotation::Error,
+            None,
+            None,
+            &format!("{err:#}"),
+        );
     }
+    xtask::cli::exit::status(&result)
 }

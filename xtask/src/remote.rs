@@ -10,10 +10,11 @@ use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use git2::Oid;
+use xshell::Cmd;
 
-use crate::github::Token;
+use crate::token::Token;
 
 /// The environment variable that carries a token to the credential helper below. Passing it in
 /// the environment keeps it out of every command line (`ps`, /proc/<pid>/cmdline, logs).
@@ -81,28 +82,33 @@ impl<'a> Remote<'a> {
     /// Runs git, returning its stdout. Its stderr is forwarded as it comes when `show_progress`
     /// (fetch progress), and is kept for the error message either way.
     fn run(&self, args: &[&str], show_progress: bool) -> Result<String> {
-        let mut cmd = Command::new("git");
-        cmd.arg("--git-dir")
+        let sh = crate::process::shell()?;
+        let mut cmd = sh
+            .cmd("git")
+            .arg("--git-dir")
             .arg(self.git_dir)
             .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
             // Never wait for a password on a terminal nobody watches (CI, --json pipelines).
             .env("GIT_TERMINAL_PROMPT", "0")
             // The toolkit's own locale-independent reading of git's messages.
             .env("LC_ALL", "C");
         if let Some(token) = self.token {
-            add_config(
-                &mut cmd,
+            cmd = add_config(
+                cmd,
                 "credential.helper",
                 &format!(
                     "!f() {{ test \"$1\" = get && echo username=x-access-token && echo \"password=${TOKEN_VARIABLE}\"; }}; f"
                 ),
-            );
-            cmd.env(TOKEN_VARIABLE, token.expose());
+            )
+            .env(TOKEN_VARIABLE, token.expose());
         }
-        let mut child = cmd
+        // Streamed (fetch progress), so started by hand; the location may be a URL with
+        // credentials in it, so the error names only git's subcommand.
+        let shown = format!("git {}", args.first().copied().unwrap_or_default());
+        let mut child = Command::from(cmd)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
             .spawn()
             .context("cannot run `git`: install git and make sure it is on PATH")?;
         let mut stderr = child.stderr.take().context("git's stderr")?;
@@ -140,11 +146,12 @@ impl<'a> Remote<'a> {
         let status = child.wait()?;
         let stderr = forward.join().unwrap_or_default();
         if !status.success() {
-            bail!(
-                "`git {}` failed: {}",
-                args.first().copied().unwrap_or_default(),
-                reason(&stderr, &stdout)
-            );
+            return Err(crate::process::Failed {
+                command: shown,
+                status,
+                stderr_tail: reason(&stderr, &stdout),
+            }
+            .into());
         }
         Ok(stdout)
     }
@@ -153,17 +160,18 @@ impl<'a> Remote<'a> {
 /// Sets one configuration value for a single git invocation through the environment
 /// (`GIT_CONFIG_COUNT`), after whatever the caller's environment already sets that way. An empty
 /// `credential.helper` first clears inherited helpers, so only this token is tried.
-fn add_config(cmd: &mut Command, key: &str, value: &str) {
+fn add_config<'a>(mut cmd: Cmd<'a>, key: &str, value: &str) -> Cmd<'a> {
     let mut n: usize = std::env::var("GIT_CONFIG_COUNT")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
     for v in ["", value] {
-        cmd.env(format!("GIT_CONFIG_KEY_{n}"), key)
+        cmd = cmd
+            .env(format!("GIT_CONFIG_KEY_{n}"), key)
             .env(format!("GIT_CONFIG_VALUE_{n}"), v);
         n += 1;
     }
-    cmd.env("GIT_CONFIG_COUNT", n.to_string());
+    cmd.env("GIT_CONFIG_COUNT", n.to_string())
 }
 
 /// The lines of git's output that say why it failed (progress lines dropped); for a rejected

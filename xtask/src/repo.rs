@@ -10,10 +10,7 @@ use git2::{Repository, RepositoryState, StatusOptions};
 /// Opens the repository at `path` (a worktree or a bare repository) with a clear error.
 pub fn open(path: &Path) -> Result<Repository> {
     if !path.exists() {
-        bail!(
-            "repository not found: {} does not exist (check --fork or the `path` in els.toml)",
-            path.display()
-        );
+        bail!("repository not found: {} does not exist", path.display());
     }
     // Like git, trust the object database instead of re-hashing every object read (libgit2's
     // default, with collision-detecting SHA-1, costs a fifth of a backport's CPU time).
@@ -26,9 +23,36 @@ pub fn open(path: &Path) -> Result<Repository> {
     applied?;
     Repository::open(path).map_err(|e| {
         anyhow::anyhow!(
-            "{} is not a git repository ({}); point --fork at a clone of the fork",
+            "{} is not a git repository ({})",
             path.display(),
             e.message()
+        )
+    })
+}
+
+/// Opens the clone of a configured fork repository. When it is missing, the error names the
+/// repository, the config key that points at it and how to create it (`cargo xtask init`).
+pub fn open_fork(
+    config: &crate::config::Config,
+    repo: &crate::config::RepoConfig,
+) -> Result<Repository> {
+    let path = config.resolve(&repo.path);
+    let file = config.root.join(crate::config::FILE_NAME);
+    if !path.exists() {
+        bail!(
+            "this command needs the `{}` fork, and its clone {} does not exist (`path` of its \
+             [[repo]] in {}); clone the fork there, or set the forks up with `cargo xtask init`",
+            repo.name,
+            path.display(),
+            file.display()
+        );
+    }
+    open(&path).with_context(|| {
+        format!(
+            "the `{}` fork's clone ({}, `path` of its [[repo]] in {}) cannot be opened",
+            repo.name,
+            path.display(),
+            file.display()
         )
     })
 }

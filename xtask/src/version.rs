@@ -70,6 +70,21 @@ impl fmt::Display for Version {
     }
 }
 
+/// Refuses a fork version that is not after Microsoft's last official release (`[fork]
+/// base-version`): a fork 6.0.36 would collide with Microsoft's own 6.0.36.
+pub fn ensure_fork_version(target: Version, config: &crate::config::Config) -> Result<()> {
+    let microsoft: Version = config.fork.base_version.parse().with_context(|| {
+        format!(
+            "[fork] base-version in {} is not a version",
+            config.root.join(crate::config::FILE_NAME).display()
+        )
+    })?;
+    if target <= microsoft {
+        bail!("{target} collides with Microsoft's releases (the last official one is {microsoft}); use {} or later", microsoft.next());
+    }
+    Ok(())
+}
+
 /// An official build id `yyyyMMdd.r`: the build date and that day's build counter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct BuildId {
@@ -105,10 +120,11 @@ impl BuildId {
         Ok(self)
     }
 
-    /// Today's date (UTC) as yyyyMMdd.
+    /// Today's date (UTC, [`today_utc`]) as yyyyMMdd.
     pub fn today() -> u32 {
-        let d = time::OffsetDateTime::now_utc().date();
-        d.year() as u32 * 10000 + u8::from(d.month()) as u32 * 100 + d.day() as u32
+        let d = today_utc();
+        // jiff dates are within years -9999..=9999 and months/days are positive.
+        d.year().unsigned_abs() as u32 * 10000 + d.month() as u32 * 100 + d.day() as u32
     }
 }
 
@@ -141,10 +157,35 @@ impl fmt::Display for BuildId {
     }
 }
 
+/// Today, the one clock every day boundary uses (SLA deadlines, build ids, release dates): the
+/// date in UTC, so that a pipeline and a laptop in different time zones agree on it.
+pub fn today_utc() -> jiff::civil::Date {
+    jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date()
+}
+
 /// Today's date (UTC) as YYYY-MM-DD, the format of `release-date` in releases.json.
 pub fn today_iso() -> String {
-    let d = BuildId::today();
-    format!("{:04}-{:02}-{:02}", d / 10000, d / 100 % 100, d % 100)
+    today_utc().to_string()
+}
+
+/// Parses a calendar date a user passed or a file holds: exactly YYYY-MM-DD and a real day
+/// (`2025-13-45` and `2025-02-30` are refused). `what` names the value in the error.
+pub fn parse_date(text: &str, what: &str) -> Result<jiff::civil::Date> {
+    let well_formed = text.len() == 10
+        && text.bytes().enumerate().all(|(i, b)| {
+            if i == 4 || i == 7 {
+                b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        });
+    if !well_formed {
+        bail!("{what} `{text}` is not a date in the form YYYY-MM-DD");
+    }
+    text.parse()
+        .map_err(|e| anyhow::anyhow!("{what} `{text}` is not a real date: {e}"))
 }
 
 #[cfg(test)]

@@ -17,8 +17,9 @@ use xtask::advisories::source::{read_dir, GitHubSource, Source};
 use xtask::advisories::status::{Status, StatusReport};
 use xtask::advisories::triage::Triage;
 use xtask::advisories::vex::{document, VexInput};
-use xtask::advisories::{sync, CveId, Snapshot};
+use xtask::advisories::{sync, Snapshot};
 use xtask::config::{AdvisoriesSettings, Config, SlaDays};
+use xtask::cve::CveId;
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dotnet-core")
@@ -471,6 +472,83 @@ fn a_series_naming_a_missing_patch_is_an_error_with_its_line() {
         err.contains("runtime/series:3") && err.contains("0002-gone.patch"),
         "{err}"
     );
+}
+
+#[test]
+fn every_consumer_sees_the_same_cve_to_patch_map_from_a_quilt_series() {
+    let snapshot = real_snapshot();
+    let tmp = tempfile::tempdir().unwrap();
+    let cves = ["CVE-2025-55248", "CVE-2025-55315", "CVE-2025-21171"];
+    write_queue(tmp.path(), "runtime", &cves.map(|c| (c, Some("listed"))));
+    // quilt's syntax: an option, trailing comments, leading whitespace, blank lines, and a
+    // commented-out patch that must not count.
+    std::fs::write(
+        tmp.path().join("runtime/series"),
+        "# the queue\nCVE-2025-55248/0001-fix.patch -p1 # the SmtpClient fix\n\n  \
+         CVE-2025-55315/0002-fix.patch\t# Kestrel\n#CVE-2025-21171/0003-fix.patch\n",
+    )
+    .unwrap();
+    let expected: BTreeSet<(String, String)> = [
+        ("CVE-2025-55248", "runtime/CVE-2025-55248/0001-fix.patch"),
+        ("CVE-2025-55315", "runtime/CVE-2025-55315/0002-fix.patch"),
+    ]
+    .map(|(c, p)| (c.to_string(), p.to_string()))
+    .into();
+
+    let queue = QueueCves::read(tmp.path()).unwrap();
+    let status_join: BTreeSet<(String, String)> = queue
+        .by_cve
+        .iter()
+        .flat_map(|(id, patches)| {
+            patches
+                .iter()
+                .map(move |p| (id.to_string(), format!("{}/{}", p.repo, p.patch)))
+        })
+        .collect();
+    assert_eq!(status_join, expected, "status join");
+
+    let release_notes: BTreeSet<(String, String)> = xtask::release::queue::read(tmp.path())
+        .unwrap()
+        .into_iter()
+        .flat_map(|f| f.cves.into_iter().map(move |c| (c, f.patch.clone())))
+        .collect();
+    assert_eq!(release_notes, expected, "release notes");
+
+    let triage =
+        Triage::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../advisories/triage.toml"))
+            .unwrap();
+    let report = StatusReport::compute(
+        &snapshot,
+        &triage,
+        &queue,
+        date(2026, 4, 1),
+        &SlaDays::default(),
+    );
+    let input = VexInput {
+        product_version: "6.0.37",
+        author: ".NET 6 ELS",
+        id_prefix: "urn:net6-els:vex:",
+        timestamp: "2026-04-01T12:00:00Z".parse().unwrap(),
+    };
+    let doc = serde_json::to_value(document(&snapshot, &report, &triage, &input).unwrap()).unwrap();
+    let fixed: BTreeSet<(String, String)> = doc["statements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["status"] == "fixed")
+        .flat_map(|s| {
+            let cve = s["vulnerability"]["name"].as_str().unwrap().to_string();
+            let notes = s["status_notes"].as_str().unwrap_or_default();
+            let patches: Vec<String> = notes
+                .split([' ', ',', ';', '(', ')'])
+                .filter(|w| w.ends_with(".patch"))
+                .map(str::to_string)
+                .collect();
+            assert!(!patches.is_empty(), "{cve}: {notes}");
+            patches.into_iter().map(move |p| (cve.clone(), p))
+        })
+        .collect();
+    assert_eq!(fixed, expected, "VEX");
 }
 
 #[test]
@@ -979,6 +1057,19 @@ fn the_command_line_syncs_reports_and_gates() {
     );
     let doc = read_json(&dir.join("vex.json"));
     assert!(openvex_validator().is_valid(&doc));
+
+    // Microsoft's own 6.0.36 (and anything before it) is not a fork release, as for `bump`.
+    let before = std::fs::read(dir.join("vex.json")).unwrap();
+    for version in ["6.0.36", "6.0.2"] {
+        let out = xtask(
+            dir,
+            &["vex", "--product-version", version, "-o", "vex.json"],
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains("collides with Microsoft's releases"), "{err}");
+    }
+    assert_eq!(std::fs::read(dir.join("vex.json")).unwrap(), before);
 
     let out = xtask(dir, &["advisories", "--today", "yesterday"]);
     assert_eq!(out.status.code(), Some(2));

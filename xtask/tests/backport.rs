@@ -1365,6 +1365,47 @@ fn refusals_exit_2_and_change_nothing() {
         stderr(&out)
     );
 
+    // A FIX prefixed with another repository than the fork's is refused, whether els.toml or
+    // the fork's remotes say which repository the fork is.
+    let short = &w.id("clean")[..10];
+    let before_fix = refs(&w.fork);
+    support::git(
+        &w.fork,
+        &[
+            "config",
+            "remote.origin.url",
+            "https://github.com/contoso/runtime.git",
+        ],
+    );
+    let out = w.backport(&[&format!("aspnetcore@{short}")]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out)
+            .contains("FIX `aspnetcore@…` is a fix in the aspnetcore repository, but the fork"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("is the runtime repository (its remotes point at runtime)"),
+        "{}",
+        stderr(&out)
+    );
+    support::git(&w.fork, &["config", "--unset", "remote.origin.url"]);
+    std::fs::write(
+        w.root.join("els.toml"),
+        "[[repo]]\nname = \"runtime\"\npath = \"fork\"\nbranch = \"release/6.0-els\"\nbase = \"v6.0.36\"\nupstream = \"upstream\"\n\n[[repo]]\nname = \"aspnetcore\"\npath = \"aspnetcore\"\nbranch = \"release/6.0-els\"\nbase = \"v6.0.36\"\nupstream = \"upstream\"\n",
+    )
+    .unwrap();
+    let out = w.backport(&[&format!("aspnetcore@{short}")]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("els.toml configures it as runtime"),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::remove_file(w.root.join("els.toml")).unwrap();
+    assert_eq!(refs(&w.fork), before_fix, "nothing changed");
+
     // Dirty worktree: modified file.
     std::fs::write(w.fork.join(SIGNED_XML), "local edit\n").unwrap();
     let out = w.backport(&[&w.id("clean")]);
@@ -1487,6 +1528,71 @@ fn human_output_names_outcomes_and_next_steps() {
 }
 
 #[test]
+fn a_fix_changing_reference_sources_is_classed_public_api() {
+    let w = World::new();
+    let upstream = Repository::open(&w.upstream).unwrap();
+    let sec = sandbox::signature("Security Dev", "sec@example.com", 1_700_000_100);
+    let reference =
+        "src/libraries/System.Security.Cryptography.Xml/ref/System.Security.Cryptography.Xml.cs";
+    let fix = sandbox::commit(
+        &upstream,
+        "release/8.0",
+        &[(
+            reference,
+            Some("namespace System.Security.Cryptography.Xml { public partial class SignedXml { public bool CheckReference(int i) { throw null; } } }\n"),
+        )],
+        "Add SignedXml.CheckReference",
+        &sec,
+    )
+    .unwrap()
+    .to_string();
+    let summary = w.root.join("summary.md");
+    let fork = w.fork.to_str().unwrap().to_string();
+    let upstream_dir = w.upstream.to_str().unwrap().to_string();
+    let args = [
+        "backport",
+        "--fork",
+        &fork,
+        "--onto",
+        "release/6.0-els",
+        "--upstream",
+        &upstream_dir,
+        "--dry-run",
+    ];
+    let out = xtask(
+        &w.root,
+        &[&args[..], &["--json", &w.id("clean"), &fix]].concat(),
+        &[],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let report = json(&out);
+    assert!(report["fixes"][0].get("public_api").is_none());
+    assert_eq!(report["fixes"][1]["public_api"][0], reference);
+    let out = xtask(
+        &w.root,
+        &[&args[..], &[&fix]].concat(),
+        &[
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_STEP_SUMMARY", summary.to_str().unwrap()),
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let annotations = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        annotations.contains(&format!("::warning file={reference}::"))
+            && annotations.contains("is public-api"),
+        "{annotations}"
+    );
+    assert!(
+        stdout(&out).contains("public-api changes reference sources"),
+        "{}",
+        stdout(&out)
+    );
+    let md = std::fs::read_to_string(&summary).unwrap();
+    assert!(md.contains("(public-api)"), "{md}");
+}
+
+#[test]
 fn github_actions_get_annotations_and_a_step_summary() {
     let w = World::new();
     let summary = w.root.join("summary.md");
@@ -1510,10 +1616,11 @@ fn github_actions_get_annotations_and_a_step_summary() {
         ],
     );
     assert_eq!(code(&out), 1);
+    // Workflow commands go to stderr: stdout carries only the result.
     assert!(
-        stdout(&out).contains(&format!("::error file={VERSIONS}::")),
+        stderr(&out).contains(&format!("::error file={VERSIONS}::")),
         "{}",
-        stdout(&out)
+        stderr(&out)
     );
     let md = std::fs::read_to_string(&summary).unwrap();
     assert!(

@@ -22,6 +22,8 @@ fn quick_bench_reaches_the_same_outcomes_as_git() {
         "vs one `git cherry-pick -x` sequence",
         "`xtask cherry` vs `git cherry`",
         "`xtask patches apply` vs `git am`",
+        "cold: 4 fixes, a fresh clone per run vs `git cherry-pick -x` loop",
+        "warm: 4 fixes, the clone of an earlier run (patch-id cache kept) vs",
     ] {
         assert!(
             scenarios.iter().any(|s| s.contains(wanted)),
@@ -52,6 +54,7 @@ fn quick_bench_reaches_the_same_outcomes_as_git() {
         "### Against the goals",
         "| backport vs the `git cherry-pick -x` loop | ≤ 0.5×",
         "| already-applied detection vs `git cherry` | ≤ 1×",
+        "| cold backport (a fresh clone, few fixes) vs the `git cherry-pick -x` loop | ≤ 1×",
         "| rebuild from the queue vs `git am` | ≤ 0.5×",
         "| peak memory, every row | ≤ 2×",
     ] {
@@ -62,6 +65,47 @@ fn quick_bench_reaches_the_same_outcomes_as_git() {
         markdown.matches("identical").count(),
         results.comparisons.len()
     );
+}
+
+#[test]
+fn a_real_repository_gets_cold_and_warm_rows_checked_against_git() {
+    let cache = tempfile::tempdir().unwrap();
+    let shape = Shape {
+        files: 300,
+        divergence: 60,
+        fixes: 6,
+        seed: 3,
+    };
+    // Any clone will do as the "real" repository: here a generated one, read through --real.
+    let repo = bench::cached(cache.path(), shape, true).unwrap();
+    let mut s = settings(cache.path());
+    s.real = Some(bench::Real {
+        repo: repo.path.clone(),
+        fork_ref: "release/6.0".into(),
+        fixes: repo.fixes.iter().take(4).map(|f| f.id.clone()).collect(),
+    });
+    let results = bench::run(&s).unwrap();
+    let scenarios: Vec<&str> = results
+        .comparisons
+        .iter()
+        .map(|c| c.scenario.as_str())
+        .collect();
+    assert_eq!(scenarios.len(), 2, "{scenarios:?}");
+    assert!(scenarios[0].starts_with("cold: 4 fixes onto release/6.0, a fresh clone per run"));
+    assert!(scenarios[1].starts_with("warm: 4 fixes onto release/6.0"));
+    for c in &results.comparisons {
+        assert!(c.outcome.starts_with("identical: "), "{}", c.outcome);
+        assert_eq!(c.files, 300);
+    }
+    let markdown = bench::markdown(&results);
+    assert!(
+        markdown.contains("fork branch at `release/6.0`"),
+        "{markdown}"
+    );
+    // A ref the repository lacks is a clear error, not a panic.
+    s.real.as_mut().unwrap().fork_ref = "v0.0.0-none".into();
+    let err = bench::run(&s).unwrap_err().to_string();
+    assert!(err.contains("--fork-ref v0.0.0-none"), "{err}");
 }
 
 #[test]

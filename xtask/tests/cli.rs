@@ -47,3 +47,55 @@ fn unknown_flags_exit_2_with_usage() {
         "{err}"
     );
 }
+
+/// Colours are decided per stream by `--color`, `NO_COLOR` and `CLICOLOR_FORCE` (both streams are
+/// pipes here, so `auto` alone gives none).
+#[test]
+fn colours_follow_color_no_color_and_clicolor_force_per_stream() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"));
+        cmd.args(args)
+            .current_dir(&root)
+            .env_remove("NO_COLOR")
+            .env_remove("CLICOLOR_FORCE")
+            .env_remove("CLICOLOR")
+            .env_remove("GITHUB_ACTIONS");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        (
+            out.stdout.contains(&0x1b),
+            out.stderr.contains(&0x1b),
+            out.status.code(),
+        )
+    };
+    let table = ["advisories", "--today", "2026-04-01"];
+    let error = ["release", "--date", "2025-13-45", "--version", "6.0.37"];
+    assert!(!run(&table, &[]).0, "a pipe gets no colours");
+    assert!(!run(&error, &[]).1, "a pipe gets no colours");
+    assert!(run(&table, &[("CLICOLOR_FORCE", "1")]).0);
+    assert!(run(&error, &[("CLICOLOR_FORCE", "1")]).1);
+    let always = ["--color", "always", "advisories", "--today", "2026-04-01"];
+    assert!(run(&always, &[("NO_COLOR", "1")]).0, "--color always wins");
+    let never = ["--color", "never", "advisories", "--today", "2026-04-01"];
+    assert!(
+        !run(&never, &[("CLICOLOR_FORCE", "1")]).0,
+        "--color never wins"
+    );
+    let (_, stderr_coloured, status) = run(
+        &[
+            "--color",
+            "always",
+            "release",
+            "--date",
+            "2025-13-45",
+            "--version",
+            "6.0.37",
+        ],
+        &[],
+    );
+    assert!(stderr_coloured);
+    assert_eq!(status, Some(2));
+}

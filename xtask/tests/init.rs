@@ -452,8 +452,66 @@ fn init_on_a_real_dotnet_wpf_clone() {
     );
     let cherry = xtask(
         &tmp.path().join("toolkit"),
-        &["cherry", "--repo", "wpf", "--json"],
+        &[
+            "cherry",
+            "--repo",
+            "wpf",
+            "--json",
+            "release/6.0-els",
+            "upstream/release/8.0",
+        ],
         &[],
     );
     assert!(matches!(code(&cherry), 0 | 1), "{}", stderr(&cherry));
+}
+
+/// Before `init` (or with a wrong `path`), every command that needs a fork says which fork is
+/// missing, where els.toml expects it and how to create it, instead of suggesting flags the
+/// command does not have.
+#[test]
+fn commands_that_need_a_fork_say_which_one_is_missing_and_how_to_create_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("els.toml"),
+        "[[repo]]\nname = \"runtime\"\npath = \"../runtime\"\nbranch = \"release/6.0-els\"\nbase = \"v6.0.36\"\nupstream = \"https://github.com/dotnet/runtime\"\n\n[[repo]]\nname = \"aspnetcore\"\npath = \"../aspnetcore\"\nbranch = \"release/6.0-els\"\nbase = \"v6.0.36\"\nupstream = \"https://github.com/dotnet/aspnetcore\"\n",
+    )
+    .unwrap();
+    for args in [
+        &["patches", "export", "--repo", "runtime"][..],
+        &["bump", "--dry-run"],
+        &["build", "--os", "linux", "--dry-run"],
+        &[
+            "cherry",
+            "--repo",
+            "runtime",
+            "release/6.0-els",
+            "release/8.0",
+        ],
+    ] {
+        let out = xtask(tmp.path(), args, &[]);
+        let err = stderr(&out);
+        assert_eq!(code(&out), 2, "{args:?}: {err}");
+        assert!(
+            err.contains("this command needs the `runtime` fork"),
+            "{args:?}: {err}"
+        );
+        assert!(err.contains("cargo xtask init"), "{args:?}: {err}");
+        assert!(
+            !err.contains("--fork"),
+            "{args:?} suggests a flag it does not have: {err}"
+        );
+    }
+    let out = xtask(
+        tmp.path(),
+        &["cherry", "release/6.0-els", "release/8.0"],
+        &[],
+    );
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains(
+            "els.toml configures 2 repositories (runtime, aspnetcore); name one with --repo NAME"
+        ),
+        "{}",
+        stderr(&out)
+    );
 }

@@ -818,6 +818,51 @@ fn has(problems: &[(String, usize, String)], file: &str, line: usize, message: &
 }
 
 #[test]
+fn verify_requires_an_api_change_line_for_reference_sources() {
+    let w = World::new();
+    patches::export_repo(&w.config(), "runtime").unwrap();
+    let (clean_path, clean) = w.patch(4);
+    let clean_rel = w.series()[3].clone();
+    let diff_line = clean
+        .lines()
+        .find(|l| l.starts_with("diff --git a/"))
+        .unwrap();
+    let touched = diff_line["diff --git a/".len()..]
+        .split(" b/")
+        .next()
+        .unwrap()
+        .to_string();
+    let reference = "src/libraries/System.Net.Mail/ref/System.Net.Mail.cs";
+    let on_ref = clean.replace(&touched, reference);
+    let at = line_of(&on_ref, "\ndiff --git") + 1;
+    // Verify with the given patch text, then put the clean patch back.
+    let problems = |text: &str| -> Vec<String> {
+        std::fs::write(&clean_path, text).unwrap();
+        let out = w.xtask(&["patches", "verify", "--json"], &[]);
+        std::fs::write(&clean_path, &clean).unwrap();
+        assert_eq!(code(&out), 1, "{}{}", stdout(&out), stderr(&out));
+        let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
+        report[0]["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["file"].as_str().unwrap().ends_with(&clean_rel))
+            .map(|p| format!("{}: {}", p["line"], p["message"].as_str().unwrap()))
+            .collect()
+    };
+    let p = problems(&on_ref);
+    let want = format!("{at}: changes the reference source `{reference}` (public API) but the header has no `API-Change:` field");
+    assert!(p.iter().any(|m| m.starts_with(&want)), "{p:?}");
+    let justified = on_ref.replacen(
+        "\nOrigin:",
+        "\nAPI-Change: the fix needs a new overload (accepted in apicompat.toml)\nOrigin:",
+        1,
+    );
+    let p = problems(&justified);
+    assert!(!p.iter().any(|m| m.contains("API-Change")), "{p:?}");
+}
+
+#[test]
 fn verify_names_file_and_line_of_each_defect() {
     let w = World::new();
     patches::export_repo(&w.config(), "runtime").unwrap();

@@ -1,6 +1,8 @@
 //! `cargo xtask pipelines check` on fixture workflows (valid ones, and one broken in every way it
-//! detects, each problem at its file:line), and the real actionlint over the repository's own
-//! workflows.
+//! detects, each problem at its file:line), the real actionlint and zizmor over the repository's
+//! own workflows, and `pipelines rehearse` running workflows on the demo sandbox.
+
+mod github_server;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -282,4 +284,176 @@ fn the_real_pipelines_are_in_step_with_the_command_line() {
         "pipelines/ and .github/workflows/ drifted from the CLI:\n{text}"
     );
     assert!(text.contains("0 problem(s)"), "{text}");
+}
+
+#[test]
+fn zizmor_finds_nothing_and_every_suppression_says_why() {
+    let root = workspace_root();
+    let zizmor = std::env::var_os("ELS_ZIZMOR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target/tools/zizmor/bin/zizmor"));
+    assert!(
+        zizmor.is_file(),
+        "zizmor is not installed at {}: run the tests with `cargo xtask test`, which installs it",
+        zizmor.display()
+    );
+    let o = Command::new(&zizmor)
+        .args([
+            "--offline",
+            "--format",
+            "plain",
+            "pipelines",
+            ".github/workflows",
+        ])
+        .current_dir(&root)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "zizmor findings:\n{}", out(&o));
+    for file in yaml_files(&root.join("pipelines"))
+        .into_iter()
+        .chain(yaml_files(&root.join(".github/workflows")))
+    {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for (i, line) in text.lines().enumerate() {
+            if let Some((_, after)) = line.split_once("zizmor: ignore[") {
+                let reason = after.split_once(']').map_or("", |(_, r)| r.trim());
+                assert!(
+                    reason.len() > 10,
+                    "{}:{}: a zizmor suppression without a written reason",
+                    file.display(),
+                    i + 1
+                );
+            }
+        }
+    }
+}
+
+/// `pipelines rehearse` on the demo sandbox, with the local GitHub API server serving the
+/// dotnet/core fixtures to `advisories sync`.
+fn rehearse(
+    workflow: &Path,
+    workdir: &Path,
+    args: &[&str],
+) -> (Output, Vec<github_server::Request>) {
+    let server = github_server::Server::start(
+        workspace_root().join("xtask/tests/fixtures/dotnet-core"),
+        9_000,
+    );
+    let o = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["pipelines", "rehearse", "--json", "--workdir"])
+        .arg(workdir)
+        .arg(workflow)
+        .args(args)
+        .current_dir(workspace_root())
+        .env("NO_COLOR", "1")
+        .env("GITHUB_API_URL", server.url())
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .env_remove("GITHUB_TOKEN")
+        .env_remove("GH_TOKEN")
+        .output()
+        .unwrap();
+    (o, server.requests())
+}
+
+#[test]
+fn the_advisories_plan_job_rehearses_into_the_backport_matrix() {
+    let dir = tempfile::tempdir().unwrap();
+    let workflow = workspace_root().join("pipelines/advisories-backport.yml");
+    let (o, requests) = rehearse(&workflow, &dir.path().join("run"), &["--job", "plan"]);
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    // `advisories sync` read the feed from the local server with the job's `github.token`.
+    assert!(
+        requests.iter().any(|r| r.raw
+            && r.path.ends_with("releases.json")
+            && r.r#ref.as_deref() == Some("main")),
+        "{requests:#?}"
+    );
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.authorization.as_deref() == Some("Bearer rehearsal-github-token")),
+        "{requests:#?}"
+    );
+    let report: Value = serde_json::from_slice(&o.stdout).expect("stdout is one JSON document");
+    let jobs = report["jobs"].as_array().unwrap();
+    assert_eq!(jobs.len(), 1, "only the plan job: {report:#}");
+    let plan = &jobs[0];
+    assert_eq!(plan["status"], "passed", "{plan:#}");
+    let matrix: Value = serde_json::from_str(plan["outputs"]["matrix"].as_str().unwrap()).unwrap();
+    let legs = matrix["include"].as_array().unwrap();
+    let count: usize = plan["outputs"]["count"].as_str().unwrap().parse().unwrap();
+    assert!(count > 0, "the demo has pending backports: {plan:#}");
+    assert_eq!(legs.len(), count);
+    for leg in legs {
+        let fixes = leg["fixes"].as_str().unwrap();
+        assert!(
+            leg["cve"].as_str().unwrap().starts_with("CVE-")
+                && !fixes.is_empty()
+                && fixes
+                    .split(' ')
+                    .all(|f| f.starts_with(&format!("{}@", leg["repo"].as_str().unwrap()))),
+            "{leg}"
+        );
+    }
+    // The advisory table reaches the step summary once, with no workflow command in it.
+    let summary = plan["summary"].as_str().unwrap();
+    assert_eq!(
+        summary.matches("### Advisories as of").count(),
+        1,
+        "{summary}"
+    );
+    assert!(!summary.contains("::"), "{summary}");
+}
+
+#[test]
+fn the_plan_step_as_it_was_fails_its_rehearsal_with_the_jq_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixed = std::fs::read_to_string(workspace_root().join("pipelines/advisories-backport.yml"))
+        .unwrap();
+    let old = fixed
+        .replace(
+            "[.backports[] | {cve, repo, fixes: ([.commits[].key] | join(\" \"))}]",
+            "[.[] | {cve, repo, fixes: (.fixes | join(\" \"))}]",
+        )
+        .replace("jq '.backports | length'", "jq length");
+    assert_ne!(old, fixed);
+    let workflow = dir.path().join("advisories-backport.yml");
+    std::fs::write(&workflow, old).unwrap();
+    let (o, _) = rehearse(&workflow, &dir.path().join("run"), &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+    let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let plan = &report["jobs"][0];
+    assert_eq!(plan["status"], "failed");
+    let step = plan["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["status"] == "failed")
+        .unwrap();
+    assert_eq!(step["name"], "Plan the backports");
+    assert!(
+        step["log"]
+            .as_str()
+            .unwrap()
+            .contains("Cannot index array with string \"cve\""),
+        "{step:#}"
+    );
+    // The first failure ends the rehearsal: nothing after it ran.
+    assert_eq!(report["jobs"].as_array().unwrap().len(), 1, "{report:#}");
+}
+
+#[test]
+fn windows_jobs_are_listed_as_not_rehearsed_never_passed() {
+    let dir = tempfile::tempdir().unwrap();
+    let workflow = dir.path().join("w.yml");
+    std::fs::write(
+        &workflow,
+        "on: workflow_dispatch\njobs:\n  win:\n    runs-on: windows-2022\n    steps:\n      - run: exit 0\n  after:\n    needs: win\n    runs-on: ubuntu-22.04\n    steps:\n      - run: echo \"::notice::ran\"\n",
+    )
+    .unwrap();
+    let (o, _) = rehearse(&workflow, &dir.path().join("run"), &[]);
+    let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["jobs"][0]["status"], "not-rehearsed", "{report:#}");
+    assert_eq!(report["jobs"][1]["status"], "skipped", "{report:#}");
 }

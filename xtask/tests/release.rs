@@ -64,6 +64,12 @@ fn released() -> Released {
         ]),
     )
     .unwrap();
+    // One accepted public API difference, to be listed in the release notes.
+    std::fs::write(
+        config.root.join("apicompat.toml"),
+        "[[accept]]\nassembly = \"System.Security.Cryptography.Xml\"\nkind = \"added\"\nitem = \"System.Security.Cryptography.Xml.SignedXml.CheckReference(int)\"\ncve = \"CVE-2025-55248\"\njustification = \"the fix validates references through a new public check\"\n",
+    )
+    .unwrap();
     let report = assemble(
         &config,
         &Options {
@@ -184,8 +190,13 @@ fn a_release_is_complete_readable_and_verifiable_with_standard_tools() {
         .unwrap();
     assert_eq!(oob["rid"], "");
 
-    // The notes list each CVE with its upstream fix and patch.
+    // The notes list each CVE with its upstream fix and patch, and each accepted API change.
     let notes = std::fs::read_to_string(r.dir.join("release-notes.md")).unwrap();
+    assert!(
+        notes.contains("## Accepted public API changes")
+            && notes.contains("| CVE-2025-55248 | System.Security.Cryptography.Xml | added | `System.Security.Cryptography.Xml.SignedXml.CheckReference(int)` | the fix validates references through a new public check |"),
+        "{notes}"
+    );
     for (cve, subject, url) in fixture::FIXED {
         let row = notes
             .lines()
@@ -456,4 +467,29 @@ fn the_demo_stage_runs_end_to_end() {
     assert_eq!(report.cves, ["CVE-2025-55248", "CVE-2026-21218"]);
     assert_eq!(report.log.len(), 5, "{:?}", report.log);
     assert!(report.release_dir.join("SHA512SUMS.asc").is_file());
+}
+
+#[test]
+fn release_dates_are_validated_before_anything_is_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    fixture::create(tmp.path()).unwrap();
+    for (date, says) in [
+        ("2025-13-45", "is not a real date"),
+        ("2025-02-30", "is not a real date"),
+        ("11/11/2025", "is not a date in the form YYYY-MM-DD"),
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(["release", "--version", "6.0.37", "--date", date])
+            .current_dir(tmp.path())
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{date}: {err}");
+        assert!(
+            err.contains(&format!("release date `{date}` {says}")),
+            "{err}"
+        );
+        assert!(!tmp.path().join("artifacts/els/release").exists());
+    }
 }

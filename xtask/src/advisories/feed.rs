@@ -14,9 +14,8 @@ use jiff::civil::Date;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
-use super::{
-    compare_versions, Advisory, CveId, Cvss, Fix, FixCommit, FixKind, Snapshot, SNAPSHOT_FORMAT,
-};
+use super::{compare_versions, Advisory, Cvss, Fix, FixCommit, FixKind, Snapshot, SNAPSHOT_FORMAT};
+use crate::cve::CveId;
 
 /// Product names cve.json uses; anything else is reported but kept.
 pub const KNOWN_PRODUCTS: &[&str] = &[

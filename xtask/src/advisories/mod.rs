@@ -17,84 +17,17 @@ pub mod triage;
 pub mod vex;
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 use anyhow::{bail, Context, Result};
 use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
+use crate::cve::CveId;
 
 /// The snapshot file format version; bump it when the layout changes incompatibly.
 pub const SNAPSHOT_FORMAT: u32 = 1;
-
-/// A CVE identifier such as `CVE-2025-55248`, validated and ordered by year then number.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct CveId {
-    year: u16,
-    number: u32,
-}
-
-impl CveId {
-    /// The year part, e.g. 2025 for `CVE-2025-55248`.
-    pub fn year(&self) -> u16 {
-        self.year
-    }
-}
-
-impl FromStr for CveId {
-    type Err = anyhow::Error;
-
-    fn from_str(s: &str) -> Result<CveId> {
-        let bad = || {
-            anyhow::anyhow!("`{s}` is not a CVE id (expected CVE-YYYY-NNNN, e.g. CVE-2025-55248)")
-        };
-        let rest = s.strip_prefix("CVE-").ok_or_else(bad)?;
-        let (year, number) = rest.split_once('-').ok_or_else(bad)?;
-        let digits = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
-        if year.len() != 4 || !digits(year) || number.len() < 4 || !digits(number) {
-            return Err(bad());
-        }
-        Ok(CveId {
-            year: year.parse().map_err(|_| bad())?,
-            number: number.parse().map_err(|_| bad())?,
-        })
-    }
-}
-
-impl TryFrom<String> for CveId {
-    type Error = anyhow::Error;
-    fn try_from(s: String) -> Result<CveId> {
-        s.parse()
-    }
-}
-
-impl From<CveId> for String {
-    fn from(id: CveId) -> String {
-        id.to_string()
-    }
-}
-
-impl fmt::Display for CveId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "CVE-{}-{:04}", self.year, self.number)
-    }
-}
-
-impl Ord for CveId {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (self.year, self.number).cmp(&(other.year, other.number))
-    }
-}
-
-impl PartialOrd for CveId {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
 
 /// The normalised advisory database: every CVE published since the cut-off, merged across
 /// months and channels. Serialised sorted and without timestamps so that re-syncing unchanged

@@ -8,8 +8,9 @@
 use serde::Serialize;
 
 use super::status::{Status, StatusReport};
-use super::{compare_versions, Advisory, CveId, Snapshot};
+use super::{compare_versions, Advisory, Snapshot};
 use crate::config::Config;
+use crate::cve::CveId;
 
 /// The combined repository (the "VMR") fixes land in from .NET 10 on.
 pub const COMBINED_REPO: &str = "dotnet";

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
 
-use super::CveId;
+use crate::cve::CveId;
+use crate::patches::series;
 
 /// A patch in the queue that names a CVE.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,21 +45,14 @@ impl QueueCves {
                 .unwrap_or_default()
                 .to_string();
             let series = repo_dir.join("series");
-            let text = std::fs::read_to_string(&series)
-                .with_context(|| format!("cannot read {}", series.display()))?;
-            for (n, line) in text.lines().enumerate() {
-                let entry = line.split('#').next().unwrap_or_default().trim();
-                if entry.is_empty() {
-                    continue;
-                }
-                // quilt allows options after the name (`-p1`); the name is the first word.
-                let name = entry.split_whitespace().next().unwrap_or(entry);
+            for entry in series::read(&repo_dir)? {
+                let name = entry.path.as_str();
                 let path = repo_dir.join(name);
                 let patch = std::fs::read_to_string(&path).map_err(|e| {
                     anyhow!(
                         "{}:{}: lists `{name}`, which cannot be read ({e}); fix the series or restore the patch",
                         series.display(),
-                        n + 1
+                        entry.line
                     )
                 })?;
                 for id in header_cves(&patch).map_err(|e| anyhow!("{}: {e:#}", path.display()))? {

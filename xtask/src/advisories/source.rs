@@ -49,7 +49,7 @@ impl std::fmt::Debug for GitHubSource {
 impl Source {
     /// The source `els.toml` names: `[advisories] source` (resolved against the config file)
     /// unless `github` asks for GitHub; GitHub's API at `api_url` (default `[advisories.github]
-    /// api-url`) with the token from the environment (`github::Token::from_env`) otherwise.
+    /// api-url`) with the token from the environment (`token::Token::from_env`) otherwise.
     pub fn configured(
         config: Option<&crate::config::Config>,
         github: bool,
@@ -63,7 +63,7 @@ impl Source {
                 repo: settings.github.repo.clone(),
                 timeline_ref: settings.github.timeline_branch.clone(),
                 releases_ref: settings.github.releases_branch.clone(),
-                token: crate::github::Token::from_env().map(|t| t.expose().to_string()),
+                token: crate::token::Token::from_env().map(|t| t.expose().to_string()),
             }),
         }
     }

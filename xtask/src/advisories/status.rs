@@ -7,9 +7,10 @@ use serde::Serialize;
 
 use super::queue::QueueCves;
 use super::triage::{Decision, Triage};
-use super::{Advisory, CveId, Snapshot};
+use super::{Advisory, Snapshot};
 use crate::config::SlaDays;
 use crate::console::{paint, Style};
+use crate::cve::CveId;
 
 /// The fork's status for one CVE.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

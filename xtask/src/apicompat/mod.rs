@@ -17,6 +17,19 @@ use crate::compat::runtime;
 use report::Report;
 use surface::AssemblySurface;
 
+/// True when a repository path is a reference source, the declared public API: the `ref/`
+/// projects' C# (`src/libraries/*/ref/*.cs` in dotnet/runtime, `src/*/ref/*.cs` in other
+/// repositories) and the public API baselines of analyzers (`PublicAPI.Shipped.txt`,
+/// `PublicAPI.Unshipped.txt`).
+pub fn is_reference_source(path: &str) -> bool {
+    let mut parts: Vec<&str> = path.split('/').collect();
+    let Some(file) = parts.pop() else {
+        return false;
+    };
+    matches!(file, "PublicAPI.Shipped.txt" | "PublicAPI.Unshipped.txt")
+        || (file.ends_with(".cs") && parts.contains(&"ref"))
+}
+
 /// Reads one assembly's public surface; errors name the file.
 pub fn read_assembly(path: &Path) -> std::result::Result<AssemblySurface, AssemblyError> {
     let bytes = std::fs::read(path).map_err(|e| AssemblyError {

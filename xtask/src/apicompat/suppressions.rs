@@ -7,7 +7,7 @@ use anyhow::{anyhow, bail, Context as _, Result};
 use serde::Deserialize;
 
 use super::report::{Acceptance, Kind, Report};
-use crate::advisories::CveId;
+use crate::cve::CveId;
 
 /// The file name, beside els.toml.
 pub const FILE_NAME: &str = "apicompat.toml";

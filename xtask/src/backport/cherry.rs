@@ -37,7 +37,7 @@ pub fn cherry(
     upstream: Oid,
     map: &PathMap,
 ) -> Result<Vec<CherryEntry>> {
-    let mut history = ForkHistory::new(repo);
+    let mut history = ForkHistory::new(repo)?;
     history.scan(repo, onto, upstream)?;
     let bases = history.merge_bases().to_vec();
     let mut diff = changes::TreeDiff::new(repo)?;

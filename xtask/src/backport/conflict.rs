@@ -6,7 +6,17 @@ use anyhow::{Context, Result};
 use git2::{build::CheckoutBuilder, Commit, Index, IndexConflict, Oid, Repository};
 
 use super::changes;
-use super::pick::ConflictedPath;
+
+/// A path left conflicted by a pick, in fork paths.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ConflictedPath {
+    pub path: String,
+    /// What kind of conflict: `content`, `add/add`, `modify/delete`, `delete/modify`, `rename`.
+    pub kind: String,
+    /// `version-infra` (eng/Versions.props, eng/Version.Details.xml, NuGet.config, global.json,
+    /// eng/common, pipelines), `tests`, or `code`.
+    pub class: String,
+}
 
 /// Names a conflict from the stages present.
 pub fn describe(c: &IndexConflict) -> ConflictedPath {

@@ -33,7 +33,7 @@ pub enum Evidence {
 }
 
 /// The fork branch's history as far as equivalence goes: trailers and patch-ids of its commits.
-pub struct ForkHistory {
+pub struct ForkHistory<'r> {
     /// A second handle on the repository whose object writes stay in memory: patch-ids are
     /// computed from throwaway trees that must not land in the fork's object database.
     scratch: Option<Repository>,
@@ -47,13 +47,15 @@ pub struct ForkHistory {
     covered: Vec<(Oid, bool)>,
     /// The merge bases the last full scan stopped at (none for unrelated histories).
     merge_bases: Vec<Oid>,
+    /// Which fork commits change the fix's files (to rule out patch-id candidates).
+    paths: PathHistory<'r>,
     cache: PatchIdCache,
 }
 
-impl ForkHistory {
+impl<'r> ForkHistory<'r> {
     /// An empty history backed by the repository's patch-id cache.
-    pub fn new(repo: &Repository) -> ForkHistory {
-        ForkHistory {
+    pub fn new(repo: &'r Repository) -> Result<ForkHistory<'r>> {
+        Ok(ForkHistory {
             scratch: scratch(repo),
             trailers: HashMap::new(),
             patch_ids: HashMap::new(),
@@ -61,8 +63,9 @@ impl ForkHistory {
             fork_commits: Vec::new(),
             covered: Vec::new(),
             merge_bases: Vec::new(),
+            paths: PathHistory::new(repo)?,
             cache: PatchIdCache::load(repo),
-        }
+        })
     }
 
     /// Scans the fork commits reachable from `tip` that are not shared with `upstream` (all of
@@ -169,12 +172,11 @@ impl ForkHistory {
     ///
     /// A patch-id hashes every changed file's header, which names the file, so only a fork
     /// commit that changes every file of the fix can have the same one: the others are ruled
-    /// out by comparing the fix's paths between the commit's trees (`paths`, which skips equal
-    /// subtrees), and the patch-id is computed only for the rest.
+    /// out by comparing the fix's paths between the commit's trees (skipping equal subtrees),
+    /// and the patch-id is computed only for the rest.
     pub fn by_patch_id(
         &mut self,
         repo: &Repository,
-        paths: &mut PathHistory,
         fix: &ReducedFix,
         patch_id: Oid,
     ) -> Result<Option<Oid>> {
@@ -183,7 +185,7 @@ impl ForkHistory {
             let (id, parent_tree, tree) = self.fork_commits[i];
             let mut changes_all = true;
             for path in &fix_paths {
-                if !paths.file_differs(parent_tree, tree, path)? {
+                if !self.paths.file_differs(parent_tree, tree, path)? {
                     changes_all = false;
                     break;
                 }
@@ -195,9 +197,14 @@ impl ForkHistory {
         Ok(self.patch_ids.get(&patch_id).copied())
     }
 
-    /// Writes new cache entries (skipped for dry runs, which change nothing).
+    /// Writes new cache entries (not called by dry runs, which change nothing).
     pub fn save_cache(&self) -> Result<()> {
         self.cache.save()
+    }
+
+    /// The patch-id cache with this history's new entries, to save once the run succeeded.
+    pub fn into_cache(self) -> PatchIdCache {
+        self.cache
     }
 }
 
@@ -228,7 +235,7 @@ pub fn cherry_picked_from(commit: &Commit) -> Vec<Oid> {
 /// goes stale while the patch-id is computed the same way; a file with another header (an older
 /// or newer toolkit's, or one restored from a pipeline cache of either) is ignored and rewritten.
 /// The file can be restored into a fresh clone: entries of commits it lacks are never asked for.
-struct PatchIdCache {
+pub struct PatchIdCache {
     path: Option<PathBuf>,
     entries: HashMap<Oid, Option<Oid>>,
     dirty: bool,
@@ -264,7 +271,8 @@ impl PatchIdCache {
         self.dirty = true;
     }
 
-    fn save(&self) -> Result<()> {
+    /// Writes the cache when it gained entries.
+    pub fn save(&self) -> Result<()> {
         let (Some(path), true) = (&self.path, self.dirty) else {
             return Ok(());
         };

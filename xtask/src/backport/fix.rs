@@ -51,6 +51,80 @@ impl fmt::Display for FixSpec {
     }
 }
 
+/// Refuses a FIX whose `repo@` prefix names another repository than the fork's: an upstream
+/// that happens to have the commit must not put, say, an aspnetcore fix onto the runtime fork.
+/// The fork's repositories are the `[[repo]]` sections whose clone is `fork` (runtime and the
+/// combined `dotnet` share one), else the Microsoft repository its `origin` / `upstream` remotes
+/// end in; a fork known by neither is not checked.
+pub fn ensure_fix_fits_fork(
+    prefix: &str,
+    fork: &std::path::Path,
+    config: Option<&crate::config::Config>,
+) -> anyhow::Result<()> {
+    let same = |a: &std::path::Path| {
+        let canonical = |p: &std::path::Path| std::fs::canonicalize(p).unwrap_or(p.to_path_buf());
+        canonical(a) == canonical(fork)
+    };
+    let mut names: Vec<String> = config
+        .map(|c| {
+            c.repos
+                .iter()
+                .filter(|r| same(&c.resolve(&r.path)))
+                .map(|r| r.name.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    let how = if names.is_empty() {
+        // The combined repository holds every other one under src/<repo>/, so without a
+        // config saying otherwise its fixes may fit any fork.
+        if prefix == crate::init::COMBINED_REPO {
+            return Ok(());
+        }
+        names = remote_repository_names(fork);
+        "its remotes point at"
+    } else {
+        "els.toml configures it as"
+    };
+    if names.is_empty() || names.iter().any(|n| n == prefix) {
+        return Ok(());
+    }
+    bail!(
+        "FIX `{prefix}@…` is a fix in the {prefix} repository, but the fork {} is the {} repository \
+         ({how} {}); nothing was changed — run it against the {prefix} fork (--repo {prefix})",
+        fork.display(),
+        names[0],
+        names.join(", ")
+    )
+}
+
+/// The repository names the clone's `origin` and `upstream` remote URLs end in
+/// (`https://github.com/dotnet/runtime.git` → runtime).
+fn remote_repository_names(fork: &std::path::Path) -> Vec<String> {
+    let Ok(repo) = git2::Repository::open(fork) else {
+        return Vec::new();
+    };
+    let mut names = Vec::new();
+    for remote in ["origin", "upstream"] {
+        let Ok(r) = repo.find_remote(remote) else {
+            continue;
+        };
+        let Some(url) = r.url() else { continue };
+        let last = url
+            .trim_end_matches('/')
+            .rsplit(['/', ':'])
+            .next()
+            .unwrap_or_default();
+        let name = last.strip_suffix(".git").unwrap_or(last);
+        // Only Microsoft's repository names say which repository a clone is; a remote called
+        // `upstream.git` or `fork` says nothing.
+        let known = crate::init::known_repo_names().contains(&name);
+        if known && !names.iter().any(|n| n == name) {
+            names.push(name.to_string());
+        }
+    }
+    names
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

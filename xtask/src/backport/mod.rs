@@ -27,11 +27,11 @@ use git2::{build::CheckoutBuilder, Commit, Oid, Repository};
 use serde::{Deserialize, Serialize};
 
 pub use cherry::{cherry, CherryEntry};
+pub use conflict::ConflictedPath;
 pub use conflict::{classify, Prerequisite};
 pub use equivalence::Evidence;
-pub use fix::FixSpec;
+pub use fix::{ensure_fix_fits_fork, FixSpec};
 pub use packed::{with_packed_writes, Created};
-pub use pick::ConflictedPath;
 pub use remap::PathMap;
 
 use crate::config::Remap;
@@ -113,6 +113,10 @@ pub struct FixReport {
     pub conflicts: Vec<ConflictedPath>,
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub prerequisites: Vec<Prerequisite>,
+    /// The reference sources (public API) the upstream commit changes: such a fix is classed
+    /// `public-api`, a decision to justify (servicing adds no public API; see `apicompat`).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub public_api: Vec<String>,
 }
 
 /// The result of a backport run (the `--json` report).
@@ -191,7 +195,14 @@ pub fn backport(req: &Request) -> Result<Report> {
     let mut fixes = Vec::new();
     for (spec, id) in req.fixes.iter().zip(&ids) {
         let commit = repo.find_commit(*id)?;
-        mainline_parent(&commit, req.mainline).with_context(|| format!("cannot pick {spec}"))?;
+        let parent = mainline_parent(&commit, req.mainline)
+            .with_context(|| format!("cannot pick {spec}"))?;
+        let parent_tree = parent.map(|p| p.tree()).transpose()?;
+        let public_api =
+            changes::changed_files(&repo, parent_tree.as_ref(), Some(&commit.tree()?))?
+                .into_keys()
+                .filter(|path| crate::apicompat::is_reference_source(path))
+                .collect();
         fixes.push(FixReport {
             fix: spec.to_string(),
             upstream: id.to_string(),
@@ -203,6 +214,7 @@ pub fn backport(req: &Request) -> Result<Report> {
             resolved_by_hand: false,
             conflicts: Vec::new(),
             prerequisites: Vec::new(),
+            public_api,
         });
     }
     let mut st = SavedState {
@@ -241,7 +253,7 @@ struct Run {
     conflict_objects: Vec<Oid>,
     /// Paths the applied picks changed (for `--abort` cleanup).
     changed_paths: Vec<String>,
-    history: ForkHistory,
+    patch_ids: equivalence::PatchIdCache,
 }
 
 /// Evaluates and picks fixes `start..` on top of `tip`, creating commits (not moving the ref).
@@ -253,11 +265,8 @@ fn apply_fixes(
     req: &Request,
 ) -> Result<Run> {
     let map = PathMap::new(&st.remaps);
-    let mut history = ForkHistory::new(repo);
+    let mut history = ForkHistory::new(repo)?;
     let mut path_history = changes::PathHistory::new(repo)?;
-    // The equivalence checks' own path lookups: the prerequisite walk asks them while it holds
-    // `path_history`.
-    let mut fork_paths = changes::PathHistory::new(repo)?;
     let mut added = changes::AddedFiles::default();
     let mut changed_paths = Vec::new();
     let total = st.fixes.len();
@@ -271,12 +280,10 @@ fn apply_fixes(
         let report = &mut st.fixes[i];
         match evaluate(
             repo,
-            &upstream,
-            parent.as_ref(),
+            (&upstream, parent.as_ref()),
             &onto,
             &map,
             &mut history,
-            &mut fork_paths,
             &mut added,
         )? {
             Evaluation::Already(evidence, equivalent) => {
@@ -337,7 +344,7 @@ fn apply_fixes(
                     parent.as_ref(),
                     tip,
                     &paths,
-                    |c| is_on_fork(repo, c, &map, &mut history, &mut fork_paths),
+                    |c| is_on_fork(repo, c, &map, &mut history),
                 )?;
                 if req.skip_conflicts {
                     continue;
@@ -349,7 +356,7 @@ fn apply_fixes(
                     conflict: Some((i, index, message)),
                     conflict_objects: conflicted.object_ids(),
                     changed_paths,
-                    history,
+                    patch_ids: history.into_cache(),
                 });
             }
         }
@@ -359,7 +366,7 @@ fn apply_fixes(
         conflict: None,
         conflict_objects: Vec::new(),
         changed_paths,
-        history,
+        patch_ids: history.into_cache(),
     })
 }
 
@@ -410,7 +417,7 @@ fn finish_run(
         .with_context(|| format!("cannot move {full}: it changed while the backport ran"))?;
         failpoint("after-ref-update");
     }
-    run.history.save_cache()?;
+    run.patch_ids.save()?;
     let Some((i, mut index, message)) = run.conflict else {
         if let Some(name) = st.created_worktree.take() {
             remove_linked_worktree(repo, &name, st.worktree.as_deref())?;
@@ -456,16 +463,16 @@ enum Evaluation {
     },
 }
 
+/// Evaluates one fix: `fix` is the upstream commit and the parent it is picked against.
 fn evaluate(
     repo: &Repository,
-    upstream: &Commit,
-    parent: Option<&Commit>,
+    fix: (&Commit, Option<&Commit>),
     onto: &Commit,
     map: &PathMap,
     history: &mut ForkHistory,
-    fork_paths: &mut changes::PathHistory,
     added: &mut changes::AddedFiles,
 ) -> Result<Evaluation> {
+    let (upstream, parent) = fix;
     if history.scan(repo, onto.id(), upstream.id())? {
         return Ok(Evaluation::Already(Evidence::Ancestor, None));
     }
@@ -479,7 +486,7 @@ fn evaluate(
     }
     let patch_id = reduced.patch_id(repo)?;
     if let Some(pid) = patch_id {
-        if let Some(c) = history.by_patch_id(repo, fork_paths, &reduced, pid)? {
+        if let Some(c) = history.by_patch_id(repo, &reduced, pid)? {
             return Ok(Evaluation::Already(Evidence::PatchId, Some(c)));
         }
     }
@@ -506,7 +513,6 @@ fn is_on_fork(
     commit: &Commit,
     map: &PathMap,
     history: &mut ForkHistory,
-    fork_paths: &mut changes::PathHistory,
 ) -> Result<bool> {
     if history.by_trailer(commit).is_some() {
         return Ok(true);
@@ -514,9 +520,7 @@ fn is_on_fork(
     let parent = commit.parent(0)?.tree()?;
     let reduced = ReducedFix::new(repo, Some(&parent), &commit.tree()?, map)?;
     match reduced.patch_id(repo)? {
-        Some(pid) => Ok(history
-            .by_patch_id(repo, fork_paths, &reduced, pid)?
-            .is_some()),
+        Some(pid) => Ok(history.by_patch_id(repo, &reduced, pid)?.is_some()),
         None => Ok(false),
     }
 }
@@ -536,11 +540,10 @@ fn mainline_parent<'r>(commit: &Commit<'r>, mainline: Option<u32>) -> Result<Opt
     }
 }
 
-/// The original message plus provenance, laid out as `git cherry-pick -x` does.
+/// The original message plus provenance, laid out as `git cherry-pick -x` does (which cleans
+/// the message's whitespace up first, as `git stripspace` does).
 pub fn provenance_message(upstream: &Commit, cve: Option<&str>) -> String {
-    let original = String::from_utf8_lossy(upstream.message_bytes())
-        .trim_end()
-        .to_string();
+    let original = stripspace(&String::from_utf8_lossy(upstream.message_bytes()));
     let last_paragraph = original.rsplit("\n\n").next().unwrap_or("");
     let ends_with_trailers =
         original.contains("\n\n") && last_paragraph.lines().all(is_trailer_line);
@@ -551,6 +554,22 @@ pub fn provenance_message(upstream: &Commit, cve: Option<&str>) -> String {
         message.push_str(&format!("CVE: {cve}\n"));
     }
     message
+}
+
+/// `git stripspace` without comment stripping, minus the final newline: trailing whitespace off
+/// every line, runs of blank lines as one, none at either end.
+fn stripspace(message: &str) -> String {
+    let mut lines: Vec<&str> = Vec::new();
+    for line in message.lines().map(str::trim_end) {
+        if line.is_empty() && lines.last().is_none_or(|l| l.is_empty()) {
+            continue;
+        }
+        lines.push(line);
+    }
+    while lines.last().is_some_and(|l| l.is_empty()) {
+        lines.pop();
+    }
+    lines.join("\n")
 }
 
 fn is_trailer_line(line: &str) -> bool {
@@ -879,4 +898,18 @@ fn restore_worktree(path: &Path, original: Oid, written: &[String]) -> Result<()
     }
     wt.cleanup_state()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stripspace;
+
+    #[test]
+    fn messages_are_cleaned_up_like_git_stripspace() {
+        assert_eq!(
+            stripspace("\n\nSubject  \n\n\nBody line \t\n\n \nlast\n\n"),
+            "Subject\n\nBody line\n\nlast"
+        );
+        assert_eq!(stripspace("one line"), "one line");
+    }
 }

@@ -8,7 +8,7 @@ use anyhow::Result;
 use git2::{Index, MergeOptions, Oid, Repository, Tree};
 
 use super::changes::{self, Entry};
-use super::conflict::describe;
+use super::conflict::{describe, ConflictedPath};
 use super::remap::PathMap;
 
 /// git's `merge.renameLimit` default: how many rename candidates are compared at most.
@@ -80,17 +80,6 @@ pub fn patch_id_of(
     let new = repo.find_tree(changes::tree_of(repo, after)?)?;
     let diff = repo.diff_tree_to_tree(Some(&old), Some(&new), None)?;
     Ok(Some(diff.patchid(None)?))
-}
-
-/// A path left conflicted by a pick, in fork paths.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct ConflictedPath {
-    pub path: String,
-    /// What kind of conflict: `content`, `add/add`, `modify/delete`, `delete/modify`, `rename`.
-    pub kind: String,
-    /// `version-infra` (eng/Versions.props, eng/Version.Details.xml, NuGet.config, global.json,
-    /// eng/common, pipelines), `tests`, or `code`.
-    pub class: String,
 }
 
 /// The result of picking a fix onto a tree.

@@ -62,7 +62,9 @@ pub fn measure_into(out: &Path, command: &[String]) -> Result<bool> {
     let Some((program, args)) = command.split_first() else {
         bail!("no command to measure");
     };
-    let (sample, status) = measure(Command::new(program).args(args))?;
+    let sh = crate::process::shell()?;
+    // Started by hand (not through `process::output`): wait4 must reap it to read its usage.
+    let (sample, status) = measure(&mut Command::from(sh.cmd(program).args(args)))?;
     crate::atomic::write(out, serde_json::to_vec(&sample)?)?;
     Ok(status.success())
 }

@@ -10,12 +10,13 @@ mod scenarios;
 use std::path::{Path, PathBuf};
 
 use anyhow::{ensure, Context, Result};
+use git2::Repository;
 use serde::Serialize;
 
 pub use generate::{cached, generate, BenchRepo, Fix, FixKind, Shape};
 pub use measure::{measure_into, Stats};
 pub use report::{machine, write_results, Machine, NOTES_MARKER};
-pub use scenarios::{Comparison, GitBackport, Tools};
+pub use scenarios::{BackportCase, Cache, Comparison, GitBackport, Subject, Tools};
 
 /// What to run.
 #[derive(Clone, Debug)]
@@ -36,6 +37,19 @@ pub struct Settings {
     /// The toolkit binary to measure.
     pub xtask: PathBuf,
     pub quiet: bool,
+    /// Measure this real repository instead of generated ones.
+    pub real: Option<Real>,
+}
+
+/// A real repository to run the cold and warm backport comparisons on.
+#[derive(Clone, Debug)]
+pub struct Real {
+    /// A clone of it (bare or not; read only: every run clones it).
+    pub repo: PathBuf,
+    /// The tag or branch the fork branch starts at (e.g. `v6.0.36`).
+    pub fork_ref: String,
+    /// The upstream fix commits, in order.
+    pub fixes: Vec<String>,
 }
 
 impl Settings {
@@ -51,6 +65,7 @@ impl Settings {
             cache,
             xtask,
             quiet: false,
+            real: None,
         }
     }
 
@@ -66,10 +81,13 @@ impl Settings {
             cache,
             xtask,
             quiet: true,
+            real: None,
         }
     }
 }
 
+/// Fixes in the cold and warm rows: a month of fixes is two to five.
+const COLD_FIXES: usize = 4;
 /// Fix counts of the scaling series.
 const SCALING_FIXES: [usize; 3] = [10, 50, 200];
 /// Tree sizes of the scaling series, as multiples of a fifth of `--files` (10k/50k/100k).
@@ -79,6 +97,8 @@ const SCALING_FILES: [usize; 3] = [1, 5, 10];
 #[derive(Clone, Debug, Serialize)]
 pub struct Results {
     pub machine: Machine,
+    /// The real repository measured (`--real`), described; generated repositories otherwise.
+    pub real: Option<String>,
     pub divergence: usize,
     pub seed: u64,
     pub runs: usize,
@@ -90,6 +110,9 @@ pub struct Results {
 /// Runs the benchmark.
 pub fn run(s: &Settings) -> Result<Results> {
     ensure!(s.runs >= 1, "--runs must be at least 1");
+    if let Some(real) = &s.real {
+        return run_real(s, real);
+    }
     ensure!(s.fixes >= 1, "--fixes must be at least 1");
     ensure!(
         s.files >= 100,
@@ -131,16 +154,32 @@ pub fn run(s: &Settings) -> Result<Results> {
         }
     };
 
+    let subject = Subject::generated(&main);
     step(&format!("backport {} fixes", s.fixes));
     comparisons.extend(scenarios::backport(
-        &main,
-        &main.fixes[..s.fixes],
+        &subject,
+        &BackportCase::of(
+            format!("backport {} fixes", s.fixes),
+            &main.fixes[..s.fixes],
+            &[GitBackport::Loop, GitBackport::Sequencer],
+        ),
         s.runs,
         &tools,
         &work,
-        &format!("backport {} fixes", s.fixes),
-        &[GitBackport::Loop, GitBackport::Sequencer],
     )?);
+    let few = COLD_FIXES.min(s.fixes);
+    for cache in [Cache::Cold, Cache::Warm] {
+        step(&format!("{} run, {few} fixes", cache.name()));
+        let case = BackportCase {
+            cache,
+            ..BackportCase::of(
+                format!("{}: {few} fixes, {}", cache.name(), cache.describe()),
+                &main.fixes[..few],
+                &[GitBackport::Loop],
+            )
+        };
+        comparisons.extend(scenarios::backport(&subject, &case, s.runs, &tools, &work)?);
+    }
     step("already-applied detection");
     comparisons.push(scenarios::cherry(&main, s.runs, &tools, &work)?);
 
@@ -159,13 +198,15 @@ pub fn run(s: &Settings) -> Result<Results> {
             }
             step(&format!("scaling: {n} fixes"));
             comparisons.extend(scenarios::backport(
-                &main,
-                &main.fixes[..n],
+                &subject,
+                &BackportCase::of(
+                    format!("scaling: {n} fixes"),
+                    &main.fixes[..n],
+                    &[GitBackport::Loop],
+                ),
                 s.runs,
                 &tools,
                 &work,
-                &format!("scaling: {n} fixes"),
-                &[GitBackport::Loop],
             )?);
         }
         for m in SCALING_FILES {
@@ -180,23 +221,132 @@ pub fn run(s: &Settings) -> Result<Results> {
             let repo = fresh(files)?;
             step(&format!("scaling: {files} files"));
             comparisons.extend(scenarios::backport(
-                &repo,
-                &repo.fixes[..s.fixes],
+                &Subject::generated(&repo),
+                &BackportCase::of(
+                    format!("scaling: {files} files"),
+                    &repo.fixes[..s.fixes],
+                    &[GitBackport::Loop],
+                ),
                 s.runs,
                 &tools,
                 &work,
-                &format!("scaling: {files} files"),
-                &[GitBackport::Loop],
             )?);
         }
     }
     std::fs::remove_dir_all(&work).with_context(|| format!("cannot remove {}", work.display()))?;
     Ok(Results {
         machine: machine(),
+        real: None,
         divergence: s.divergence,
         seed: s.seed,
         runs: s.runs,
         generation_seconds: generation,
+        comparisons,
+    })
+}
+
+/// The branch of a real repository's clones that receives the fixes.
+const REAL_FORK_BRANCH: &str = "els-bench-fork";
+
+/// The cold and warm backport comparisons on a real repository.
+fn run_real(s: &Settings, real: &Real) -> Result<Results> {
+    ensure!(
+        !real.fixes.is_empty(),
+        "--real needs at least one commit in --fixes"
+    );
+    let source = Repository::open(&real.repo).with_context(|| {
+        format!(
+            "--real {}: not a git repository; give a clone (bare or not) of the real repository",
+            real.repo.display()
+        )
+    })?;
+    let fork = source
+        .revparse_single(&real.fork_ref)
+        .and_then(|o| o.peel_to_commit())
+        .with_context(|| {
+            format!(
+                "--fork-ref {}: no such commit, tag or branch in {}",
+                real.fork_ref,
+                real.repo.display()
+            )
+        })?;
+    let fixes = real
+        .fixes
+        .iter()
+        .map(|f| {
+            source
+                .revparse_single(f)
+                .and_then(|o| o.peel_to_commit())
+                .map(|c| c.id().to_string())
+                .with_context(|| format!("--fixes {f}: no such commit in {}", real.repo.display()))
+        })
+        .collect::<Result<Vec<String>>>()?;
+    let mut files = 0;
+    fork.tree()?.walk(git2::TreeWalkMode::PreOrder, |_, e| {
+        if e.kind() != Some(git2::ObjectType::Tree) {
+            files += 1;
+        }
+        git2::TreeWalkResult::Ok
+    })?;
+    std::fs::create_dir_all(&s.cache)?;
+    let work = tempfile::Builder::new()
+        .prefix("real-")
+        .tempdir_in(&s.cache)?
+        .keep();
+    // Every run clones this one (sharing the real repository's objects), which has the branch.
+    let base = work.join("base.git");
+    let sh = crate::process::shell()?;
+    crate::process::output(
+        sh.cmd("git")
+            .args(["clone", "-q", "--bare", "--shared"])
+            .arg(&real.repo)
+            .arg(&base),
+    )
+    .with_context(|| format!("cannot clone {}", real.repo.display()))?;
+    let clone = Repository::open(&base)?;
+    clone.branch(REAL_FORK_BRANCH, &clone.find_commit(fork.id())?, true)?;
+    let subject = Subject {
+        path: &base,
+        branch: REAL_FORK_BRANCH,
+        files,
+        expected: None,
+    };
+    let tools = Tools {
+        xtask: s.xtask.clone(),
+    };
+    let mut comparisons = Vec::new();
+    for cache in [Cache::Cold, Cache::Warm] {
+        if !s.quiet {
+            eprintln!("bench: {} run on {} …", cache.name(), real.repo.display());
+        }
+        let case = BackportCase {
+            label: format!(
+                "{}: {} fixes onto {}, {}",
+                cache.name(),
+                fixes.len(),
+                real.fork_ref,
+                cache.describe()
+            ),
+            fixes: fixes.clone(),
+            cache,
+            variants: &[GitBackport::Loop],
+        };
+        comparisons.extend(scenarios::backport(&subject, &case, s.runs, &tools, &work)?);
+    }
+    std::fs::remove_dir_all(&work).with_context(|| format!("cannot remove {}", work.display()))?;
+    let short: Vec<&str> = real.fixes.iter().map(String::as_str).collect();
+    Ok(Results {
+        machine: machine(),
+        real: Some(format!(
+            "{}, fork branch at `{}`, fixes {}",
+            real.repo.display(),
+            real.fork_ref,
+            short.join(" ")
+        )),
+        divergence: 0,
+        seed: s.seed,
+        runs: s.runs,
+        generation_seconds: 0.0,
         comparisons,
     })
 }

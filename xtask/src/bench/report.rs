@@ -47,12 +47,10 @@ pub fn machine() -> Machine {
         .map(|kib| kib / 1024.0 / 1024.0)
         .unwrap_or(0.0);
     let output = |cmd: &str, args: &[&str]| {
-        std::process::Command::new(cmd)
-            .args(args)
-            .output()
-            .ok()
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-            .unwrap_or_else(|| "unknown".into())
+        crate::process::shell()
+            .and_then(|sh| crate::process::read(sh.cmd(cmd).args(args)))
+            .map(|o| o.trim().to_string())
+            .unwrap_or_else(|_| "unknown".into())
     };
     Machine {
         cpu,
@@ -94,10 +92,17 @@ pub fn markdown(r: &Results) -> String {
         "Machine: {} — {} cores, {:.1} GiB memory, {}, {}. Toolkit built in the {}.\n",
         m.cpu, m.cores, m.memory_gib, m.os, m.git, m.profile
     );
+    let repository = match &r.real {
+        Some(real) => format!("{real} (each toolkit run on a fresh bare clone)"),
+        None => format!(
+            "generated (seed {}), {} upstream commits since the branches diverged",
+            r.seed, r.divergence
+        ),
+    };
     let _ = writeln!(
         out,
-        "Repository: generated (seed {}), {} upstream commits since the branches diverged; {} runs per row; wall time median (min–max), median CPU time (user + system, all processes), peak resident memory of the largest single process.\n",
-        r.seed, r.divergence, r.runs
+        "Repository: {repository}; {} runs per row; wall time median (min–max), median CPU time (user + system, all processes), peak resident memory of the largest single process.\n",
+        r.runs
     );
     out.push_str("| scenario | files | n | toolkit wall | git wall | wall toolkit / git | CPU toolkit / git | peak memory toolkit / git | outcome (checked equal) |\n");
     out.push_str("|---|---:|---:|---|---|---:|---:|---:|---|\n");
@@ -152,6 +157,11 @@ fn goals(r: &Results) -> String {
         "backport vs the `git cherry-pick -x` loop",
         find("backport ").filter(|c| c.scenario.ends_with("loop")),
         0.5,
+    );
+    ratio_goal(
+        "cold backport (a fresh clone, few fixes) vs the `git cherry-pick -x` loop",
+        find("cold:"),
+        1.0,
     );
     ratio_goal(
         "already-applied detection vs `git cherry`",

@@ -9,7 +9,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use anyhow::{bail, ensure, Context, Result};
 use git2::{Oid, Repository};
@@ -55,35 +54,32 @@ fn run_dir(work: &Path) -> Result<tempfile::TempDir> {
 }
 
 fn git(args: &[&str], cwd: &Path) -> Result<()> {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .context("cannot run git; is it installed?")?;
-    ensure!(
-        out.status.success(),
-        "git {} failed in {}: {}",
-        args.join(" "),
-        cwd.display(),
-        String::from_utf8_lossy(&out.stderr).trim()
-    );
+    let sh = crate::process::shell()?;
+    sh.change_dir(cwd);
+    crate::process::output(sh.cmd("git").args(args))
+        .with_context(|| format!("in {}", cwd.display()))?;
     Ok(())
 }
 
 /// A bare clone sharing the cached repository's objects (what a CI job or mirror has).
 fn bare_copy(repo: &BenchRepo, dir: &Path, name: &str) -> Result<PathBuf> {
+    bare_clone(&repo.path, dir, name)
+}
+
+/// A fresh bare clone of `src` sharing its objects: nothing of the toolkit's (no patch-id cache).
+fn bare_clone(src: &Path, dir: &Path, name: &str) -> Result<PathBuf> {
     let path = dir.join(name);
-    let src = repo.path.display().to_string();
+    let src = src.display().to_string();
     git(&["clone", "-q", "--bare", "--shared", &src, name], dir)?;
     configure(&path)?;
     Ok(path)
 }
 
-/// A clone with the old branch checked out (what a `git cherry-pick` loop needs).
-fn worktree_copy(repo: &BenchRepo, dir: &Path, name: &str) -> Result<PathBuf> {
+/// A clone of `src` with `branch` checked out (what a `git cherry-pick` loop needs).
+fn worktree_copy(src: &Path, branch: &str, dir: &Path, name: &str) -> Result<PathBuf> {
     let path = dir.join(name);
-    let src = repo.path.display().to_string();
-    git(&["clone", "-q", "--shared", "-b", OLD, &src, name], dir)?;
+    let src = src.display().to_string();
+    git(&["clone", "-q", "--shared", "-b", branch, &src, name], dir)?;
     configure(&path)?;
     Ok(path)
 }
@@ -115,21 +111,25 @@ fn run_script(
     log: &Path,
 ) -> Result<Sample> {
     let sample_file = log.with_extension("sample");
-    let mut cmd = Command::new(&tools.xtask);
-    cmd.arg("bench")
+    let sh = crate::process::shell()?;
+    sh.change_dir(cwd);
+    let mut cmd = sh
+        .cmd(&tools.xtask)
+        .arg("bench")
         .arg("--measure-into")
         .arg(&sample_file)
-        .args(["--", "sh", "-c", script])
-        .current_dir(cwd);
+        .args(["--", "sh", "-c", script]);
     for (k, v) in env {
-        cmd.env(k, v);
+        cmd = cmd.env(k, v);
     }
-    let err = log.with_extension("err");
-    let status = cmd
+    let cmd = cmd
         .env("NO_COLOR", "1")
         .env_remove("GITHUB_ACTIONS")
         .env_remove("GITHUB_STEP_SUMMARY")
-        .env_remove("ELS_CONFIG")
+        .env_remove("ELS_CONFIG");
+    let err = log.with_extension("err");
+    // Output goes to log files (kept for the reader), so the child is started by hand.
+    let status = std::process::Command::from(cmd)
         .stdout(std::fs::File::create(log)?)
         .stderr(std::fs::File::create(&err)?)
         .status()
@@ -148,7 +148,7 @@ fn run_script(
 
 /// The toolkit, skipping conflicting fixes like the git loops do: one process for all fixes.
 const TOOLKIT_BACKPORT: &str = r#"
-"$XTASK" backport --fork "$FORK" --onto release/6.0 --skip-conflicts --json $(cat "$FIXES") > "$REPORT"
+"$XTASK" backport --fork "$FORK" --onto "$ONTO" --skip-conflicts --json $(cat "$FIXES") > "$REPORT"
 [ $? -le 1 ] || exit 5
 "#;
 
@@ -196,9 +196,14 @@ struct BackportOutcome {
     tip_tree: Oid,
 }
 
-fn backport_outcome(fork: &Path, original: Oid, conflicts: &Path) -> Result<BackportOutcome> {
+fn backport_outcome(
+    fork: &Path,
+    branch: &str,
+    original: Oid,
+    conflicts: &Path,
+) -> Result<BackportOutcome> {
     let repo = Repository::open(fork)?;
-    let tip = repo.refname_to_id(&format!("refs/heads/{OLD}"))?;
+    let tip = repo.refname_to_id(&format!("refs/heads/{branch}"))?;
     let mut walk = repo.revwalk()?;
     walk.push(tip)?;
     walk.hide(original)?;
@@ -262,33 +267,111 @@ impl GitBackport {
     }
 }
 
-/// Backports `fixes` with the toolkit and each git variant, `runs` times; one comparison per
-/// git variant (the toolkit's samples are shared).
+/// The repository a backport comparison works on: `branch` of the bare repository `path`
+/// receives the fixes.
+pub struct Subject<'a> {
+    pub path: &'a Path,
+    pub branch: &'a str,
+    /// Files in the branch's tree.
+    pub files: usize,
+    /// The generated fixes, when the outcome is known in advance (checked too).
+    pub expected: Option<&'a [Fix]>,
+}
+
+impl<'a> Subject<'a> {
+    /// The old branch of a generated repository, with the generator's fixes as expectations.
+    pub fn generated(repo: &'a BenchRepo) -> Subject<'a> {
+        Subject {
+            path: &repo.path,
+            branch: OLD,
+            files: repo.shape.files,
+            expected: Some(&repo.fixes),
+        }
+    }
+}
+
+/// What the toolkit's clone holds when its run starts.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Cache {
+    /// A fresh clone: what CI and the scheduled pipeline start from.
+    Cold,
+    /// The toolkit ran on this clone before (untimed), so its patch-id cache is filled; the
+    /// branch is put back first.
+    Warm,
+}
+
+/// One backport comparison: which fixes, against which git variants, from which cache state.
+pub struct BackportCase<'a> {
+    /// The row's name (each git variant's label is appended).
+    pub label: String,
+    /// Upstream commit ids, in order.
+    pub fixes: Vec<String>,
+    pub cache: Cache,
+    pub variants: &'a [GitBackport],
+}
+
+impl BackportCase<'_> {
+    /// A cold comparison of generated `fixes` against `variants`.
+    pub fn of<'v>(label: String, fixes: &[Fix], variants: &'v [GitBackport]) -> BackportCase<'v> {
+        BackportCase {
+            label,
+            fixes: fixes.iter().map(|f| f.id.clone()).collect(),
+            cache: Cache::Cold,
+            variants,
+        }
+    }
+}
+
+impl Cache {
+    /// The row's first word.
+    pub fn name(self) -> &'static str {
+        match self {
+            Cache::Cold => "cold",
+            Cache::Warm => "warm",
+        }
+    }
+
+    /// What the toolkit starts from, for the row's name.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Cache::Cold => "a fresh clone per run",
+            Cache::Warm => "the clone of an earlier run (patch-id cache kept)",
+        }
+    }
+}
+
+/// Backports the case's fixes with the toolkit and each git variant, `runs` times; one comparison
+/// per git variant (the toolkit's samples are shared).
 pub fn backport(
-    repo: &BenchRepo,
-    fixes: &[Fix],
+    subject: &Subject,
+    case: &BackportCase,
     runs: usize,
     tools: &Tools,
     work: &Path,
-    label: &str,
-    variants: &[GitBackport],
 ) -> Result<Vec<Comparison>> {
-    let original = Repository::open(&repo.path)?.refname_to_id(&format!("refs/heads/{OLD}"))?;
+    let BackportCase {
+        label,
+        fixes,
+        cache,
+        variants,
+    } = case;
+    let branch = subject.branch;
+    let original =
+        Repository::open(subject.path)?.refname_to_id(&format!("refs/heads/{branch}"))?;
     let mut toolkit = Vec::new();
-    let mut git: Vec<Vec<Sample>> = vec![Vec::new(); variants.len()];
+    let mut git_samples: Vec<Vec<Sample>> = vec![Vec::new(); variants.len()];
     let mut outcome = String::new();
     // Checking out tens of thousands of files takes longer than the work measured, so each git
     // variant gets one worktree, put back exactly at the old branch's tip before every run.
     let worktrees = run_dir(work)?;
     let git_forks: Vec<PathBuf> = (0..variants.len())
-        .map(|i| worktree_copy(repo, worktrees.path(), &format!("git{i}")))
+        .map(|i| worktree_copy(subject.path, branch, worktrees.path(), &format!("git{i}")))
         .collect::<Result<_>>()?;
     for run in 0..runs {
         let dir = run_dir(work)?;
         let d = dir.path();
         let list = d.join("fixes");
-        let ids: Vec<&str> = fixes.iter().map(|f| f.id.as_str()).collect();
-        std::fs::write(&list, ids.join("\n") + "\n")?;
+        std::fs::write(&list, fixes.join("\n") + "\n")?;
         // Sides: None is the toolkit, Some(i) git variant i; the order rotates between runs.
         let mut sides: Vec<Option<usize>> = std::iter::once(None)
             .chain((0..variants.len()).map(Some))
@@ -302,21 +385,28 @@ pub fn backport(
                 Some(i) => format!("git{i}"),
             };
             let fork = match side {
-                None => bare_copy(repo, d, "toolkit.git")?,
+                None => bare_clone(subject.path, d, "toolkit.git")?,
                 Some(i) => {
-                    reset_worktree(&git_forks[i], OLD, &original.to_string())?;
+                    reset_worktree(&git_forks[i], branch, &original.to_string())?;
                     git_forks[i].clone()
                 }
             };
             let conflicts = d.join(format!("{name}.conflicts"));
             let report = d.join(format!("{name}.json"));
+            let onto = Path::new(branch);
             let env = [
                 ("XTASK", tools.xtask.as_path()),
                 ("FORK", fork.as_path()),
+                ("ONTO", onto),
                 ("FIXES", list.as_path()),
                 ("CONFLICTS", conflicts.as_path()),
                 ("REPORT", report.as_path()),
             ];
+            if side.is_none() && *cache == Cache::Warm {
+                run_script(tools, TOOLKIT_BACKPORT, d, &env, &d.join("warm-up.log"))?;
+                let reference = format!("refs/heads/{branch}");
+                git(&["update-ref", &reference, &original.to_string()], &fork)?;
+            }
             let script = side.map_or(TOOLKIT_BACKPORT, |i| variants[i].script());
             let sample = run_script(tools, script, d, &env, &d.join(format!("{name}.log")))?;
             if side.is_none() {
@@ -324,9 +414,9 @@ pub fn backport(
             }
             match side {
                 None => toolkit.push(sample),
-                Some(i) => git[i].push(sample),
+                Some(i) => git_samples[i].push(sample),
             }
-            outcomes.push((name, backport_outcome(&fork, original, &conflicts)?));
+            outcomes.push((name, backport_outcome(&fork, branch, original, &conflicts)?));
         }
         let (first_name, first) = &outcomes[0];
         for (name, other) in &outcomes[1..] {
@@ -338,14 +428,14 @@ pub fn backport(
                 );
             }
         }
-        outcome = describe(fixes, first)?;
+        outcome = describe(fixes, subject.expected, first)?;
     }
     Ok(variants
         .iter()
-        .zip(git)
+        .zip(git_samples)
         .map(|(v, samples)| Comparison {
             scenario: format!("{label} vs {}", v.label()),
-            files: repo.shape.files,
+            files: subject.files,
             fixes: fixes.len(),
             toolkit: Stats::of(&toolkit),
             git: Stats::of(&samples),
@@ -383,10 +473,20 @@ fn difference(tk: &BackportOutcome, gt: &BackportOutcome) -> String {
     out
 }
 
-/// Summarises an outcome both tools reached, and checks it against what the generator intended.
-fn describe(fixes: &[Fix], o: &BackportOutcome) -> Result<String> {
+/// Summarises an outcome both tools reached, and checks it against what the generator intended
+/// when it is known.
+fn describe(fixes: &[String], expected: Option<&[Fix]>, o: &BackportOutcome) -> Result<String> {
+    let summary = format!(
+        "{} applied, {} already applied, {} conflicts",
+        o.applied.len(),
+        fixes.len() - o.applied.len() - o.conflicts.len(),
+        o.conflicts.len()
+    );
+    let Some(generated) = expected else {
+        return Ok(format!("identical: {summary}"));
+    };
     let mut unexpected = Vec::new();
-    for f in fixes {
+    for f in generated.iter().filter(|f| fixes.contains(&f.id)) {
         let got = if o.conflicts.contains(&f.id) {
             FixKind::Conflict
         } else if o.applied.contains_key(&f.id) {
@@ -407,13 +507,11 @@ fn describe(fixes: &[Fix], o: &BackportOutcome) -> Result<String> {
         "both tools agree, but not with the generated fixes: {}",
         unexpected.join(", ")
     );
-    let renamed = fixes.iter().filter(|f| f.kind == FixKind::Renamed).count();
-    Ok(format!(
-        "identical: {} applied ({renamed} via renames), {} already applied, {} conflicts",
-        o.applied.len(),
-        fixes.len() - o.applied.len() - o.conflicts.len(),
-        o.conflicts.len()
-    ))
+    let renamed = generated
+        .iter()
+        .filter(|f| f.kind == FixKind::Renamed && fixes.contains(&f.id))
+        .count();
+    Ok(format!("identical: {summary} ({renamed} via renames)"))
 }
 
 /// Already-applied detection over the newer branch: `cargo xtask cherry` vs `git cherry`.

@@ -161,21 +161,14 @@ fn target_version(
             current.next()
         );
     }
-    let microsoft: Version = config.fork.base_version.parse().with_context(|| {
-        format!(
-            "[fork] base-version in {} is not a version",
-            config.root.join(crate::config::FILE_NAME).display()
-        )
-    })?;
-    if target <= microsoft {
-        bail!("cannot bump to {target}: it collides with Microsoft's releases (the last official one is {microsoft}); use {} or later", microsoft.next());
-    }
+    crate::version::ensure_fork_version(target, config)
+        .with_context(|| format!("cannot bump to {target}"))?;
     Ok(target)
 }
 
 fn open_checked<'c>(config: &Config, repo_config: &'c RepoConfig) -> Result<RepoPlan<'c>> {
     let root = config.resolve(&repo_config.path);
-    let repo = crate::repo::open(&root)?;
+    let repo = crate::repo::open_fork(config, repo_config)?;
     crate::repo::ensure_no_operation_in_progress(&repo)?;
     crate::repo::ensure_clean(&repo)?;
     let head = repo

@@ -53,7 +53,7 @@ pub struct FileArgs {
 pub struct StatusArgs {
     #[command(flatten)]
     pub files: FileArgs,
-    /// The date deadlines are checked against (default: today), YYYY-MM-DD.
+    /// The date deadlines are checked against (default: today in UTC), YYYY-MM-DD.
     #[arg(long, value_name = "YYYY-MM-DD")]
     pub today: Option<Date>,
     /// Print the report as JSON.
@@ -152,7 +152,7 @@ pub(super) fn settings(config: Option<&Config>) -> AdvisoriesSettings {
 }
 
 pub(super) fn today(flag: Option<Date>) -> Date {
-    flag.unwrap_or_else(|| jiff::Zoned::now().date())
+    flag.unwrap_or_else(crate::version::today_utc)
 }
 
 fn run_status(args: StatusArgs, config: Option<&Config>, ctx: &Context) -> Result<Outcome> {
@@ -209,7 +209,7 @@ fn run_sync(args: SyncArgs, config: Option<&Config>, ctx: &Context) -> Result<Ou
     if !quiet {
         eprintln!(
             "{}",
-            console::paint(
+            console::paint_err(
                 &format!("reading {}", source.describe()),
                 console::Style::Dim
             )
@@ -222,7 +222,10 @@ fn run_sync(args: SyncArgs, config: Option<&Config>, ctx: &Context) -> Result<Ou
         )
     })?;
     for w in &outcome.warnings {
-        eprintln!("{} {w}", console::paint("warning:", console::Style::Warn));
+        eprintln!(
+            "{} {w}",
+            console::paint_err("warning:", console::Style::Warn)
+        );
         console::annotate(Annotation::Warning, None, None, &w.to_string());
     }
     let count = outcome.snapshot.advisories.len();
@@ -255,7 +258,10 @@ fn run_plan(args: PlanArgs, config: Option<&Config>, ctx: &Context) -> Result<Ou
     let report = inputs.status(today(None), &settings.sla_days);
     let plan = plan(&inputs.snapshot, &report, config);
     for w in &plan.warnings {
-        eprintln!("{} {w}", console::paint("warning:", console::Style::Warn));
+        eprintln!(
+            "{} {w}",
+            console::paint_err("warning:", console::Style::Warn)
+        );
         console::annotate(Annotation::Warning, None, None, w);
     }
     if args.json {

@@ -6,6 +6,8 @@ use super::{Context, Outcome};
 use crate::backport::{self, FixReport, FixStatus, Report, Request};
 use crate::config::{Config, RepoConfig};
 use crate::console::{self, paint, Annotation, Style};
+use crate::cve::CveId;
+use crate::error::ResultExt as _;
 use crate::github::{self, backport_pr, backport_pr::Published, pull_fix, pull_fix::FixArg};
 use crate::patches;
 
@@ -53,8 +55,8 @@ pub struct Args {
     #[arg(long, value_name = "NAME")]
     pub repo: Option<String>,
     /// The advisory these fixes belong to, recorded as a `CVE:` trailer.
-    #[arg(long, value_name = "ID", value_parser = parse_cve)]
-    pub cve: Option<String>,
+    #[arg(long, value_name = "ID", value_parser = str::parse::<CveId>)]
+    pub cve: Option<CveId>,
     /// Pick merge commits relative to this parent (1 = the release branch's own history).
     #[arg(long, short = 'm', value_name = "N")]
     pub mainline: Option<u32>,
@@ -85,25 +87,6 @@ pub struct Args {
     /// configured repository runs `patches export` for it).
     #[arg(long)]
     pub no_export: bool,
-}
-
-fn parse_cve(s: &str) -> Result<String, String> {
-    let valid = s
-        .strip_prefix("CVE-")
-        .and_then(|r| r.split_once('-'))
-        .is_some_and(|(y, n)| {
-            y.len() == 4
-                && y.chars().all(|c| c.is_ascii_digit())
-                && n.len() >= 4
-                && n.chars().all(|c| c.is_ascii_digit())
-        });
-    if valid {
-        Ok(s.to_string())
-    } else {
-        Err(format!(
-            "`{s}` is not a CVE id (expected CVE-YYYY-NNNN…, e.g. CVE-2025-55248)"
-        ))
-    }
 }
 
 pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
@@ -179,14 +162,17 @@ fn record_in_queue(
     else {
         return Ok(None);
     };
-    patches::export_repo(config, &owner.name).map(Some).with_context(|| {
-        format!(
-            "the backport finished (`{}` is at {}), but recording it in the patch queue failed; fix the cause and run `cargo xtask patches export --repo {}`",
-            report.onto,
-            short(&report.tip),
-            owner.name
-        )
-    })
+    patches::export_repo(config, &owner.name)
+        .map(Some)
+        .with_context(|| {
+            format!(
+                "the backport finished (`{}` is at {}), but recording it in the patch queue failed; fix the cause and run `cargo xtask patches export --repo {}`",
+                report.onto,
+                short(&report.tip),
+                owner.name
+            )
+        })
+        .internal()
 }
 
 /// Publishes the pull request when asked, then prints the report.
@@ -245,6 +231,9 @@ fn request(args: &Args, config: Option<&Config>, cwd: &Path) -> Result<(Request,
         (None, Some(r)) => root.join(&r.path),
         (None, None) => bail!("which fork? pass --fork <PATH> (and --onto), or configure a [[repo]] in els.toml and name it with repo@sha or --repo"),
     };
+    if let Some(prefix) = names.first() {
+        crate::backport::ensure_fix_fits_fork(prefix, &fork, config)?;
+    }
     let onto = match (&args.onto, repo_config) {
         (Some(b), _) => b.clone(),
         (None, Some(r)) => r.branch.clone(),
@@ -285,7 +274,7 @@ fn request(args: &Args, config: Option<&Config>, cwd: &Path) -> Result<(Request,
             .unwrap_or_else(|| vec!["release/8.0".into(), "release/9.0".into()]),
         remaps: repo_config.map(|r| r.remaps.clone()).unwrap_or_default(),
         fixes,
-        cve: args.cve.clone(),
+        cve: args.cve.as_ref().map(CveId::to_string),
         mainline,
         dry_run: args.dry_run,
         skip_conflicts: args.skip_conflicts,
@@ -388,6 +377,17 @@ fn render(
         console::step_summary(&format!("{}\n", pull_request_line(p)))?;
     }
     for f in &report.fixes {
+        for path in &f.public_api {
+            console::annotate(
+                Annotation::Warning,
+                Some(path),
+                None,
+                &format!(
+                    "{} is public-api: it changes this reference source; servicing adds no public API (justify it with API-Change: and apicompat.toml, or leave the API part out)",
+                    f.fix
+                ),
+            );
+        }
         for c in &f.conflicts {
             console::annotate(
                 Annotation::Error,
@@ -498,6 +498,13 @@ fn human(report: &Report) -> String {
             detail(f),
             paint(&f.subject, Style::Dim)
         ));
+        if !f.public_api.is_empty() {
+            out.push_str(&format!(
+                "      {} changes reference sources (servicing adds no public API): {}\n",
+                paint("public-api", Style::Warn),
+                f.public_api.join(", ")
+            ));
+        }
         for c in &f.conflicts {
             out.push_str(&format!(
                 "      {:<14} {:<14} {}\n",
@@ -558,8 +565,13 @@ pub fn markdown(report: &Report) -> String {
             .ok()
             .and_then(|v| v.as_str().map(str::to_string))
             .unwrap_or_default();
+        let class = if f.public_api.is_empty() {
+            ""
+        } else {
+            " (public-api)"
+        };
         out.push_str(&format!(
-            "| `{}` | {status} | {} | {} |\n",
+            "| `{}` | {status}{class} | {} | {} |\n",
             f.fix,
             detail(f),
             f.subject.replace('|', "\\|")

@@ -12,11 +12,20 @@ use crate::bench::{self, Settings};
 /// fixes vs a `git cherry-pick -x` loop, `cargo xtask cherry` vs `git cherry`, and how the
 /// backport scales with fixes and tree size. Outcomes must be identical or the bench fails.
 ///
+/// Cold and warm rows: a month's few fixes on a fresh clone (the patch-id cache empty, as CI
+/// starts) and again on a clone an earlier run left its cache in.
+///
+/// With --real the cold and warm rows run on a real repository instead: each run clones it,
+/// puts a fork branch at --fork-ref and backports the --fixes commits, side by side with a
+/// `git cherry-pick -x` loop, outcomes checked equal.
+///
 /// With --out the results replace the top of FILE; notes below its marker line are kept.
 ///
 /// Example: cargo xtask bench --out BENCHMARKS.md
 ///
 /// Example: cargo xtask bench --quick
+///
+/// Example: cargo xtask bench --real ../wpf.git --fork-ref v6.0.36 --fixes 8e957ff6d b832f823c
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
@@ -26,9 +35,15 @@ pub struct Args {
     /// Upstream commits since the branches diverged.
     #[arg(long, value_name = "N")]
     pub divergence: Option<usize>,
-    /// Fixes to backport in the main comparison.
-    #[arg(long, value_name = "N")]
-    pub fixes: Option<usize>,
+    /// Fixes to backport in the main comparison (a number); with --real, the upstream commits.
+    #[arg(long, value_name = "N|COMMIT", num_args = 1..)]
+    pub fixes: Vec<String>,
+    /// A real repository (a clone, bare or not) to measure instead of generated ones.
+    #[arg(long, value_name = "REPO", requires = "fork_ref")]
+    pub real: Option<PathBuf>,
+    /// With --real: the tag or branch the fork branch starts at.
+    #[arg(long, value_name = "REF", requires = "real")]
+    pub fork_ref: Option<String>,
     /// Runs per comparison.
     #[arg(long, value_name = "N")]
     pub runs: Option<usize>,
@@ -70,7 +85,24 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
     };
     s.files = args.files.unwrap_or(s.files);
     s.divergence = args.divergence.unwrap_or(s.divergence);
-    s.fixes = args.fixes.unwrap_or(s.fixes);
+    match (&args.real, args.fixes.as_slice()) {
+        (Some(repo), fixes) => {
+            s.real = Some(bench::Real {
+                repo: ctx.cwd().join(repo),
+                fork_ref: args.fork_ref.clone().unwrap_or_default(),
+                fixes: fixes.to_vec(),
+            })
+        }
+        (None, []) => {}
+        (None, [n]) => {
+            s.fixes = n.parse().with_context(|| {
+                format!("--fixes {n}: not a number of fixes (commits go with --real)")
+            })?
+        }
+        (None, _) => {
+            anyhow::bail!("--fixes takes one number without --real (commits go with --real)")
+        }
+    }
     s.runs = args.runs.unwrap_or(s.runs);
     s.seed = args.seed.unwrap_or(s.seed);
     s.quiet = args.json && args.quick;

@@ -1,7 +1,7 @@
 use anyhow::Result;
 
 use super::{Context, Outcome};
-use crate::console::{paint, Style};
+use crate::console::{paint, paint_err, Style};
 use crate::official_build::{build, Arch, Options, Os};
 
 /// Build the fork's runtime and ASP.NET Core for one OS and architecture, then collect the
@@ -94,7 +94,7 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
                 b.repo,
                 b.log.display()
             );
-            eprintln!("{} {msg}", paint("error:", Style::Bad));
+            eprintln!("{} {msg}", paint_err("error:", Style::Bad));
             for line in &b.error_tail {
                 eprintln!("  {line}");
             }
@@ -109,7 +109,7 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
     for missing in &report.missing_artifacts {
         eprintln!(
             "{} the build did not produce the expected artifact {missing}",
-            paint("error:", Style::Bad)
+            paint_err("error:", Style::Bad)
         );
     }
     if let Some(m) = &report.manifest {

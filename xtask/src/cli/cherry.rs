@@ -43,12 +43,23 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
         (Some(c), None) if args.fork.is_none() && c.repos.len() == 1 => c.repos.first(),
         _ => None,
     };
-    let fork = match (&args.fork, repo_config, &config) {
-        (Some(f), _, _) => ctx.cwd().join(f),
-        (None, Some(r), Some(c)) => c.resolve(&r.path),
-        _ => bail!("which fork? pass --fork <PATH>, or configure a [[repo]] in els.toml and name it with --repo"),
+    let (fork, repo) = match (&args.fork, repo_config, &config) {
+        (Some(f), _, _) => {
+            let fork = ctx.cwd().join(f);
+            let repo = crate::repo::open(&fork)?;
+            (fork, repo)
+        }
+        (None, Some(r), Some(c)) => (c.resolve(&r.path), crate::repo::open_fork(c, r)?),
+        (None, _, Some(c)) if !c.repos.is_empty() => {
+            let names: Vec<&str> = c.repos.iter().map(|r| r.name.as_str()).collect();
+            bail!(
+                "which fork? els.toml configures {} repositories ({}); name one with --repo NAME, or pass --fork PATH",
+                names.len(),
+                names.join(", ")
+            )
+        }
+        _ => bail!("which fork? pass --fork PATH, or add a [[repo]] to els.toml (`cargo xtask init` writes one) and name it with --repo"),
     };
-    let repo = crate::repo::open(&fork)?;
     crate::repo::MemoryBudget::HISTORY_WALK.apply()?;
     let rev = |spec: &str| {
         repo.revparse_single(spec)

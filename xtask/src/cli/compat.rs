@@ -151,7 +151,7 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
                 for name in built.not_built {
                     eprintln!(
                         "{} {name}: needs an SDK (ASP.NET Core reference assemblies); not built",
-                        console::paint("note:", Style::Warn)
+                        console::paint_err("note:", Style::Warn)
                     );
                 }
             } else {

@@ -161,6 +161,12 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
         &toolkit,
     )?;
     println!("{}\n", feed.join("\n"));
+    heading("Linux packages → signed APT/DNF repositories: package → publish lab → promote to stable → verify");
+    crate::package::demo::demo(
+        &toolkit,
+        &root.join("package-stage"),
+        &mut std::io::stdout(),
+    )?;
 
     println!(
         "{}",
@@ -177,7 +183,7 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
 }
 
 /// This repository: the demo copies its advisory snapshot and runs its app corpus.
-fn toolkit_root() -> PathBuf {
+pub(super) fn toolkit_root() -> PathBuf {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     manifest.parent().unwrap_or(manifest).to_path_buf()
 }

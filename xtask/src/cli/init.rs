@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 
 use super::{Context, Outcome};
-use crate::console::{paint, Style};
+use crate::console::{paint, paint_err, Style};
 use crate::init::{init, Options, DEFAULT_REPOS, DEFAULT_UPSTREAM_BASE};
 
 /// Set a team up from nothing: fork clones, the ELS branch, els.toml, the advisory snapshot.
@@ -75,7 +75,7 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
         return Ok(Outcome::Success);
     }
     for w in &report.warnings {
-        eprintln!("{} {w}", paint("warning:", Style::Warn));
+        eprintln!("{} {w}", paint_err("warning:", Style::Warn));
     }
     if report.unchanged() {
         println!("already set up; nothing changed");

@@ -19,21 +19,28 @@ mod bump;
 mod cherry;
 mod compat;
 mod demo;
+pub mod exit;
 mod feed;
 mod init;
+mod package;
 mod patches;
 mod pipelines;
 mod release;
+mod repository;
 mod test;
 mod vex;
 
 /// net6-els: keep a .NET 6 fork secure after Microsoft's end of support.
 #[derive(Debug, Parser)]
-#[command(name = "cargo xtask", bin_name = "cargo xtask", version, about, long_about = None)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask", version, about, long_about = None, after_help = exit::STATUSES)]
 pub struct Cli {
     /// The config file (default: els.toml in the current directory or an ancestor).
     #[arg(long, global = true, env = "ELS_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// When to colour output, per stream: auto (a terminal; NO_COLOR and CLICOLOR_FORCE are
+    /// honoured), always, never.
+    #[arg(long, global = true, value_enum, default_value_t, value_name = "WHEN")]
+    pub color: crate::console::ColorWhen,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -52,9 +59,11 @@ pub enum Command {
     Demo(demo::Args),
     Feed(feed::Args),
     Init(init::Args),
+    Package(package::Args),
     Patches(patches::Args),
     Pipelines(pipelines::Args),
     Release(release::Args),
+    Repo(repository::Args),
     Test(test::Args),
     Vex(vex::Args),
 }
@@ -68,17 +77,9 @@ pub enum Outcome {
     Failure,
 }
 
-impl From<Outcome> for std::process::ExitCode {
-    fn from(o: Outcome) -> Self {
-        match o {
-            Outcome::Success => std::process::ExitCode::SUCCESS,
-            Outcome::Failure => std::process::ExitCode::from(1),
-        }
-    }
-}
-
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<Outcome> {
+    crate::console::set_color(cli.color);
     let cwd = std::env::current_dir()?;
     let ctx = Context {
         config_path: cli.config,
@@ -101,9 +102,11 @@ fn dispatch(command: Command, ctx: &Context) -> Result<Outcome> {
         Command::Demo(args) => demo::run(args, ctx),
         Command::Feed(args) => feed::run(args, ctx),
         Command::Init(args) => init::run(args, ctx),
+        Command::Package(args) => package::run(args, ctx),
         Command::Patches(args) => patches::run(args, ctx),
         Command::Pipelines(args) => pipelines::run(args, ctx),
         Command::Release(args) => release::run(args, ctx),
+        Command::Repo(args) => repository::run(args, ctx),
         Command::Test(args) => test::run(args, ctx),
         Command::Vex(args) => vex::run(args, ctx),
     }
@@ -129,6 +132,11 @@ impl Context {
                 self.cwd.display()
             )
         })
+    }
+
+    /// The config file named by `--config`/`ELS_CONFIG`, if any (not one found upwards).
+    pub fn config_flag(&self) -> Option<&Path> {
+        self.config_path.as_deref()
     }
 
     /// The config file a command that writes one writes: `--config` / `ELS_CONFIG`, else the

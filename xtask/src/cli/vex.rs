@@ -15,16 +15,17 @@ use crate::advisories::vex::{document, VexInput};
 /// Example: `cargo xtask vex --product-version 6.0.37 --output vex.json`
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The fork release the document is about, 6.0.N.
+    /// The fork release the document is about, 6.0.N, after Microsoft's last (`[fork]
+    /// base-version`, 6.0.36).
     #[arg(long, value_name = "6.0.N")]
-    pub product_version: String,
+    pub product_version: crate::version::Version,
     /// Write the document here instead of stdout.
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// The document's issue time, RFC 3339 (default: now).
     #[arg(long, value_name = "TIME")]
     pub timestamp: Option<String>,
-    /// The date remediation deadlines are computed against (default: today), YYYY-MM-DD.
+    /// The date remediation deadlines are computed against (default: today in UTC), YYYY-MM-DD.
     #[arg(long, value_name = "YYYY-MM-DD")]
     pub today: Option<Date>,
     #[command(flatten)]
@@ -33,6 +34,13 @@ pub struct Args {
 
 pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
     let config = ctx.config()?;
+    let fork_defaults = crate::config::Config::default();
+    crate::version::ensure_fork_version(
+        args.product_version,
+        config.as_ref().unwrap_or(&fork_defaults),
+    )
+    .map_err(|e| anyhow!("--product-version: {e}"))?;
+    let product_version = args.product_version.to_string();
     let settings = settings(config.as_ref());
     let timestamp = match &args.timestamp {
         Some(t) => t.parse::<jiff::Timestamp>().map_err(|e| {
@@ -47,7 +55,7 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
         .map(|c| c.fork.name.clone())
         .unwrap_or_else(|| ".NET 6 ELS".to_string());
     let input = VexInput {
-        product_version: &args.product_version,
+        product_version: &product_version,
         author: settings.vex_author.as_deref().unwrap_or(&fork_name),
         id_prefix: &settings.vex_id_prefix,
         timestamp,

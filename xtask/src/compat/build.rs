@@ -3,7 +3,6 @@
 //! (cached by a hash of the sources, so a test run compiles the corpus once).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
@@ -124,8 +123,9 @@ pub fn mcs_corpus(apps: &[App], mcs: &Mcs, cache_root: &Path, jobs: usize) -> Re
 fn compile(app: &App, mcs: &Mcs, layout: &Path) -> Result<()> {
     let out_dir = layout.join(&app.name);
     std::fs::create_dir_all(&out_dir)?;
-    let mut command = Command::new(&mcs.mcs);
-    command
+    let sh = crate::process::shell()?;
+    let mut command = sh
+        .cmd(&mcs.mcs)
         .arg("-langversion:7")
         .arg("-target:exe")
         .arg("-nowarn:1702")
@@ -136,11 +136,11 @@ fn compile(app: &App, mcs: &Mcs, layout: &Path) -> Result<()> {
     match app.manifest.build.profile {
         BuildProfile::Netfx => {
             for r in &app.manifest.build.references {
-                command.arg(format!("-r:{r}"));
+                command = command.arg(format!("-r:{r}"));
             }
         }
         BuildProfile::Netcoreapp31 => {
-            command.arg("-nostdlib").arg("-noconfig");
+            command = command.arg("-nostdlib").arg("-noconfig");
             let entries = std::fs::read_dir(&mcs.reference_framework).with_context(|| {
                 format!(
                     "cannot read the reference framework {}",
@@ -154,7 +154,7 @@ fn compile(app: &App, mcs: &Mcs, layout: &Path) -> Result<()> {
                 .collect();
             dlls.sort();
             for dll in dlls {
-                command.arg(format!("-r:{}", dll.display()));
+                command = command.arg(format!("-r:{}", dll.display()));
             }
         }
         BuildProfile::SdkOnly => bail!(
@@ -162,19 +162,13 @@ fn compile(app: &App, mcs: &Mcs, layout: &Path) -> Result<()> {
             app.name
         ),
     }
-    command.args(app.sources()?);
-    let output = command
-        .output()
-        .with_context(|| format!("cannot run {}", mcs.mcs.display()))?;
-    if !output.status.success() {
-        bail!(
-            "mcs could not compile app `{}` ({}):\n{}{}",
+    crate::process::output(command.args(app.sources()?)).with_context(|| {
+        format!(
+            "mcs could not compile app `{}` ({})",
             app.name,
-            app.dir.display(),
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
+            app.dir.display()
+        )
+    })?;
     crate::atomic::write(
         &out_dir.join(format!("{}.runtimeconfig.json", app.name)),
         MCS_RUNTIMECONFIG,
@@ -193,16 +187,21 @@ pub fn sdk_corpus(apps: &[App], dotnet: &Path, out: &Path) -> Result<()> {
                 project.display()
             );
         }
-        let status = Command::new(dotnet)
-            .args(["build", "--nologo", "-c", "Release", "-o"])
-            .arg(out.join(&app.name))
-            .arg(&project)
-            .env("DOTNET_CLI_TELEMETRY_OPTOUT", "1")
-            .status()
-            .with_context(|| format!("cannot run {} (is it a .NET SDK?)", dotnet.display()))?;
-        if !status.success() {
-            bail!("`dotnet build {}` failed ({status})", project.display());
-        }
+        let sh = crate::process::shell()?;
+        crate::process::run_visible(
+            sh.cmd(dotnet)
+                .args(["build", "--nologo", "-c", "Release", "-o"])
+                .arg(out.join(&app.name))
+                .arg(&project)
+                .env("DOTNET_CLI_TELEMETRY_OPTOUT", "1"),
+        )
+        .with_context(|| {
+            format!(
+                "cannot build {} (is {} a .NET SDK?)",
+                project.display(),
+                dotnet.display()
+            )
+        })?;
     }
     Ok(())
 }

@@ -146,16 +146,20 @@ pub fn run_app(app: &App, runtime: &Runtime, ctx: &RunContext) -> Result<RunOutp
         })
         .collect();
 
-    let mut command = Command::new(runtime.muxer());
+    let sh = crate::process::shell()?;
+    sh.change_dir(run_dir.path());
+    // Supervised (timeout, web session, process group), so started by hand from the `Cmd`.
+    let mut command = Command::from(
+        sh.cmd(runtime.muxer())
+            .arg("exec")
+            .arg("--runtimeconfig")
+            .arg(&runtimeconfig)
+            .arg(&binary)
+            .args(&args)
+            .env_clear()
+            .envs(&env),
+    );
     command
-        .arg("exec")
-        .arg("--runtimeconfig")
-        .arg(&runtimeconfig)
-        .arg(&binary)
-        .args(&args)
-        .env_clear()
-        .envs(&env)
-        .current_dir(run_dir.path())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -211,7 +215,7 @@ pub fn run_app(app: &App, runtime: &Runtime, ctx: &RunContext) -> Result<RunOutp
     }
     let (status, timed_out) = wait_until(&mut child, deadline)?;
     // Whatever the app left running in its group goes too.
-    kill_group(&child, libc::SIGKILL);
+    crate::process::kill_group(&child, libc::SIGKILL);
     let _ = stdout_reader.join();
     let stderr = stderr_reader.join().unwrap_or_default();
     let duration = started.elapsed();
@@ -242,21 +246,11 @@ fn wait_until(child: &mut Child, deadline: Instant) -> Result<(std::process::Exi
             return Ok((status, false));
         }
         if Instant::now() >= deadline {
-            kill_group(child, libc::SIGKILL);
+            crate::process::kill_group(child, libc::SIGKILL);
             let status = child.wait().context("cannot wait for the killed app")?;
             return Ok((status, true));
         }
         std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-/// Sends `signal` to the child's process group (its pid, as it was started as group leader).
-pub(super) fn kill_group(child: &Child, signal: libc::c_int) {
-    if let Ok(pid) = libc::pid_t::try_from(child.id()) {
-        // SAFETY: kill(2) with a negative pid signals a process group; no memory is involved.
-        unsafe {
-            libc::kill(-pid, signal);
-        }
     }
 }
 

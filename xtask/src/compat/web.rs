@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 
 use super::manifest::{parse_request_line, WebSettings};
-use super::run::kill_group;
+use crate::process::kill_group;
 
 /// A free loopback port for the app to listen on.
 pub fn free_port() -> Result<u16> {

@@ -20,11 +20,13 @@ use git2::{Oid, Repository};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::{encode, GitHub, RepoSlug, Token};
+use super::{encode, GitHub, RepoSlug};
 use crate::backport::{FixStatus, Report};
 use crate::config::{Config, GithubSettings};
+use crate::error::ResultExt as _;
 use crate::remote::Remote;
 use crate::repo;
+use crate::token::Token;
 
 /// The label added while a backport waits for a person to resolve a conflict.
 pub const CONFLICT_LABEL: &str = "backport-conflict";
@@ -322,7 +324,9 @@ fn push_branch(
                 "cannot push {branch} to remote `{}`; the token needs contents: write on the fork",
                 target.remote
             )
-        })?;
+        })
+        // The backport is finished by now; the remote is the part that failed.
+        .internal()?;
     Ok((push, head))
 }
 

@@ -17,41 +17,13 @@ use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
 use crate::config::GithubSettings;
+use crate::token::Token;
 
 /// The public API root, used when neither `GITHUB_API_URL` nor `[github] api-url` is set.
 pub const DEFAULT_API_URL: &str = "https://api.github.com";
 
 /// How many times one request is retried after a rate-limit wait.
 const MAX_RATE_LIMIT_RETRIES: u32 = 3;
-
-/// A GitHub token. It is only ever handed to octocrab (or git's credential callback); `Debug`
-/// and `Display` never show it.
-#[derive(Clone)]
-pub struct Token(String);
-
-impl Token {
-    /// The token from `GH_TOKEN`, else `GITHUB_TOKEN` (the gh CLI's order: a token given to a
-    /// step as `GH_TOKEN`, e.g. the fork's, wins over the job's ambient `GITHUB_TOKEN`).
-    pub fn from_env() -> Option<Token> {
-        ["GH_TOKEN", "GITHUB_TOKEN"]
-            .iter()
-            .filter_map(|name| std::env::var(name).ok())
-            .map(|v| v.trim().to_string())
-            .find(|v| !v.is_empty())
-            .map(Token)
-    }
-
-    /// The secret itself, for the one place that must send it.
-    pub(crate) fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Token {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Token(<redacted>)")
-    }
-}
 
 /// Whether a command can work without a token.
 #[derive(Clone, Copy, Debug)]
@@ -445,12 +417,6 @@ mod tests {
         ] {
             assert_eq!(RepoSlug::from_url(path), None, "{path}");
         }
-    }
-
-    #[test]
-    fn token_never_shows_in_debug() {
-        let t = Token("ghp_secretvalue".into());
-        assert_eq!(format!("{t:?}"), "Token(<redacted>)");
     }
 
     #[test]

@@ -192,16 +192,16 @@ fn git_init(dir: &Path) -> Result<()> {
 
 /// Runs git in `dir` with a fixed identity, returning stdout.
 fn git(dir: &Path, args: &[&str]) -> Result<String> {
-    let sh = xshell::Shell::new()?;
+    let sh = crate::process::shell()?;
     sh.change_dir(dir);
-    let out = xshell::cmd!(sh, "git {args...}")
-        .env("GIT_AUTHOR_NAME", "Fixture Author")
-        .env("GIT_AUTHOR_EMAIL", "author@example.com")
-        .env("GIT_COMMITTER_NAME", "Fixture Author")
-        .env("GIT_COMMITTER_EMAIL", "author@example.com")
-        .quiet()
-        .read()
-        .with_context(|| format!("git {} failed in {}", args.join(" "), dir.display()))?;
+    let out = crate::process::read(
+        xshell::cmd!(sh, "git {args...}")
+            .env("GIT_AUTHOR_NAME", "Fixture Author")
+            .env("GIT_AUTHOR_EMAIL", "author@example.com")
+            .env("GIT_COMMITTER_NAME", "Fixture Author")
+            .env("GIT_COMMITTER_EMAIL", "author@example.com"),
+    )
+    .with_context(|| format!("in {}", dir.display()))?;
     Ok(out + "\n")
 }
 

@@ -140,6 +140,9 @@ const BUILD_ID_FILE: &str = "last-official-build-id";
 pub fn build(config: &Config, options: &Options) -> Result<Report> {
     let rid = options.os.rid(options.arch);
     let repos = selected_repos(config, &options.repos)?;
+    for repo in &repos {
+        crate::repo::open_fork(config, repo)?;
+    }
     let version = product_version(config)?;
     let artifacts = config.artifacts_dir();
     let build_id = match options.build_id {
@@ -202,12 +205,17 @@ pub fn build(config: &Config, options: &Options) -> Result<Report> {
             report.repos.push(b);
             continue;
         }
-        b.feeds = nuget::replace_internal_feeds(
-            &b.dir.join("NuGet.config"),
-            config.build.feed.as_deref(),
-            true,
-        )?;
-        run(&mut b, options.quiet)?;
+        // The build needs the fork's feeds instead of Microsoft-internal ones, but the fork is
+        // left as it was found: a modified NuGet.config would make the next `bump` refuse the
+        // dirty worktree.
+        let nuget_config = b.dir.join("NuGet.config");
+        let original = std::fs::read(&nuget_config).ok();
+        b.feeds = nuget::replace_internal_feeds(&nuget_config, config.build.feed.as_deref(), true)?;
+        let ran = run(&mut b, options.quiet);
+        if let Some(original) = original {
+            crate::atomic::write(&nuget_config, original)?;
+        }
+        ran?;
         report.succeeded = b.status == "succeeded";
         report.repos.push(b);
     }
@@ -396,7 +404,7 @@ fn run(b: &mut RepoBuild, quiet: bool) -> Result<()> {
         .with_context(|| format!("cannot create {}", log_dir.display()))?;
     let log = std::fs::File::create(&b.log)
         .with_context(|| format!("cannot create the build log {}", b.log.display()))?;
-    let sh = xshell::Shell::new()?;
+    let sh = crate::process::shell()?;
     sh.change_dir(&b.dir);
     let (program, args) = b.command.split_first().expect("a command has a program");
     let mut cmd = xshell::cmd!(sh, "{program} {args...}");

@@ -17,6 +17,7 @@ use super::provenance::{self, Deviation, Origin, Provenance};
 use super::queue::{self, QueueDir};
 use super::series;
 use crate::config::{Config, RepoConfig};
+use crate::cve::CveId;
 use crate::repo;
 
 /// How an exported patch compares with the queue it replaced.
@@ -89,7 +90,7 @@ pub fn export_repo(config: &Config, name: &str) -> Result<RepoExport> {
 pub fn export_with(config: &Config, name: &str, opts: ExportOptions) -> Result<RepoExport> {
     let rc = config.repo(name)?;
     let path = config.resolve(&rc.path);
-    let repo = repo::open(&path)?;
+    let repo = repo::open_fork(config, rc)?;
     let base = base_commit(&repo, rc)?;
     let tip = branch_tip(&repo, rc)?;
     if base != tip && !repo.graph_descendant_of(tip, base)? {
@@ -239,7 +240,7 @@ fn patch_of(
     let message = String::from_utf8_lossy(commit.message_bytes()).into_owned();
     let (subject, body) = split_message(&message);
     let cves = provenance::cve_trailers(&message);
-    if let Some(bad) = cves.iter().find(|c| !provenance::is_cve_id(c)) {
+    if let Some(bad) = cves.iter().find(|c| !CveId::is_valid(c)) {
         bail!(
             "commit {} (`{subject}`) has a `CVE:` trailer `{bad}` that is not a CVE id (CVE-YYYY-NNNN…); fix the commit message and export again",
             commit.id()

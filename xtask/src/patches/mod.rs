@@ -5,11 +5,11 @@
 
 mod apply;
 mod export;
-mod format;
+pub(crate) mod format;
 mod mail;
 mod provenance;
 mod queue;
-mod series;
+pub mod series;
 mod verify;
 
 use anyhow::{bail, Result};

@@ -214,18 +214,6 @@ pub fn cve_trailers(message: &str) -> Vec<String> {
     out
 }
 
-/// True for `CVE-YYYY-NNNN…`.
-pub fn is_cve_id(s: &str) -> bool {
-    s.strip_prefix("CVE-")
-        .and_then(|r| r.split_once('-'))
-        .is_some_and(|(y, n)| {
-            y.len() == 4
-                && y.bytes().all(|c| c.is_ascii_digit())
-                && n.len() >= 4
-                && n.bytes().all(|c| c.is_ascii_digit())
-        })
-}
-
 /// The web address of an upstream commit (`<repo URL>/commit/<id>`, as GitHub and GitLab serve
 /// it), or DEP-3's `commit:<id>` when the upstream is not a web URL.
 pub fn commit_url(upstream: &str, id: Oid) -> String {
@@ -333,8 +321,6 @@ mod tests {
             id
         );
         assert_eq!(origin_commit("vendor"), None);
-        assert!(is_cve_id("CVE-2025-55248"));
-        assert!(!is_cve_id("CVE-25-1"));
         assert!(parse_version("v8.0.21").unwrap() > parse_version("v8.0.21-rc.1").unwrap());
         assert!(parse_version("v8.0.9").unwrap() < parse_version("v8.0.10").unwrap());
         assert!(parse_version("version").is_none());

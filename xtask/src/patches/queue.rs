@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 
 use super::series;
 
@@ -143,11 +143,11 @@ pub fn read(dir: &Path) -> Result<Contents> {
 /// The series entries of a queue directory, or an error saying how to create one.
 pub fn series_of(dir: &Path) -> Result<Vec<series::Entry>> {
     let path = dir.join("series");
-    let text = std::fs::read_to_string(&path).with_context(|| {
-        format!(
+    if !path.is_file() {
+        bail!(
             "cannot read {}: the queue has no series; create it with `cargo xtask patches export`",
             path.display()
-        )
-    })?;
-    Ok(series::parse(&text))
+        );
+    }
+    series::read(dir)
 }

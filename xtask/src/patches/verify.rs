@@ -13,10 +13,11 @@ use serde::Serialize;
 use super::apply::rebuild;
 use super::export::base_commit;
 use super::format::{unsafe_path_reason, PatchFile};
-use super::provenance::{cherry_picked_from, is_cve_id, origin_commit};
+use super::provenance::{cherry_picked_from, origin_commit};
 use super::queue::{self, QueueDir};
 use super::series;
 use crate::config::Config;
+use crate::cve::CveId;
 use crate::repo;
 
 /// One problem, at a file and line.
@@ -103,7 +104,17 @@ pub fn verify_repo(config: &Config, name: &str, against: &Against) -> Result<Ver
     let mut listed: Vec<series::Entry> = Vec::new();
     let mut lines: BTreeMap<String, usize> = BTreeMap::new();
     for e in entries {
-        if let Some(why) = unsafe_path_reason(&e.path) {
+        if let Some(option) = e.unsupported_option() {
+            problem(
+                &series_path,
+                e.line,
+                format!(
+                    "`{}` has the option `{option}`; the toolkit applies patches as `-p1` only: regenerate the patch (`cargo xtask patches export`) or drop the option",
+                    e.path
+                ),
+            );
+            blocked = true;
+        } else if let Some(why) = unsafe_path_reason(&e.path) {
             problem(
                 &series_path,
                 e.line,
@@ -305,14 +316,14 @@ fn field_problems(patch: &PatchFile, rel: &str) -> Vec<(usize, String)> {
     }
     let cves = patch.cves();
     let line = patch.field("CVE").map_or(1, |f| f.line);
-    for c in cves.iter().filter(|c| !is_cve_id(c)) {
+    for c in cves.iter().filter(|c| !CveId::is_valid(c)) {
         out.push((
             line,
             format!("`{c}` in the `CVE:` field is not a CVE id (CVE-YYYY-NNNN…)"),
         ));
     }
     let dir = rel.split('/').next().unwrap_or("");
-    if is_cve_id(dir) {
+    if CveId::is_valid(dir) {
         if cves.is_empty() {
             out.push((1, format!("the patch is under {dir}/ but has no `CVE:` field; a security patch must name its CVE (`CVE: {dir}`)")));
         } else if !cves.iter().any(|c| c == dir) {
@@ -320,6 +331,21 @@ fn field_problems(patch: &PatchFile, rel: &str) -> Vec<(usize, String)> {
         }
     } else if let Some(first) = cves.first() {
         out.push((line, format!("the patch fixes {first} but is under {dir}/; move it to {first}/ so the queue can be browsed by CVE")));
+    }
+    // Servicing adds no public API: a change to reference sources is a decision to justify.
+    let api_change = patch
+        .field("API-Change")
+        .filter(|f| !f.value.trim().is_empty());
+    if api_change.is_none() {
+        let touched = patch.files.iter().find_map(|f| {
+            f.paths
+                .iter()
+                .find(|p| crate::apicompat::is_reference_source(p))
+                .map(|p| (f.line, p))
+        });
+        if let Some((line, path)) = touched {
+            out.push((line, format!("changes the reference source `{path}` (public API) but the header has no `API-Change:` field; servicing adds no public API: revert the API part, or add `API-Change: <justification>` and accept the difference in apicompat.toml")));
+        }
     }
     out
 }

@@ -2,7 +2,10 @@
 //! `.github/workflows/` honest. Every `cargo xtask …` they run parses with the real command line
 //! (so a renamed flag breaks CI, not the next release), every action is pinned to a full commit
 //! SHA, every job declares its `permissions`, and no `run:` script pastes untrusted `${{ }}` text.
+//! `cargo xtask pipelines rehearse` runs them here (see [`rehearse`]).
 
+pub mod expr;
+pub mod rehearse;
 mod script;
 pub mod yaml;
 

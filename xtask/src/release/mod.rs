@@ -9,6 +9,7 @@ pub mod queue;
 pub mod sign;
 pub mod verify;
 
+use crate::apicompat::suppressions::{self, Suppressions};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -128,10 +129,10 @@ pub fn assemble(config: &Config, options: &Options) -> Result<Report> {
         &out.join(RELEASE_JSON),
         serde_json::to_string_pretty(&release)? + "\n",
     )?;
-    crate::atomic::write(
-        &out.join(NOTES),
-        notes(config, version, &date, &fixes, &artifacts, vex.is_some()),
-    )?;
+    let accepted = Suppressions::load(&config.root.join(suppressions::FILE_NAME))?;
+    let mut notes_text = notes(config, version, &date, &fixes, &artifacts, vex.is_some());
+    notes_text.push_str(&accepted_api_changes(&accepted));
+    crate::atomic::write(&out.join(NOTES), notes_text)?;
     let files = write_checksums(&out)?;
     Ok(Report {
         version: version.to_string(),
@@ -144,18 +145,7 @@ pub fn assemble(config: &Config, options: &Options) -> Result<Report> {
 }
 
 fn check_date(date: &str) -> Result<()> {
-    let ok = date.len() == 10
-        && date.bytes().enumerate().all(|(i, b)| {
-            if i == 4 || i == 7 {
-                b == b'-'
-            } else {
-                b.is_ascii_digit()
-            }
-        });
-    if !ok {
-        bail!("release date `{date}` is not YYYY-MM-DD");
-    }
-    Ok(())
+    crate::version::parse_date(date, "release date").map(drop)
 }
 
 type Collected = (BTreeMap<String, Manifest>, Vec<Artifact>, Vec<String>);
@@ -384,8 +374,28 @@ pub fn parse_checksum_line(line: &str) -> Option<(String, String)> {
         .then(|| (hash.to_ascii_lowercase(), name.to_string()))
 }
 
+/// The release notes' section listing every public API difference apicompat.toml accepts, each
+/// with its CVE and justification (empty when servicing changed no public API).
+fn accepted_api_changes(accepted: &Suppressions) -> String {
+    if accepted.entries.is_empty() {
+        return String::new();
+    }
+    let mut md = String::from("\n## Accepted public API changes\n\nServicing adds no public API; these differences from Microsoft's release were accepted because a security fix needs them.\n\n| CVE | Assembly | Change | API | Justification |\n| --- | --- | --- | --- | --- |\n");
+    for e in &accepted.entries {
+        md.push_str(&format!(
+            "| {} | {} | {} | `{}` | {} |\n",
+            e.cve,
+            e.assembly,
+            e.kind.as_str(),
+            e.item.replace('`', "'"),
+            e.justification.replace('|', "\\|").replace('\n', " ")
+        ));
+    }
+    md
+}
+
 /// Writes `SHA512SUMS` for every file in `dir` (except itself and signatures); returns the names.
-fn write_checksums(dir: &Path) -> Result<Vec<String>> {
+pub fn write_checksums(dir: &Path) -> Result<Vec<String>> {
     let mut names: Vec<String> = std::fs::read_dir(dir)?
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().into_owned())
@@ -399,4 +409,17 @@ fn write_checksums(dir: &Path) -> Result<Vec<String>> {
     }
     crate::atomic::write(&dir.join(CHECKSUMS), text)?;
     Ok(names)
+}
+
+/// After files were added to a release: writes `SHA512SUMS` again and, when the release was
+/// signed, signs its metadata again with `signer`. Returns whether it signed.
+pub fn reseal(dir: &Path, signer: &sign::Signer) -> Result<bool> {
+    write_checksums(dir)?;
+    let signed = SIGNED
+        .iter()
+        .any(|n| dir.join(format!("{n}.asc")).is_file());
+    if signed {
+        sign::sign_with(dir, signer)?;
+    }
+    Ok(signed)
 }

@@ -6,6 +6,9 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
+use crate::cve::CveId;
+use crate::patches::series;
+
 /// One queued patch that fixes at least one CVE.
 #[derive(Clone, Debug, Serialize)]
 pub struct QueuedFix {
@@ -37,19 +40,14 @@ pub fn read(queue_dir: &Path) -> Result<Vec<QueuedFix>> {
     repos.sort();
     for repo in repos {
         let series_path = queue_dir.join(&repo).join("series");
-        let series = std::fs::read_to_string(&series_path)
-            .with_context(|| format!("cannot read {}", series_path.display()))?;
-        for (n, line) in series.lines().enumerate() {
-            let entry = line.split('#').next().unwrap_or("").trim();
-            if entry.is_empty() {
-                continue;
-            }
-            let path = queue_dir.join(&repo).join(entry);
+        for entry in series::read(&queue_dir.join(&repo))? {
+            let entry_path = entry.path.as_str();
+            let path = queue_dir.join(&repo).join(entry_path);
             let text = std::fs::read_to_string(&path).map_err(|e| {
                 anyhow::anyhow!(
-                    "{}:{}: cannot read the listed patch {entry}: {e}",
+                    "{}:{}: cannot read the listed patch {entry_path}: {e}",
                     series_path.display(),
-                    n + 1
+                    entry.line
                 )
             })?;
             let fields = header_fields(&text);
@@ -60,7 +58,7 @@ pub fn read(queue_dir: &Path) -> Result<Vec<QueuedFix>> {
                     .map(|(_, v)| v.clone())
             };
             let Some(cve) = field("CVE") else {
-                if entry.starts_with("CVE-") {
+                if entry_path.starts_with("CVE-") {
                     bail!("{}: the patch is filed under a CVE directory but has no `CVE:` header field", path.display());
                 }
                 continue;
@@ -70,7 +68,7 @@ pub fn read(queue_dir: &Path) -> Result<Vec<QueuedFix>> {
                 .map(|c| c.trim().to_string())
                 .filter(|c| !c.is_empty())
                 .collect();
-            if let Some(bad) = cves.iter().find(|c| !is_cve_id(c)) {
+            if let Some(bad) = cves.iter().find(|c| !CveId::is_valid(c)) {
                 bail!(
                     "{}: `CVE: {cve}` names `{bad}`, which is not a CVE id like CVE-2025-55248",
                     path.display()
@@ -81,7 +79,7 @@ pub fn read(queue_dir: &Path) -> Result<Vec<QueuedFix>> {
             });
             fixes.push(QueuedFix {
                 repo: repo.clone(),
-                patch: format!("{repo}/{entry}"),
+                patch: format!("{repo}/{entry_path}"),
                 cves,
                 description: description.unwrap_or_default(),
                 origin: field("Origin").with_context(|| {
@@ -109,18 +107,6 @@ pub fn cve_ids(fixes: &[QueuedFix]) -> Vec<String> {
 /// The upstream commit URL in an `Origin:` field (`upstream, <url>`).
 pub fn origin_url(origin: &str) -> &str {
     origin.split_once(',').map_or(origin, |(_, url)| url).trim()
-}
-
-fn is_cve_id(s: &str) -> bool {
-    let mut parts = s.split('-');
-    parts.next() == Some("CVE")
-        && parts
-            .next()
-            .is_some_and(|y| y.len() == 4 && y.bytes().all(|b| b.is_ascii_digit()))
-        && parts
-            .next()
-            .is_some_and(|n| n.len() >= 4 && n.bytes().all(|b| b.is_ascii_digit()))
-        && parts.next().is_none()
 }
 
 /// The mail header's fields (up to the first blank line), with folded lines joined.

@@ -1,0 +1,1244 @@
+//! `cargo xtask pipelines rehearse`: runs a workflow's jobs here, in `needs` order, the way a
+//! Linux runner would: each `run:` step in bash with the runner's environment (`GITHUB_ACTIONS`,
+//! `GITHUB_OUTPUT`, `GITHUB_ENV`, `GITHUB_PATH`, `GITHUB_STEP_SUMMARY`, `RUNNER_TEMP`), `${{ }}`
+//! evaluated, matrices expanded from earlier jobs' real outputs, local reusable workflows
+//! followed, and each `uses:` action replaced by a declared local equivalent. What cannot run
+//! here (a Windows or macOS runner, a PowerShell step, host package installs) is reported as not
+//! rehearsed, never as passed; `cargo xtask build` runs as its `--dry-run` form. The rehearsal
+//! stops at the first failing step and reports it with its log.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context, Result};
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+
+use super::expr::{self, Scope};
+use super::yaml::{self, Node};
+
+/// What a rehearsal starts from.
+pub struct Plan {
+    /// The workflow file.
+    pub workflow: PathBuf,
+    /// The repository root local `uses: ./…` paths are relative to.
+    pub root: PathBuf,
+    /// Only this job (and the jobs it needs).
+    pub job: Option<String>,
+    /// The sandbox a checkout of this repository stands in for (it holds els.toml); a checkout of
+    /// `owner/name` clones the sandbox repository named `name` in its els.toml.
+    pub sandbox: PathBuf,
+    /// Where the run keeps its workspaces, artifacts, summaries and recorded calls.
+    pub workdir: PathBuf,
+    /// `inputs` of the called workflow.
+    pub inputs: BTreeMap<String, String>,
+    /// `vars` and `secrets` contexts.
+    pub vars: BTreeMap<String, String>,
+    pub secrets: BTreeMap<String, String>,
+    /// The toolkit binary `cargo xtask` runs.
+    pub xtask: PathBuf,
+    /// `DOTNET_ROOT` that `actions/setup-dotnet` stands in for (the test runtimes).
+    pub dotnet_root: Option<PathBuf>,
+}
+
+/// How a job or step ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    Passed,
+    Failed,
+    /// Its `if:` was false, or a job it needs failed.
+    Skipped,
+    /// Cannot run on this machine; listed so nobody takes it for a pass.
+    NotRehearsed,
+}
+
+/// One step's result.
+#[derive(Clone, Debug, Serialize)]
+pub struct StepResult {
+    pub name: String,
+    pub status: Status,
+    /// What ran in its place: `bash`, or the local equivalent of an action.
+    pub how: String,
+    /// The output (tail) of a failing or not-rehearsed step.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log: Option<String>,
+}
+
+/// One job (or one matrix leg) and its steps.
+#[derive(Clone, Debug, Serialize)]
+pub struct JobResult {
+    /// `job`, `job (leg)` or `caller/called` for a reusable workflow's jobs.
+    pub name: String,
+    pub status: Status,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub steps: Vec<StepResult>,
+    pub outputs: BTreeMap<String, String>,
+    /// The job's step summary, as `$GITHUB_STEP_SUMMARY` received it.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub summary: String,
+}
+
+/// The whole rehearsal.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub workflow: PathBuf,
+    pub workdir: PathBuf,
+    pub jobs: Vec<JobResult>,
+    /// Calls recorded instead of made (attestations, `gh release create`).
+    pub recorded_calls: Vec<String>,
+}
+
+impl Report {
+    /// True when no job failed.
+    pub fn passed(&self) -> bool {
+        self.jobs.iter().all(|j| j.status != Status::Failed)
+    }
+}
+
+/// Rehearses `plan.workflow`; stops at the first failing step.
+pub fn rehearse(plan: &Plan) -> Result<Report> {
+    std::fs::create_dir_all(&plan.workdir)
+        .with_context(|| format!("cannot create {}", plan.workdir.display()))?;
+    let shims = plan.workdir.join("shims");
+    write_shims(&shims, &plan.xtask, &plan.workdir.join("calls.log"))?;
+    let mut run = Run {
+        plan,
+        shims,
+        jobs: Vec::new(),
+        stopped: false,
+        legs: 0,
+    };
+    let inputs: Map<String, Value> = plan
+        .inputs
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect();
+    let secrets: Map<String, Value> = plan
+        .secrets
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect();
+    run.workflow(&plan.workflow, "", inputs, secrets, plan.job.as_deref())?;
+    let recorded_calls = std::fs::read_to_string(plan.workdir.join("calls.log"))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    Ok(Report {
+        workflow: plan.workflow.clone(),
+        workdir: plan.workdir.clone(),
+        jobs: run.jobs,
+        recorded_calls,
+    })
+}
+
+/// `cargo` runs the toolkit binary for `cargo xtask` (a real build job's source build as its
+/// `--dry-run`); `gh` and `sudo` record what they were asked to do.
+fn write_shims(dir: &Path, xtask: &Path, calls: &Path) -> Result<()> {
+    let quote = |p: &Path| shlex::try_quote(&p.to_string_lossy()).map(|q| q.into_owned());
+    let xtask = quote(xtask)?;
+    let calls = quote(calls)?;
+    let cargo = format!(
+        "#!/usr/bin/env bash\nif [ \"$1\" != xtask ]; then echo \"rehearsal: only 'cargo xtask' runs here, not 'cargo $1'\" >&2; exit 127; fi\nshift\nif [ \"$1\" = build ]; then\n  case \" $* \" in *' --dry-run '*) ;; *) set -- \"$@\" --dry-run; echo 'rehearsal: the source build runs as its --dry-run form' >&2;; esac\nfi\nexec {xtask} \"$@\"\n"
+    );
+    let record = |tool: &str| {
+        format!("#!/usr/bin/env bash\nprintf '{tool}' >> {calls}\nprintf ' %q' \"$@\" >> {calls}\necho >> {calls}\n")
+    };
+    for (name, text) in [
+        ("cargo", cargo),
+        ("gh", record("gh")),
+        ("sudo", record("sudo")),
+    ] {
+        let path = dir.join(name);
+        crate::atomic::write(&path, text)?;
+        make_executable(&path)?;
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn make_executable(path: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
+        .with_context(|| format!("cannot make {} executable", path.display()))
+}
+
+#[cfg(not(unix))]
+fn make_executable(_path: &Path) -> Result<()> {
+    bail!("rehearsals run bash steps and need a Unix machine")
+}
+
+struct Run<'a> {
+    plan: &'a Plan,
+    shims: PathBuf,
+    jobs: Vec<JobResult>,
+    stopped: bool,
+    /// Numbers each job run's directory.
+    legs: usize,
+}
+
+/// A finished job's `result` and `outputs`, as `needs.<job>` shows them.
+#[derive(Clone)]
+struct Finished {
+    result: Status,
+    outputs: Map<String, Value>,
+}
+
+impl Run<'_> {
+    fn workflow(
+        &mut self,
+        file: &Path,
+        prefix: &str,
+        mut inputs: Map<String, Value>,
+        secrets: Map<String, Value>,
+        only: Option<&str>,
+    ) -> Result<()> {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read {}", file.display()))?;
+        let root = yaml::parse(&text).map_err(|e| {
+            anyhow!(
+                "{}:{}: not valid YAML: {}",
+                file.display(),
+                e.line,
+                e.message
+            )
+        })?;
+        let jobs = root
+            .get("jobs")
+            .ok_or_else(|| anyhow!("{}: no `jobs:`: not a workflow", file.display()))?;
+        // Declared inputs take their defaults when not given.
+        if let Some(on) = root.get("on") {
+            for trigger in ["workflow_call", "workflow_dispatch"] {
+                for (name, spec) in on
+                    .get(trigger)
+                    .and_then(|t| t.get("inputs"))
+                    .map(Node::entries)
+                    .unwrap_or_default()
+                {
+                    let key = name.as_str().unwrap_or_default().to_string();
+                    if !inputs.contains_key(&key) {
+                        let default = spec.get("default").and_then(Node::as_str).unwrap_or("");
+                        inputs.insert(key, Value::String(default.to_string()));
+                    }
+                }
+            }
+        }
+        let order = job_order(file, jobs, only)?;
+        let mut finished: BTreeMap<String, Finished> = BTreeMap::new();
+        for name in order {
+            if self.stopped {
+                break;
+            }
+            let job = jobs.get(&name).expect("ordered from these jobs");
+            let needs = needs_of(job);
+            let mut needs_ctx = Map::new();
+            for n in &needs {
+                let f = finished.get(n).cloned().unwrap_or(Finished {
+                    result: Status::Skipped,
+                    outputs: Map::new(),
+                });
+                needs_ctx.insert(
+                    n.clone(),
+                    json!({"result": result_word(f.result), "outputs": f.outputs}),
+                );
+            }
+            let needs_failed = needs
+                .iter()
+                .any(|n| finished.get(n).is_none_or(|f| f.result != Status::Passed));
+            let contexts = self.contexts(&inputs, &secrets, needs_ctx, Value::Null);
+            let full = format!("{prefix}{name}");
+            let condition = job.get("if").and_then(Node::as_str);
+            let run_it = match condition {
+                Some(c) if mentions_status_function(c) => self.condition(c, &contexts, false)?,
+                Some(c) => !needs_failed && self.condition(c, &contexts, false)?,
+                None => !needs_failed,
+            };
+            if !run_it {
+                self.jobs.push(skipped(&full, condition, needs_failed));
+                finished.insert(
+                    name,
+                    Finished {
+                        result: Status::Skipped,
+                        outputs: Map::new(),
+                    },
+                );
+                continue;
+            }
+            let result = if let Some(uses) = job.get("uses").and_then(Node::as_str) {
+                self.called_workflow(&full, job, uses, &contexts)?
+            } else {
+                self.matrix_job(&full, job, &contexts)?
+            };
+            finished.insert(name, result);
+        }
+        Ok(())
+    }
+
+    fn contexts(
+        &self,
+        inputs: &Map<String, Value>,
+        secrets: &Map<String, Value>,
+        needs: Map<String, Value>,
+        matrix: Value,
+    ) -> Map<String, Value> {
+        let mut vars = Map::new();
+        for (k, v) in &self.plan.vars {
+            vars.insert(k.clone(), Value::String(v.clone()));
+        }
+        let token = secrets
+            .get("GITHUB_TOKEN")
+            .cloned()
+            .unwrap_or_else(|| Value::String("rehearsal-github-token".into()));
+        let mut map = Map::new();
+        map.insert("inputs".into(), Value::Object(inputs.clone()));
+        map.insert("secrets".into(), Value::Object(secrets.clone()));
+        map.insert("vars".into(), Value::Object(vars));
+        map.insert("needs".into(), Value::Object(needs));
+        map.insert("matrix".into(), matrix);
+        map.insert(
+            "github".into(),
+            json!({
+                "token": token,
+                "repository": "els/rehearsal",
+                "ref_name": self.plan.inputs.get("version").cloned().unwrap_or_else(|| "main".into()),
+                "event_name": "workflow_dispatch",
+                "head_ref": "",
+            }),
+        );
+        map.insert("runner".into(), json!({"os": "Linux", "arch": "X64"}));
+        map.insert("steps".into(), Value::Object(Map::new()));
+        map.insert("env".into(), Value::Object(Map::new()));
+        map.insert("job".into(), json!({"status": "success"}));
+        map
+    }
+
+    fn condition(&self, text: &str, contexts: &Map<String, Value>, failed: bool) -> Result<bool> {
+        let inner = text
+            .trim()
+            .strip_prefix("${{")
+            .and_then(|t| t.strip_suffix("}}"))
+            .unwrap_or(text);
+        let scope = Scope { contexts, failed };
+        let v = expr::evaluate(inner, &scope).with_context(|| format!("in `if: {text}`"))?;
+        Ok(expr::truthy(&v))
+    }
+
+    /// A job that calls a reusable workflow: `with:` becomes its inputs, `secrets:` its secrets.
+    fn called_workflow(
+        &mut self,
+        name: &str,
+        job: &Node,
+        uses: &str,
+        contexts: &Map<String, Value>,
+    ) -> Result<Finished> {
+        let Some(local) = uses.strip_prefix("./") else {
+            self.jobs.push(JobResult {
+                name: name.to_string(),
+                status: Status::NotRehearsed,
+                reason: Some(format!("`{uses}` is a remote reusable workflow")),
+                steps: Vec::new(),
+                outputs: BTreeMap::new(),
+                summary: String::new(),
+            });
+            return Ok(Finished {
+                result: Status::NotRehearsed,
+                outputs: Map::new(),
+            });
+        };
+        let scope = Scope {
+            contexts,
+            failed: false,
+        };
+        let mut inputs = Map::new();
+        for (k, v) in job.get("with").map(Node::entries).unwrap_or_default() {
+            let value = expr::interpolate(v.as_str().unwrap_or_default(), &scope)?;
+            inputs.insert(k.as_str().unwrap_or_default().to_string(), value);
+        }
+        let mut secrets = Map::new();
+        for (k, v) in job.get("secrets").map(Node::entries).unwrap_or_default() {
+            let value = expr::interpolate(v.as_str().unwrap_or_default(), &scope)?;
+            secrets.insert(k.as_str().unwrap_or_default().to_string(), value);
+        }
+        let before = self.jobs.len();
+        self.workflow(
+            &self.plan.root.join(local),
+            &format!("{name}/"),
+            inputs,
+            secrets,
+            None,
+        )?;
+        let result = aggregate(self.jobs[before..].iter().map(|j| j.status));
+        Ok(Finished {
+            result,
+            outputs: Map::new(),
+        })
+    }
+
+    /// Runs every leg of a job's matrix (or the job once); outputs are the last leg's, as in
+    /// Actions.
+    fn matrix_job(
+        &mut self,
+        name: &str,
+        job: &Node,
+        contexts: &Map<String, Value>,
+    ) -> Result<Finished> {
+        let legs = match job.get("strategy").and_then(|s| s.get("matrix")) {
+            None => vec![Value::Null],
+            Some(m) => expand_matrix(&node_value(m, contexts)?)?,
+        };
+        let mut statuses = Vec::new();
+        let mut outputs = Map::new();
+        for leg in legs {
+            if self.stopped {
+                break;
+            }
+            let mut ctx = contexts.clone();
+            ctx.insert("matrix".into(), leg.clone());
+            let leg_name = match &leg {
+                Value::Object(m) if !m.is_empty() => format!(
+                    "{name} ({})",
+                    m.values().map(expr::to_text).collect::<Vec<_>>().join(", ")
+                ),
+                _ => name.to_string(),
+            };
+            let result = self.job(&leg_name, job, ctx)?;
+            statuses.push(result.status);
+            for (k, v) in &result.outputs {
+                outputs.insert(k.clone(), Value::String(v.clone()));
+            }
+            self.jobs.push(result);
+        }
+        Ok(Finished {
+            result: aggregate(statuses.into_iter()),
+            outputs,
+        })
+    }
+
+    fn job(&mut self, name: &str, job: &Node, mut ctx: Map<String, Value>) -> Result<JobResult> {
+        let mut result = JobResult {
+            name: name.to_string(),
+            status: Status::Passed,
+            reason: None,
+            steps: Vec::new(),
+            outputs: BTreeMap::new(),
+            summary: String::new(),
+        };
+        let runs_on = match job.get("runs-on") {
+            Some(n) => expr::to_text(&node_value(n, &ctx)?),
+            None => String::new(),
+        };
+        if !runs_on.contains("ubuntu") && !runs_on.contains("linux") {
+            result.status = Status::NotRehearsed;
+            result.reason = Some(format!(
+                "runs on `{runs_on}`; only Linux runners are rehearsed here"
+            ));
+            return Ok(result);
+        }
+        self.legs += 1;
+        let dir = self.plan.workdir.join(format!("job-{}", self.legs));
+        let workspace = dir.join("workspace");
+        let temp = dir.join("temp");
+        for d in [&workspace, &temp] {
+            std::fs::create_dir_all(d).with_context(|| format!("cannot create {}", d.display()))?;
+        }
+        let mut env: BTreeMap<String, String> = BTreeMap::new();
+        let mut path_prepend: Vec<String> = vec![self.shims.to_string_lossy().into_owned()];
+        let default_dir = job
+            .get("defaults")
+            .and_then(|d| d.get("run"))
+            .and_then(|r| r.get("working-directory"))
+            .and_then(Node::as_str)
+            .map(str::to_string);
+        for (k, v) in job.get("env").map(Node::entries).unwrap_or_default() {
+            let value = expr::to_text(&node_value(v, &ctx)?);
+            env.insert(k.as_str().unwrap_or_default().to_string(), value);
+        }
+        let summary_path = dir.join("summary.md");
+        let mut steps_ctx = Map::new();
+        let mut failed = false;
+        for (i, step) in job
+            .get("steps")
+            .map(Node::items)
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+        {
+            ctx.insert("steps".into(), Value::Object(steps_ctx.clone()));
+            ctx.insert(
+                "env".into(),
+                Value::Object(
+                    env.iter()
+                        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                        .collect(),
+                ),
+            );
+            let step_name = step_label(step, i);
+            let condition = step.get("if").and_then(Node::as_str);
+            let run_it = match condition {
+                Some(c) if mentions_status_function(c) => self.condition(c, &ctx, failed)?,
+                Some(c) => !failed && self.condition(c, &ctx, failed)?,
+                None => !failed,
+            };
+            if !run_it {
+                result.steps.push(StepResult {
+                    name: step_name,
+                    status: Status::Skipped,
+                    how: String::new(),
+                    log: None,
+                });
+                continue;
+            }
+            let scope_env = |ctx: &Map<String, Value>| -> Result<BTreeMap<String, String>> {
+                let mut all = env.clone();
+                for (k, v) in step.get("env").map(Node::entries).unwrap_or_default() {
+                    all.insert(
+                        k.as_str().unwrap_or_default().to_string(),
+                        expr::to_text(&node_value(v, ctx)?),
+                    );
+                }
+                Ok(all)
+            };
+            let step_env = scope_env(&ctx)?;
+            let outcome = if let Some(script) = step.get("run").and_then(Node::as_str) {
+                let shell = step
+                    .get("shell")
+                    .and_then(Node::as_str)
+                    .unwrap_or("bash")
+                    .to_string();
+                let dir_text = step
+                    .get("working-directory")
+                    .and_then(Node::as_str)
+                    .map(str::to_string)
+                    .or(default_dir.clone());
+                let cwd = match dir_text {
+                    Some(d) => workspace.join(expr::to_text(&expr::interpolate(
+                        &d,
+                        &Scope {
+                            contexts: &ctx,
+                            failed,
+                        },
+                    )?)),
+                    None => workspace.clone(),
+                };
+                let script = expr::to_text(&expr::interpolate(
+                    script,
+                    &Scope {
+                        contexts: &ctx,
+                        failed,
+                    },
+                )?);
+                self.run_step(&RunStep {
+                    script: &script,
+                    shell: &shell,
+                    cwd: &cwd,
+                    env: &step_env,
+                    path_prepend: &path_prepend,
+                    workspace: &workspace,
+                    temp: &temp,
+                    dir: &dir.join(format!("step-{i}")),
+                    summary: &summary_path,
+                })?
+            } else if let Some(uses) = step.get("uses").and_then(Node::as_str) {
+                let mut with = BTreeMap::new();
+                for (k, v) in step.get("with").map(Node::entries).unwrap_or_default() {
+                    with.insert(
+                        k.as_str().unwrap_or_default().to_string(),
+                        expr::to_text(&node_value(v, &ctx)?),
+                    );
+                }
+                self.action(uses, &with, &workspace)
+            } else {
+                bail!("step `{step_name}` has neither `run:` nor `uses:`");
+            };
+            let status = outcome.status;
+            for (k, v) in &outcome.env {
+                env.insert(k.clone(), v.clone());
+            }
+            path_prepend.splice(1..1, outcome.path.iter().cloned());
+            if let Some(id) = step.get("id").and_then(Node::as_str) {
+                steps_ctx.insert(
+                    id.to_string(),
+                    json!({"outputs": outcome.outputs, "outcome": result_word(status), "conclusion": result_word(status)}),
+                );
+            }
+            result.steps.push(StepResult {
+                name: step_name,
+                status,
+                how: outcome.how,
+                log: outcome.log,
+            });
+            match status {
+                Status::Failed => {
+                    failed = true;
+                    result.status = Status::Failed;
+                    // The first failing step ends the rehearsal (after this job's `if: failure()`
+                    // steps, which run on a real runner too).
+                    self.stopped = true;
+                }
+                Status::NotRehearsed if result.status == Status::Passed => {
+                    result.status = Status::NotRehearsed;
+                    result.reason = Some(format!(
+                        "step `{}` was not rehearsed",
+                        result.steps.last().map_or("", |s| s.name.as_str())
+                    ));
+                }
+                _ => {}
+            }
+        }
+        ctx.insert("steps".into(), Value::Object(steps_ctx));
+        for (k, v) in job.get("outputs").map(Node::entries).unwrap_or_default() {
+            result.outputs.insert(
+                k.as_str().unwrap_or_default().to_string(),
+                expr::to_text(&node_value(v, &ctx)?),
+            );
+        }
+        result.summary = std::fs::read_to_string(&summary_path).unwrap_or_default();
+        Ok(result)
+    }
+
+    fn run_step(&self, s: &RunStep) -> Result<StepOutcome> {
+        if s.shell != "bash" && s.shell != "sh" {
+            return Ok(StepOutcome::not_rehearsed(
+                s.shell,
+                format!("a `shell: {}` step needs a Windows runner", s.shell),
+            ));
+        }
+        std::fs::create_dir_all(s.dir)
+            .with_context(|| format!("cannot create {}", s.dir.display()))?;
+        let files = ["output", "env", "path", "summary"].map(|f| s.dir.join(f));
+        for f in &files {
+            crate::atomic::write(f, "")?;
+        }
+        let host_path = std::env::var("PATH").unwrap_or_default();
+        let sh = crate::process::shell()?;
+        sh.change_dir(s.cwd);
+        let cmd = sh
+            .cmd("bash")
+            .args(["--noprofile", "--norc", "-eo", "pipefail", "-c", s.script])
+            .envs(s.env)
+            .env("PATH", format!("{}:{host_path}", s.path_prepend.join(":")))
+            .env("GITHUB_ACTIONS", "true")
+            .env("CI", "true")
+            .env("RUNNER_OS", "Linux")
+            .env("RUNNER_TEMP", s.temp)
+            .env("GITHUB_WORKSPACE", s.workspace)
+            .env("GITHUB_REPOSITORY", "els/rehearsal")
+            .env("GITHUB_OUTPUT", &files[0])
+            .env("GITHUB_ENV", &files[1])
+            .env("GITHUB_PATH", &files[2])
+            .env("GITHUB_STEP_SUMMARY", &files[3]);
+        if !s.cwd.is_dir() {
+            return Ok(StepOutcome::failed(
+                "bash",
+                format!("the working directory {} does not exist", s.cwd.display()),
+            ));
+        }
+        // The step's exit status is the rehearsal's finding, not an error.
+        let out = crate::process::output_any_status(cmd)
+            .with_context(|| format!("cannot run bash in {}", s.cwd.display()))?;
+        let log = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let summary = std::fs::read_to_string(&files[3]).unwrap_or_default();
+        if !summary.is_empty() {
+            let mut all = std::fs::read_to_string(s.summary).unwrap_or_default();
+            all.push_str(&summary);
+            crate::atomic::write(s.summary, all)?;
+        }
+        let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
+        let outcome = StepOutcome {
+            status: if out.status.success() {
+                Status::Passed
+            } else {
+                Status::Failed
+            },
+            how: "bash".into(),
+            log: (!out.status.success()).then(|| {
+                format!(
+                    "exit status {}\n{}",
+                    out.status.code().map_or("signal".into(), |c| c.to_string()),
+                    tail(&log, 60)
+                )
+            }),
+            outputs: parse_commands_file(&read(&files[0]))?,
+            env: parse_commands_file(&read(&files[1]))?
+                .into_iter()
+                .map(|(k, v)| (k, expr::to_text(&v)))
+                .collect(),
+            path: read(&files[2])
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(str::to_string)
+                .collect(),
+        };
+        Ok(outcome)
+    }
+
+    /// The local equivalent of a `uses:` action.
+    fn action(&self, uses: &str, with: &BTreeMap<String, String>, workspace: &Path) -> StepOutcome {
+        let action = uses.split('@').next().unwrap_or(uses);
+        let result = match action {
+            "actions/checkout" => self.checkout(with, workspace),
+            "dtolnay/rust-toolchain" | "actions/cache" => {
+                Ok(("the host's toolchain (nothing to do)".to_string(), None))
+            }
+            "actions/setup-dotnet" => match &self.plan.dotnet_root {
+                Some(root) => Ok((
+                    "the test runtimes".to_string(),
+                    Some(root.to_string_lossy().into_owned()),
+                )),
+                None => Err(anyhow!(
+                    "actions/setup-dotnet stands in for the test runtimes, and none are prepared: give --dotnet-root or set ELS_TEST_DOTNET_ROOT"
+                )),
+            },
+            "actions/upload-artifact" => self.upload(with, workspace),
+            "actions/download-artifact" => self.download(with, workspace),
+            "actions/attest-build-provenance" => self.attest(with, workspace),
+            _ => {
+                return StepOutcome::failed(
+                    action,
+                    format!("`{uses}` has no local equivalent in a rehearsal"),
+                )
+            }
+        };
+        match result {
+            Ok((how, dotnet)) => {
+                let mut outcome = StepOutcome::passed(&how);
+                if let Some(root) = dotnet {
+                    outcome.env.insert("DOTNET_ROOT".into(), root.clone());
+                    outcome.path.push(root);
+                }
+                outcome
+            }
+            Err(e) => StepOutcome::failed(action, format!("{e:#}")),
+        }
+    }
+
+    /// A checkout of this repository is a clone (or copy) of the sandbox; of `owner/name`, a clone
+    /// of the sandbox repository `name` at `ref`.
+    fn checkout(
+        &self,
+        with: &BTreeMap<String, String>,
+        workspace: &Path,
+    ) -> Result<(String, Option<String>)> {
+        let dest = match with.get("path").filter(|p| !p.is_empty()) {
+            Some(p) => workspace.join(p),
+            None => workspace.to_path_buf(),
+        };
+        match with.get("repository").filter(|r| !r.is_empty()) {
+            None => {
+                copy_tree(&self.plan.sandbox, &dest)?;
+                Ok((
+                    format!("a copy of the sandbox {}", self.plan.sandbox.display()),
+                    None,
+                ))
+            }
+            Some(repository) => {
+                let name = repository.rsplit('/').next().unwrap_or(repository);
+                let source = self.sandbox_repo(name)?;
+                let mut args = vec!["clone".to_string(), "--quiet".into()];
+                if let Some(r) = with.get("ref").filter(|r| !r.is_empty()) {
+                    args.extend(["--branch".into(), r.clone()]);
+                }
+                args.push(source.to_string_lossy().into_owned());
+                args.push(dest.to_string_lossy().into_owned());
+                let sh = xshell::Shell::new()?;
+                xshell::cmd!(sh, "git {args...}")
+                    .quiet()
+                    .ignore_stdout()
+                    .run()
+                    .with_context(|| {
+                        format!("cannot clone {} for `{repository}`", source.display())
+                    })?;
+                Ok((format!("a clone of {}", source.display()), None))
+            }
+        }
+    }
+
+    fn sandbox_repo(&self, name: &str) -> Result<PathBuf> {
+        let config_path = self.plan.sandbox.join("els.toml");
+        let config = crate::config::Config::load(&config_path)?;
+        config
+            .repos
+            .iter()
+            .find(|r| r.name == name)
+            .map(|r| config.resolve(&r.path))
+            .ok_or_else(|| {
+                anyhow!(
+                    "the sandbox's {} has no [[repo]] named `{name}` to stand in for the checkout",
+                    config_path.display()
+                )
+            })
+    }
+
+    fn artifact_dir(&self, name: &str) -> PathBuf {
+        self.plan.workdir.join("artifacts").join(name)
+    }
+
+    fn upload(
+        &self,
+        with: &BTreeMap<String, String>,
+        workspace: &Path,
+    ) -> Result<(String, Option<String>)> {
+        let name = with.get("name").map_or("artifact", String::as_str);
+        let dest = self.artifact_dir(name);
+        let mut found = 0;
+        for line in with.get("path").map_or("", String::as_str).lines() {
+            let source = workspace.join(line.trim());
+            if source.is_dir() {
+                found += copy_tree(&source, &dest)?;
+            } else if source.is_file() {
+                let file_name = source.file_name().unwrap_or_default();
+                std::fs::create_dir_all(&dest)?;
+                std::fs::copy(&source, dest.join(file_name))?;
+                found += 1;
+            }
+        }
+        if found == 0 && with.get("if-no-files-found").map_or("warn", String::as_str) == "error" {
+            bail!(
+                "no files at `{}` for the artifact `{name}`",
+                with.get("path").map_or("", String::as_str).trim()
+            );
+        }
+        Ok((
+            format!("{found} file(s) kept as the artifact `{name}`"),
+            None,
+        ))
+    }
+
+    fn download(
+        &self,
+        with: &BTreeMap<String, String>,
+        workspace: &Path,
+    ) -> Result<(String, Option<String>)> {
+        let name = with.get("name").map_or("artifact", String::as_str);
+        let source = self.artifact_dir(name);
+        if !source.is_dir() {
+            bail!("no artifact `{name}` was uploaded earlier in this run");
+        }
+        let dest = workspace.join(with.get("path").map_or(".", String::as_str));
+        let n = copy_tree(&source, &dest)?;
+        Ok((format!("{n} file(s) from the artifact `{name}`"), None))
+    }
+
+    /// Records the attestation it would ask for, with the subjects that exist.
+    fn attest(
+        &self,
+        with: &BTreeMap<String, String>,
+        workspace: &Path,
+    ) -> Result<(String, Option<String>)> {
+        let mut subjects = Vec::new();
+        for entry in walkdir::WalkDir::new(workspace)
+            .into_iter()
+            .filter_map(std::result::Result::ok)
+            .filter(|e| e.file_type().is_file())
+        {
+            let rel = entry.path().strip_prefix(workspace).unwrap_or(entry.path());
+            let rel = rel.to_string_lossy();
+            let wanted = with
+                .get("subject-path")
+                .map_or("", String::as_str)
+                .lines()
+                .filter_map(|p| p.trim().rsplit_once('*'))
+                .any(|(dir, ext)| {
+                    rel.starts_with(dir.trim_end_matches("**/").trim_end_matches('*'))
+                        && rel.ends_with(ext)
+                });
+            if wanted {
+                subjects.push(rel.into_owned());
+            }
+        }
+        if subjects.is_empty() {
+            bail!("no file matches the attestation's subject-path");
+        }
+        let calls = self.plan.workdir.join("calls.log");
+        let mut text = std::fs::read_to_string(&calls).unwrap_or_default();
+        text.push_str(&format!("attest-build-provenance {}\n", subjects.join(" ")));
+        crate::atomic::write(&calls, text)?;
+        Ok((
+            format!("recorded an attestation of {} file(s)", subjects.len()),
+            None,
+        ))
+    }
+}
+
+struct RunStep<'a> {
+    script: &'a str,
+    shell: &'a str,
+    cwd: &'a Path,
+    env: &'a BTreeMap<String, String>,
+    path_prepend: &'a [String],
+    workspace: &'a Path,
+    temp: &'a Path,
+    /// The step's own directory (its command files).
+    dir: &'a Path,
+    /// The job's step summary, which each step's is appended to.
+    summary: &'a Path,
+}
+
+struct StepOutcome {
+    status: Status,
+    how: String,
+    log: Option<String>,
+    outputs: Map<String, Value>,
+    env: BTreeMap<String, String>,
+    path: Vec<String>,
+}
+
+impl StepOutcome {
+    fn passed(how: &str) -> StepOutcome {
+        StepOutcome {
+            status: Status::Passed,
+            how: how.to_string(),
+            log: None,
+            outputs: Map::new(),
+            env: BTreeMap::new(),
+            path: Vec::new(),
+        }
+    }
+
+    fn failed(how: &str, log: String) -> StepOutcome {
+        StepOutcome {
+            status: Status::Failed,
+            log: Some(log),
+            ..StepOutcome::passed(how)
+        }
+    }
+
+    fn not_rehearsed(how: &str, why: String) -> StepOutcome {
+        StepOutcome {
+            status: Status::NotRehearsed,
+            log: Some(why),
+            ..StepOutcome::passed(how)
+        }
+    }
+}
+
+/// `name=value` lines and `name<<DELIMITER` blocks, as the runner reads `$GITHUB_OUTPUT`/`$GITHUB_ENV`.
+fn parse_commands_file(text: &str) -> Result<Map<String, Value>> {
+    let mut out = Map::new();
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        if let Some((name, delimiter)) = line.split_once("<<") {
+            let mut value = Vec::new();
+            loop {
+                match lines.next() {
+                    Some(l) if l == delimiter => break,
+                    Some(l) => value.push(l),
+                    None => bail!("`{name}<<{delimiter}` is never closed by a `{delimiter}` line"),
+                }
+            }
+            out.insert(name.to_string(), Value::String(value.join("\n")));
+        } else if let Some((name, value)) = line.split_once('=') {
+            out.insert(name.to_string(), Value::String(value.to_string()));
+        } else {
+            bail!("`{line}` is neither `name=value` nor `name<<DELIMITER`");
+        }
+    }
+    Ok(out)
+}
+
+/// A YAML node as a JSON value with every `${{ }}` in its strings evaluated.
+fn node_value(node: &Node, contexts: &Map<String, Value>) -> Result<Value> {
+    let scope = Scope {
+        contexts,
+        failed: false,
+    };
+    Ok(match node {
+        Node::Scalar { value, .. } => expr::interpolate(value, &scope)?,
+        Node::Seq { items, .. } => Value::Array(
+            items
+                .iter()
+                .map(|i| node_value(i, contexts))
+                .collect::<Result<_>>()?,
+        ),
+        Node::Map { entries, .. } => {
+            let mut m = Map::new();
+            for (k, v) in entries {
+                m.insert(
+                    k.as_str().unwrap_or_default().to_string(),
+                    node_value(v, contexts)?,
+                );
+            }
+            Value::Object(m)
+        }
+    })
+}
+
+/// The legs of a matrix: the product of its axes, then `include` (extending matching legs or
+/// adding its own), then `exclude` removed.
+fn expand_matrix(matrix: &Value) -> Result<Vec<Value>> {
+    let Value::Object(m) = matrix else {
+        bail!("the matrix is not a mapping: {matrix}");
+    };
+    let mut legs: Vec<Map<String, Value>> = vec![Map::new()];
+    let mut axes = false;
+    for (axis, values) in m {
+        if axis == "include" || axis == "exclude" {
+            continue;
+        }
+        axes = true;
+        let Value::Array(values) = values else {
+            bail!("the matrix axis `{axis}` is not a list");
+        };
+        legs = legs
+            .into_iter()
+            .flat_map(|leg| {
+                values.iter().map(move |v| {
+                    let mut l = leg.clone();
+                    l.insert(axis.clone(), v.clone());
+                    l
+                })
+            })
+            .collect();
+    }
+    if !axes {
+        legs.clear();
+    }
+    let matches = |leg: &Map<String, Value>, pattern: &Map<String, Value>, keys_only_axes: bool| {
+        pattern.iter().all(|(k, v)| match leg.get(k) {
+            Some(x) => x == v,
+            None => !keys_only_axes,
+        })
+    };
+    if let Some(Value::Array(includes)) = m.get("include") {
+        for include in includes {
+            let Value::Object(inc) = include else {
+                bail!("a matrix `include` entry is not a mapping: {include}");
+            };
+            let original: Vec<String> = m
+                .keys()
+                .filter(|k| *k != "include" && *k != "exclude")
+                .cloned()
+                .collect();
+            let axis_part: Map<String, Value> = inc
+                .iter()
+                .filter(|(k, _)| original.contains(k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            let mut extended = false;
+            if axes {
+                for leg in legs.iter_mut() {
+                    if matches(leg, &axis_part, true) {
+                        for (k, v) in inc {
+                            if !original.contains(k) {
+                                leg.insert(k.clone(), v.clone());
+                            }
+                        }
+                        extended = true;
+                    }
+                }
+            }
+            if !extended {
+                legs.push(inc.clone());
+            }
+        }
+    }
+    if let Some(Value::Array(excludes)) = m.get("exclude") {
+        for exclude in excludes {
+            if let Value::Object(ex) = exclude {
+                legs.retain(|leg| !matches(leg, ex, true));
+            }
+        }
+    }
+    Ok(legs.into_iter().map(Value::Object).collect())
+}
+
+/// The jobs to run in `needs` order (only `only` and what it needs, when given).
+fn job_order(file: &Path, jobs: &Node, only: Option<&str>) -> Result<Vec<String>> {
+    let names: Vec<String> = jobs
+        .entries()
+        .iter()
+        .filter_map(|(k, _)| k.as_str().map(str::to_string))
+        .collect();
+    let mut wanted: Vec<String> = match only {
+        None => names.clone(),
+        Some(j) => {
+            if !names.iter().any(|n| n == j) {
+                bail!(
+                    "{} has no job `{j}`; its jobs are: {}",
+                    file.display(),
+                    names.join(", ")
+                );
+            }
+            let mut w = vec![j.to_string()];
+            let mut i = 0;
+            while i < w.len() {
+                for n in jobs.get(&w[i]).map(needs_of).unwrap_or_default() {
+                    if !w.contains(&n) {
+                        w.push(n);
+                    }
+                }
+                i += 1;
+            }
+            w
+        }
+    };
+    let mut order: Vec<String> = Vec::new();
+    while order.len() < wanted.len() {
+        // The first job in file order whose needs have all run.
+        let next = names.iter().find(|n| {
+            wanted.contains(n)
+                && !order.contains(n)
+                && jobs
+                    .get(n)
+                    .map(needs_of)
+                    .unwrap_or_default()
+                    .iter()
+                    .all(|d| order.contains(d) || !wanted.contains(d))
+        });
+        let Some(next) = next else {
+            wanted.retain(|n| !order.contains(n));
+            bail!(
+                "{}: the jobs {} need each other in a cycle",
+                file.display(),
+                wanted.join(", ")
+            );
+        };
+        order.push(next.clone());
+    }
+    Ok(order)
+}
+
+fn needs_of(job: &Node) -> Vec<String> {
+    match job.get("needs") {
+        None => Vec::new(),
+        Some(n) => match n.as_str() {
+            Some(one) => vec![one.to_string()],
+            None => n
+                .items()
+                .iter()
+                .filter_map(|i| i.as_str().map(str::to_string))
+                .collect(),
+        },
+    }
+}
+
+fn mentions_status_function(condition: &str) -> bool {
+    ["always()", "failure()", "cancelled()"]
+        .iter()
+        .any(|f| condition.contains(f))
+}
+
+fn result_word(s: Status) -> &'static str {
+    match s {
+        Status::Passed => "success",
+        Status::Failed => "failure",
+        Status::Skipped | Status::NotRehearsed => "skipped",
+    }
+}
+
+fn aggregate(statuses: impl Iterator<Item = Status>) -> Status {
+    let mut all = Status::Skipped;
+    for s in statuses {
+        all = match (all, s) {
+            (Status::Failed, _) | (_, Status::Failed) => Status::Failed,
+            (Status::NotRehearsed, _) | (_, Status::NotRehearsed) => Status::NotRehearsed,
+            (Status::Passed, _) | (_, Status::Passed) => Status::Passed,
+            _ => Status::Skipped,
+        };
+    }
+    all
+}
+
+fn skipped(name: &str, condition: Option<&str>, needs_failed: bool) -> JobResult {
+    JobResult {
+        name: name.to_string(),
+        status: Status::Skipped,
+        reason: Some(if needs_failed {
+            "a job it needs did not pass".to_string()
+        } else {
+            format!("`if: {}` is false", condition.unwrap_or_default())
+        }),
+        steps: Vec::new(),
+        outputs: BTreeMap::new(),
+        summary: String::new(),
+    }
+}
+
+fn step_label(step: &Node, index: usize) -> String {
+    step.get("name")
+        .and_then(Node::as_str)
+        .or_else(|| step.get("uses").and_then(Node::as_str))
+        .or_else(|| {
+            step.get("run")
+                .and_then(Node::as_str)
+                .and_then(|r| r.lines().next())
+        })
+        .map_or_else(|| format!("step {}", index + 1), str::to_string)
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// Copies `from` into `to` (symlinks kept as links); returns how many files.
+fn copy_tree(from: &Path, to: &Path) -> Result<usize> {
+    let mut n = 0;
+    for entry in walkdir::WalkDir::new(from) {
+        let entry = entry.with_context(|| format!("cannot read {}", from.display()))?;
+        let rel = entry.path().strip_prefix(from).unwrap_or(entry.path());
+        let dest = to.join(rel);
+        let kind = entry.file_type();
+        if kind.is_dir() {
+            std::fs::create_dir_all(&dest)
+                .with_context(|| format!("cannot create {}", dest.display()))?;
+        } else if kind.is_symlink() {
+            let target = std::fs::read_link(entry.path())?;
+            std::os::unix::fs::symlink(target, &dest)
+                .with_context(|| format!("cannot link {}", dest.display()))?;
+        } else {
+            std::fs::copy(entry.path(), &dest).with_context(|| {
+                format!(
+                    "cannot copy {} to {}",
+                    entry.path().display(),
+                    dest.display()
+                )
+            })?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matrices_expand_like_actions() {
+        let m = json!({
+            "runner": ["ubuntu-22.04", "windows-2022"],
+            "shard": [1, 2],
+            "include": [
+                {"runner": "ubuntu-22.04", "rid": "linux-x64"},
+                {"runner": "windows-2022", "rid": "win-x64"},
+            ],
+        });
+        let legs = expand_matrix(&m).unwrap();
+        assert_eq!(legs.len(), 4);
+        assert_eq!(
+            legs[0],
+            json!({"runner": "ubuntu-22.04", "shard": 1, "rid": "linux-x64"})
+        );
+        let only_include = json!({"include": [{"cve": "CVE-1"}, {"cve": "CVE-2"}]});
+        assert_eq!(expand_matrix(&only_include).unwrap().len(), 2);
+        assert!(expand_matrix(&json!({"include": []})).unwrap().is_empty());
+    }
+
+    #[test]
+    fn command_files_take_both_forms() {
+        let got = parse_commands_file("a=1\nb<<EOF\nx\ny\nEOF\n").unwrap();
+        assert_eq!(got["a"], "1");
+        assert_eq!(got["b"], "x\ny");
+        assert!(parse_commands_file("c<<EOF\nnever closed\n").is_err());
+    }
+}
