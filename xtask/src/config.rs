@@ -35,6 +35,8 @@ pub struct Config {
     pub advisories: AdvisoriesSettings,
     #[serde(default)]
     pub github: GithubSettings,
+    #[serde(default)]
+    pub feed: FeedSettings,
 }
 
 /// Settings that apply to the fork as a whole.
@@ -382,6 +384,17 @@ fn default_timeline_branch() -> String {
 
 fn default_releases_branch() -> String {
     "main".to_string()
+}
+
+/// `[feed]`: the NuGet feeds `cargo xtask feed` publishes (one per channel).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct FeedSettings {
+    /// The public URL the feed directory is served at; each channel's feed is
+    /// `<base-url>/<channel>/index.json`. The absolute URLs in the feed's documents are built
+    /// from it, so the same files can be served from any host that serves them at this URL.
+    #[serde(default)]
+    pub base_url: Option<String>,
 }
 
 /// How the toolkit talks to GitHub: `backport --open-pr` and `pr:<number>` fixes.

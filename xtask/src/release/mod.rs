@@ -367,6 +367,13 @@ fn notes(
     md
 }
 
+/// One `sha512sum` line: `(lowercase hex hash, file name)`, or `None` when it is not one.
+pub fn parse_checksum_line(line: &str) -> Option<(String, String)> {
+    let (hash, name) = line.split_once("  ").or_else(|| line.split_once(" *"))?;
+    (hash.len() == 128 && hash.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| (hash.to_ascii_lowercase(), name.to_string()))
+}
+
 /// The release notes' section listing every public API difference apicompat.toml accepts, each
 /// with its CVE and justification (empty when servicing changed no public API).
 fn accepted_api_changes(accepted: &Suppressions) -> String {
