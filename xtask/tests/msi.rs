@@ -14,18 +14,7 @@ use xtask::compat::testenv;
 use xtask::package::msi::{self, Product};
 use xtask::version::Version;
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn target() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join("target"))
-}
+use support::target;
 
 /// The Windows test runtime root, downloaded and verified once.
 fn windows_root() -> &'static Path {

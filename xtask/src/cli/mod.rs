@@ -73,6 +73,30 @@ pub enum Outcome {
     Failure,
 }
 
+impl Outcome {
+    /// A check's outcome: a failure when it found any problem.
+    pub fn of_problems<T>(problems: &[T]) -> Outcome {
+        if problems.is_empty() {
+            Outcome::Success
+        } else {
+            Outcome::Failure
+        }
+    }
+}
+
+/// Prints a check's problems as `FAIL` rows (each also an error annotation in Actions) and
+/// returns the check's outcome.
+fn print_problems(problems: &[String]) -> Outcome {
+    for p in problems {
+        println!(
+            "{} {p}",
+            crate::console::paint("FAIL", crate::console::Style::Bad)
+        );
+        crate::console::annotate(crate::console::Annotation::Error, None, None, p);
+    }
+    Outcome::of_problems(problems)
+}
+
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<Outcome> {
     crate::console::set_color(cli.color);
