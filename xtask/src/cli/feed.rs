@@ -84,6 +84,19 @@ pub enum Action {
 pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
     let config = ctx.require_config()?;
     let resolve = |p: Option<PathBuf>| p.map(|p| ctx.cwd().join(p));
+    let options = |release: Option<PathBuf>, location: Location| nuget_feed::Options {
+        release: resolve(release),
+        feed_dir: resolve(location.feed_dir),
+        base_url: location.base_url,
+    };
+    let locate = |channel, location: Location| {
+        Feed::locate(
+            &config,
+            channel,
+            resolve(location.feed_dir).as_deref(),
+            location.base_url.as_deref(),
+        )
+    };
     match args.action {
         Action::Publish {
             release,
@@ -91,12 +104,7 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
             location,
             json,
         } => {
-            let options = nuget_feed::Options {
-                release: resolve(release),
-                feed_dir: resolve(location.feed_dir),
-                base_url: location.base_url,
-            };
-            let report = nuget_feed::publish(&config, channel, &options)?;
+            let report = nuget_feed::publish(&config, channel, &options(release, location))?;
             print_report(&report, json)
         }
         Action::Promote {
@@ -104,21 +112,11 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
             location,
             json,
         } => {
-            let options = nuget_feed::Options {
-                release: resolve(release),
-                feed_dir: resolve(location.feed_dir),
-                base_url: location.base_url,
-            };
-            let report = nuget_feed::promote(&config, &options)?;
+            let report = nuget_feed::promote(&config, &options(release, location))?;
             print_report(&report, json)
         }
         Action::Config { channel, location } => {
-            let feed = Feed::locate(
-                &config,
-                channel,
-                resolve(location.feed_dir).as_deref(),
-                location.base_url.as_deref(),
-            )?;
+            let feed = locate(channel, location)?;
             print!("{}", nuget_feed::client_config::render(&feed)?);
             Ok(Outcome::Success)
         }
@@ -128,12 +126,7 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
             location,
             json,
         } => {
-            let feed = Feed::locate(
-                &config,
-                channel,
-                resolve(location.feed_dir).as_deref(),
-                location.base_url.as_deref(),
-            )?;
+            let feed = locate(channel, location)?;
             let releases: Vec<PathBuf> = release.into_iter().map(|r| ctx.cwd().join(r)).collect();
             let report = nuget_feed::verify::verify(&feed, &releases)?;
             if json {
