@@ -168,6 +168,12 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
         &mut std::io::stdout(),
     )?;
     println!();
+    heading("Linux packages → signed APT/DNF repositories: package → publish lab → promote to stable → verify");
+    crate::package::demo::demo(
+        &toolkit,
+        &root.join("package-stage"),
+        &mut std::io::stdout(),
+    )?;
 
     println!(
         "{}",
