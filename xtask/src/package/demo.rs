@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-use crate::build::{self, fixture, Arch, Manifest, Os, MANIFEST};
 use crate::channel::Channel;
 use crate::config::Config;
+use crate::official_build::{self as build, fixture, Arch, Manifest, Os, MANIFEST};
 use crate::release::sign::{self, GpgHome, Signer, SigningKey};
 
 /// A fixture fork in `root`, bumped, built and released on `date`; before the release is

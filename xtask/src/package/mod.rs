@@ -17,8 +17,8 @@ use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::build::sha512_hex;
 use crate::config::Config;
+use crate::official_build::sha512_hex;
 use crate::release::sign::Signer;
 use crate::release::{RELEASE_JSON, SIGNED};
 use crate::version::Version;
@@ -145,7 +145,7 @@ pub fn release_dir(config: &Config, release: Option<&Path>) -> Result<(PathBuf, 
         None => config
             .artifacts_dir()
             .join("release")
-            .join(crate::build::product_version(config)?.to_string()),
+            .join(crate::official_build::product_version(config)?.to_string()),
     };
     let path = dir.join(RELEASE_JSON);
     let text = std::fs::read_to_string(&path).with_context(|| {

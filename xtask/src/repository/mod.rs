@@ -133,7 +133,7 @@ fn release_packages(config: &Config, release: Option<&Path>) -> Result<ReleasePa
         let path = dir.join(name);
         let bytes = std::fs::read(&path)
             .with_context(|| format!("{} lists {name}, which is missing", sums_path.display()))?;
-        if crate::build::sha512_hex(&bytes) != hash {
+        if crate::official_build::sha512_hex(&bytes) != hash {
             bail!(
                 "{} does not match {} (changed after packaging); run `cargo xtask package` again",
                 path.display(),
