@@ -123,7 +123,7 @@ const DEBIAN_TOOLS: [(&str, &[&str]); 13] = [
     ("msiinfo", &["msitools"]),
     ("gcab", &["gcab"]),
     ("wine", &["wine", "wine64"]),
-    ("dpkg-deb", &["dpkg-dev"]),
+    ("dpkg-deb", &["dpkg"]),
     ("lintian", &["lintian"]),
     ("rpm", &["rpm"]),
     ("rpmlint", &["rpmlint"]),

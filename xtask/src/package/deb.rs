@@ -96,7 +96,7 @@ fn description_lines(description: &str, vendor: &str) -> String {
 fn doc_files(spec: &Spec, id: &Identity) -> Result<Vec<(String, Vec<u8>)>> {
     let doc = format!("/usr/share/doc/{}", spec.name);
     let copyright = format!(
-        "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\nUpstream-Name: dotnet\nSource: https://github.com/dotnet/runtime\n\nFiles: *\nCopyright: .NET Foundation and Contributors\nLicense: MIT\n{}\n",
+        "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\nUpstream-Name: dotnet\nSource: https://github.com/dotnet/runtime\n\nFiles: *\nCopyright: (c) .NET Foundation and Contributors\nLicense: MIT\n{}\n",
         spec.license_text
             .lines()
             .map(|l| if l.trim().is_empty() { " .".to_string() } else { format!(" {l}") })
@@ -130,19 +130,6 @@ pub fn build(spec: &Spec, id: &Identity) -> Result<Vec<u8>> {
     let mtime = id.source_date.max(0) as u64;
     let docs = doc_files(spec, id)?;
     let mut entries: Vec<Entry> = spec.entries.clone();
-    let doc_dir = format!("/usr/share/doc/{}", spec.name);
-    for dir in ["/usr", "/usr/share", "/usr/share/doc", doc_dir.as_str()] {
-        entries.push(Entry {
-            path: dir.to_string(),
-            kind: EntryKind::Dir,
-        });
-    }
-    if spec.entries.iter().any(|e| e.path.starts_with("/usr/bin/")) {
-        entries.push(Entry {
-            path: "/usr/bin".into(),
-            kind: EntryKind::Dir,
-        });
-    }
     for (path, data) in &docs {
         entries.push(Entry {
             path: path.clone(),
@@ -152,65 +139,75 @@ pub fn build(spec: &Spec, id: &Identity) -> Result<Vec<u8>> {
             },
         });
     }
+    // Every directory on the way to each entry, as dpkg-deb writes them (lintian:
+    // missing-intermediate-directory).
+    let parents: Vec<Entry> = entries
+        .iter()
+        .flat_map(|e| {
+            std::path::Path::new(&e.path)
+                .ancestors()
+                .skip(1)
+                .filter(|p| p.as_os_str().len() > 1)
+                .map(|p| Entry {
+                    path: p.display().to_string(),
+                    kind: EntryKind::Dir,
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    entries.extend(parents);
     entries.sort_by(|a, b| a.path.cmp(&b.path));
     entries.dedup_by(|a, b| a.path == b.path);
 
     let mut md5sums = String::new();
     let mut data = tar::Builder::new(Vec::new());
     for e in &entries {
-        let name = format!(".{}", e.path);
-        let mut header = tar::Header::new_gnu();
-        header.set_mtime(mtime);
-        header.set_uid(0);
-        header.set_gid(0);
-        header.set_username("root")?;
-        header.set_groupname("root")?;
-        match &e.kind {
-            EntryKind::Dir => {
-                header.set_entry_type(tar::EntryType::Directory);
-                header.set_mode(0o755);
-                header.set_size(0);
-                data.append_data(&mut header, format!("{name}/"), std::io::empty())?;
-            }
+        let (name, kind, mode, bytes): (String, tar::EntryType, u32, &[u8]) = match &e.kind {
+            EntryKind::Dir => (
+                format!(".{}/", e.path),
+                tar::EntryType::Directory,
+                0o755,
+                &[],
+            ),
             EntryKind::File { mode, data: bytes } => {
-                header.set_entry_type(tar::EntryType::Regular);
-                header.set_mode(*mode);
-                header.set_size(bytes.len() as u64);
-                data.append_data(&mut header, &name, bytes.as_slice())?;
                 md5sums.push_str(&format!(
                     "{:x}  {}\n",
                     Md5::digest(bytes),
                     e.path.trim_start_matches('/')
                 ));
+                (
+                    format!(".{}", e.path),
+                    tar::EntryType::Regular,
+                    *mode,
+                    bytes.as_slice(),
+                )
             }
-            EntryKind::Symlink { target } => {
-                header.set_entry_type(tar::EntryType::Symlink);
-                header.set_mode(0o777);
-                header.set_size(0);
-                data.append_link(&mut header, &name, target)?;
+            EntryKind::Symlink { .. } => {
+                (format!(".{}", e.path), tar::EntryType::Symlink, 0o777, &[])
             }
+        };
+        let mut header = tar_header(&name, kind, mode, bytes.len(), mtime)?;
+        if let EntryKind::Symlink { target } = &e.kind {
+            header.set_link_name(target)?;
+            header.set_cksum();
         }
+        data.append(&header, bytes)?;
     }
     let data = gzip(&data.into_inner()?)?;
 
     let mut control_tar = tar::Builder::new(Vec::new());
-    for (name, text, mode) in [
-        ("./", String::new(), 0o755),
-        ("./control", control(spec, id)?, 0o644),
-        ("./md5sums", md5sums, 0o644),
+    for (name, kind, text, mode) in [
+        ("./", tar::EntryType::Directory, String::new(), 0o755),
+        (
+            "./control",
+            tar::EntryType::Regular,
+            control(spec, id)?,
+            0o644,
+        ),
+        ("./md5sums", tar::EntryType::Regular, md5sums, 0o644),
     ] {
-        let mut header = tar::Header::new_gnu();
-        header.set_mtime(mtime);
-        header.set_username("root")?;
-        header.set_groupname("root")?;
-        header.set_mode(mode);
-        header.set_size(text.len() as u64);
-        header.set_entry_type(if name == "./" {
-            tar::EntryType::Directory
-        } else {
-            tar::EntryType::Regular
-        });
-        control_tar.append_data(&mut header, name, text.as_bytes())?;
+        let header = tar_header(name, kind, mode, text.len(), mtime)?;
+        control_tar.append(&header, text.as_bytes())?;
     }
     let control_tar = gzip(&control_tar.into_inner()?)?;
 
@@ -227,6 +224,46 @@ pub fn build(spec: &Spec, id: &Identity) -> Result<Vec<u8>> {
             .with_context(|| format!("cannot write {name} into the .deb"))?;
     }
     Ok(deb.into_inner()?)
+}
+
+/// A ustar header for `name` written as given (`./usr/…`, as dpkg-deb writes them: the tar crate's
+/// path setter drops the leading `./`, except on the long names it moves to an extension), the
+/// part before the last fitting `/` in the ustar prefix when the name is over 100 bytes; owned by
+/// root.
+fn tar_header(
+    name: &str,
+    kind: tar::EntryType,
+    mode: u32,
+    size: usize,
+    mtime: u64,
+) -> Result<tar::Header> {
+    let mut header = tar::Header::new_ustar();
+    let (prefix, rest) = if name.len() <= 100 {
+        ("", name)
+    } else {
+        let cut = name[..name.len() - 1]
+            .char_indices()
+            .filter(|&(i, c)| c == '/' && name.len() - i - 1 <= 100 && i <= 155)
+            .map(|(i, _)| i)
+            .next()
+            .with_context(|| format!("{name}: too long for a tar header"))?;
+        (&name[..cut], &name[cut + 1..])
+    };
+    let ustar = header
+        .as_ustar_mut()
+        .context("a ustar header without its fields")?;
+    ustar.name[..rest.len()].copy_from_slice(rest.as_bytes());
+    ustar.prefix[..prefix.len()].copy_from_slice(prefix.as_bytes());
+    header.set_entry_type(kind);
+    header.set_mode(mode);
+    header.set_size(size as u64);
+    header.set_mtime(mtime);
+    header.set_uid(0);
+    header.set_gid(0);
+    header.set_username("root")?;
+    header.set_groupname("root")?;
+    header.set_cksum();
+    Ok(header)
 }
 
 /// gzip with a zero timestamp and no file name, so the bytes depend only on the content.

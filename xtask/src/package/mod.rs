@@ -7,6 +7,7 @@ pub mod deb;
 pub mod demo;
 pub mod layout;
 pub mod msi;
+pub mod purl;
 pub mod rpm;
 
 use std::fmt;
