@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use xtask::bump::{bump, Options};
-use xtask::official_build::fixture;
+use xtask::fixtures::official_build as fixture;
 
 mod support;
 use support::git;

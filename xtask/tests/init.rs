@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use git2::{Oid, Repository};
 use support::{code, git, json, stderr, stdout, xtask};
-use xtask::sandbox;
+use xtask::fixtures::history;
 
 fn dotnet_core() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dotnet-core")
@@ -34,7 +34,7 @@ fn upstream(dir: &Path, name: &str, tags: &[&str], branches: &[&str]) -> Oid {
         repo.tag(
             tag,
             &object,
-            &sandbox::signature("dotnet-bot", "bot@dotnet", 1_700_000_000),
+            &history::signature("dotnet-bot", "bot@dotnet", 1_700_000_000),
             tag,
             false,
         )
@@ -72,7 +72,7 @@ fn commit(
         builder.insert(path, blob, 0o100644).unwrap();
     }
     let tree = repo.find_tree(builder.write().unwrap()).unwrap();
-    let sig = sandbox::signature("dotnet-bot", "bot@dotnet", 1_700_000_000 + n as i64);
+    let sig = history::signature("dotnet-bot", "bot@dotnet", 1_700_000_000 + n as i64);
     let parents: Vec<git2::Commit> = parent
         .iter()
         .map(|p| repo.find_commit(*p).unwrap())
