@@ -416,7 +416,12 @@ impl GithubSettings {
     fn adopt(&mut self, old: AdvisoriesGitHub, origin: &Path) -> Result<()> {
         let moves = [
             (old.api_url, &mut self.api_url, "api-url", "api-url"),
-            (old.repo, &mut self.advisories_repo, "repo", "advisories-repo"),
+            (
+                old.repo,
+                &mut self.advisories_repo,
+                "repo",
+                "advisories-repo",
+            ),
             (
                 old.timeline_branch,
                 &mut self.advisories_timeline_branch,

@@ -860,8 +860,7 @@ fn the_old_advisories_github_section_still_works_with_a_deprecation_warning() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
-        stderr.contains("[advisories.github] repo")
-            && stderr.contains("[github] advisories-repo"),
+        stderr.contains("[advisories.github] repo") && stderr.contains("[github] advisories-repo"),
         "{stderr}"
     );
     assert!(!both.path().join("snapshot.json").exists());
