@@ -188,7 +188,7 @@ fn run_rehearse(args: RehearseArgs, ctx: &Context) -> Result<Outcome> {
                     Style::Dim
                 )
             );
-            crate::demo::build(&dir, &super::demo::toolkit_root())?;
+            crate::fixtures::sandbox::build(&dir, &super::demo::toolkit_root())?;
             dir
         }
     };
