@@ -109,10 +109,12 @@ impl Published {
     /// One line saying what happened to the pull request, for the terminal and step summaries.
     pub fn summary_line(&self) -> String {
         let what = match (self.push, self.created) {
-            (Push::KeptOthersWork, _) => return format!(
+            (Push::KeptOthersWork, _) => {
+                return format!(
                 "pull request #{} ({}) left as it is: branch {} has commits net6-els did not push",
                 self.number, self.url, self.branch
-            ),
+            )
+            }
             (_, true) => "opened",
             (_, false) => "updated",
         };
