@@ -9,7 +9,8 @@ use anyhow::{bail, Context, Result};
 
 use crate::channel::Channel;
 use crate::config::Config;
-use crate::official_build::{self as build, fixture, Arch, Manifest, Os, MANIFEST};
+use crate::fixtures::official_build as fixture;
+use crate::official_build::{self as build, Arch, Manifest, Os, MANIFEST};
 use crate::release::sign::{self, GpgHome, Signer, SigningKey};
 
 /// A fixture fork in `root`, bumped, built and released on `date`; before the release is
