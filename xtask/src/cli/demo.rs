@@ -183,6 +183,12 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
         &mut std::io::stdout(),
     )?;
     println!();
+    heading("Linux packages → signed APT/DNF repositories: package → publish lab → promote to stable → verify");
+    crate::package::demo::demo(
+        &toolkit,
+        &root.join("package-stage"),
+        &mut std::io::stdout(),
+    )?;
 
     let summary = match compat_ran {
         true => "The demo ran every stage for real. The compat FAIL rows and apicompat's exit 1 above are the differences those stages exist to find.",

@@ -110,8 +110,8 @@ impl TestTotals {
 
 /// The Debian packages the tests drive, each with the command that shows it is installed:
 /// GnuPG for the release tests; jq for the workflow rehearsals; msitools, wixl, gcab and Wine for
-/// the MSI tests.
-const DEBIAN_TOOLS: [(&str, &[&str]); 7] = [
+/// the MSI tests; the consumers' tools that judge the Linux packages and their repositories.
+const DEBIAN_TOOLS: [(&str, &[&str]); 13] = [
     ("gpg", &["gnupg"]),
     // The feed tests run nuget.exe on Mono's full class library (mono-complete; `csharp` is only
     // in it, while `mono` alone may come with mono-mcs) and compile a NuGet search client.
@@ -121,6 +121,12 @@ const DEBIAN_TOOLS: [(&str, &[&str]); 7] = [
     ("msiinfo", &["msitools"]),
     ("gcab", &["gcab"]),
     ("wine", &["wine", "wine64"]),
+    ("dpkg-deb", &["dpkg"]),
+    ("lintian", &["lintian"]),
+    ("rpm", &["rpm"]),
+    ("rpmlint", &["rpmlint"]),
+    ("createrepo_c", &["createrepo-c"]),
+    ("dnf", &["dnf"]),
 ];
 
 /// Installs the Debian packages of [`DEBIAN_TOOLS`] whose command is missing, with one apt-get
