@@ -1,8 +1,11 @@
 //! `cargo xtask bump`: brands the fork with its next patch version and commits it as
 //! "Update branding to 6.0.N" in each product repository — runtime `eng/Versions.props`
 //! (`ProductVersion`, `PatchVersion`), aspnetcore (`AspNetCorePatchVersion` and the package
-//! baseline it checks against), and the `ServicingVersion` of every out-of-band package whose
-//! sources changed since the last branding (to the fork's own four-part package version).
+//! baseline it checks against), the desktop repositories winforms, wpf and windowsdesktop
+//! (`PatchVersion`, and the runtime packages they consume moved to the fork's new runtime in
+//! `eng/Versions.props` and `eng/Version.Details.xml`), and the `ServicingVersion` of every
+//! out-of-band package whose sources changed since the last branding (to the fork's own
+//! four-part package version).
 //! Edits keep every other byte of the files.
 
 use std::path::{Path, PathBuf};
@@ -120,6 +123,13 @@ pub fn bump(config: &Config, options: &Options) -> Result<Report> {
         let mut aspnetcore = open_checked(config, aspnetcore_config)?;
         plan_aspnetcore(&mut aspnetcore, target)?;
         plans.push(aspnetcore);
+    }
+    for name in DESKTOP_REPOS {
+        if let Ok(desktop_config) = config.repo(name) {
+            let mut desktop = open_checked(config, desktop_config)?;
+            plan_desktop(&mut desktop, current, target)?;
+            plans.push(desktop);
+        }
     }
 
     let mut repos = Vec::new();
@@ -400,6 +410,97 @@ fn plan_aspnetcore(plan: &mut RepoPlan<'_>, target: Version) -> Result<()> {
             new: previous.clone(),
         });
     }
+    Ok(())
+}
+
+/// The repositories of the Windows Desktop runtime, branded like runtime.
+const DESKTOP_REPOS: [&str; 3] = ["winforms", "wpf", "windowsdesktop"];
+
+/// A desktop repository: `PatchVersion`, and every package it consumes from runtime at the
+/// runtime's `current` version moved to `target` — the `<Dependency>` in `eng/Version.Details.xml`
+/// and its property in `eng/Versions.props` (`…PackageVersion`, or `…Version` as wpf names them),
+/// as Maestro's dependency flow would — so the desktop runtime is built against the fork's own
+/// runtime packages. Out-of-band packages at their own versions (6.0.0) keep them; the transport
+/// packages between desktop repositories carry their build's id and are set by the build.
+fn plan_desktop(plan: &mut RepoPlan<'_>, current: Version, target: Version) -> Result<()> {
+    let props = plan.files.len();
+    plan.files
+        .push(XmlFile::read(&plan.root.join("eng/Versions.props"))?);
+    let doc = &plan.files[props];
+    let (p, patch) = doc.number_property("PatchVersion")?;
+    if patch >= target.patch {
+        bail!(
+            "{}:{}: <PatchVersion> is already {patch}; bumping to {target} would go backwards",
+            doc.path().display(),
+            p.line
+        );
+    }
+    plan.set_property(props, "PatchVersion", &target.patch.to_string())?;
+
+    let details_path = plan.root.join("eng/Version.Details.xml");
+    let mut details = XmlFile::read(&details_path)?;
+    let current = current.to_string();
+    let target = target.to_string();
+    let details_rel = relative(&plan.root, &details_path);
+    let mut moved = Vec::new();
+    for (i, el) in details.elements().iter().enumerate() {
+        if el.name != "Dependency" {
+            continue;
+        }
+        let attribute = |name: &str| el.attribute(name).map(|a| details.slice(&a.value));
+        let (Some(name), Some(version)) = (attribute("Name"), attribute("Version")) else {
+            continue;
+        };
+        let uri = details
+            .elements()
+            .iter()
+            .find(|c| c.parent == Some(i) && c.name == "Uri")
+            .and_then(|c| c.text.as_ref())
+            .map(|t| details.slice(t))
+            .unwrap_or_default();
+        let repository = uri
+            .trim()
+            .trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .unwrap_or("");
+        if version == current && matches!(repository, "runtime" | "dotnet-runtime") {
+            moved.push((i, el.line, name));
+        }
+    }
+    for (i, line, name) in moved {
+        details.set_attribute(i, "Version", &target)?;
+        plan.changes.push(Change {
+            file: details_rel.clone(),
+            line,
+            name: format!("Dependency[{name}]@Version"),
+            old: current.clone(),
+            new: target.clone(),
+        });
+        let stem: String = name.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+        let doc = &plan.files[props];
+        let Some(property) = [format!("{stem}PackageVersion"), format!("{stem}Version")]
+            .into_iter()
+            .find(|p| !doc.definitions(p).is_empty())
+        else {
+            bail!(
+                "{}:{line}: {name} comes from runtime but {} defines neither <{stem}PackageVersion> nor <{stem}Version>; add it so the build uses the fork's {name}",
+                details_path.display(),
+                doc.path().display()
+            );
+        };
+        let value = doc.property(&property)?;
+        if value.value.trim() != current {
+            bail!(
+                "{}:{}: <{property}> is {} but eng/Version.Details.xml says {name} {current}; make them agree before bumping",
+                doc.path().display(),
+                value.line,
+                value.value
+            );
+        }
+        plan.set_property(props, &property, &target)?;
+    }
+    plan.files.push(details);
     Ok(())
 }
 

@@ -34,22 +34,33 @@ pub struct Fixture {
     pub config: PathBuf,
     pub runtime: PathBuf,
     pub aspnetcore: PathBuf,
+    /// The Windows Desktop runtime's repositories, in build order: winforms, wpf, windowsdesktop.
+    pub winforms: PathBuf,
+    pub wpf: PathBuf,
+    pub windowsdesktop: PathBuf,
     pub patches: PathBuf,
 }
 
-/// Creates the fixture under `root`: `runtime/`, `aspnetcore/`, `runtime-patches/`, `els.toml`.
-/// The runtime branch carries the queued fixes on top of the base tag.
+/// Creates the fixture under `root`: `runtime/`, `aspnetcore/`, the desktop repositories
+/// `winforms/`, `wpf/` and `windowsdesktop/`, `runtime-patches/` and `els.toml`. The runtime
+/// branch carries the queued fixes on top of the base tag.
 pub fn create(root: &Path) -> Result<Fixture> {
     let fixture = Fixture {
         root: root.to_path_buf(),
         config: root.join("els.toml"),
         runtime: root.join("runtime"),
         aspnetcore: root.join("aspnetcore"),
+        winforms: root.join("winforms"),
+        wpf: root.join("wpf"),
+        windowsdesktop: root.join("windowsdesktop"),
         patches: root.join("runtime-patches"),
     };
     write(&fixture.config, ELS_TOML)?;
     create_runtime(&fixture)?;
     create_aspnetcore(&fixture.aspnetcore)?;
+    for repo in DesktopRepo::ALL {
+        create_desktop(repo, &root.join(repo.name()))?;
+    }
     Ok(fixture)
 }
 
@@ -154,6 +165,95 @@ fn create_aspnetcore(dir: &Path) -> Result<()> {
     git_init(dir)
 }
 
+/// A repository of the Windows Desktop runtime, in the order a Windows build runs them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DesktopRepo {
+    Winforms,
+    Wpf,
+    WindowsDesktop,
+}
+
+impl DesktopRepo {
+    /// Every desktop repository, in build order.
+    pub const ALL: [DesktopRepo; 3] = [
+        DesktopRepo::Winforms,
+        DesktopRepo::Wpf,
+        DesktopRepo::WindowsDesktop,
+    ];
+
+    /// The `[[repo]]` name and the directory name in the fixture.
+    pub fn name(self) -> &'static str {
+        match self {
+            DesktopRepo::Winforms => "winforms",
+            DesktopRepo::Wpf => "wpf",
+            DesktopRepo::WindowsDesktop => "windowsdesktop",
+        }
+    }
+
+    /// `eng/Versions.props` at 6.0.`patch`: the servicing branding and the versions of the
+    /// packages it consumes — runtime's at 6.0.`patch`, out-of-band ones at their own versions,
+    /// and the transport packages of the desktop repositories built before it (pre-release
+    /// versions stamped with their official build, as Arcade makes them).
+    pub fn versions_props(self, patch: u32) -> String {
+        let (suffix, consumes) = match self {
+            // wpf names its dependency properties `…Version`, the others `…PackageVersion`.
+            DesktopRepo::Winforms => ("PackageVersion", ""),
+            DesktopRepo::Wpf => (
+                "Version",
+                "    <MicrosoftPrivateWinformsVersion>6.0.@PATCH@-servicing.24516.4</MicrosoftPrivateWinformsVersion>\n",
+            ),
+            DesktopRepo::WindowsDesktop => (
+                "PackageVersion",
+                "    <MicrosoftPrivateWinformsPackageVersion>6.0.@PATCH@-servicing.24516.4</MicrosoftPrivateWinformsPackageVersion>\n    <MicrosoftDotNetWpfGitHubPackageVersion>6.0.@PATCH@-servicing.24516.7</MicrosoftDotNetWpfGitHubPackageVersion>\n",
+            ),
+        };
+        DESKTOP_VERSIONS_PROPS
+            .replace("@CONSUMES@", consumes)
+            .replace("@SUFFIX@", suffix)
+            .replace("@PATCH@", &patch.to_string())
+    }
+
+    /// `eng/Version.Details.xml` at 6.0.`patch`: where each consumed package comes from.
+    pub fn version_details(self, patch: u32) -> String {
+        let consumes = match self {
+            DesktopRepo::Winforms => "",
+            DesktopRepo::Wpf => DESKTOP_WINFORMS_DEPENDENCY,
+            DesktopRepo::WindowsDesktop => {
+                "@WINFORMS@    <Dependency Name=\"Microsoft.DotNet.Wpf.GitHub\" Version=\"6.0.@PATCH@-servicing.24516.7\">\n      <Uri>https://github.com/dotnet/wpf</Uri>\n      <Sha>6a7b1c8e3e7d0b7f2cf5e59d4a6d3c5b3e1f2a90</Sha>\n    </Dependency>\n"
+            }
+        };
+        DESKTOP_VERSION_DETAILS
+            .replace("@CONSUMES@", consumes)
+            .replace("@WINFORMS@", DESKTOP_WINFORMS_DEPENDENCY)
+            .replace("@PATCH@", &patch.to_string())
+    }
+}
+
+/// A desktop repository at v6.0.36: its version files, a `NuGet.config` naming the internal
+/// runtime feed, and Arcade's `build.cmd` (these repositories build on Windows only, so the
+/// fixture is for dry runs and `bump`).
+fn create_desktop(repo: DesktopRepo, dir: &Path) -> Result<()> {
+    write(&dir.join("eng/Versions.props"), repo.versions_props(36))?;
+    write(
+        &dir.join("eng/Version.Details.xml"),
+        repo.version_details(36),
+    )?;
+    write(
+        &dir.join("NuGet.config"),
+        NUGET_CONFIG.replace("@REPO@", "runtime"),
+    )?;
+    write(
+        &dir.join("build.cmd"),
+        BUILD_CMD.replace("@PS1@", "eng\\common\\build.ps1"),
+    )?;
+    write(
+        &dir.join("global.json"),
+        "{\n  \"tools\": { \"dotnet\": \"6.0.428\" },\n  \"msbuild-sdks\": { \"Microsoft.DotNet.Arcade.Sdk\": \"6.0.0-beta.24516.2\" }\n}\n",
+    )?;
+    write(&dir.join(".gitignore"), "/artifacts/\n")?;
+    git_init(dir)
+}
+
 /// Puts DEP-3 fields into the mail header of `git format-patch` output, after `Subject:`.
 fn insert_dep3(patch: &str, fields: &str) -> String {
     let mut out = String::new();
@@ -236,12 +336,86 @@ branch = "release/6.0-els"
 base = "v6.0.36"
 upstream = "https://github.com/dotnet/aspnetcore"
 
+# The Windows Desktop runtime: Windows builds only (`build --os windows`).
+[[repo]]
+name = "winforms"
+path = "winforms"
+branch = "release/6.0-els"
+base = "v6.0.36"
+upstream = "https://github.com/dotnet/winforms"
+
+[[repo]]
+name = "wpf"
+path = "wpf"
+branch = "release/6.0-els"
+base = "v6.0.36"
+upstream = "https://github.com/dotnet/wpf"
+
+[[repo]]
+name = "windowsdesktop"
+path = "windowsdesktop"
+branch = "release/6.0-els"
+base = "v6.0.36"
+upstream = "https://github.com/dotnet/windowsdesktop"
+
 [build]
 feed = "https://pkgs.example.org/net6-els/nuget/v3/index.json"
 linux-prerequisites = ["bash", "git", "tar", "python3"]
 
 [release]
 download-url = "https://downloads.example.org/net6-els/{version}/{name}"
+"#;
+
+const DESKTOP_VERSIONS_PROPS: &str = r#"<?xml version="1.0" encoding="utf-8"?>
+<Project>
+  <PropertyGroup>
+    <MajorVersion>6</MajorVersion>
+    <MinorVersion>0</MinorVersion>
+    <PatchVersion>@PATCH@</PatchVersion>
+    <PreReleaseVersionLabel>servicing</PreReleaseVersionLabel>
+    <PreReleaseVersionIteration></PreReleaseVersionIteration>
+    <!-- Enable to remove prerelease label. -->
+    <StabilizePackageVersion Condition="'$(StabilizePackageVersion)' == ''">true</StabilizePackageVersion>
+    <DotNetFinalVersionKind Condition="'$(StabilizePackageVersion)' == 'true'">release</DotNetFinalVersionKind>
+  </PropertyGroup>
+  <!-- Below have to be in sync with dotnet/runtime and the desktop repositories (eng/Version.Details.xml) -->
+  <PropertyGroup>
+@CONSUMES@    <MicrosoftNETCoreAppRef@SUFFIX@>6.0.@PATCH@</MicrosoftNETCoreAppRef@SUFFIX@>
+    <MicrosoftNETCoreAppRuntimewinx64@SUFFIX@>6.0.@PATCH@</MicrosoftNETCoreAppRuntimewinx64@SUFFIX@>
+    <MicrosoftWin32SystemEvents@SUFFIX@>6.0.0</MicrosoftWin32SystemEvents@SUFFIX@>
+  </PropertyGroup>
+  <PropertyGroup>
+    <!-- Arcade -->
+    <MicrosoftDotNetXUnitExtensions@SUFFIX@>6.0.0-beta.24516.2</MicrosoftDotNetXUnitExtensions@SUFFIX@>
+  </PropertyGroup>
+</Project>
+"#;
+
+const DESKTOP_WINFORMS_DEPENDENCY: &str = "    <Dependency Name=\"Microsoft.Private.Winforms\" Version=\"6.0.@PATCH@-servicing.24516.4\">\n      <Uri>https://github.com/dotnet/winforms</Uri>\n      <Sha>2f0c5a3c2e4d1b7a9e8f6d5c4b3a29181716a5b4</Sha>\n    </Dependency>\n";
+
+const DESKTOP_VERSION_DETAILS: &str = r#"<?xml version="1.0" encoding="utf-8"?>
+<Dependencies>
+  <ProductDependencies>
+@CONSUMES@    <Dependency Name="Microsoft.NETCore.App.Ref" Version="6.0.@PATCH@">
+      <Uri>https://dev.azure.com/dnceng/internal/_git/dotnet-runtime</Uri>
+      <Sha>ca7a0d1cbd8ff49a5e3e5e0e1c8a5f6d9b2e3c41</Sha>
+    </Dependency>
+    <Dependency Name="Microsoft.NETCore.App.Runtime.win-x64" Version="6.0.@PATCH@">
+      <Uri>https://dev.azure.com/dnceng/internal/_git/dotnet-runtime</Uri>
+      <Sha>ca7a0d1cbd8ff49a5e3e5e0e1c8a5f6d9b2e3c41</Sha>
+    </Dependency>
+    <Dependency Name="Microsoft.Win32.SystemEvents" Version="6.0.0">
+      <Uri>https://github.com/dotnet/runtime</Uri>
+      <Sha>4822e3c3aa77eb82b2fb33c9321f923cf11ddde6</Sha>
+    </Dependency>
+  </ProductDependencies>
+  <ToolsetDependencies>
+    <Dependency Name="Microsoft.DotNet.XUnitExtensions" Version="6.0.0-beta.24516.2">
+      <Uri>https://github.com/dotnet/arcade</Uri>
+      <Sha>c44ba7a5e0ea5b6b1c0ba1b6c2ac3bf2e2e4ae3c</Sha>
+    </Dependency>
+  </ToolsetDependencies>
+</Dependencies>
 "#;
 
 const RUNTIME_VERSIONS_PROPS: &str = r#"<Project>
