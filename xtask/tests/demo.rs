@@ -33,6 +33,10 @@ fn demo_runs_every_stage_on_a_fresh_sandbox() {
         "$ cargo xtask feed publish --channel lab → 5 packages added",
         "<package pattern=\"System.Security.Cryptography.Xml\" />",
         "installed System.Security.Cryptography.Xml 6.0.1.1",
+        "$ cargo xtask build --os windows --dry-run",
+        "would build 6.0.37 for win-x64",
+        "windowsdesktop [planned]",
+        "/p:MicrosoftPrivateWinformsPackageVersion=6.0.37-servicing.",
         "The demo ran every stage for real.",
     ] {
         assert!(text.contains(expected), "missing `{expected}` in:\n{text}");

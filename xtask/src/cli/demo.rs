@@ -12,8 +12,9 @@ use crate::demo;
 /// Builds an upstream dotnet/runtime-like repository (release/6.0, and release/8.0 with
 /// security fixes) and a fork (release/6.0-els) with an els.toml, then runs the same commands a
 /// maintainer runs — advisories, backport (clean, already applied, conflict, abort, resolve,
-/// continue), the patch queue, VEX, the compat corpus on real runtimes, and bump → build →
-/// release → sign → verify — printing each command line and its real output.
+/// continue), the patch queue, VEX, the compat corpus on real runtimes, bump → build →
+/// release → sign → verify, the NuGet feed, the Windows build's plan (runtime, aspnetcore,
+/// winforms, wpf, windowsdesktop) and the MSIs — printing each command line and its real output.
 ///
 /// Example: cargo xtask demo
 ///
@@ -161,6 +162,12 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
         &toolkit,
     )?;
     println!("{}\n", feed.join("\n"));
+    command(
+        &root.join("release-stage"),
+        "Windows (in release-stage/, whose els.toml adds the desktop forks winforms, wpf, windowsdesktop): the build's cmd.exe lines",
+        &["build", "--os", "windows", "--dry-run"],
+        Success,
+    )?;
     heading("Windows: MSIs like Microsoft's from real Windows runtime files (wixl; read back with msiinfo)");
     crate::package::msi::demo(
         &crate::compat::testenv::cache_dir(&toolkit.join("target")),
