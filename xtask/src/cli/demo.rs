@@ -5,7 +5,7 @@ use clap::Parser;
 
 use super::{Cli, Context, Outcome};
 use crate::console::{paint, Style};
-use crate::demo;
+use crate::fixtures::sandbox;
 
 /// Run every stage of the loop for real on a throwaway sandbox shaped like the fork.
 ///
@@ -53,7 +53,7 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
     };
     heading(&format!("Building a sandbox in {}", root.display()));
     let toolkit = toolkit_root();
-    let sb = demo::build(&root, &toolkit)?;
+    let sb = sandbox::build(&root, &toolkit)?;
     println!(
         "  upstream: {} (release/6.0; release/8.0 with 3 fixes)",
         sb.upstream.display()
@@ -67,9 +67,9 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
         root.join(crate::config::FILE_NAME).display()
     );
 
-    let clean = demo::cve_json_key("runtime", sb.clean_fix);
-    let already = demo::cve_json_key("runtime", sb.already_applied_fix);
-    let conflict = demo::cve_json_key("runtime", sb.versions_conflict_fix);
+    let clean = sandbox::cve_json_key("runtime", sb.clean_fix);
+    let already = sandbox::cve_json_key("runtime", sb.already_applied_fix);
+    let conflict = sandbox::cve_json_key("runtime", sb.versions_conflict_fix);
     use Outcome::{Failure, Success};
     let run = |title: &str, argv: &[&str], expected: Outcome| command(&root, title, argv, expected);
 
@@ -127,7 +127,7 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
     )?;
     heading("Resolve: keep the fork's eng/Versions.props (the code part merged)");
     println!("$ git checkout --ours eng/Versions.props && git add eng/Versions.props\n");
-    demo::keep_ours(&sb.fork, "eng/Versions.props")?;
+    sandbox::keep_ours(&sb.fork, "eng/Versions.props")?;
     run(
         "Finish the backport; it is recorded in the patch queue",
         &["backport", "--continue"],

@@ -7,7 +7,8 @@ use anyhow::{bail, Result};
 
 use super::sign::{self, GpgHome, SigningKey};
 use super::verify::{self, TrustedKey};
-use crate::official_build::{self, fixture, Arch, Os};
+use crate::fixtures::official_build as fixture;
+use crate::official_build::{self, Arch, Os};
 
 /// What the stage produced.
 #[derive(Clone, Debug)]
