@@ -367,7 +367,7 @@ fn a_desktop_dependency_without_its_property_is_refused_and_nothing_changes() {
     );
     assert!(
         err.contains("wpf/eng/Version.Details.xml:")
-            && err.contains("Microsoft.NETCore.App.Runtime.win-x64 comes from runtime")
+            && err.contains("Microsoft.NETCore.App.Runtime.win-x64 comes from dotnet-runtime")
             && err.contains("<MicrosoftNETCoreAppRuntimewinx64Version>"),
         "{err}"
     );

@@ -591,20 +591,17 @@ fn authenticode_signs_msis_and_the_binaries_in_zips_and_a_tampered_msi_fails() {
         xtask::official_build::sha512_hex(&zip_bytes)
     );
     assert_eq!(manifest["files"][0]["size"], zip_bytes.len());
-    let out = xtask(
-        &[
-            &[
-                "release",
-                "authenticode",
-                "--verify",
-                "--ca",
-                ca.to_str().unwrap(),
-            ][..],
-            &files,
-        ]
-        .concat(),
-        &[],
-    );
+    let verify_cli = |paths: &[&str]| {
+        let verify = [
+            "release",
+            "authenticode",
+            "--verify",
+            "--ca",
+            ca.to_str().unwrap(),
+        ];
+        xtask(&[&verify[..], paths].concat(), &[])
+    };
+    let out = verify_cli(&files);
     assert!(
         out.status.success(),
         "{}",
@@ -621,17 +618,7 @@ fn authenticode_signs_msis_and_the_binaries_in_zips_and_a_tampered_msi_fails() {
     let tampered = dir.path().join("tampered.msi");
     std::fs::write(&tampered, &bytes).unwrap();
     assert!(!osslsigncode_verify(&tampered, &ca).status.success());
-    let out = xtask(
-        &[
-            "release",
-            "authenticode",
-            "--verify",
-            "--ca",
-            ca.to_str().unwrap(),
-            tampered.to_str().unwrap(),
-        ],
-        &[],
-    );
+    let out = verify_cli(&[tampered.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("does not verify"),

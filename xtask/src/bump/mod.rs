@@ -16,6 +16,7 @@ use serde::Serialize;
 
 use crate::config::{Config, RepoConfig};
 use crate::msbuild::XmlFile;
+use crate::official_build::dependencies::{self, Dependency};
 use crate::version::Version;
 
 /// The subject of a branding commit; the version follows it.
@@ -442,53 +443,22 @@ fn plan_desktop(plan: &mut RepoPlan<'_>, current: Version, target: Version) -> R
     let current = current.to_string();
     let target = target.to_string();
     let details_rel = relative(&plan.root, &details_path);
-    let mut moved = Vec::new();
-    for (i, el) in details.elements().iter().enumerate() {
-        if el.name != "Dependency" {
-            continue;
-        }
-        let attribute = |name: &str| el.attribute(name).map(|a| details.slice(&a.value));
-        let (Some(name), Some(version)) = (attribute("Name"), attribute("Version")) else {
-            continue;
-        };
-        let uri = details
-            .elements()
-            .iter()
-            .find(|c| c.parent == Some(i) && c.name == "Uri")
-            .and_then(|c| c.text.as_ref())
-            .map(|t| details.slice(t))
-            .unwrap_or_default();
-        let repository = uri
-            .trim()
-            .trim_end_matches('/')
-            .rsplit('/')
-            .next()
-            .unwrap_or("");
-        if version == current && matches!(repository, "runtime" | "dotnet-runtime") {
-            moved.push((i, el.line, name));
-        }
-    }
-    for (i, line, name) in moved {
-        details.set_attribute(i, "Version", &target)?;
+    let moved: Vec<Dependency> = dependencies::read(&details)
+        .into_iter()
+        .filter(|d| d.version == current && d.comes_from("runtime"))
+        .collect();
+    for dependency in moved {
+        details.set_attribute(dependency.index, "Version", &target)?;
+        let name = &dependency.name;
         plan.changes.push(Change {
             file: details_rel.clone(),
-            line,
+            line: dependency.line,
             name: format!("Dependency[{name}]@Version"),
             old: current.clone(),
             new: target.clone(),
         });
-        let stem: String = name.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
         let doc = &plan.files[props];
-        let Some(property) = [format!("{stem}PackageVersion"), format!("{stem}Version")]
-            .into_iter()
-            .find(|p| !doc.definitions(p).is_empty())
-        else {
-            bail!(
-                "{}:{line}: {name} comes from runtime but {} defines neither <{stem}PackageVersion> nor <{stem}Version>; add it so the build uses the fork's {name}",
-                details_path.display(),
-                doc.path().display()
-            );
-        };
+        let property = dependency.property(&details, doc)?;
         let value = doc.property(&property)?;
         if value.value.trim() != current {
             bail!(

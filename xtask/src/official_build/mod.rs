@@ -3,6 +3,7 @@
 //! id later than Microsoft's, streams each build's log to a file, and collects the shipping
 //! artifacts into `<artifacts-dir>/<version>/<rid>/` with a manifest (name, size, SHA-512).
 
+pub mod dependencies;
 pub mod nuget;
 
 use std::io::{IsTerminal, Read};
@@ -454,45 +455,14 @@ fn transport_packages(
     let props = XmlFile::read(&dir.join("eng/Versions.props"))?;
     let mut args = Vec::new();
     let mut sources = Vec::new();
-    for (i, el) in details.elements().iter().enumerate() {
-        let Some(name) = el
-            .attribute("Name")
-            .filter(|_| el.name == "Dependency")
-            .map(|a| details.slice(&a.value))
-        else {
-            continue;
-        };
-        let uri = details
-            .elements()
+    for dependency in dependencies::read(&details) {
+        let Some(producer) = earlier
             .iter()
-            .find(|c| c.parent == Some(i) && c.name == "Uri")
-            .and_then(|c| c.text.as_ref())
-            .map(|t| details.slice(t))
-            .unwrap_or_default();
-        let source_repo = uri
-            .trim()
-            .trim_end_matches('/')
-            .rsplit('/')
-            .next()
-            .unwrap_or("");
-        let Some(producer) = earlier.iter().find(|b| {
-            b.repo != "runtime"
-                && (source_repo == b.repo || source_repo == format!("dotnet-{}", b.repo))
-        }) else {
+            .find(|b| b.repo != "runtime" && dependency.comes_from(&b.repo))
+        else {
             continue;
         };
-        let stem: String = name.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
-        let Some(property) = [format!("{stem}PackageVersion"), format!("{stem}Version")]
-            .into_iter()
-            .find(|p| !props.definitions(p).is_empty())
-        else {
-            bail!(
-                "{}:{}: {name} comes from {} but eng/Versions.props defines neither <{stem}PackageVersion> nor <{stem}Version>",
-                details_path.display(),
-                el.line,
-                producer.repo
-            );
-        };
+        let property = dependency.property(&details, &props)?;
         let label = XmlFile::read(&producer.dir.join("eng/Versions.props"))?
             .property("PreReleaseVersionLabel")?
             .value;
