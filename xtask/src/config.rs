@@ -234,6 +234,15 @@ pub struct ReleaseSettings {
     /// The environment variable holding the signing key's passphrase, if it has one.
     #[serde(default = "default_signing_passphrase_env")]
     pub signing_passphrase_env: String,
+    /// The environment variable holding the Authenticode certificate: a PFX file, base64.
+    #[serde(default = "default_authenticode_pfx_env")]
+    pub authenticode_pfx_env: String,
+    /// The environment variable holding the PFX's password.
+    #[serde(default = "default_authenticode_password_env")]
+    pub authenticode_password_env: String,
+    /// An RFC 3161 timestamp server for Authenticode signatures (none: untimestamped).
+    #[serde(default)]
+    pub authenticode_timestamp_url: Option<String>,
 }
 
 impl Default for ReleaseSettings {
@@ -244,6 +253,9 @@ impl Default for ReleaseSettings {
             signing_key_env: default_signing_key_env(),
             signing_key_id_env: default_signing_key_id_env(),
             signing_passphrase_env: default_signing_passphrase_env(),
+            authenticode_pfx_env: default_authenticode_pfx_env(),
+            authenticode_password_env: default_authenticode_password_env(),
+            authenticode_timestamp_url: None,
         }
     }
 }
@@ -262,6 +274,14 @@ fn default_signing_key_id_env() -> String {
 
 fn default_signing_passphrase_env() -> String {
     "ELS_SIGNING_KEY_PASSPHRASE".to_string()
+}
+
+fn default_authenticode_pfx_env() -> String {
+    "ELS_AUTHENTICODE_PFX".to_string()
+}
+
+fn default_authenticode_password_env() -> String {
+    "ELS_AUTHENTICODE_PASSWORD".to_string()
 }
 
 /// `[advisories]`: the advisory feed, its files and the remediation deadlines.

@@ -4,6 +4,7 @@
 //! CVE with its upstream fix and patch, and the OpenVEX document. `sign` adds detached OpenPGP
 //! signatures; `verify` checks hashes, signatures and the consistency between the files.
 
+pub mod authenticode;
 pub mod demo;
 pub mod queue;
 pub mod sign;
