@@ -10,6 +10,7 @@ use crate::cve::CveId;
 use crate::error::ResultExt as _;
 use crate::github::{self, backport_pr, backport_pr::Published, pull_fix, pull_fix::FixArg};
 use crate::patches;
+use crate::table::{Column, Table};
 
 /// Bring upstream fix commits onto the fork branch.
 ///
@@ -17,10 +18,6 @@ use crate::patches;
 /// cve.json, or `pr:<number>` (an upstream pull request, resolved through the GitHub API to its
 /// merge, squash or rebased commits); several are applied in order. Fork, branch, upstream and
 /// remaps default from els.toml (the `[[repo]]` named by `repo@`, or `--repo`).
-///
-/// Exit status: 0 every FIX applied or already present; 1 stopped at a conflict (state saved:
-/// resolve, then --continue, or --abort), or skipped one with --skip-conflicts; 2 invalid input
-/// or environment (nothing changed).
 ///
 /// Example: cargo xtask backport --cve CVE-2025-55248 runtime@44527b9
 ///
@@ -38,6 +35,7 @@ use crate::patches;
 /// Example: cargo xtask backport --fork ../runtime --onto release/6.0-els --upstream https://github.com/dotnet/runtime 44527b9
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
+#[command(after_long_help = super::exit::gate("every FIX applied or already present", "stopped at a conflict (state saved: resolve, then --continue, or --abort), or skipped one with --skip-conflicts"))]
 pub struct Args {
     /// Upstream fixes: `<sha>`, `<repo>@<sha>` or `[<repo>@]pr:<number>`, applied in order.
     #[arg(value_name = "FIX", required_unless_present_any = ["continue_", "abort"])]
@@ -352,7 +350,7 @@ fn render(
         }
         println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
-        print!("{}", human(report));
+        print!("{}", human(report, crate::console::stdout_width()));
         if let Some(q) = queue {
             println!(
                 "recorded in the patch queue {}: {} patch(es){}",
@@ -469,7 +467,7 @@ fn detail(f: &FixReport) -> String {
     }
 }
 
-fn human(report: &Report) -> String {
+fn human(report: &Report, width: Option<u16>) -> String {
     let mut out = format!(
         "{} {} in {}{}{}\n",
         if report.dry_run {
@@ -505,11 +503,26 @@ fn human(report: &Report) -> String {
                 f.public_api.join(", ")
             ));
         }
-        for c in &f.conflicts {
-            out.push_str(&format!(
-                "      {:<14} {:<14} {}\n",
-                c.kind, c.class, c.path
-            ));
+        if !f.conflicts.is_empty() {
+            const INDENT: &str = "      ";
+            let mut files = Table::new(&[
+                Column::whole("conflict"),
+                Column::whole("class"),
+                Column::wrapping("path"),
+            ]);
+            for c in &f.conflicts {
+                files.row(vec![
+                    c.kind.to_string(),
+                    c.class.to_string(),
+                    c.path.clone(),
+                ]);
+            }
+            let width = width.map(|w| w.saturating_sub(INDENT.len() as u16));
+            for line in files.render(width).lines() {
+                out.push_str(INDENT);
+                out.push_str(line);
+                out.push('\n');
+            }
         }
         if matches!(f.status, FixStatus::Conflict | FixStatus::Skipped)
             && f.conflicts.iter().all(|c| c.class == "version-infra")

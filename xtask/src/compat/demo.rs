@@ -59,6 +59,10 @@ pub fn demo(workspace: &Path, out: &mut dyn Write) -> Result<()> {
         quiet: true,
     };
     let report = super::run(&opts)?;
-    write!(out, "{}", report.table(&|s, _| s.to_string()))?;
+    write!(
+        out,
+        "{}",
+        report.table(&|s, _| s.to_string(), crate::console::stdout_width())
+    )?;
     Ok(())
 }
