@@ -421,23 +421,19 @@ fn release_json_on_verify_never_panics_and_problems_say_where() {
         .map(|(hash, name)| (name, hash))
         .collect();
     let names: Vec<String> = sums.keys().cloned().collect();
-    let mut clean = crate::release::verify::Report {
+    let empty_report = || crate::release::verify::Report {
         dir: release.clone(),
         signer: None,
         checked: 0,
         problems: Vec::new(),
     };
+    let mut clean = empty_report();
     crate::release::verify::check_release_json(&release, &names, &sums, &mut clean);
     assert_eq!(clean.problems, Vec::<String>::new(), "the seed verifies");
     let seeds = vec![(crate::release::RELEASE_JSON.to_string(), seed)];
     fuzz("release.json on verify", &seeds, |origin, input| {
         std::fs::write(release.join(origin), input).unwrap();
-        let mut report = crate::release::verify::Report {
-            dir: release.clone(),
-            signer: None,
-            checked: 0,
-            problems: Vec::new(),
-        };
+        let mut report = empty_report();
         crate::release::verify::check_release_json(&release, &names, &sums, &mut report);
         for problem in &report.problems {
             assert!(
