@@ -32,6 +32,7 @@ pub mod publish_lock;
 pub mod release;
 pub mod remote;
 pub mod repo;
+pub mod repository;
 pub mod table;
 pub mod token;
 pub mod version;
