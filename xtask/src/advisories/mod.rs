@@ -299,5 +299,8 @@ pub fn demo(config: &Config, patches_dir: &Path) -> Result<(String, status::Stat
         today,
         &config.advisories.sla_days,
     );
-    Ok((status::render_table(&report), report))
+    Ok((
+        status::render_table(&report, crate::console::stdout_width()),
+        report,
+    ))
 }

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::state::SavedState;
 use super::{ConflictedPath, Evidence, Prerequisite};
 use crate::console::{paint, Style};
+use crate::table::{Column, Table};
 
 /// What happened to one fix.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -144,9 +145,9 @@ fn shell_quote(s: &str) -> String {
 }
 
 impl Report {
-    /// The report for a person: one line per fix, its conflicts and likely prerequisites, and
-    /// what to do next.
-    pub fn human(&self) -> String {
+    /// The report for a person: one line per fix, its conflicts (a table fitted to `width` when
+    /// there is one) and likely prerequisites, and what to do next.
+    pub fn human(&self, width: Option<u16>) -> String {
         let report = self;
         let mut out = format!(
             "{} {} in {}{}{}\n",
@@ -183,11 +184,26 @@ impl Report {
                     f.public_api.join(", ")
                 ));
             }
-            for c in &f.conflicts {
-                out.push_str(&format!(
-                    "      {:<14} {:<14} {}\n",
-                    c.kind, c.class, c.path
-                ));
+            if !f.conflicts.is_empty() {
+                const INDENT: &str = "      ";
+                let mut files = Table::new(&[
+                    Column::whole("conflict"),
+                    Column::whole("class"),
+                    Column::wrapping("path"),
+                ]);
+                for c in &f.conflicts {
+                    files.row(vec![
+                        c.kind.to_string(),
+                        c.class.to_string(),
+                        c.path.clone(),
+                    ]);
+                }
+                let width = width.map(|w| w.saturating_sub(INDENT.len() as u16));
+                for line in files.render(width).lines() {
+                    out.push_str(INDENT);
+                    out.push_str(line);
+                    out.push('\n');
+                }
             }
             if matches!(f.status, FixStatus::Conflict | FixStatus::Skipped)
                 && f.conflicts.iter().all(|c| c.class == "version-infra")

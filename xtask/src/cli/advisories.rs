@@ -21,6 +21,7 @@ use crate::console::{self, Annotation};
 /// Example: `cargo xtask advisories --today 2026-04-01 --markdown`
 #[derive(Debug, clap::Args)]
 #[command(args_conflicts_with_subcommands = true)]
+#[command(after_long_help = super::exit::gate("no CVE needs attention", "a CVE is overdue or needs triage"))]
 pub struct Args {
     #[command(subcommand)]
     pub command: Option<Sub>,
@@ -30,7 +31,9 @@ pub struct Args {
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Sub {
+    #[command(after_long_help = super::exit::plain("the snapshot written (or unchanged)"))]
     Sync(SyncArgs),
+    #[command(after_long_help = super::exit::plain("the plan printed"))]
     Plan(PlanArgs),
 }
 
@@ -164,7 +167,7 @@ fn run_status(args: StatusArgs, config: Option<&Config>, ctx: &Context) -> Resul
     } else if args.markdown {
         print!("{}", render_markdown(&report));
     } else {
-        print!("{}", render_table(&report));
+        print!("{}", render_table(&report, crate::console::stdout_width()));
     }
     if console::in_github_actions() {
         for row in &report.rows {

@@ -19,10 +19,6 @@ use crate::patches;
 /// merge, squash or rebased commits); several are applied in order. Fork, branch, upstream and
 /// remaps default from els.toml (the `[[repo]]` named by `repo@`, or `--repo`).
 ///
-/// Exit status: 0 every FIX applied or already present; 1 stopped at a conflict (state saved:
-/// resolve, then --continue, or --abort), or skipped one with --skip-conflicts; 2 invalid input
-/// or environment (nothing changed).
-///
 /// Example: cargo xtask backport --cve CVE-2025-55248 runtime@44527b9
 ///
 /// With --skip-conflicts every FIX that applies is applied and each conflicting one is reported
@@ -39,6 +35,7 @@ use crate::patches;
 /// Example: cargo xtask backport --fork ../runtime --onto release/6.0-els --upstream https://github.com/dotnet/runtime 44527b9
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
+#[command(after_long_help = super::exit::gate("every FIX applied or already present", "stopped at a conflict (state saved: resolve, then --continue, or --abort), or skipped one with --skip-conflicts"))]
 pub struct Args {
     /// Upstream fixes: `<sha>`, `<repo>@<sha>` or `[<repo>@]pr:<number>`, applied in order.
     #[arg(value_name = "FIX", required_unless_present_any = ["continue_", "abort"])]
@@ -349,7 +346,7 @@ fn render(
         }
         println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
-        print!("{}", report.human());
+        print!("{}", report.human(crate::console::stdout_width()));
         if let Some(q) = queue {
             println!(
                 "recorded in the patch queue {}: {} patch(es){}",

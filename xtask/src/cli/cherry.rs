@@ -18,6 +18,7 @@ use crate::console::{paint, Style};
 /// Example: cargo xtask cherry --fork ../runtime release/6.0-els refs/els/upstream/runtime/heads/release/8.0
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
+#[command(after_long_help = super::exit::plain("the list printed"))]
 pub struct Args {
     /// The fork branch (or any revision) to check against.
     #[arg(value_name = "ONTO")]

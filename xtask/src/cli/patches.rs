@@ -16,6 +16,7 @@ use crate::patches::{self, Against, Change, ExportOptions, RepoExport};
 /// Example: cargo xtask patches export && cargo xtask patches verify
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
+#[command(after_long_help = super::exit::by_subcommand())]
 pub struct Args {
     #[command(subcommand)]
     pub command: Command,
@@ -23,9 +24,13 @@ pub struct Args {
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
+    #[command(after_long_help = super::exit::plain("the queue written"))]
     Export(ExportArgs),
+    #[command(after_long_help = super::exit::gate("the queue refreshed (or, with --dry-run, up to date)", "with --dry-run, the queue is out of date"))]
     Refresh(RefreshArgs),
+    #[command(after_long_help = super::exit::plain("the branch rebuilt from the queue"))]
     Apply(ApplyArgs),
+    #[command(after_long_help = super::exit::gate("the queue is sound", "a problem in the queue (each printed)"))]
     Verify(VerifyArgs),
 }
 

@@ -12,6 +12,7 @@ use crate::pipelines::{self, rehearse};
 ///
 /// Example: cargo xtask pipelines check
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = super::exit::by_subcommand())]
 pub struct Args {
     #[command(subcommand)]
     pub command: PipelinesCommand,
@@ -19,7 +20,9 @@ pub struct Args {
 
 #[derive(Debug, clap::Subcommand)]
 pub enum PipelinesCommand {
+    #[command(after_long_help = super::exit::gate("no problem", "a problem (each printed as file:line)"))]
     Check(CheckArgs),
+    #[command(after_long_help = super::exit::gate("every rehearsed job passed", "a step failed (its log printed)"))]
     Rehearse(RehearseArgs),
 }
 

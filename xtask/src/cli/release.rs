@@ -12,6 +12,7 @@ use crate::release::verify::TrustedKey;
 /// Example: `cargo xtask release --vex vex-6.0.37.json && cargo xtask release sign artifacts/els/release/6.0.37`
 #[derive(Debug, clap::Args)]
 #[command(args_conflicts_with_subcommands = true)]
+#[command(after_long_help = super::exit::plain("the release directory assembled"))]
 pub struct Args {
     #[command(subcommand)]
     pub action: Option<Action>,
@@ -44,6 +45,7 @@ pub enum Action {
     /// Sign SHA512SUMS and the metadata with the key from $ELS_SIGNING_KEY or $ELS_SIGNING_KEY_ID.
     ///
     /// Example: `ELS_SIGNING_KEY="$(cat key.asc)" cargo xtask release sign artifacts/els/release/6.0.37`
+    #[command(after_long_help = super::exit::plain("signed"))]
     Sign {
         dir: PathBuf,
         #[arg(long)]
@@ -81,6 +83,7 @@ pub enum Action {
     /// Check every hash and signature and the consistency between files, manifests and release.json.
     ///
     /// Example: `cargo xtask release verify artifacts/els/release/6.0.37 --key net6-els-signing.asc`
+    #[command(after_long_help = super::exit::gate("every hash and signature checks out", "a problem (each printed)"))]
     Verify {
         dir: PathBuf,
         /// The trusted public key file.

@@ -179,8 +179,7 @@ fn read_collected(dir: &Path, version: Version) -> Result<Collected> {
         let path = rid_dir.join(MANIFEST);
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("cannot read {}", path.display()))?;
-        let manifest: Manifest = serde_json::from_str(&text)
-            .with_context(|| format!("{} is not a build manifest", path.display()))?;
+        let manifest = Manifest::parse(&text, &path)?;
         if manifest.version != version.to_string() {
             bail!(
                 "{} is for version {}, not {version}",
