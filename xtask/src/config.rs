@@ -36,59 +36,7 @@ pub struct Config {
     #[serde(default)]
     pub github: GithubSettings,
     #[serde(default)]
-    pub packages: PackagesSettings,
-}
-
-/// The Linux packages (`cargo xtask package`) and their repositories (`cargo xtask repo`).
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct PackagesSettings {
-    /// Who builds the packages: the `.deb` Maintainer and the `.rpm` Packager.
-    #[serde(default = "default_packages_maintainer")]
-    pub maintainer: String,
-    /// The `.rpm` Vendor and the name in the repositories' metadata (`Origin`, `Label`).
-    #[serde(default = "default_packages_vendor")]
-    pub vendor: String,
-    /// The package revision appended to the version (`6.0.37-1.els`): it says the package is the
-    /// fork's, not Microsoft's (whose packages are `6.0.36-1`).
-    #[serde(default = "default_packages_revision")]
-    pub revision: String,
-    /// The project's web page, in the packages' `Homepage`/`URL`.
-    #[serde(default)]
-    pub homepage: Option<String>,
-    /// The repository tree `cargo xtask repo` publishes to, relative to the config file
-    /// (default `<artifacts-dir>/repo`).
-    #[serde(default)]
-    pub repo_dir: Option<PathBuf>,
-    /// Where customers reach that tree (the `baseurl` of the `.repo` files and the APT source
-    /// line); default a `file://` URL of `repo-dir`.
-    #[serde(default)]
-    pub repo_url: Option<String>,
-}
-
-impl Default for PackagesSettings {
-    fn default() -> Self {
-        PackagesSettings {
-            maintainer: default_packages_maintainer(),
-            vendor: default_packages_vendor(),
-            revision: default_packages_revision(),
-            homepage: None,
-            repo_dir: None,
-            repo_url: None,
-        }
-    }
-}
-
-fn default_packages_maintainer() -> String {
-    "net6-els maintainers <net6-els@example.org>".to_string()
-}
-
-fn default_packages_vendor() -> String {
-    "net6-els".to_string()
-}
-
-fn default_packages_revision() -> String {
-    "1.els".to_string()
+    pub feed: FeedSettings,
 }
 
 /// Settings that apply to the fork as a whole.
@@ -199,9 +147,14 @@ fn default_expected_artifacts() -> std::collections::BTreeMap<String, Vec<String
         "aspnetcore-runtime-{version}-{rid}.{archive}",
         "Microsoft.AspNetCore.App.Runtime.{rid}.{version}.nupkg",
     ];
+    let windowsdesktop = [
+        "windowsdesktop-runtime-{version}-{rid}.{archive}",
+        "Microsoft.WindowsDesktop.App.Runtime.{rid}.{version}.nupkg",
+    ];
     [
         ("runtime", runtime.as_slice()),
         ("aspnetcore", aspnetcore.as_slice()),
+        ("windowsdesktop", windowsdesktop.as_slice()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.iter().map(|s| s.to_string()).collect()))
@@ -433,6 +386,17 @@ fn default_releases_branch() -> String {
     "main".to_string()
 }
 
+/// `[feed]`: the NuGet feeds `cargo xtask feed` publishes (one per channel).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct FeedSettings {
+    /// The public URL the feed directory is served at; each channel's feed is
+    /// `<base-url>/<channel>/index.json`. The absolute URLs in the feed's documents are built
+    /// from it, so the same files can be served from any host that serves them at this URL.
+    #[serde(default)]
+    pub base_url: Option<String>,
+}
+
 /// How the toolkit talks to GitHub: `backport --open-pr` and `pr:<number>` fixes.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -605,13 +569,5 @@ impl Config {
     /// Where builds collect artifacts and releases are assembled (`[build] artifacts-dir`).
     pub fn artifacts_dir(&self) -> PathBuf {
         self.resolve(&self.build.artifacts_dir)
-    }
-
-    /// The package repository tree `cargo xtask repo` publishes to.
-    pub fn repo_dir(&self) -> PathBuf {
-        match &self.packages.repo_dir {
-            Some(dir) => self.resolve(dir),
-            None => self.artifacts_dir().join("repo"),
-        }
     }
 }

@@ -20,6 +20,7 @@ pub mod error;
 pub mod github;
 pub mod init;
 pub mod msbuild;
+pub mod nuget_feed;
 pub mod official_build;
 pub mod package;
 #[cfg(test)]
@@ -30,7 +31,6 @@ pub mod process;
 pub mod release;
 pub mod remote;
 pub mod repo;
-pub mod repository;
 pub mod sandbox;
 pub mod token;
 pub mod version;

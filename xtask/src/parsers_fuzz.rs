@@ -307,7 +307,12 @@ fn series_files_never_panic_and_keep_line_numbers() {
         let text = String::from_utf8_lossy(input);
         let lines: Vec<&str> = text.lines().collect();
         for entry in crate::patches::series::parse(&text) {
-            assert_eq!(lines[entry.line - 1].trim(), entry.path);
+            // The entry's line holds its path (main's series reader may drop trailing comments).
+            assert!(
+                lines[entry.line - 1].contains(entry.path.as_str()),
+                "line {}",
+                entry.line
+            );
         }
     });
 }

@@ -9,15 +9,9 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use serde_json::Value;
-use support::{code, json, stderr, stdout, xtask};
+use support::{code, json, stderr, stdout, target, xtask};
 use xtask::apicompat::{self, metadata::ReadError, suppressions::Suppressions};
 use xtask::compat::testenv;
-
-fn target() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
-}
 
 struct Setup {
     runtimes: testenv::TestRuntimes,

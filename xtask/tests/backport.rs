@@ -1577,12 +1577,14 @@ fn a_fix_changing_reference_sources_is_classed_public_api() {
         ],
     );
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    let annotations = format!("{}{}", stdout(&out), stderr(&out));
+    // Workflow commands go to stderr only: stdout carries the command's result.
+    let annotations = stderr(&out);
     assert!(
         annotations.contains(&format!("::warning file={reference}::"))
             && annotations.contains("is public-api"),
         "{annotations}"
     );
+    assert!(!stdout(&out).contains("::warning"), "{}", stdout(&out));
     assert!(
         stdout(&out).contains("public-api changes reference sources"),
         "{}",

@@ -82,7 +82,7 @@ fn bump_changes_exactly_the_version_values_and_commits() {
             "<GeneratePackageOnBuild>false<",
             "<GeneratePackageOnBuild>true<",
         )
-        .replace("<ServicingVersion>1<", "<ServicingVersion>2<");
+        .replace("<ServicingVersion>1<", "<ServicingVersion>1.1<");
     assert_eq!(String::from_utf8(after_csproj).unwrap(), expected);
     let after_baseline = std::fs::read(f.aspnetcore.join("eng/Baseline.xml")).unwrap();
     assert_only_values_changed(&before_baseline, &after_baseline, &[("6.0.35", "6.0.36")]);

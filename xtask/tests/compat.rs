@@ -1,6 +1,8 @@
 //! The compat runner on real runtimes: the corpus compiled with Mono's `mcs`, run on CoreCLR
 //! 8.0.4 and 3.1.23 (installed and verified by `testenv`, as `cargo xtask test` does).
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -8,18 +10,7 @@ use xtask::compat::manifest::{self, App, Selection, Shard};
 use xtask::compat::report::{Report, Role, Status};
 use xtask::compat::{build, run, runtime, testenv, Options};
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn target() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join("target"))
-}
+use support::{target, workspace};
 
 struct Setup {
     runtimes: testenv::TestRuntimes,

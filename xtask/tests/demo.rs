@@ -30,6 +30,9 @@ fn demo_runs_every_stage_on_a_fresh_sandbox() {
         "recorded in the patch queue",
         "= the fork branch's",
         "verify: 10 files and their signatures check out",
+        "$ cargo xtask feed publish --channel lab → 5 packages added",
+        "<package pattern=\"System.Security.Cryptography.Xml\" />",
+        "installed System.Security.Cryptography.Xml 6.0.1.1",
         "The demo ran every stage for real.",
     ] {
         assert!(text.contains(expected), "missing `{expected}` in:\n{text}");

@@ -72,7 +72,23 @@ fn dry_run_prints_the_exact_command_lines_for_both_oses() {
     );
     assert!(stdout.contains("  build.cmd -subset clr+libs+host+packs -c Release -arch x64 -ci /p:OfficialBuildId=20250114.3\n"), "{stdout}");
     assert!(stdout.contains(r"  eng\build.cmd -c Release -arch x64 -ci -pack -all --no-build-java -p:OnlyPackPlatformSpecificPackages=true -p:OfficialBuildId=20250114.3"), "{stdout}");
-    assert!(stdout.contains("DOTNET_CLI_TELEMETRY_OPTOUT=1"), "{stdout}");
+    // cmd.exe lines, not POSIX ones.
+    assert!(
+        stdout.contains("  set DOTNET_CLI_TELEMETRY_OPTOUT=1\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("  cd /d {}\n", f.runtime.display())),
+        "{stdout}"
+    );
+    // The desktop repositories build on Windows only.
+    let out = cargo_xtask(
+        tmp.path(),
+        &["build", "--os", "linux", "--dry-run", "--repo", "wpf"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("cannot build `wpf` for linux-x64: the build knows runtime, aspnetcore"));
     // A dry run changes nothing.
     assert!(std::fs::read_to_string(f.runtime.join("NuGet.config"))
         .unwrap()

@@ -780,14 +780,15 @@ fn defect(w: &World, mutate: impl FnOnce(&World)) -> Vec<(String, usize, String)
         stdout(&out),
         stderr(&out)
     );
-    // Annotations come first on stdout in Actions, then the JSON report.
-    let text = stdout(&out);
-    let json_start = text.find("\n[").map_or(0, |i| i + 1);
+    // In Actions the annotations go to stderr; stdout holds exactly the JSON report.
     assert!(
-        text[..json_start].contains("::error file=queue/runtime/"),
-        "{text}"
+        stderr(&out).contains("::error file=queue/runtime/"),
+        "{}",
+        stderr(&out)
     );
-    let report: Value = serde_json::from_str(&text[json_start..]).unwrap();
+    let text = stdout(&out);
+    let report: Value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}): {text}"));
     report[0]["problems"]
         .as_array()
         .unwrap()

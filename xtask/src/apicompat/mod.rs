@@ -130,10 +130,7 @@ pub fn load_set(spec: &str, unpack_dir: &Path) -> Result<AssemblySet> {
 
 /// The directory holding a spec's assemblies.
 fn assembly_dir(spec: &str, unpack_dir: &Path) -> Result<PathBuf> {
-    let (path, version) = match spec.rsplit_once('@') {
-        Some((p, v)) if !v.is_empty() && !v.contains('/') => (PathBuf::from(p), Some(v)),
-        _ => (PathBuf::from(spec), None),
-    };
+    let (path, version) = runtime::split_spec(spec);
     if !path.exists() {
         bail!(
             "{} does not exist: give a DOTNET_ROOT[@VERSION], a runtime archive, a .nupkg or a directory of assemblies",
@@ -168,21 +165,7 @@ fn assembly_dir(spec: &str, unpack_dir: &Path) -> Result<PathBuf> {
         }
         return Ok(root);
     }
-    let version = match version {
-        Some(v) if versions.iter().any(|x| x == v) => v.to_string(),
-        Some(v) => bail!(
-            "{} has no {NETCORE_APP} {v} (it has {})",
-            path.display(),
-            versions.join(", ")
-        ),
-        None if versions.len() == 1 => versions[0].clone(),
-        None => bail!(
-            "{} has several {NETCORE_APP} versions ({}); pick one with {}@VERSION",
-            path.display(),
-            versions.join(", "),
-            path.display()
-        ),
-    };
+    let version = runtime::pick_version(&path, &versions, version.as_deref())?;
     Ok(root.join("shared").join(NETCORE_APP).join(version))
 }
 

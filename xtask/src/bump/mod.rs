@@ -2,7 +2,8 @@
 //! "Update branding to 6.0.N" in each product repository — runtime `eng/Versions.props`
 //! (`ProductVersion`, `PatchVersion`), aspnetcore (`AspNetCorePatchVersion` and the package
 //! baseline it checks against), and the `ServicingVersion` of every out-of-band package whose
-//! sources changed since the last branding. Edits keep every other byte of the files.
+//! sources changed since the last branding (to the fork's own four-part package version).
+//! Edits keep every other byte of the files.
 
 use std::path::{Path, PathBuf};
 
@@ -194,7 +195,8 @@ fn open_checked<'c>(config: &Config, repo_config: &'c RepoConfig) -> Result<Repo
 
 /// Out-of-band packages (packable libraries outside the shared framework) are only rebuilt in
 /// servicing when their project asks for it; any whose sources changed since the last branding
-/// (or the base tag) get `GeneratePackageOnBuild` true and `ServicingVersion` + 1.
+/// (or the base tag) get `GeneratePackageOnBuild` true and the fork's next revision of
+/// `ServicingVersion` ([`next_servicing_version`]).
 fn plan_out_of_band_packages(plan: &mut RepoPlan<'_>) -> Result<()> {
     let changed = changed_since_last_branding(&plan.repo, &plan.config.base)?;
     let mut libraries: Vec<&str> = changed
@@ -221,14 +223,44 @@ fn plan_out_of_band_packages(plan: &mut RepoPlan<'_>) -> Result<()> {
         if !packable {
             continue;
         }
-        let (_, servicing) = doc.number_property("ServicingVersion")?;
+        let servicing = doc.property("ServicingVersion")?;
+        let next = next_servicing_version(&servicing.value).with_context(|| {
+            format!(
+                "{}:{}: <ServicingVersion>",
+                doc.path().display(),
+                servicing.line
+            )
+        })?;
         doc.property("GeneratePackageOnBuild")?;
         let index = plan.files.len();
         plan.files.push(doc);
-        plan.set_property(index, "ServicingVersion", &(servicing + 1).to_string())?;
+        plan.set_property(index, "ServicingVersion", &next)?;
         plan.set_property(index, "GeneratePackageOnBuild", "true")?;
     }
     Ok(())
+}
+
+/// The fork's next `ServicingVersion` of an out-of-band package. The runtime's packaging makes
+/// the package version `$(MajorVersion).$(MinorVersion).$(ServicingVersion)`; Microsoft's are
+/// three-part (`6.0.1`). The fork keeps Microsoft's last servicing number and adds a fourth,
+/// revision part of its own: `1` → `1.1` → `1.2`, so packages are `6.0.1.1`, `6.0.1.2`. In
+/// NuGet's order `6.0.1` < `6.0.1.1` < `6.0.1.2` < `6.0.2`: ours are preferred over
+/// Microsoft's last 6.0 package, are stable versions (a pre-release such as `6.0.2-els.1` would
+/// sort below a `6.0.2` and make every package depending on it a pre-release), and can never be a
+/// version Microsoft publishes, since Microsoft's 6.0 packages never carry a revision.
+pub fn next_servicing_version(current: &str) -> Result<String> {
+    let current = current.trim();
+    let number = |s: &str| s.parse::<u32>().ok().filter(|_| !s.is_empty());
+    match current.split_once('.') {
+        None => match number(current) {
+            Some(n) => Ok(format!("{n}.1")),
+            None => bail!("`{current}` is not a number; fix it by hand before bumping"),
+        },
+        Some((microsoft, ours)) => match (number(microsoft), number(ours)) {
+            (Some(m), Some(r)) => Ok(format!("{m}.{}", r + 1)),
+            _ => bail!("`{current}` is not Microsoft's servicing number with the fork's revision (e.g. `1.2`); fix it by hand before bumping"),
+        },
+    }
 }
 
 /// Paths changed between the last branding commit on HEAD (or the base tag when there is none)
@@ -394,4 +426,19 @@ fn relative(root: &Path, path: &Path) -> String {
         .unwrap_or(path)
         .to_string_lossy()
         .replace('\\', "/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::next_servicing_version;
+
+    #[test]
+    fn the_fork_adds_its_own_revision_to_microsofts_servicing_number() {
+        assert_eq!(next_servicing_version("1").unwrap(), "1.1");
+        assert_eq!(next_servicing_version(" 1.1 ").unwrap(), "1.2");
+        assert_eq!(next_servicing_version("3.9").unwrap(), "3.10");
+        for bad in ["", "x", "1.", "1.x", "1.2.3"] {
+            assert!(next_servicing_version(bad).is_err(), "{bad}");
+        }
+    }
 }

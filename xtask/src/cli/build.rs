@@ -4,7 +4,8 @@ use super::{Context, Outcome};
 use crate::console::{paint, paint_err, Style};
 use crate::official_build::{build, Arch, Options, Os};
 
-/// Build the fork's runtime and ASP.NET Core for one OS and architecture, then collect the
+/// Build the fork's runtime and ASP.NET Core (on Windows also winforms, wpf and windowsdesktop,
+/// the Windows Desktop runtime) for one OS and architecture, then collect the
 /// shipping artifacts with a manifest (name, size, SHA-512) into <artifacts-dir>/<version>/<rid>/.
 ///
 /// Example: `cargo xtask build --os linux --arch x64` (or `--os windows --dry-run` to print the
@@ -15,7 +16,8 @@ pub struct Args {
     pub os: Os,
     #[arg(long, value_enum, default_value = "x64")]
     pub arch: Arch,
-    /// Build only these repositories (runtime, aspnetcore); default both.
+    /// Build only these repositories (runtime, aspnetcore; on Windows also winforms, wpf,
+    /// windowsdesktop); default all configured ones, in dependency order.
     #[arg(long = "repo", value_name = "NAME")]
     pub repos: Vec<String>,
     /// The official build id (yyyyMMdd.r); default today's date and the next counter.
@@ -68,9 +70,17 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
     }
     for b in &report.repos {
         println!("{} [{}]", paint(&b.repo, Style::Bold), b.status);
-        println!("  cd {}", b.dir.display());
-        for (k, v) in &b.env {
-            println!("  {k}={v}");
+        // The lines a user pastes into that OS's shell: cmd.exe for Windows builds.
+        if report.rid.starts_with("win") {
+            println!("  cd /d {}", b.dir.display());
+            for (k, v) in &b.env {
+                println!("  set {k}={v}");
+            }
+        } else {
+            println!("  cd {}", b.dir.display());
+            for (k, v) in &b.env {
+                println!("  {k}={v}");
+            }
         }
         println!("  {}", b.command.join(" "));
         if !b.feeds.removed.is_empty() {

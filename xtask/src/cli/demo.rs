@@ -154,12 +154,20 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
         println!("  {line}");
     }
     println!("  release directory: {}\n", release.release_dir.display());
-    heading("Linux packages → signed APT/DNF repositories: package → publish lab → promote to stable → verify");
-    crate::package::demo::demo(
+    heading("The NuGet feed: lab → stable, the customers' nuget.config, an install with nuget.exe");
+    let feed = crate::nuget_feed::demo::run_stage(
+        &root.join("release-stage"),
+        &release.release_dir,
         &toolkit,
-        &root.join("package-stage"),
+    )?;
+    println!("{}\n", feed.join("\n"));
+    heading("Windows: MSIs like Microsoft's from real Windows runtime files (wixl; read back with msiinfo)");
+    crate::package::msi::demo(
+        &crate::compat::testenv::cache_dir(&toolkit.join("target")),
+        &root.join("msi-stage"),
         &mut std::io::stdout(),
     )?;
+    println!();
 
     println!(
         "{}",

@@ -20,12 +20,11 @@ mod cherry;
 mod compat;
 mod demo;
 pub mod exit;
+mod feed;
 mod init;
-mod package;
 mod patches;
 mod pipelines;
 mod release;
-mod repository;
 mod test;
 mod vex;
 
@@ -56,12 +55,11 @@ pub enum Command {
     Compat(Box<compat::Args>),
     Cherry(cherry::Args),
     Demo(demo::Args),
+    Feed(feed::Args),
     Init(init::Args),
-    Package(package::Args),
     Patches(patches::Args),
     Pipelines(pipelines::Args),
     Release(release::Args),
-    Repo(repository::Args),
     Test(test::Args),
     Vex(vex::Args),
 }
@@ -73,6 +71,30 @@ pub enum Outcome {
     Success,
     /// The command ran and found a problem the caller must act on (exit status 1).
     Failure,
+}
+
+impl Outcome {
+    /// A check's outcome: a failure when it found any problem.
+    pub fn of_problems<T>(problems: &[T]) -> Outcome {
+        if problems.is_empty() {
+            Outcome::Success
+        } else {
+            Outcome::Failure
+        }
+    }
+}
+
+/// Prints a check's problems as `FAIL` rows (each also an error annotation in Actions) and
+/// returns the check's outcome.
+fn print_problems(problems: &[String]) -> Outcome {
+    for p in problems {
+        println!(
+            "{} {p}",
+            crate::console::paint("FAIL", crate::console::Style::Bad)
+        );
+        crate::console::annotate(crate::console::Annotation::Error, None, None, p);
+    }
+    Outcome::of_problems(problems)
 }
 
 /// Runs a parsed command line.
@@ -98,12 +120,11 @@ fn dispatch(command: Command, ctx: &Context) -> Result<Outcome> {
         Command::Bump(args) => bump::run(args, ctx),
         Command::Cherry(args) => cherry::run(args, ctx),
         Command::Demo(args) => demo::run(args, ctx),
+        Command::Feed(args) => feed::run(args, ctx),
         Command::Init(args) => init::run(args, ctx),
-        Command::Package(args) => package::run(args, ctx),
         Command::Patches(args) => patches::run(args, ctx),
         Command::Pipelines(args) => pipelines::run(args, ctx),
         Command::Release(args) => release::run(args, ctx),
-        Command::Repo(args) => repository::run(args, ctx),
         Command::Test(args) => test::run(args, ctx),
         Command::Vex(args) => vex::run(args, ctx),
     }

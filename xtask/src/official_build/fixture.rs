@@ -393,8 +393,12 @@ nupkg() { # nupkg <id> <version>
   python3 - "$out/$1.$2.nupkg" "$1" "$2" <<'PY'
 import sys, zipfile
 path, pid, ver = sys.argv[1:]
+# The parts `nuget pack` writes: the manifest, the OPC content types and relationships, a file.
 with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
-    z.writestr(pid + ".nuspec", '<?xml version="1.0" encoding="utf-8"?>\n<package xmlns="http://schemas.microsoft.com/packaging/2013/05/nuspec.xsd"><metadata><id>%s</id><version>%s</version><authors>Microsoft</authors></metadata></package>\n' % (pid, ver))
+    z.writestr(pid + ".nuspec", '<?xml version="1.0" encoding="utf-8"?>\n<package xmlns="http://schemas.microsoft.com/packaging/2013/05/nuspec.xsd"><metadata><id>%s</id><version>%s</version><authors>Microsoft</authors><description>%s built by the fork</description></metadata></package>\n' % (pid, ver, pid))
+    z.writestr("[Content_Types].xml", '<?xml version="1.0" encoding="utf-8"?>\n<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml" /><Default Extension="nuspec" ContentType="application/octet" /><Default Extension="txt" ContentType="application/octet" /></Types>\n')
+    z.writestr("_rels/.rels", '<?xml version="1.0" encoding="utf-8"?>\n<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Type="http://schemas.microsoft.com/packaging/2010/07/manifest" Target="/%s.nuspec" Id="R1" /></Relationships>\n' % pid)
+    z.writestr("build-info.txt", "%s %s\n" % (pid, ver))
 PY
   echo "  Created $out/$1.$2.nupkg"
 }

@@ -139,7 +139,7 @@ const BUILD_ID_FILE: &str = "last-official-build-id";
 /// Builds the fork for one OS and architecture and collects the artifacts.
 pub fn build(config: &Config, options: &Options) -> Result<Report> {
     let rid = options.os.rid(options.arch);
-    let repos = selected_repos(config, &options.repos)?;
+    let repos = selected_repos(config, options.os, &options.repos)?;
     for repo in &repos {
         crate::repo::open_fork(config, repo)?;
     }
@@ -228,27 +228,42 @@ pub fn build(config: &Config, options: &Options) -> Result<Report> {
     Ok(report)
 }
 
-fn selected_repos<'c>(config: &'c Config, names: &[String]) -> Result<Vec<&'c RepoConfig>> {
+/// The repositories a build covers, in the order they consume each other's packages: runtime
+/// first; the Windows Desktop runtime only on Windows, winforms before wpf (which references
+/// System.Windows.Forms) before windowsdesktop (which bundles both into
+/// Microsoft.WindowsDesktop.App).
+const LINUX_REPOS: [&str; 2] = ["runtime", "aspnetcore"];
+const WINDOWS_REPOS: [&str; 5] = ["runtime", "aspnetcore", "winforms", "wpf", "windowsdesktop"];
+
+fn selected_repos<'c>(config: &'c Config, os: Os, names: &[String]) -> Result<Vec<&'c RepoConfig>> {
+    let known: &[&str] = match os {
+        Os::Linux => &LINUX_REPOS,
+        Os::Windows => &WINDOWS_REPOS,
+    };
     if names.is_empty() {
-        let repos: Vec<&RepoConfig> = ["runtime", "aspnetcore"]
-            .iter()
-            .filter_map(|n| config.repo(n).ok())
-            .collect();
+        let repos: Vec<&RepoConfig> = known.iter().filter_map(|n| config.repo(n).ok()).collect();
         if repos.is_empty() {
-            bail!("nothing to build: els.toml configures neither a `runtime` nor an `aspnetcore` [[repo]]");
+            bail!(
+                "nothing to build: els.toml configures none of the {} [[repo]]s",
+                known.join(", ")
+            );
         }
         return Ok(repos);
     }
-    names
+    for n in names {
+        if !known.contains(&n.as_str()) {
+            bail!(
+                "cannot build `{n}` for {}: the build knows {}",
+                os.rid(Arch::X64),
+                known.join(", ")
+            );
+        }
+    }
+    // Whatever order the flags name them in, they build in dependency order.
+    known
         .iter()
-        .map(|n| {
-            if n != "runtime" && n != "aspnetcore" {
-                bail!(
-                    "cannot build `{n}`: the build knows the runtime and aspnetcore repositories"
-                );
-            }
-            config.repo(n)
-        })
+        .filter(|k| names.iter().any(|n| n == *k))
+        .map(|n| config.repo(n))
         .collect()
 }
 
@@ -338,6 +353,24 @@ fn plan(
                 "-arch",
                 arch,
                 "-ci",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .chain([format!("/p:OfficialBuildId={build_id}")])
+            .collect(),
+        ),
+        // Arcade's common build of the desktop repositories, as their official builds run it.
+        "winforms" | "wpf" | "windowsdesktop" => (
+            "build.cmd",
+            [
+                "-restore",
+                "-build",
+                "-pack",
+                "-ci",
+                "-configuration",
+                "Release",
+                "-platform",
+                arch,
             ]
             .iter()
             .map(|s| s.to_string())

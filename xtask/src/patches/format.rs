@@ -254,8 +254,10 @@ impl PatchFile {
 
 fn strip_patch_prefix(subject: &str) -> &str {
     match subject.strip_prefix('[') {
-        Some(rest) if rest.starts_with("PATCH") => match rest.split_once("] ") {
-            Some((_, s)) => s,
+        // `[PATCH] ` before the subject; with an empty subject the header value is trimmed to
+        // `[PATCH]`, which must read back as empty too.
+        Some(rest) if rest.starts_with("PATCH") => match rest.split_once(']') {
+            Some((_, s)) => s.strip_prefix(' ').unwrap_or(s),
             None => subject,
         },
         _ => subject,
@@ -393,7 +395,8 @@ fn git_line_paths(rest: &[u8]) -> Vec<String> {
     }
     let n = text.len();
     // `a/P b/P`: the two halves are equal, so the split is in the middle.
-    if n % 2 == 1 && text.is_char_boundary(n / 2) {
+    // Both ends must be character boundaries: a multi-byte character in the middle is not a split.
+    if n % 2 == 1 && text.is_char_boundary(n / 2) && text.is_char_boundary(n / 2 + 1) {
         let (a, b) = (&text[..n / 2], &text[n / 2 + 1..]);
         if a.get(2..) == b.get(2..) {
             return vec![strip(a)];
@@ -523,6 +526,18 @@ mod tests {
             diff: b"diff --git a/a.cs b/a.cs\nindex 1..2 100644\n--- a/a.cs\n+++ b/a.cs\n@@ -1,2 +1,2 @@\n x\n-y\n+z\n".to_vec(),
             diff_line: 0,
             files: vec![],
+        }
+    }
+
+    #[test]
+    fn subjects_a_reader_would_trim_read_back_as_themselves() {
+        // Found by the property tests (parsers_fuzz): an empty subject came back as `[PATCH]`,
+        // one with a trailing space came back trimmed.
+        for subject in ["", " leading", "trailing ", "[PATCH]x", "a =?UTF-8?q?b?= c"] {
+            let mut p = sample();
+            p.subject = subject.to_string();
+            let q = PatchFile::parse(&p.render()).unwrap();
+            assert_eq!(q.subject, subject);
         }
     }
 

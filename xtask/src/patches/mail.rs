@@ -110,9 +110,19 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
     (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
+/// Whether a header value must be an encoded word to read back as itself: non-ASCII text, control
+/// characters, text that looks like an encoded word, and leading or trailing white space (which a
+/// reader trims).
+fn needs_encoding(text: &str) -> bool {
+    !text.is_ascii()
+        || text.contains("=?")
+        || text.chars().any(|c| c.is_ascii_control())
+        || text.trim() != text
+}
+
 /// A header value as git writes it: plain when ASCII, otherwise one RFC 2047 `Q` encoded word.
 pub fn encode_header(text: &str) -> String {
-    if text.is_ascii() && !text.contains("=?") {
+    if !needs_encoding(text) {
         return text.to_string();
     }
     let mut out = String::from("=?UTF-8?q?");
@@ -184,7 +194,7 @@ fn decode_q(s: &str) -> Option<String> {
 /// `Name <email>` with the name quoted or encoded when it needs to be.
 pub fn format_address(name: &str, email: &str) -> String {
     let special = |c: char| "()<>[]:;@\\,.\"".contains(c);
-    let name = if !name.is_ascii() {
+    let name = if needs_encoding(name) {
         encode_header(name)
     } else if name.chars().any(special) {
         format!("\"{}\"", name.replace('\\', "\\\\").replace('"', "\\\""))

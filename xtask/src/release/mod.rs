@@ -367,6 +367,13 @@ fn notes(
     md
 }
 
+/// One `sha512sum` line: `(lowercase hex hash, file name)`, or `None` when it is not one.
+pub fn parse_checksum_line(line: &str) -> Option<(String, String)> {
+    let (hash, name) = line.split_once("  ").or_else(|| line.split_once(" *"))?;
+    (hash.len() == 128 && hash.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| (hash.to_ascii_lowercase(), name.to_string()))
+}
+
 /// The release notes' section listing every public API difference apicompat.toml accepts, each
 /// with its CVE and justification (empty when servicing changed no public API).
 fn accepted_api_changes(accepted: &Suppressions) -> String {
@@ -388,7 +395,7 @@ fn accepted_api_changes(accepted: &Suppressions) -> String {
 }
 
 /// Writes `SHA512SUMS` for every file in `dir` (except itself and signatures); returns the names.
-pub fn write_checksums(dir: &Path) -> Result<Vec<String>> {
+fn write_checksums(dir: &Path) -> Result<Vec<String>> {
     let mut names: Vec<String> = std::fs::read_dir(dir)?
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().into_owned())
@@ -402,17 +409,4 @@ pub fn write_checksums(dir: &Path) -> Result<Vec<String>> {
     }
     crate::atomic::write(&dir.join(CHECKSUMS), text)?;
     Ok(names)
-}
-
-/// After files were added to a release: writes `SHA512SUMS` again and, when the release was
-/// signed, signs its metadata again with `signer`. Returns whether it signed.
-pub fn reseal(dir: &Path, signer: &sign::Signer) -> Result<bool> {
-    write_checksums(dir)?;
-    let signed = SIGNED
-        .iter()
-        .any(|n| dir.join(format!("{n}.asc")).is_file());
-    if signed {
-        sign::sign_with(dir, signer)?;
-    }
-    Ok(signed)
 }

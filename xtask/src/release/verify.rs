@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use super::sign::GpgHome;
 use super::{CHECKSUMS, NOTES, RELEASE_JSON, SIGNED, VEX};
+use crate::channel::CHANNELS_JSON;
 use crate::official_build::{sha512_hex, Manifest};
 
 /// The key releases must be signed with.
@@ -112,7 +113,7 @@ pub fn verify(dir: &Path, key: &TrustedKey) -> Result<Report> {
     let sums = read_checksums(dir, &mut report)?;
     for name in names
         .iter()
-        .filter(|n| *n != CHECKSUMS && !n.ends_with(".asc"))
+        .filter(|n| *n != CHECKSUMS && !n.ends_with(".asc") && *n != CHANNELS_JSON)
     {
         if !sums.contains_key(name) {
             report.problems.push(format!(
@@ -185,14 +186,11 @@ fn read_checksums(dir: &Path, report: &mut Report) -> Result<BTreeMap<String, St
         return Ok(sums);
     };
     for (n, line) in text.lines().enumerate() {
-        let parsed = line.split_once("  ").or_else(|| line.split_once(" *"));
-        match parsed {
-            Some((hash, name))
-                if hash.len() == 128 && hash.bytes().all(|b| b.is_ascii_hexdigit()) =>
-            {
-                sums.insert(name.to_string(), hash.to_ascii_lowercase());
+        match super::parse_checksum_line(line) {
+            Some((hash, name)) => {
+                sums.insert(name, hash);
             }
-            _ => report.problems.push(format!(
+            None => report.problems.push(format!(
                 "{CHECKSUMS}:{}: not a `<sha512>  <file>` line",
                 n + 1
             )),
@@ -287,12 +285,10 @@ fn check_release_json(
             }
         }
     }
-    for name in sums.keys().filter(|n| {
-        n.ends_with(".nupkg")
-            || n.ends_with(".tar.gz")
-            || n.ends_with(".zip")
-            || crate::package::is_package_file(n)
-    }) {
+    for name in sums
+        .keys()
+        .filter(|n| n.ends_with(".nupkg") || n.ends_with(".tar.gz") || n.ends_with(".zip"))
+    {
         if !listed.contains(name) {
             report
                 .problems

@@ -2,7 +2,7 @@
 //! binary, reading their output. Each test crate uses a subset.
 #![allow(dead_code)]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use git2::Repository;
@@ -18,6 +18,21 @@ pub const JSON_READER: &str =
 pub const JSON_TESTS: &str = "src/libraries/System.Text.Json/tests/Utf8JsonReaderTests.cs";
 pub const SIGNED_XML: &str = "src/libraries/System.Security.Cryptography.Xml/src/System/Security/Cryptography/Xml/SignedXml.cs";
 pub const VERSIONS: &str = "eng/Versions.props";
+
+/// The toolkit's repository root (where `Cargo.lock`, `test-apps/` and `pipelines/` are).
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// Cargo's target directory, where `cargo xtask test` caches the test runtimes and tools.
+pub fn target() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target"))
+}
 
 /// The content of `path` at `rev` in `repo`.
 pub fn file(repo: &Repository, rev: &str, path: &str) -> String {

@@ -1,0 +1,630 @@
+//! Windows installers: one MSI per product (the runtime with host and hostfxr, ASP.NET Core, the
+//! Windows Desktop runtime) from a release's win-x64 archives, as WiX source built by msitools'
+//! `wixl`, installing under `%ProgramFiles%\dotnet` and registering like Microsoft's.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use quick_xml::escape::escape;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::version::Version;
+
+/// The namespace of our upgrade codes (a fixed random UUID of this toolkit), so that a vendor's
+/// codes are stable across builds and never collide with Microsoft's.
+const UPGRADE_CODE_NAMESPACE: uuid::Uuid = uuid::uuid!("6b1f3c2e-9d4a-5e7b-8c10-2f6a4d8e9b31");
+
+/// Where the 32-bit registry view records installed .NET versions (dotnet/designs
+/// `accepted/2020/install-locations.md`); tools such as Visual Studio read it there.
+const INSTALLED_VERSIONS: &str = r"SOFTWARE\dotnet\Setup\InstalledVersions\x64";
+
+/// A Windows product the release ships an MSI for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Product {
+    /// `dotnet.exe`, hostfxr and Microsoft.NETCore.App.
+    Runtime,
+    /// Microsoft.AspNetCore.App.
+    AspNetCore,
+    /// Microsoft.WindowsDesktop.App (WinForms and WPF).
+    WindowsDesktop,
+}
+
+impl Product {
+    /// Every product, in the order an administrator installs them.
+    pub const ALL: [Product; 3] = [
+        Product::Runtime,
+        Product::AspNetCore,
+        Product::WindowsDesktop,
+    ];
+
+    /// The file name prefix of the product's archive and MSI (`dotnet-runtime`, …).
+    pub fn file_prefix(self) -> &'static str {
+        match self {
+            Product::Runtime => "dotnet-runtime",
+            Product::AspNetCore => "aspnetcore-runtime",
+            Product::WindowsDesktop => "windowsdesktop-runtime",
+        }
+    }
+
+    /// The shared framework the product installs.
+    pub fn framework(self) -> &'static str {
+        match self {
+            Product::Runtime => "Microsoft.NETCore.App",
+            Product::AspNetCore => "Microsoft.AspNetCore.App",
+            Product::WindowsDesktop => "Microsoft.WindowsDesktop.App",
+        }
+    }
+
+    fn title(self) -> &'static str {
+        match self {
+            Product::Runtime => "Runtime",
+            Product::AspNetCore => "ASP.NET Core Runtime",
+            Product::WindowsDesktop => "Windows Desktop Runtime",
+        }
+    }
+
+    /// The release archive this product is built from.
+    pub fn archive_name(self, version: Version) -> String {
+        format!("{}-{version}-win-x64.zip", self.file_prefix())
+    }
+
+    /// The MSI's file name, named like the archive.
+    pub fn msi_name(self, version: Version) -> String {
+        format!("{}-{version}-win-x64.msi", self.file_prefix())
+    }
+
+    /// The product's upgrade code: a name-based UUID from the vendor, the product and the major
+    /// version, so 6.0.38 upgrades 6.0.37 in place while 7.0 (or another vendor) stays apart.
+    pub fn upgrade_code(self, vendor: &str, major: u32) -> String {
+        let name = format!("{vendor}\n{}\n{major}", self.file_prefix());
+        uuid::Uuid::new_v5(&UPGRADE_CODE_NAMESPACE, name.as_bytes())
+            .braced()
+            .to_string()
+            .to_ascii_uppercase()
+    }
+
+    fn from_archive_name(name: &str) -> Option<(Product, &str)> {
+        let rest = name.strip_suffix("-win-x64.zip")?;
+        Product::ALL.into_iter().find_map(|p| {
+            let version = rest.strip_prefix(p.file_prefix())?.strip_prefix('-')?;
+            Some((p, version))
+        })
+    }
+}
+
+/// Who the MSIs say made them, and the version they must be above.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The Manufacturer of every MSI and the seed of the upgrade codes (e.g. the fork's name).
+    pub vendor: String,
+    /// Microsoft's last release: every MSI's version must be above it, in the same major.minor.
+    pub base_version: Version,
+}
+
+/// One examined archive: its product, version and the files the product's MSI installs.
+#[derive(Clone, Debug)]
+pub struct Archive {
+    pub product: Product,
+    pub version: Version,
+    pub path: PathBuf,
+    /// The commit the framework was built from (first line of its `.version` file), if recorded.
+    pub commit: Option<String>,
+    /// The files the MSI installs: path inside the archive (`/`-separated) → contents.
+    pub files: BTreeMap<String, Vec<u8>>,
+}
+
+/// A built MSI.
+#[derive(Clone, Debug, Serialize)]
+pub struct BuiltMsi {
+    pub product: Product,
+    pub version: String,
+    pub name: String,
+    pub path: PathBuf,
+    pub product_name: String,
+    pub upgrade_code: String,
+    /// The archive it was built from.
+    pub archive: PathBuf,
+    /// How many files it installs.
+    pub files: usize,
+    pub size: u64,
+}
+
+/// Examines a win-x64 archive named like Microsoft's (`dotnet-runtime-6.0.N-win-x64.zip`, …):
+/// it must hold `dotnet.exe`, one version of every framework (and hostfxr) which agrees with its
+/// name, and that version must be above `base_version` in its major.minor.
+pub fn examine(path: &Path, base_version: Version) -> Result<Archive> {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .with_context(|| format!("{} is not an archive file name", path.display()))?;
+    let (product, named_version) = Product::from_archive_name(name).with_context(|| {
+        format!(
+            "{}: not a Windows runtime archive; expected dotnet-runtime-, aspnetcore-runtime- or windowsdesktop-runtime-6.0.N-win-x64.zip",
+            path.display()
+        )
+    })?;
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut zip = zip::ZipArchive::new(file)
+        .with_context(|| format!("{} is not a zip archive", path.display()))?;
+    let mut all = BTreeMap::new();
+    let mut lowercase = BTreeSet::new();
+    for i in 0..zip.len() {
+        let mut entry = zip.by_index(i)?;
+        if entry.is_dir() {
+            continue;
+        }
+        let entry_name = entry.name()?.to_string();
+        if entry_name.starts_with('/')
+            || entry_name.contains('\\')
+            || entry_name.contains(':')
+            || entry_name
+                .split('/')
+                .any(|p| p.is_empty() || p == "." || p == "..")
+        {
+            bail!(
+                "{}: entry `{entry_name}` is not a plain relative path; rebuild the archive",
+                path.display()
+            );
+        }
+        if !lowercase.insert(entry_name.to_ascii_lowercase()) {
+            bail!(
+                "{}: `{entry_name}` appears twice when case is ignored, as Windows does",
+                path.display()
+            );
+        }
+        let mut bytes = Vec::new();
+        entry
+            .read_to_end(&mut bytes)
+            .with_context(|| format!("{}: cannot read `{entry_name}`", path.display()))?;
+        all.insert(entry_name, bytes);
+    }
+    if !all.contains_key("dotnet.exe") {
+        bail!(
+            "{}: no dotnet.exe at the top; a {} archive holds the dotnet.exe muxer beside host\\ and shared\\",
+            path.display(),
+            product.file_prefix()
+        );
+    }
+    // Every framework and hostfxr in the archive, each with the versions it carries.
+    let mut versions: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for entry in all.keys() {
+        let parts: Vec<&str> = entry.split('/').collect();
+        match parts.as_slice() {
+            ["shared", framework, version, _, ..] => {
+                versions
+                    .entry(format!("shared/{framework}"))
+                    .or_default()
+                    .insert(version.to_string());
+            }
+            ["host", "fxr", version, _, ..] => {
+                versions
+                    .entry("host/fxr".to_string())
+                    .or_default()
+                    .insert(version.to_string());
+            }
+            _ => {}
+        }
+    }
+    let own = format!("shared/{}", product.framework());
+    if !versions.contains_key(&own) {
+        bail!(
+            "{}: no {own}/<version>/ in the archive; is it a {} archive?",
+            path.display(),
+            product.file_prefix()
+        );
+    }
+    let distinct: BTreeSet<&String> = versions.values().flatten().collect();
+    if distinct.len() != 1 {
+        let found: Vec<String> = versions
+            .iter()
+            .map(|(dir, v)| {
+                format!(
+                    "{dir} {}",
+                    v.iter().cloned().collect::<Vec<_>>().join(" and ")
+                )
+            })
+            .collect();
+        bail!(
+            "{}: the frameworks in one archive must share one version, found {}; rebuild it from one build",
+            path.display(),
+            found.join(", ")
+        );
+    }
+    let found = distinct.into_iter().next().expect("one version").clone();
+    let version: Version = found.parse().with_context(|| {
+        format!(
+            "{}: {own}/{found}/ is not a 6.0.N version directory",
+            path.display()
+        )
+    })?;
+    if found != named_version {
+        bail!(
+            "{}: the name says {named_version} but the archive holds {own}/{found}/; rename or rebuild it",
+            path.display()
+        );
+    }
+    if version.major != base_version.major
+        || version.minor != base_version.minor
+        || version <= base_version
+    {
+        bail!(
+            "{}: version {version} is not above Microsoft's {base_version} in {}; Windows Installer would not replace Microsoft's runtime with it",
+            path.display(),
+            base_version.channel()
+        );
+    }
+    let version_file = format!("{own}/{found}/.version");
+    let commit = match all.get(&version_file) {
+        Some(bytes) => {
+            let text = String::from_utf8_lossy(bytes);
+            let mut lines = text.lines().map(str::trim);
+            let commit = lines.next().unwrap_or_default().to_string();
+            if let Some(recorded) = lines.next().filter(|l| !l.is_empty()) {
+                if recorded != found {
+                    bail!(
+                        "{}: {version_file} records version {recorded}, the directory says {found}",
+                        path.display()
+                    );
+                }
+            }
+            Some(commit).filter(|c| !c.is_empty())
+        }
+        None => None,
+    };
+    let files = all
+        .into_iter()
+        .filter(|(entry, _)| installs(product, entry))
+        .collect();
+    Ok(Archive {
+        product,
+        version,
+        path: path.to_path_buf(),
+        commit,
+        files,
+    })
+}
+
+/// Whether the product's MSI installs an archive entry: the runtime installs everything but other
+/// frameworks (muxer, licence files, hostfxr, Microsoft.NETCore.App), the others their framework.
+fn installs(product: Product, entry: &str) -> bool {
+    match product {
+        Product::Runtime => match entry.strip_prefix("shared/") {
+            Some(rest) => rest.starts_with("Microsoft.NETCore.App/"),
+            None => true,
+        },
+        _ => entry.starts_with(&format!("shared/{}/", product.framework())),
+    }
+}
+
+/// The WiX source of a product's MSI; `source_dir` holds the archive's files on disk, relative
+/// to the directory `wixl` runs in (it does not take absolute source paths).
+pub fn wix_source(archive: &Archive, options: &Options, source_dir: &Path) -> String {
+    let product = archive.product;
+    let version = archive.version;
+    let product_name = product_name(options, product, version);
+    let mut dirs = DirTree::default();
+    for entry in archive.files.keys() {
+        dirs.add(entry);
+    }
+    let mut components = Vec::new();
+    let mut body = String::new();
+    dirs.write(&mut body, "", source_dir, &mut components, 5);
+    let registry = registry_values(archive);
+    let mut reg = String::new();
+    for (i, (key, name, kind, value)) in registry.iter().enumerate() {
+        let _ = writeln!(
+            reg,
+            r#"            <RegistryValue Root="HKLM" Key="{}" Name="{}" Type="{kind}" Value="{}"{}/>"#,
+            escape(key.as_str()),
+            escape(name.as_str()),
+            escape(value.as_str()),
+            if i == 0 { r#" KeyPath="yes""# } else { "" },
+        );
+    }
+    let mut properties = vec![
+        ("ARPNOMODIFY", "1".to_string()),
+        ("ELS_FRAMEWORK_NAME", product.framework().to_string()),
+        ("ELS_FRAMEWORK_VERSION", version.to_string()),
+        ("ELS_VENDOR", options.vendor.clone()),
+    ];
+    if let Some(commit) = &archive.commit {
+        properties.push(("ELS_COMMIT", commit.clone()));
+    }
+    let props: String = properties
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "    <Property Id=\"{k}\" Value=\"{}\"/>\n",
+                escape(v.as_str())
+            )
+        })
+        .collect();
+    let refs: String = components
+        .iter()
+        .chain(std::iter::once(&"registry".to_string()))
+        .map(|c| format!("      <ComponentRef Id=\"{c}\"/>\n"))
+        .collect();
+    format!(
+        r#"<?xml version="1.0" encoding="utf-8"?>
+<!-- Generated by net6-els (cargo xtask package, MSI format) from {archive}. -->
+<Wix xmlns="http://schemas.microsoft.com/wix/2006/wi">
+  <Product Id="*" Name="{name}" Language="1033" Version="{version}" Manufacturer="{vendor}" UpgradeCode="{upgrade}">
+    <Package InstallerVersion="500" Compressed="yes" InstallScope="perMachine" Description="{name}" Comments="{framework} {version} from {vendor}"/>
+    <MajorUpgrade DowngradeErrorMessage="A newer version of {name_prefix} is already installed; uninstall it first to roll back."/>
+    <Media Id="1" Cabinet="product.cab" EmbedCab="yes"/>
+{props}    <Directory Id="TARGETDIR" Name="SourceDir">
+      <Directory Id="ProgramFiles64Folder">
+        <Directory Id="DOTNETHOME" Name="dotnet">
+{body}          <Component Id="registry" Guid="*" Win64="no">
+{reg}          </Component>
+        </Directory>
+      </Directory>
+    </Directory>
+    <Feature Id="Main" Level="1" Title="{name}">
+{refs}    </Feature>
+  </Product>
+</Wix>
+"#,
+        archive = escape(
+            archive
+                .path
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .as_ref()
+        ),
+        name = escape(product_name.as_str()),
+        name_prefix = escape(format!("{} {}", options.vendor, product.title()).as_str()),
+        vendor = escape(options.vendor.as_str()),
+        upgrade = product.upgrade_code(&options.vendor, version.major),
+        framework = product.framework(),
+    )
+}
+
+/// The product name shown in Apps & features: `<vendor> <title> - 6.0.N (x64)`, like
+/// Microsoft's "Microsoft .NET Runtime - 6.0.36 (x64)".
+fn product_name(options: &Options, product: Product, version: Version) -> String {
+    format!("{} {} - {version} (x64)", options.vendor, product.title())
+}
+
+/// The registry values a product writes (key, name, WiX type, value), all in the 32-bit view:
+/// one value per framework version under `sharedfx`, and for the runtime the host's version and
+/// path and the install location.
+fn registry_values(archive: &Archive) -> Vec<(String, String, &'static str, String)> {
+    let version = archive.version.to_string();
+    let mut values = vec![(
+        format!(
+            r"{INSTALLED_VERSIONS}\sharedfx\{}",
+            archive.product.framework()
+        ),
+        version.clone(),
+        "integer",
+        "1".to_string(),
+    )];
+    if archive.product == Product::Runtime {
+        values.push((
+            format!(r"{INSTALLED_VERSIONS}\sharedhost"),
+            "Version".into(),
+            "string",
+            version,
+        ));
+        values.push((
+            format!(r"{INSTALLED_VERSIONS}\sharedhost"),
+            "Path".into(),
+            "string",
+            "[DOTNETHOME]".into(),
+        ));
+        values.push((
+            INSTALLED_VERSIONS.to_string(),
+            "InstallLocation".into(),
+            "string",
+            "[DOTNETHOME]".into(),
+        ));
+    }
+    values
+}
+
+/// The directories of the installed files, to write as nested `<Directory>` elements.
+#[derive(Default)]
+struct DirTree {
+    files: Vec<String>,
+    dirs: BTreeMap<String, DirTree>,
+}
+
+impl DirTree {
+    fn add(&mut self, entry: &str) {
+        match entry.split_once('/') {
+            Some((dir, rest)) => self.dirs.entry(dir.to_string()).or_default().add(rest),
+            None => self.files.push(entry.to_string()),
+        }
+    }
+
+    /// Writes this directory's files (one component each, as Microsoft's harvested installers
+    /// have) and subdirectories; `prefix` is the directory's path inside the archive.
+    fn write(
+        &self,
+        out: &mut String,
+        prefix: &str,
+        source_dir: &Path,
+        components: &mut Vec<String>,
+        depth: usize,
+    ) {
+        let pad = "  ".repeat(depth);
+        for file in &self.files {
+            let entry = format!("{prefix}{file}");
+            let id = identifier(&entry);
+            let source = source_dir.join(&entry);
+            let _ = writeln!(
+                out,
+                r#"{pad}<Component Id="c{id}" Guid="*" Win64="yes"><File Id="f{id}" Name="{}" Source="{}" KeyPath="yes"/></Component>"#,
+                escape(file.as_str()),
+                escape(source.to_string_lossy().as_ref()),
+            );
+            components.push(format!("c{id}"));
+        }
+        for (name, sub) in &self.dirs {
+            let path = format!("{prefix}{name}/");
+            let _ = writeln!(
+                out,
+                r#"{pad}<Directory Id="d{}" Name="{}">"#,
+                identifier(&path),
+                escape(name.as_str())
+            );
+            sub.write(out, &path, source_dir, components, depth + 1);
+            let _ = writeln!(out, "{pad}</Directory>");
+        }
+    }
+}
+
+/// A stable MSI identifier for an archive path (identifiers are limited to 72 characters).
+fn identifier(path: &str) -> String {
+    Sha256::digest(path.as_bytes())[..16]
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect()
+}
+
+/// Builds one MSI per archive into `out_dir`. Every archive is examined before anything is
+/// written: a bad one (no `dotnet.exe`, a version not above the base, frameworks of different
+/// versions, two archives for one product) fails the whole call with nothing written.
+pub fn build(archives: &[PathBuf], options: &Options, out_dir: &Path) -> Result<Vec<BuiltMsi>> {
+    if archives.is_empty() {
+        bail!("no win-x64 archives to package (dotnet-runtime-6.0.N-win-x64.zip, …)");
+    }
+    let mut examined: Vec<Archive> = Vec::new();
+    for path in archives {
+        let archive = examine(path, options.base_version)?;
+        if let Some(other) = examined.iter().find(|a| a.product == archive.product) {
+            bail!(
+                "two {} archives: {} and {}; package one release at a time",
+                archive.product.file_prefix(),
+                other.path.display(),
+                archive.path.display()
+            );
+        }
+        examined.push(archive);
+    }
+    if let Some(a) = examined.iter().find(|a| a.version != examined[0].version) {
+        bail!(
+            "{} is version {}, {} is {}; package one release at a time",
+            a.path.display(),
+            a.version,
+            examined[0].path.display(),
+            examined[0].version
+        );
+    }
+    examined.sort_by_key(|a| a.product);
+
+    let work = tempfile::tempdir().context("cannot create a temporary directory")?;
+    let mut built = Vec::new();
+    for archive in &examined {
+        built.push(build_one(archive, options, work.path())?);
+    }
+    let mut results = Vec::new();
+    for (archive, msi) in examined.iter().zip(built) {
+        let name = archive.product.msi_name(archive.version);
+        let path = out_dir.join(&name);
+        let bytes =
+            std::fs::read(&msi).with_context(|| format!("cannot read {}", msi.display()))?;
+        crate::atomic::write(&path, &bytes)?;
+        results.push(BuiltMsi {
+            product: archive.product,
+            version: archive.version.to_string(),
+            name,
+            path,
+            product_name: product_name(options, archive.product, archive.version),
+            upgrade_code: archive
+                .product
+                .upgrade_code(&options.vendor, archive.version.major),
+            archive: archive.path.clone(),
+            files: archive.files.len(),
+            size: bytes.len() as u64,
+        });
+    }
+    Ok(results)
+}
+
+/// Stages one archive's files, writes its WiX source and runs `wixl`; returns the MSI's path in
+/// `work`.
+fn build_one(archive: &Archive, options: &Options, work: &Path) -> Result<PathBuf> {
+    let prefix = archive.product.file_prefix();
+    let staging = work.join(prefix);
+    for (entry, bytes) in &archive.files {
+        let path = staging.join(entry);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+        std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    let wxs = work.join(format!("{prefix}.wxs"));
+    std::fs::write(&wxs, wix_source(archive, options, Path::new(prefix)))
+        .with_context(|| format!("cannot write {}", wxs.display()))?;
+    let msi = work.join(format!("{prefix}.msi"));
+    let sh = crate::process::shell()?;
+    sh.change_dir(work);
+    crate::process::output(
+        sh.cmd("wixl")
+            .args(["--arch", "x64", "-o"])
+            .arg(&msi)
+            .arg(&wxs),
+    )
+    .context(
+        "wixl (msitools) could not build the MSI; install it with `apt-get install wixl msitools`",
+    )?;
+    Ok(msi)
+}
+
+/// The MSI stage of `cargo xtask demo`: shapes the release archives of `version` from the real
+/// Windows runtime files cached under `cache` (downloading them when missing), builds the three
+/// MSIs in `dir` and prints, as `msiinfo` reads them back, what each installs and registers.
+pub fn demo(cache: &Path, dir: &Path, out: &mut dyn std::io::Write) -> Result<()> {
+    let root = crate::compat::testenv::ensure_windows(cache)?;
+    let version = Version {
+        major: 6,
+        minor: 0,
+        patch: 37,
+    };
+    let archives = Product::ALL
+        .iter()
+        .map(|p| crate::compat::testenv::windows_archive(&root, *p, version, &dir.join("release")))
+        .collect::<Result<Vec<_>>>()?;
+    let options = Options {
+        vendor: ".NET 6 ELS (demo)".into(),
+        base_version: Version {
+            patch: 36,
+            ..version
+        },
+    };
+    for msi in build(&archives, &options, &dir.join("msi"))? {
+        writeln!(
+            out,
+            "{} ({} files, {} KiB): \"{}\", upgrade code {}",
+            msi.path.display(),
+            msi.files,
+            msi.size / 1024,
+            msi.product_name,
+            msi.upgrade_code
+        )?;
+        let sh = crate::process::shell()?;
+        let registry = crate::process::read(
+            sh.cmd("msiinfo")
+                .arg("export")
+                .arg(&msi.path)
+                .arg("Registry"),
+        )?;
+        for row in registry.lines().skip(3) {
+            let fields: Vec<&str> = row.split('\t').collect();
+            if let [_, _, key, name, value, ..] = fields.as_slice() {
+                writeln!(out, "  HKLM\\{key} {name} = {value}")?;
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,428 @@
+//! The Windows installers, judged by the consumer's tools: msitools' `msiinfo` and `msiextract`
+//! read the MSIs built from release archives shaped from real Windows runtime files (the
+//! `win_amd64` test wheels), and Wine's `msiexec` installs, upgrades and uninstalls them.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use xtask::compat::testenv;
+use xtask::package::msi::{self, Product};
+use xtask::version::Version;
+
+use support::target;
+
+/// The Windows test runtime root, downloaded and verified once.
+fn windows_root() -> &'static Path {
+    static ROOT: OnceLock<PathBuf> = OnceLock::new();
+    ROOT.get_or_init(|| {
+        testenv::ensure_windows(&testenv::cache_dir(&target())).unwrap_or_else(|e| {
+            panic!(
+                "the MSI tests need the real Windows runtime files and could not get them: {e:#}"
+            )
+        })
+    })
+}
+
+fn v(s: &str) -> Version {
+    s.parse().unwrap()
+}
+
+fn options() -> msi::Options {
+    msi::Options {
+        vendor: "Contoso .NET 6 ELS".into(),
+        base_version: v("6.0.36"),
+    }
+}
+
+/// The three release archives of `version`, shaped from the real Windows files.
+fn archives(dir: &Path, version: &str) -> Vec<PathBuf> {
+    Product::ALL
+        .iter()
+        .map(|p| testenv::windows_archive(windows_root(), *p, v(version), dir).unwrap())
+        .collect()
+}
+
+/// The files of a zip archive: path → bytes.
+fn zip_files(path: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();
+    let mut files = BTreeMap::new();
+    for i in 0..zip.len() {
+        let mut e = zip.by_index(i).unwrap();
+        if e.is_dir() {
+            continue;
+        }
+        let mut bytes = Vec::new();
+        e.read_to_end(&mut bytes).unwrap();
+        files.insert(e.name().unwrap().to_string(), bytes);
+    }
+    files
+}
+
+/// Every file under `dir`: path relative to it → bytes.
+fn tree_files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().is_file())
+        .map(|e| {
+            let rel = e
+                .path()
+                .strip_prefix(dir)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            (rel, std::fs::read(e.path()).unwrap())
+        })
+        .collect()
+}
+
+fn run(program: &str, args: &[&str], env: &[(&str, &Path)]) -> String {
+    let mut cmd = Command::new(program);
+    cmd.args(args);
+    for (k, val) in env {
+        cmd.env(k, val);
+    }
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program} (is it installed?): {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {args:?} failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The rows of one table as `msiinfo export` prints them (after its three header lines).
+fn table(msi: &Path, name: &str) -> Vec<Vec<String>> {
+    run("msiinfo", &["export", msi.to_str().unwrap(), name], &[])
+        .lines()
+        .skip(3)
+        .map(|l| l.split('\t').map(String::from).collect())
+        .collect()
+}
+
+fn property(msi: &Path, name: &str) -> String {
+    table(msi, "Property")
+        .into_iter()
+        .find(|r| r[0] == name)
+        .unwrap_or_else(|| panic!("no property {name} in {}", msi.display()))[1]
+        .clone()
+}
+
+/// Builds the three MSIs of `version` once per test binary.
+fn built(version: &'static str) -> &'static (tempfile::TempDir, Vec<msi::BuiltMsi>) {
+    static BUILT: OnceLock<BTreeMap<&'static str, (tempfile::TempDir, Vec<msi::BuiltMsi>)>> =
+        OnceLock::new();
+    let all = BUILT.get_or_init(|| {
+        ["6.0.37", "6.0.38"]
+            .into_iter()
+            .map(|ver| {
+                let dir = tempfile::tempdir().unwrap();
+                let inputs = archives(&dir.path().join("release"), ver);
+                let out = dir.path().join("msi");
+                let msis = msi::build(&inputs, &options(), &out).unwrap();
+                (ver, (dir, msis))
+            })
+            .collect()
+    });
+    &all[version]
+}
+
+fn built_msi(version: &'static str, product: Product) -> &'static msi::BuiltMsi {
+    built(version)
+        .1
+        .iter()
+        .find(|m| m.product == product)
+        .unwrap()
+}
+
+#[test]
+fn msiinfo_shows_the_tables_and_rows_of_microsofts_layout() {
+    let runtime = &built_msi("6.0.37", Product::Runtime).path;
+    let tables = run("msiinfo", &["tables", runtime.to_str().unwrap()], &[]);
+    for t in [
+        "File",
+        "Directory",
+        "Registry",
+        "Upgrade",
+        "Property",
+        "Component",
+    ] {
+        assert!(tables.lines().any(|l| l == t), "no {t} table in {tables}");
+    }
+
+    assert_eq!(property(runtime, "ProductVersion"), "6.0.37");
+    assert_eq!(property(runtime, "Manufacturer"), "Contoso .NET 6 ELS");
+    assert_eq!(
+        property(runtime, "ProductName"),
+        "Contoso .NET 6 ELS Runtime - 6.0.37 (x64)"
+    );
+    assert_eq!(
+        property(runtime, "ELS_FRAMEWORK_NAME"),
+        "Microsoft.NETCore.App"
+    );
+    assert_eq!(property(runtime, "ELS_FRAMEWORK_VERSION"), "6.0.37");
+    // The commit comes from the framework's own `.version` file in the archive.
+    let version_file = zip_files(&built_msi("6.0.37", Product::Runtime).archive)
+        ["shared/Microsoft.NETCore.App/6.0.37/.version"]
+        .clone();
+    let commit = String::from_utf8(version_file).unwrap();
+    assert_eq!(
+        property(runtime, "ELS_COMMIT"),
+        commit.lines().next().unwrap()
+    );
+
+    // Installed where Microsoft's are: %ProgramFiles%\dotnet\host\fxr\<ver>, shared\<fw>\<ver>.
+    let dirs = table(runtime, "Directory");
+    let dir = |id: &str| dirs.iter().find(|r| r[0] == id).cloned().unwrap();
+    assert_eq!(dir("DOTNETHOME")[1..], ["ProgramFiles64Folder", "dotnet"]);
+    // DefaultDir is `short|long` when the name is not a valid 8.3 name.
+    let long = |r: &Vec<String>| r[2].rsplit('|').next().unwrap().to_string();
+    let parents_of = |name: &str| -> Vec<String> {
+        let mut parents: Vec<String> = dirs
+            .iter()
+            .filter(|r| long(r) == name)
+            .map(|row| long(dirs.iter().find(|r| r[0] == row[1]).unwrap()))
+            .collect();
+        parents.sort();
+        parents
+    };
+    assert_eq!(parents_of("host"), ["dotnet"]);
+    assert_eq!(parents_of("fxr"), ["host"]);
+    assert_eq!(parents_of("Microsoft.NETCore.App"), ["shared"]);
+    assert_eq!(parents_of("6.0.37"), ["Microsoft.NETCore.App", "fxr"]);
+
+    // One file row per archive file, each in its own 64-bit component.
+    let archive = zip_files(&built_msi("6.0.37", Product::Runtime).archive);
+    let files = table(runtime, "File");
+    assert_eq!(files.len(), archive.len());
+    for name in [
+        "dotnet.exe",
+        "hostfxr.dll",
+        "coreclr.dll",
+        "System.Private.CoreLib.dll",
+    ] {
+        let row = files.iter().find(|r| r[2].ends_with(name)).unwrap();
+        let expected = archive
+            .iter()
+            .find(|(k, _)| k.ends_with(&format!("/{name}")) || *k == name)
+            .unwrap()
+            .1
+            .len();
+        assert_eq!(row[3], expected.to_string(), "size of {name}");
+    }
+    let components = table(runtime, "Component");
+    let sixty_four = components
+        .iter()
+        .filter(|r| r[3].parse::<u32>().unwrap() & 256 != 0)
+        .count();
+    assert_eq!(sixty_four, archive.len());
+
+    // The registry values tools read, in the 32-bit view (a component without the 64-bit bit).
+    let registry = table(runtime, "Registry");
+    let value = |key: &str, name: &str| -> String {
+        registry
+            .iter()
+            .find(|r| r[1] == "2" && r[2] == key && r[3] == name)
+            .unwrap_or_else(|| panic!("no HKLM\\{key} {name} in {registry:?}"))[4]
+            .clone()
+    };
+    let base = r"SOFTWARE\dotnet\Setup\InstalledVersions\x64";
+    assert_eq!(
+        value(&format!(r"{base}\sharedfx\Microsoft.NETCore.App"), "6.0.37"),
+        "#1"
+    );
+    assert_eq!(value(&format!(r"{base}\sharedhost"), "Version"), "6.0.37");
+    assert_eq!(
+        value(&format!(r"{base}\sharedhost"), "Path"),
+        "[DOTNETHOME]"
+    );
+    assert_eq!(value(base, "InstallLocation"), "[DOTNETHOME]");
+    let registry_component = components.iter().find(|r| r[0] == "registry").unwrap();
+    assert_eq!(registry_component[3].parse::<u32>().unwrap() & 256, 0);
+
+    // Our own upgrade code, the same one each build, detecting older versions to replace.
+    let upgrade = table(runtime, "Upgrade");
+    let code = property(runtime, "UpgradeCode");
+    assert_eq!(code, Product::Runtime.upgrade_code("Contoso .NET 6 ELS", 6));
+    assert!(upgrade
+        .iter()
+        .any(|r| r[0] == code && r[2] == "6.0.37" && r[6] == "WIX_UPGRADE_DETECTED"));
+    let newer = &built_msi("6.0.38", Product::Runtime).path;
+    assert_eq!(property(newer, "UpgradeCode"), code);
+    assert_ne!(
+        property(newer, "ProductCode"),
+        property(runtime, "ProductCode")
+    );
+
+    // The other products: their framework and their sharedfx value only, their own codes.
+    for (product, framework) in [
+        (Product::AspNetCore, "Microsoft.AspNetCore.App"),
+        (Product::WindowsDesktop, "Microsoft.WindowsDesktop.App"),
+    ] {
+        let m = &built_msi("6.0.37", product).path;
+        assert_eq!(property(m, "ProductVersion"), "6.0.37");
+        assert_ne!(property(m, "UpgradeCode"), code);
+        let rows = table(m, "Registry");
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert_eq!(rows[0][2], format!(r"{base}\sharedfx\{framework}"));
+        assert_eq!(rows[0][3], "6.0.37");
+    }
+    // A different vendor or major version never shares a code.
+    assert_ne!(code, Product::Runtime.upgrade_code("Another vendor", 6));
+    assert_ne!(code, Product::Runtime.upgrade_code("Contoso .NET 6 ELS", 7));
+}
+
+#[test]
+fn msiextract_gives_back_the_archives_files_byte_for_byte() {
+    for m in &built("6.0.37").1 {
+        let out = tempfile::tempdir().unwrap();
+        run(
+            "msiextract",
+            &["-C", out.path().to_str().unwrap(), m.path.to_str().unwrap()],
+            &[],
+        );
+        // msiextract writes the ProgramFiles64Folder's `dotnet` directory at the top.
+        let extracted = tree_files(&out.path().join("dotnet"));
+        let archive = zip_files(&m.archive);
+        let expected: BTreeMap<String, Vec<u8>> = archive
+            .into_iter()
+            .filter(|(k, _)| match m.product {
+                Product::Runtime => {
+                    !k.starts_with("shared/") || k.starts_with("shared/Microsoft.NETCore.App/")
+                }
+                p => k.starts_with(&format!("shared/{}/", p.framework())),
+            })
+            .collect();
+        assert_eq!(m.files, expected.len());
+        assert_eq!(
+            extracted.keys().collect::<Vec<_>>(),
+            expected.keys().collect::<Vec<_>>(),
+            "{}",
+            m.name
+        );
+        assert!(extracted == expected, "{}: contents differ", m.name);
+    }
+}
+
+#[test]
+fn bad_archives_are_refused_and_nothing_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = archives(&dir.path().join("good"), "6.0.37");
+    let rewrite = |from: &Path, to_dir: &Path, edit: &dyn Fn(&str) -> Option<String>| -> PathBuf {
+        std::fs::create_dir_all(to_dir).unwrap();
+        let to = to_dir.join(from.file_name().unwrap());
+        let mut w = zip::ZipWriter::new(std::fs::File::create(&to).unwrap());
+        for (name, bytes) in zip_files(from) {
+            if let Some(name) = edit(&name) {
+                w.start_file(name, zip::write::SimpleFileOptions::default())
+                    .unwrap();
+                std::io::Write::write_all(&mut w, &bytes).unwrap();
+            }
+        }
+        w.finish().unwrap();
+        to
+    };
+    let no_muxer = rewrite(&good[0], &dir.path().join("no-muxer"), &|n| {
+        (n != "dotnet.exe").then(|| n.to_string())
+    });
+    let mixed = rewrite(&good[1], &dir.path().join("mixed"), &|n| {
+        Some(n.replace(
+            "Microsoft.AspNetCore.App/6.0.37",
+            "Microsoft.AspNetCore.App/6.0.38",
+        ))
+    });
+    let old = archives(&dir.path().join("old"), "6.0.36");
+    let cases: Vec<(Vec<PathBuf>, &str)> = vec![
+        (vec![no_muxer, good[1].clone()], "no dotnet.exe"),
+        (vec![good[0].clone(), mixed], "must share one version"),
+        (old.clone(), "is not above Microsoft's 6.0.36"),
+    ];
+    for (inputs, message) in cases {
+        let out = dir.path().join("out");
+        let err = msi::build(&inputs, &options(), &out).unwrap_err();
+        assert!(format!("{err:#}").contains(message), "{err:#}");
+        assert!(!out.exists(), "{} was written for {message}", out.display());
+    }
+}
+
+/// Wine's `msiexec` installs, upgrades in place and uninstalls the runtime MSI like Windows.
+#[test]
+fn wine_msiexec_installs_upgrades_and_uninstalls() {
+    let prefix = tempfile::tempdir().unwrap();
+    let env = [("WINEPREFIX", prefix.path())];
+    let wine = |args: &[&str]| -> String {
+        let mut cmd = Command::new("wine");
+        cmd.args(args)
+            .env("WINEPREFIX", env[0].1)
+            .env("WINEDEBUG", "-all")
+            .env("WINEDLLOVERRIDES", "mscoree,mshtml=");
+        let out = cmd
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run wine (install wine and wine64): {e}"));
+        assert!(
+            out.status.success(),
+            "wine {args:?} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let reg = |key: &str| -> Option<String> {
+        let out = Command::new("wine")
+            .args(["reg", "query", key, "/s"])
+            .env("WINEPREFIX", env[0].1)
+            .env("WINEDEBUG", "-all")
+            .output()
+            .unwrap();
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let dotnet = prefix.path().join("drive_c/Program Files/dotnet");
+    let key = r"HKLM\SOFTWARE\WOW6432Node\dotnet\Setup\InstalledVersions\x64";
+    let older = built_msi("6.0.37", Product::Runtime);
+    let newer = built_msi("6.0.38", Product::Runtime);
+
+    wine(&["msiexec", "/i", older.path.to_str().unwrap(), "/qn"]);
+    let installed = tree_files(&dotnet);
+    let archive = zip_files(&older.archive);
+    assert!(
+        installed == archive,
+        "installed files differ from the archive"
+    );
+    let keys = reg(key).expect("the InstalledVersions key exists");
+    assert!(
+        keys.contains("InstallLocation    REG_SZ    C:\\Program Files\\dotnet\\"),
+        "{keys}"
+    );
+    assert!(keys.contains("6.0.37    REG_DWORD    0x1"), "{keys}");
+    assert!(keys.contains("Version    REG_SZ    6.0.37"), "{keys}");
+
+    wine(&["msiexec", "/i", newer.path.to_str().unwrap(), "/qn"]);
+    let installed = tree_files(&dotnet);
+    assert!(
+        installed == zip_files(&newer.archive),
+        "the upgrade left other files"
+    );
+    assert!(!dotnet.join("shared/Microsoft.NETCore.App/6.0.37").exists());
+    let keys = reg(key).unwrap();
+    assert!(keys.contains("6.0.38    REG_DWORD    0x1"), "{keys}");
+    assert!(!keys.contains("6.0.37"), "{keys}");
+
+    wine(&["msiexec", "/x", newer.path.to_str().unwrap(), "/qn"]);
+    assert!(
+        !dotnet.exists(),
+        "files left after uninstall: {:?}",
+        tree_files(&dotnet).keys()
+    );
+    assert_eq!(reg(r"HKLM\SOFTWARE\WOW6432Node\dotnet"), None);
+    assert_eq!(reg(r"HKLM\SOFTWARE\dotnet"), None);
+}
