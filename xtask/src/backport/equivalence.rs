@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet};
 use std::path::PathBuf;
 
 use anyhow::Result;
-use git2::{Commit, Oid, Repository};
+use git2::{Commit, DiffOptions, Oid, Repository};
 
 use super::changes::{Entry, PathHistory, TreeDiff};
 use super::pick::{patch_id_of, ReducedFix};
@@ -135,17 +135,29 @@ impl<'r> ForkHistory<'r> {
         &self.merge_bases
     }
 
-    /// The stable patch-id of a single-parent fork commit, from the cache when known.
-    pub fn fork_patch_id(&mut self, repo: &Repository, commit: &Commit) -> Result<Option<Oid>> {
+    /// The stable patch-id of a single-parent fork commit that changes exactly the files
+    /// `paths`, from the cache when known.
+    pub fn fork_patch_id(
+        &mut self,
+        repo: &Repository,
+        commit: &Commit,
+        paths: &[&str],
+    ) -> Result<Option<Oid>> {
         if let Some(cached) = self.cache.get(commit.id()) {
             return Ok(cached);
         }
-        // The diff of the commit's own trees has exactly the deltas of its changed files (equal
-        // files and subtrees give none), so no throwaway trees need to be built for it.
+        // Limited to the files it changes (literal paths, so libgit2 reads only the directories
+        // on their way), the diff of the commit's own trees has exactly its deltas: no
+        // throwaway trees are built, and no other directory is compared.
+        let mut opts = DiffOptions::new();
+        opts.disable_pathspec_match(true);
+        for path in paths {
+            opts.pathspec(*path);
+        }
         let diff = repo.diff_tree_to_tree(
             Some(&commit.parent(0)?.tree()?),
             Some(&commit.tree()?),
-            None,
+            Some(&mut opts),
         )?;
         let pid = match diff.deltas().len() {
             0 => None,
@@ -231,7 +243,7 @@ impl<'r> ForkHistory<'r> {
             let Some(wanted) = once(&mut fix_patch_id, || self.patch_id(repo, fix))? else {
                 return Ok(None);
             };
-            if self.fork_patch_id(repo, &repo.find_commit(id)?)? == Some(wanted) {
+            if self.fork_patch_id(repo, &repo.find_commit(id)?, &fix_paths)? == Some(wanted) {
                 return Ok(Some(id));
             }
         }
