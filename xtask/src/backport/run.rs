@@ -256,10 +256,7 @@ fn evaluate(
         PickResult::Clean(tree) if tree == onto_tree.id() => {
             Ok(Evaluation::Already(Evidence::Empty, None))
         }
-        PickResult::Clean(tree) => Ok(Evaluation::Clean {
-            tree,
-            fix: reduced,
-        }),
+        PickResult::Clean(tree) => Ok(Evaluation::Clean { tree, fix: reduced }),
         PickResult::Conflicted(conflicted) => Ok(Evaluation::Conflict {
             conflicted,
             reduced,
