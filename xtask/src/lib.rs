@@ -31,5 +31,6 @@ pub mod process;
 pub mod release;
 pub mod remote;
 pub mod repo;
+pub mod repository;
 pub mod token;
 pub mod version;
