@@ -32,5 +32,6 @@ pub mod release;
 pub mod remote;
 pub mod repo;
 pub mod sandbox;
+pub mod schemas;
 pub mod token;
 pub mod version;

@@ -25,6 +25,7 @@ mod init;
 mod patches;
 mod pipelines;
 mod release;
+mod schemas;
 mod test;
 mod vex;
 
@@ -60,6 +61,7 @@ pub enum Command {
     Patches(patches::Args),
     Pipelines(pipelines::Args),
     Release(release::Args),
+    Schemas(schemas::Args),
     Test(test::Args),
     Vex(vex::Args),
 }
@@ -125,6 +127,7 @@ fn dispatch(command: Command, ctx: &Context) -> Result<Outcome> {
         Command::Patches(args) => patches::run(args, ctx),
         Command::Pipelines(args) => pipelines::run(args, ctx),
         Command::Release(args) => release::run(args, ctx),
+        Command::Schemas(args) => schemas::run(args, ctx),
         Command::Test(args) => test::run(args, ctx),
         Command::Vex(args) => vex::run(args, ctx),
     }

@@ -73,7 +73,7 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
             let (key, passphrase) = crate::release::sign::key_from_env(&settings)?;
             let report = crate::release::sign::sign(&dir, &key, passphrase.as_deref())?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
+                println!("{}", crate::schemas::to_json(&report)?);
             } else {
                 println!("signed with {}", report.fingerprint);
                 for s in &report.signatures {
@@ -97,7 +97,7 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
             };
             let report = crate::release::verify::verify(&dir, &key)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
+                println!("{}", crate::schemas::to_json(&report)?);
                 return Ok(Outcome::of_problems(&report.problems));
             }
             let outcome = super::print_problems(&report.problems);
@@ -124,7 +124,7 @@ fn assemble(args: AssembleArgs, ctx: &Context) -> Result<Outcome> {
     };
     let report = crate::release::assemble(&config, &options)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        println!("{}", crate::schemas::to_json(&report)?);
         return Ok(Outcome::Success);
     }
     println!(

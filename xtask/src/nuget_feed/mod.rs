@@ -181,7 +181,7 @@ pub struct Options {
 }
 
 /// What a publication or promotion did.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Report {
     pub channel: Channel,
     pub release: PathBuf,
