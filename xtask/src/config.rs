@@ -239,8 +239,9 @@ pub struct AdvisoriesSettings {
     /// Days from disclosure to the remediation deadline, by severity.
     #[serde(default)]
     pub sla_days: SlaDays,
+    /// The deprecated `[advisories.github]` section; [`Config::parse`] folds it into `[github]`.
     #[serde(default)]
-    pub github: AdvisoriesGitHub,
+    pub github: Option<AdvisoriesGitHub>,
     /// The prefix of the OpenVEX document `@id`; the product version is appended.
     #[serde(default = "default_vex_id_prefix")]
     pub vex_id_prefix: String,
@@ -259,7 +260,7 @@ impl Default for AdvisoriesSettings {
             channels: default_advisories_channels(),
             prefer_branches: default_upstream_branches(),
             sla_days: SlaDays::default(),
-            github: AdvisoriesGitHub::default(),
+            github: None,
             vex_id_prefix: default_vex_id_prefix(),
             vex_author: None,
         }
@@ -341,49 +342,15 @@ fn default_sla_low() -> u32 {
     90
 }
 
-/// `[advisories.github]`: where `advisories sync --github` reads Microsoft's metadata.
-#[derive(Clone, Debug, Deserialize)]
+/// `[advisories.github]`, deprecated: its keys now live in `[github]` (`api-url`,
+/// `advisories-repo`, `advisories-timeline-branch`, `advisories-releases-branch`).
+#[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct AdvisoriesGitHub {
-    /// The REST API base URL (GitHub Enterprise or a test server); `GITHUB_API_URL` overrides it.
-    #[serde(default = "default_github_api")]
-    pub api_url: String,
-    /// The repository holding the release metadata, `owner/name`.
-    #[serde(default = "default_github_repo")]
-    pub repo: String,
-    /// The branch with `release-notes/timeline/YYYY/MM/cve.json`.
-    #[serde(default = "default_timeline_branch")]
-    pub timeline_branch: String,
-    /// The branch with `release-notes/<channel>/releases.json`.
-    #[serde(default = "default_releases_branch")]
-    pub releases_branch: String,
-}
-
-impl Default for AdvisoriesGitHub {
-    fn default() -> Self {
-        AdvisoriesGitHub {
-            api_url: default_github_api(),
-            repo: default_github_repo(),
-            timeline_branch: default_timeline_branch(),
-            releases_branch: default_releases_branch(),
-        }
-    }
-}
-
-fn default_github_api() -> String {
-    "https://api.github.com".to_string()
-}
-
-fn default_github_repo() -> String {
-    "dotnet/core".to_string()
-}
-
-fn default_timeline_branch() -> String {
-    "release-index".to_string()
-}
-
-fn default_releases_branch() -> String {
-    "main".to_string()
+    pub api_url: Option<String>,
+    pub repo: Option<String>,
+    pub timeline_branch: Option<String>,
+    pub releases_branch: Option<String>,
 }
 
 /// `[feed]`: the NuGet feeds `cargo xtask feed` publishes (one per channel).
@@ -397,7 +364,8 @@ pub struct FeedSettings {
     pub base_url: Option<String>,
 }
 
-/// How the toolkit talks to GitHub: `backport --open-pr` and `pr:<number>` fixes.
+/// `[github]`: how the toolkit talks to GitHub: `advisories sync --github`, `backport --open-pr`
+/// and `pr:<number>` fixes.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct GithubSettings {
@@ -417,6 +385,68 @@ pub struct GithubSettings {
     /// The longest a command waits for a rate limit to reset before giving up.
     #[serde(default = "default_max_wait_seconds")]
     pub max_wait_seconds: u64,
+    /// The repository holding Microsoft's release metadata, `owner/name` (default dotnet/core);
+    /// see [`GithubSettings::advisories_repo`].
+    pub advisories_repo: Option<String>,
+    /// The branch with `release-notes/timeline/YYYY/MM/cve.json` (default `release-index`).
+    pub advisories_timeline_branch: Option<String>,
+    /// The branch with `release-notes/<channel>/releases.json` (default `main`).
+    pub advisories_releases_branch: Option<String>,
+}
+
+impl GithubSettings {
+    /// Where `advisories sync --github` reads Microsoft's release metadata.
+    pub fn advisories_repo(&self) -> &str {
+        self.advisories_repo.as_deref().unwrap_or("dotnet/core")
+    }
+
+    /// The branch of [`Self::advisories_repo`] with the CVE timeline.
+    pub fn advisories_timeline_branch(&self) -> &str {
+        self.advisories_timeline_branch
+            .as_deref()
+            .unwrap_or("release-index")
+    }
+
+    /// The branch of [`Self::advisories_repo`] with each channel's `releases.json`.
+    pub fn advisories_releases_branch(&self) -> &str {
+        self.advisories_releases_branch.as_deref().unwrap_or("main")
+    }
+
+    /// Moves the deprecated `[advisories.github]` keys here, refusing a key set in both places.
+    fn adopt(&mut self, old: AdvisoriesGitHub, origin: &Path) -> Result<()> {
+        let moves = [
+            (old.api_url, &mut self.api_url, "api-url", "api-url"),
+            (
+                old.repo,
+                &mut self.advisories_repo,
+                "repo",
+                "advisories-repo",
+            ),
+            (
+                old.timeline_branch,
+                &mut self.advisories_timeline_branch,
+                "timeline-branch",
+                "advisories-timeline-branch",
+            ),
+            (
+                old.releases_branch,
+                &mut self.advisories_releases_branch,
+                "releases-branch",
+                "advisories-releases-branch",
+            ),
+        ];
+        for (value, slot, old_key, new_key) in moves {
+            let Some(value) = value else { continue };
+            if slot.is_some() {
+                bail!(
+                    "{}: both [advisories.github] {old_key} and [github] {new_key} are set; remove [advisories.github] (its keys moved to [github])",
+                    origin.display()
+                );
+            }
+            *slot = Some(value);
+        }
+        Ok(())
+    }
 }
 
 impl Default for GithubSettings {
@@ -427,6 +457,9 @@ impl Default for GithubSettings {
             labels: default_labels(),
             forks: Default::default(),
             max_wait_seconds: default_max_wait_seconds(),
+            advisories_repo: None,
+            advisories_timeline_branch: None,
+            advisories_releases_branch: None,
         }
     }
 }
@@ -491,6 +524,14 @@ impl Config {
             anyhow::anyhow!("{place}: {}", e.message())
         })?;
         config.root = origin.parent().map(Path::to_path_buf).unwrap_or_default();
+        if let Some(old) = config.advisories.github.take() {
+            eprintln!(
+                "{} {}: [advisories.github] is deprecated; move its keys to [github] (api-url, advisories-repo, advisories-timeline-branch, advisories-releases-branch)",
+                crate::console::paint_err("warning:", crate::console::Style::Warn),
+                origin.display()
+            );
+            config.github.adopt(old, origin)?;
+        }
         config.validate(origin)?;
         Ok(config)
     }

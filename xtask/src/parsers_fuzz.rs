@@ -262,9 +262,9 @@ fn the_advisory_snapshot_round_trips_and_mutations_name_the_json_path() {
 
 /// The fixture fork's queue and MSBuild files: patches with DEP-3 and `CVE:` headers written by
 /// the toolkit's own export, and runtime/aspnetcore version files shaped like the real ones.
-fn fixture_files() -> (tempfile::TempDir, crate::official_build::fixture::Fixture) {
+fn fixture_files() -> (tempfile::TempDir, crate::fixtures::official_build::Fixture) {
     let tmp = tempfile::tempdir().unwrap();
-    let fixture = crate::official_build::fixture::create(tmp.path()).unwrap();
+    let fixture = crate::fixtures::official_build::create(tmp.path()).unwrap();
     (tmp, fixture)
 }
 

@@ -26,6 +26,13 @@ impl Token {
     }
 }
 
+/// A token handed over directly (from a secret store, or a test's fake token).
+impl From<&str> for Token {
+    fn from(secret: &str) -> Token {
+        Token(secret.trim().to_string())
+    }
+}
+
 impl fmt::Debug for Token {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Token(<redacted>)")

@@ -812,6 +812,63 @@ fn gh_token_wins_over_the_jobs_ambient_github_token() {
 }
 
 #[test]
+fn the_old_advisories_github_section_still_works_with_a_deprecation_warning() {
+    let server = github_server::Server::start(fixtures(), 9_000);
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("els.toml"),
+        format!(
+            "[advisories.github]\napi-url = \"{}\"\nrepo = \"dotnet/core\"\ntimeline-branch = \"release-index\"\nreleases-branch = \"main\"\n",
+            server.url()
+        ),
+    )
+    .unwrap();
+    let sync_github = |dir: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(["advisories", "sync", "--github", "--quiet"])
+            .args(["--snapshot", "snapshot.json"])
+            .current_dir(dir)
+            .env_remove("GITHUB_ACTIONS")
+            .env_remove("GITHUB_API_URL")
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap()
+    };
+    let out = sync_github(tmp.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("[advisories.github] is deprecated")
+            && stderr.contains("move its keys to [github]"),
+        "{stderr}"
+    );
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("deprecated"),
+        "the warning stays off stdout"
+    );
+    assert_eq!(
+        Snapshot::load(&tmp.path().join("snapshot.json")).unwrap(),
+        real_snapshot(),
+        "the old section's API root, repository and branches were used"
+    );
+    assert!(!server.requests().is_empty());
+
+    // The same key in both places is refused rather than silently picking one.
+    let both = sandbox();
+    let mut text = std::fs::read_to_string(both.path().join("els.toml")).unwrap();
+    text.push_str("\n[advisories.github]\nrepo = \"contoso/core\"\n");
+    std::fs::write(both.path().join("els.toml"), text).unwrap();
+    let out = sync_github(both.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("[advisories.github] repo") && stderr.contains("[github] advisories-repo"),
+        "{stderr}"
+    );
+    assert!(!both.path().join("snapshot.json").exists());
+}
+
+#[test]
 fn github_source_reads_the_same_feed_through_the_contents_api() {
     // GitHub inlines files up to 1 MB; the trimmed fixtures are smaller, so the server's limit is
     // lowered to make the releases.json files take the raw-media-type path real ones take.
@@ -822,6 +879,7 @@ fn github_source_reads_the_same_feed_through_the_contents_api() {
         timeline_ref: "release-index".into(),
         releases_ref: "main".into(),
         token: Some("test-token-123".into()),
+        max_wait: std::time::Duration::from_secs(60),
     };
     assert!(
         !format!("{gh:?}").contains("test-token-123"),

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use git2::{Oid, Repository};
-use xtask::sandbox::{self, csharp, edit, versions_props};
+use xtask::fixtures::files::{csharp, edit, versions_props};
+use xtask::fixtures::history;
 
 mod support;
 use support::*;
@@ -28,9 +29,9 @@ impl World {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().to_path_buf();
         let upstream = root.join("upstream");
-        let repo = sandbox::init(&upstream).unwrap();
-        let dev = sandbox::signature("Dev One", "dev1@example.com", 1_600_000_000);
-        let sec = sandbox::signature("Security Dev", "sec@example.com", 1_700_000_000);
+        let repo = history::init(&upstream).unwrap();
+        let dev = history::signature("Dev One", "dev1@example.com", 1_600_000_000);
+        let sec = history::signature("Security Dev", "sec@example.com", 1_700_000_000);
         let mut ids = HashMap::new();
 
         let base_files = [
@@ -46,7 +47,7 @@ impl World {
             .iter()
             .map(|(p, c)| (*p, Some(c.as_str())))
             .collect();
-        let base = sandbox::commit(
+        let base = history::commit(
             &repo,
             "release/6.0",
             &changes,
@@ -56,10 +57,10 @@ impl World {
         .unwrap();
         repo.tag_lightweight("v6.0.36", &repo.find_object(base, None).unwrap(), false)
             .unwrap();
-        sandbox::branch(&repo, "release/8.0", base).unwrap();
+        history::branch(&repo, "release/8.0", base).unwrap();
 
         let f = |p: &str| file(&repo, "release/8.0", p);
-        sandbox::commit(
+        history::commit(
             &repo,
             "release/8.0",
             &[(VERSIONS, Some(&versions_props(8, 0, 10)))],
@@ -69,7 +70,7 @@ impl World {
         .unwrap();
         // 8.0 renamed SmtpConnection.cs; the fork still has the old name.
         let conn = edit(&f(SMTP_CONNECTION), "statement 40", "statement 40 (auth)");
-        sandbox::commit(
+        history::commit(
             &repo,
             "release/8.0",
             &[(SMTP_CONNECTION, None), (SMTP_CONNECTION_8, Some(&conn))],
@@ -80,7 +81,7 @@ impl World {
         let reader = edit(&f(JSON_READER), "Step20() => 20;", "Step20() => 20 + 0;");
         ids.insert(
             "prereq",
-            sandbox::commit(
+            history::commit(
                 &repo,
                 "release/8.0",
                 &[(JSON_READER, Some(&reader))],
@@ -96,7 +97,7 @@ impl World {
                    msg: &str| {
             ids.insert(
                 name,
-                sandbox::commit(&repo, "release/8.0", changes, msg, &sec).unwrap(),
+                history::commit(&repo, "release/8.0", changes, msg, &sec).unwrap(),
             );
         };
         fix(
@@ -235,8 +236,8 @@ impl World {
         let r8 = repo
             .find_commit(repo.refname_to_id("refs/heads/release/8.0").unwrap())
             .unwrap();
-        sandbox::branch(&repo, "internal/release/8.0", r8.id()).unwrap();
-        let internal = sandbox::commit(
+        history::branch(&repo, "internal/release/8.0", r8.id()).unwrap();
+        let internal = history::commit(
             &repo,
             "internal/release/8.0",
             &[(
@@ -251,7 +252,7 @@ impl World {
             &sec,
         )
         .unwrap();
-        sandbox::commit(
+        history::commit(
             &repo,
             "release/8.0",
             &[(
@@ -276,7 +277,7 @@ impl World {
             "Step12() => 12;",
             "Step12() => Encode(12);",
         );
-        let merge = sandbox::commit_with_parents(
+        let merge = history::commit_with_parents(
             &repo,
             Some("refs/heads/release/8.0"),
             &[r8, internal_c],
@@ -310,7 +311,7 @@ impl World {
             &["checkout", "-q", "-b", "release/6.0-els", "v6.0.36"],
         );
         let fork_repo = Repository::open(&fork).unwrap();
-        sandbox::commit(
+        history::commit(
             &fork_repo,
             "release/6.0-els",
             &[(NUGET_CONFIG_PATH, Some(FORK_NUGET))],
@@ -324,7 +325,7 @@ impl World {
             ids["by-trailer"]
         );
         // The same fix picked earlier by hand, in a different form: only the trailer says so.
-        sandbox::commit(
+        history::commit(
             &fork_repo,
             "release/6.0-els",
             &[(
@@ -339,7 +340,7 @@ impl World {
             &sec,
         )
         .unwrap();
-        sandbox::commit(
+        history::commit(
             &fork_repo,
             "release/6.0-els",
             &[(
@@ -363,7 +364,7 @@ impl World {
             "Step36() => 36;",
             "Step36() => Strict(36);",
         );
-        sandbox::commit(
+        history::commit(
             &fork_repo,
             "release/6.0-els",
             &[(SIGNED_XML, Some(&both))],
@@ -371,7 +372,7 @@ impl World {
             &sec,
         )
         .unwrap();
-        sandbox::checkout(&fork_repo, "release/6.0-els").unwrap();
+        history::checkout(&fork_repo, "release/6.0-els").unwrap();
         World {
             _dir: dir,
             root,
@@ -1178,11 +1179,11 @@ fn remapped_combined_repository_fix_is_fetched_and_applied() {
     let w = World::new();
     // A dotnet/dotnet-style repository: runtime under src/runtime/, other products beside it.
     let vmr_dir = w.root.join("dotnet");
-    let vmr = sandbox::init(&vmr_dir).unwrap();
-    let sig = sandbox::signature("VMR Dev", "vmr@example.com", 1_750_000_000);
+    let vmr = history::init(&vmr_dir).unwrap();
+    let sig = history::signature("VMR Dev", "vmr@example.com", 1_750_000_000);
     let signed = file(&w.fork_repo(), "v6.0.36", SIGNED_XML);
     let vmr_path = format!("src/runtime/{SIGNED_XML}");
-    sandbox::commit(
+    history::commit(
         &vmr,
         "main",
         &[
@@ -1193,7 +1194,7 @@ fn remapped_combined_repository_fix_is_fetched_and_applied() {
         &sig,
     )
     .unwrap();
-    let fix = sandbox::commit(
+    let fix = history::commit(
         &vmr,
         "main",
         &[
@@ -1246,11 +1247,11 @@ fn explicit_remap_rule_moves_a_file_git_cannot_match() {
     // Upstream moved SignedXml.cs to a new file and left a shim at the old path: a copy, which
     // rename detection cannot pair, so only an explicit rule finds the fork's file.
     let up = Repository::open(&w.upstream).unwrap();
-    let sig = sandbox::signature("Dev", "dev@example.com", 1_760_000_000);
+    let sig = history::signature("Dev", "dev@example.com", 1_760_000_000);
     let new_path = "src/libraries/System.Security.Cryptography.Xml/src/System/Security/Cryptography/Xml/Signing/SignedXml.cs";
     let moved = file(&up, "release/8.0", SIGNED_XML);
     let shim = "// moved to Signing/SignedXml.cs\n";
-    sandbox::commit(
+    history::commit(
         &up,
         "release/8.0",
         &[(SIGNED_XML, Some(shim)), (new_path, Some(&moved))],
@@ -1258,7 +1259,7 @@ fn explicit_remap_rule_moves_a_file_git_cannot_match() {
         &sig,
     )
     .unwrap();
-    let fix = sandbox::commit(
+    let fix = history::commit(
         &up,
         "release/8.0",
         &[(
@@ -1531,10 +1532,10 @@ fn human_output_names_outcomes_and_next_steps() {
 fn a_fix_changing_reference_sources_is_classed_public_api() {
     let w = World::new();
     let upstream = Repository::open(&w.upstream).unwrap();
-    let sec = sandbox::signature("Security Dev", "sec@example.com", 1_700_000_100);
+    let sec = history::signature("Security Dev", "sec@example.com", 1_700_000_100);
     let reference =
         "src/libraries/System.Security.Cryptography.Xml/ref/System.Security.Cryptography.Xml.cs";
-    let fix = sandbox::commit(
+    let fix = history::commit(
         &upstream,
         "release/8.0",
         &[(

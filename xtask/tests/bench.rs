@@ -2,7 +2,8 @@
 //! with the toolkit's outcome checked against git's (and against what the generator intended).
 //! No timing is asserted; the benchmark itself fails when outcomes differ.
 
-use xtask::bench::{self, Settings, Shape};
+use xtask::bench::{self, Settings};
+use xtask::fixtures::bench_history::{self, Shape};
 
 fn settings(cache: &std::path::Path) -> Settings {
     Settings::quick(cache.to_path_buf(), env!("CARGO_BIN_EXE_xtask").into())
@@ -77,7 +78,7 @@ fn a_real_repository_gets_cold_and_warm_rows_checked_against_git() {
         seed: 3,
     };
     // Any clone will do as the "real" repository: here a generated one, read through --real.
-    let repo = bench::cached(cache.path(), shape, true).unwrap();
+    let repo = bench_history::cached(cache.path(), shape, true).unwrap();
     let mut s = settings(cache.path());
     s.real = Some(bench::Real {
         repo: repo.path.clone(),
@@ -117,22 +118,24 @@ fn generated_repositories_are_reproducible_and_cached() {
         fixes: 10,
         seed: 7,
     };
-    let a = bench::generate(&cache.path().join("a.git"), shape).unwrap();
-    let b = bench::generate(&cache.path().join("b.git"), shape).unwrap();
+    let a = bench_history::generate(&cache.path().join("a.git"), shape).unwrap();
+    let b = bench_history::generate(&cache.path().join("b.git"), shape).unwrap();
     let tips = |p: &std::path::Path| {
         let repo = git2::Repository::open(p).unwrap();
         ["refs/heads/release/6.0", "refs/heads/release/8.0"].map(|r| repo.refname_to_id(r).unwrap())
     };
     assert_eq!(tips(&a.path), tips(&b.path));
-    let ids = |r: &bench::BenchRepo| r.fixes.iter().map(|f| f.id.clone()).collect::<Vec<_>>();
+    let ids =
+        |r: &bench_history::BenchRepo| r.fixes.iter().map(|f| f.id.clone()).collect::<Vec<_>>();
     assert_eq!(ids(&a), ids(&b));
     assert_eq!(a.fixes.len(), 10);
 
-    let other = bench::generate(&cache.path().join("c.git"), Shape { seed: 8, ..shape }).unwrap();
+    let other =
+        bench_history::generate(&cache.path().join("c.git"), Shape { seed: 8, ..shape }).unwrap();
     assert_ne!(tips(&a.path), tips(&other.path));
 
-    let first = bench::cached(cache.path(), shape, true).unwrap();
-    let again = bench::cached(cache.path(), shape, true).unwrap();
+    let first = bench_history::cached(cache.path(), shape, true).unwrap();
+    let again = bench_history::cached(cache.path(), shape, true).unwrap();
     assert_eq!(first.path, again.path);
     assert_eq!(
         again.generation_seconds, first.generation_seconds,

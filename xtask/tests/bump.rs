@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use xtask::bump::{bump, Options};
-use xtask::official_build::fixture;
+use xtask::fixtures::official_build as fixture;
 
 mod support;
 use support::git;
@@ -50,7 +50,7 @@ fn bump_changes_exactly_the_version_values_and_commits() {
     let f = fixture::create(tmp.path()).unwrap();
     // The real file's quirks: a BOM and CRLF line endings must survive.
     let props = f.runtime.join("eng/Versions.props");
-    let crlf = fixture::runtime_versions_props("6.0.36").replace('\n', "\r\n");
+    let crlf = xtask::fixtures::files::versions_props(6, 0, 36).replace('\n', "\r\n");
     std::fs::write(
         &props,
         [b"\xEF\xBB\xBF".as_slice(), crlf.as_bytes()].concat(),

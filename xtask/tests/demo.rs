@@ -14,11 +14,8 @@ fn demo_runs_every_stage_on_a_fresh_sandbox() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let commands = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}\n{commands}");
     for expected in [
         "46 CVEs as of 2026-04-01",
         "cargo xtask backport --cve CVE-2025-55248 runtime@44527b9",
@@ -33,9 +30,40 @@ fn demo_runs_every_stage_on_a_fresh_sandbox() {
         "$ cargo xtask feed publish --channel lab → 5 packages added",
         "<package pattern=\"System.Security.Cryptography.Xml\" />",
         "installed System.Security.Cryptography.Xml 6.0.1.1",
-        "The demo ran every stage for real.",
+        // The compat stage ran, and says why its FAIL rows are expected.
+        "CoreCLR 3.1.23 stands in for Microsoft's 6.0.36",
+        "failed, as expected here: 3.1.23 → 8.0.4 differences",
+        // apicompat: one difference accepted with its CVE, one reported; the notes list the first.
+        "System.Net.Mail.SmtpClient.RequireStartTls(bool required) (accepted: CVE-2025-55248: The STARTTLS fix",
+        "  public void System.Net.Mail.SmtpClient.Send(string from, string recipients, string subject, string body, int timeout)\n",
+        "1 assemblies compared: 2 differences, 1 accepted by apicompat.toml, 1 not accepted",
+        "(exit status 1, as expected",
+        "| CVE-2025-55248 | System.Net.Mail | added | `System.Net.Mail.SmtpClient.RequireStartTls(bool)` |",
+        "The demo ran every stage for real. The compat FAIL rows and apicompat's exit 1",
     ] {
         assert!(text.contains(expected), "missing `{expected}` in:\n{text}");
+    }
+    // Every stage's command line goes to stderr, so it can be re-run by hand; the sandbox's fixes
+    // carry the CVEs whose real fixes they stand in for.
+    for expected in [
+        "$ cargo xtask backport --cve CVE-2025-55248 runtime@",
+        "$ cargo xtask backport --cve CVE-2025-30399 runtime@",
+        "$ cargo xtask backport --cve CVE-2025-21172 runtime@",
+        "$ cargo xtask compat --baseline ",
+        "$ cargo xtask apicompat --baseline ",
+        " bump\n",
+        " build --os linux --arch x64\n",
+        " release\n",
+        " release sign ",
+        " release verify ",
+    ] {
+        assert!(
+            commands.contains(expected),
+            "missing `{expected}` in stderr:\n{commands}"
+        );
+    }
+    for mislabelled in ["--cve CVE-2025-55247", "--cve CVE-2025-55315"] {
+        assert!(!commands.contains(mislabelled), "{commands}");
     }
     assert!(
         sandbox.join("els.toml").is_file(),

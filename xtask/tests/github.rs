@@ -12,7 +12,8 @@ use std::sync::{Arc, Mutex};
 
 use git2::{Oid, Repository};
 use serde_json::{json, Value};
-use xtask::sandbox::{self, csharp, edit, versions_props};
+use xtask::fixtures::files::{csharp, edit, versions_props};
+use xtask::fixtures::history;
 
 mod support;
 
@@ -603,12 +604,12 @@ impl World {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().to_path_buf();
         let up_dir = root.join("upstream");
-        let upstream = sandbox::init(&up_dir).unwrap();
-        let dev = sandbox::signature("Dev One", "dev1@example.com", 1_600_000_000);
-        let sec = sandbox::signature("Security Dev", "sec@example.com", 1_700_000_000);
+        let upstream = history::init(&up_dir).unwrap();
+        let dev = history::signature("Dev One", "dev1@example.com", 1_600_000_000);
+        let sec = history::signature("Security Dev", "sec@example.com", 1_700_000_000);
         let smtp = csharp("System.Net.Mail", "SmtpClient", 30);
         let reader = csharp("System.Text.Json", "Utf8JsonReader", 30);
-        let base = sandbox::commit(
+        let base = history::commit(
             &upstream,
             "release/6.0",
             &[
@@ -623,8 +624,8 @@ impl World {
         upstream
             .tag_lightweight("v6.0.36", &upstream.find_object(base, None).unwrap(), false)
             .unwrap();
-        sandbox::branch(&upstream, "release/8.0", base).unwrap();
-        sandbox::commit(
+        history::branch(&upstream, "release/8.0", base).unwrap();
+        history::commit(
             &upstream,
             "release/8.0",
             &[(VERSIONS, Some(&versions_props(8, 0, 10)))],
@@ -633,7 +634,7 @@ impl World {
         )
         .unwrap();
         let smtp_fixed = edit(&smtp, "Step3() => 3;", "Step3() => Validate(3);");
-        let clean = sandbox::commit(
+        let clean = history::commit(
             &upstream,
             "release/8.0",
             &[(SMTP, Some(&smtp_fixed))],
@@ -642,7 +643,7 @@ impl World {
         )
         .unwrap();
         let smtp_fixed2 = edit(&smtp_fixed, "Step20() => 20;", "Step20() => Validate(20);");
-        let clean2 = sandbox::commit(
+        let clean2 = history::commit(
             &upstream,
             "release/8.0",
             &[(SMTP, Some(&smtp_fixed2))],
@@ -651,7 +652,7 @@ impl World {
         )
         .unwrap();
         let reader_fixed = edit(&reader, "Step5() => 5;", "Step5() => Checked(5);");
-        let conflict = sandbox::commit(
+        let conflict = history::commit(
             &upstream,
             "release/8.0",
             &[(JSON_READER, Some(&reader_fixed))],
@@ -1073,13 +1074,13 @@ fn pull_requests_resolve_to_their_merge_or_squash_commit() {
     let gh = FakeGitHub::start();
     // #101 landed with a merge commit; #102 was squash-merged as `clean`.
     let up = &w.upstream;
-    let dev = sandbox::signature("Dev One", "dev1@example.com", 1_700_000_100);
+    let dev = history::signature("Dev One", "dev1@example.com", 1_700_000_100);
     let tip = up
         .find_commit(up.refname_to_id("refs/heads/release/8.0").unwrap())
         .unwrap();
     let smtp = xtask_file(up, w.clean2, SMTP);
     let guarded = edit(&smtp, "Step25() => 25;", "Step25() => Guarded(25);");
-    let topic = sandbox::commit_with_parents(
+    let topic = history::commit_with_parents(
         up,
         Some("refs/heads/topic"),
         std::slice::from_ref(&tip),
@@ -1089,7 +1090,7 @@ fn pull_requests_resolve_to_their_merge_or_squash_commit() {
     )
     .unwrap();
     let topic = up.find_commit(topic).unwrap();
-    let merge = sandbox::commit_with_parents(
+    let merge = history::commit_with_parents(
         up,
         Some("refs/heads/release/8.0"),
         &[tip, topic.clone()],
@@ -1107,7 +1108,7 @@ fn pull_requests_resolve_to_their_merge_or_squash_commit() {
             "release/8.0",
         ],
     );
-    let squash_original = sandbox::commit_with_parents(
+    let squash_original = history::commit_with_parents(
         up,
         None,
         &[up.find_commit(w.clean).unwrap().parent(0).unwrap()],
@@ -1178,7 +1179,7 @@ fn a_rebased_pull_request_resolves_to_its_replayed_commits_in_order() {
         .map(|id| {
             let c = up.find_commit(*id).unwrap();
             let author = c.author().to_owned();
-            let replayed = sandbox::commit_with_parents(
+            let replayed = history::commit_with_parents(
                 up,
                 None,
                 &[c.parent(0).unwrap()],

@@ -9,77 +9,21 @@ use std::path::{Path, PathBuf};
 
 use git2::{Oid, Repository};
 use support::{code, git, json, stderr, stdout, xtask};
-use xtask::sandbox;
+use xtask::fixtures::upstreams;
 
 fn dotnet_core() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dotnet-core")
 }
 
-/// A bare repository `<dir>/<name>.git` whose history has one commit per tag and branch.
+/// A bare repository `<dir>/<name>.git` whose history has one commit per tag and branch;
+/// returns the commit of its base tag (`v6.0.36`, or MSBuild's `v17.3.1`).
 fn upstream(dir: &Path, name: &str, tags: &[&str], branches: &[&str]) -> Oid {
-    let path = dir.join(format!("{name}.git"));
-    let repo = Repository::init_bare(&path).unwrap();
-    let mut parent: Option<Oid> = None;
-    let mut at_base = Oid::zero();
-    for (i, tag) in tags.iter().enumerate() {
-        let readme = format!("{name} {tag}\n");
-        let id = commit(
-            &repo,
-            parent,
-            &[("README.md", &readme)],
-            &format!("release {tag}"),
-            i,
-        );
-        let object = repo.find_object(id, None).unwrap();
-        repo.tag(
-            tag,
-            &object,
-            &sandbox::signature("dotnet-bot", "bot@dotnet", 1_700_000_000),
-            tag,
-            false,
-        )
-        .unwrap();
-        if *tag == "v6.0.36" || tag.starts_with("v17.3.1") {
-            at_base = id;
-        }
-        parent = Some(id);
-    }
-    for (i, branch) in branches.iter().enumerate() {
-        let text = format!("{name} on {branch}\n");
-        let id = commit(
-            &repo,
-            parent,
-            &[("BRANCH.md", &text)],
-            &format!("start {branch}"),
-            100 + i,
-        );
-        repo.branch(branch, &repo.find_commit(id).unwrap(), false)
-            .unwrap();
-    }
-    at_base
-}
-
-fn commit(
-    repo: &Repository,
-    parent: Option<Oid>,
-    files: &[(&str, &str)],
-    message: &str,
-    n: usize,
-) -> Oid {
-    let mut builder = repo.treebuilder(None).unwrap();
-    for (path, text) in files {
-        let blob = repo.blob(text.as_bytes()).unwrap();
-        builder.insert(path, blob, 0o100644).unwrap();
-    }
-    let tree = repo.find_tree(builder.write().unwrap()).unwrap();
-    let sig = sandbox::signature("dotnet-bot", "bot@dotnet", 1_700_000_000 + n as i64);
-    let parents: Vec<git2::Commit> = parent
-        .iter()
-        .map(|p| repo.find_commit(*p).unwrap())
-        .collect();
-    let refs: Vec<&git2::Commit> = parents.iter().collect();
-    repo.commit(None, &sig, &sig, message, &tree, &refs)
-        .unwrap()
+    let tagged = upstreams::bare(dir, name, tags, branches).unwrap();
+    tagged
+        .get("v6.0.36")
+        .or_else(|| tagged.get("v17.3.1"))
+        .copied()
+        .unwrap_or_else(Oid::zero)
 }
 
 struct World {

@@ -2,7 +2,8 @@
 
 use std::path::Path;
 
-use xtask::official_build::{build, fixture, Arch, Manifest, Options, Os};
+use xtask::fixtures::official_build as fixture;
+use xtask::official_build::{build, Arch, Manifest, Options, Os};
 
 fn options(os: Os, dry_run: bool) -> Options {
     Options {

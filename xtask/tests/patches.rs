@@ -12,8 +12,9 @@ use git2::{Oid, Repository};
 use serde_json::Value;
 use xtask::backport::{self, FixSpec, FixStatus, Request};
 use xtask::config::{Config, Remap};
+use xtask::fixtures::files::{csharp, edit, versions_props};
+use xtask::fixtures::history;
 use xtask::patches;
-use xtask::sandbox::{self, csharp, edit, versions_props};
 
 mod support;
 use support::{file, JSON_READER, SIGNED_XML, SMTP_CONNECTION, SMTP_CONNECTION_8, VERSIONS};
@@ -35,9 +36,9 @@ impl World {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().to_path_buf();
         let upstream = root.join("upstream");
-        let repo = sandbox::init(&upstream).unwrap();
-        let dev = sandbox::signature("Dev One", "dev1@example.com", 1_600_000_000);
-        let sec = sandbox::signature("Security Dev", "sec@example.com", 1_700_000_000);
+        let repo = history::init(&upstream).unwrap();
+        let dev = history::signature("Dev One", "dev1@example.com", 1_600_000_000);
+        let sec = history::signature("Security Dev", "sec@example.com", 1_700_000_000);
         let mut ids = BTreeMap::new();
         let files = [
             (VERSIONS, versions_props(6, 0, 36)),
@@ -57,7 +58,7 @@ impl World {
         ];
         let changes: Vec<(&str, Option<&str>)> =
             files.iter().map(|(p, c)| (*p, Some(c.as_str()))).collect();
-        let base = sandbox::commit(
+        let base = history::commit(
             &repo,
             "release/6.0",
             &changes,
@@ -66,9 +67,9 @@ impl World {
         )
         .unwrap();
         tag(&repo, "v6.0.36", base);
-        sandbox::branch(&repo, "release/8.0", base).unwrap();
+        history::branch(&repo, "release/8.0", base).unwrap();
         let f = |p: &str| file(&repo, "release/8.0", p);
-        let branding = sandbox::commit(
+        let branding = history::commit(
             &repo,
             "release/8.0",
             &[(VERSIONS, Some(&versions_props(8, 0, 10)))],
@@ -78,7 +79,7 @@ impl World {
         .unwrap();
         tag(&repo, "v8.0.10", branding);
         let moved = edit(&f(SMTP_CONNECTION), "statement 40", "statement 40 (auth)");
-        sandbox::commit(
+        history::commit(
             &repo,
             "release/8.0",
             &[(SMTP_CONNECTION, None), (SMTP_CONNECTION_8, Some(&moved))],
@@ -87,7 +88,7 @@ impl World {
         )
         .unwrap();
         let reader = edit(&f(JSON_READER), "Step20() => 20;", "Step20() => 20 + 0;");
-        sandbox::commit(
+        history::commit(
             &repo,
             "release/8.0",
             &[(JSON_READER, Some(&reader))],
@@ -99,7 +100,7 @@ impl World {
             let content = edit(&file(&repo, "release/8.0", path), from, to);
             ids.insert(
                 name,
-                sandbox::commit(&repo, "release/8.0", &[(path, Some(&content))], msg, &sec)
+                history::commit(&repo, "release/8.0", &[(path, Some(&content))], msg, &sec)
                     .unwrap(),
             );
         };
@@ -152,7 +153,7 @@ impl World {
         );
         git(&fork, &["checkout", "-q", "-b", BRANCH, "v6.0.36"]);
         let fork_repo = Repository::open(&fork).unwrap();
-        sandbox::commit(
+        history::commit(
             &fork_repo,
             BRANCH,
             &[(
@@ -164,7 +165,7 @@ impl World {
         )
         .unwrap();
         commit_binary(&fork_repo);
-        sandbox::checkout(&fork_repo, BRANCH).unwrap();
+        history::checkout(&fork_repo, BRANCH).unwrap();
         std::fs::write(
             root.join("els.toml"),
             format!(
@@ -329,7 +330,7 @@ fn commit_binary(repo: &Repository) {
                 .unwrap(),
         )
         .unwrap();
-    let sig = sandbox::signature("ELS Maintainer", "els@example.com", 1_710_000_000);
+    let sig = history::signature("ELS Maintainer", "els@example.com", 1_710_000_000);
     repo.commit(
         Some(&format!("refs/heads/{BRANCH}")),
         &sig,
@@ -1024,12 +1025,12 @@ fn verify_names_file_and_line_of_each_defect() {
     );
 
     let p = defect(&w, |w| {
-        sandbox::commit(
+        history::commit(
             &w.fork_repo(),
             BRANCH,
             &[("NuGet.config", Some("<configuration />\n"))],
             "Unexported change",
-            &sandbox::signature("A", "a@example.com", 1_720_000_000),
+            &history::signature("A", "a@example.com", 1_720_000_000),
         )
         .unwrap();
     });

@@ -326,17 +326,16 @@ fn zizmor_finds_nothing_and_every_suppression_says_why() {
 }
 
 /// The release stage's fixture fork (its build scripts behave like the real ones, so the build
-/// job runs for real), made once for this test binary; every rehearsal copies it through its
-/// checkout steps. The stage's own build outputs are removed: artifacts must come from the run.
+/// job runs for real), made once per run of this test binary in the target directory (replacing
+/// the previous run's); every rehearsal copies it through its checkout steps. The stage's own
+/// build outputs are removed: artifacts must come from the run.
 fn release_stage() -> &'static Path {
     static STAGE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     STAGE.get_or_init(|| {
-        let dir = tempfile::Builder::new()
-            .prefix("els-rehearsal-stage-")
-            .tempdir()
-            .unwrap()
-            .keep()
-            .join("stage");
+        let dir = support::target().join("rehearsal-stage");
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).unwrap();
+        }
         xtask::release::demo::run_stage(&dir, None).unwrap();
         std::fs::remove_dir_all(dir.join("artifacts")).unwrap();
         dir

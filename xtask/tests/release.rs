@@ -3,7 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use xtask::official_build::{self, fixture, Arch, Os};
+use xtask::fixtures::official_build as fixture;
+use xtask::official_build::{self, Arch, Os};
 use xtask::release::sign::{self, GpgHome, SigningKey};
 use xtask::release::verify::{verify, TrustedKey};
 use xtask::release::{assemble, Options};

@@ -117,10 +117,10 @@ fn checked(dir: &Path, args: &[&str], status: i32, schema: &str) -> serde_json::
 fn the_loop_commands_on_the_demo_sandbox_print_what_their_schemas_declare() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    let sb = xtask::demo::build(root, &workspace()).unwrap();
-    let clean = xtask::demo::cve_json_key("runtime", sb.clean_fix);
-    let already = xtask::demo::cve_json_key("runtime", sb.already_applied_fix);
-    let conflict = xtask::demo::cve_json_key("runtime", sb.versions_conflict_fix);
+    let sb = xtask::fixtures::sandbox::build(root, &workspace()).unwrap();
+    let clean = xtask::fixtures::sandbox::cve_json_key("runtime", sb.clean_fix);
+    let already = xtask::fixtures::sandbox::cve_json_key("runtime", sb.already_applied_fix);
+    let conflict = xtask::fixtures::sandbox::cve_json_key("runtime", sb.versions_conflict_fix);
 
     // Overdue CVEs as of the demo's day: exit status 1, still one valid document.
     checked(

@@ -3,13 +3,19 @@
 //! `release-index` for the timeline and `main` for `releases.json`).
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use base64::Engine;
 use jiff::civil::Date;
+use serde::Deserialize;
+use serde_json::Value;
 
 use super::feed::{Feed, FeedFile};
+use crate::config::Config;
 use crate::console::Progress;
+use crate::github::{self, GitHub, RepoSlug};
+use crate::token::Token;
 
 /// A place to read the feed from.
 #[derive(Clone, Debug)]
@@ -20,7 +26,7 @@ pub enum Source {
 }
 
 /// dotnet/core (or a mirror) through the GitHub REST API.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct GitHubSource {
     /// API base URL, e.g. `https://api.github.com`.
     pub api_url: String,
@@ -31,40 +37,31 @@ pub struct GitHubSource {
     /// Branch with `release-notes/<channel>/releases.json`.
     pub releases_ref: String,
     /// Sent as a bearer token when present; never printed.
-    pub token: Option<String>,
-}
-
-impl std::fmt::Debug for GitHubSource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GitHubSource")
-            .field("api_url", &self.api_url)
-            .field("repo", &self.repo)
-            .field("timeline_ref", &self.timeline_ref)
-            .field("releases_ref", &self.releases_ref)
-            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
-            .finish()
-    }
+    pub token: Option<Token>,
+    /// The longest wait for a rate limit to reset, per request (`[github] max-wait-seconds`).
+    pub max_wait: Duration,
 }
 
 impl Source {
     /// The source `els.toml` names: `[advisories] source` (resolved against the config file)
-    /// unless `github` asks for GitHub; GitHub's API at `api_url` (default `[advisories.github]
-    /// api-url`) with the token from the environment (`token::Token::from_env`) otherwise.
-    pub fn configured(
-        config: Option<&crate::config::Config>,
-        github: bool,
-        api_url: Option<String>,
-    ) -> Source {
-        let settings = config.map(|c| c.advisories.clone()).unwrap_or_default();
-        match (&settings.source, github) {
+    /// unless `github` asks for GitHub; otherwise `[github] advisories-repo` through GitHub's API
+    /// at `api_url` (default: `GITHUB_API_URL`, else `[github] api-url`) with the token from the
+    /// environment.
+    pub fn configured(config: Option<&Config>, github: bool, api_url: Option<String>) -> Source {
+        let source = config.and_then(|c| c.advisories.source.as_ref());
+        match (source, github) {
             (Some(dir), false) => Source::Dir(config.map_or(dir.clone(), |c| c.resolve(dir))),
-            _ => Source::GitHub(GitHubSource {
-                api_url: api_url.unwrap_or(settings.github.api_url.clone()),
-                repo: settings.github.repo.clone(),
-                timeline_ref: settings.github.timeline_branch.clone(),
-                releases_ref: settings.github.releases_branch.clone(),
-                token: crate::token::Token::from_env().map(|t| t.expose().to_string()),
-            }),
+            _ => {
+                let settings = config.map(|c| c.github.clone()).unwrap_or_default();
+                Source::GitHub(GitHubSource {
+                    api_url: api_url.unwrap_or_else(|| GitHub::api_url(&settings)),
+                    repo: settings.advisories_repo().to_string(),
+                    timeline_ref: settings.advisories_timeline_branch().to_string(),
+                    releases_ref: settings.advisories_releases_branch().to_string(),
+                    token: Token::from_env(),
+                    max_wait: Duration::from_secs(settings.max_wait_seconds),
+                })
+            }
         }
     }
 
@@ -211,115 +208,112 @@ pub fn fetch_github(
     channels: &[String],
     quiet: bool,
 ) -> Result<Feed> {
-    let (owner, name) = gh
-        .repo
-        .split_once('/')
-        .filter(|(o, n)| !o.is_empty() && !n.is_empty() && !n.contains('/'))
-        .ok_or_else(|| {
-            anyhow!(
-                "GitHub repository `{}` is not `owner/name` ([advisories.github] repo)",
-                gh.repo
-            )
-        })?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime for the GitHub client")?;
-    runtime.block_on(async {
-        let mut builder = octocrab::Octocrab::builder()
-            .base_uri(gh.api_url.as_str())
-            .map_err(|e| {
-                anyhow!(
-                    "GitHub API URL `{}` is not a valid URL: {}",
-                    gh.api_url,
-                    describe(&e)
-                )
-            })?;
-        if let Some(token) = &gh.token {
-            builder = builder.personal_token(token.clone());
-        }
-        let client = builder
-            .build()
-            .map_err(|e| anyhow!("cannot create the GitHub client: {}", describe(&e)))?;
-        let repo = Repo {
-            client: &client,
-            owner,
-            name,
-            label: &gh.repo,
-        };
+    let slug = RepoSlug::parse(&gh.repo).context("in [github] advisories-repo")?;
+    let repo = Contents {
+        client: GitHub::new(&gh.api_url, gh.token.clone(), gh.max_wait)?,
+        slug,
+    };
 
-        let mut month_paths = Vec::new();
-        for year in repo
-            .list("release-notes/timeline", &gh.timeline_ref)
-            .await?
-        {
-            if year.r#type != "dir" || year.name.len() != 4 {
-                continue;
-            }
-            let Ok(y) = year.name.parse::<i16>() else {
+    let mut month_paths = Vec::new();
+    for year in repo.list("release-notes/timeline", &gh.timeline_ref)? {
+        if year.r#type != "dir" || year.name.len() != 4 {
+            continue;
+        }
+        let Ok(y) = year.name.parse::<i16>() else {
+            continue;
+        };
+        if y < since.year() {
+            continue;
+        }
+        for month in repo.list(&year.path, &gh.timeline_ref)? {
+            let Some((y, m)) = parse_year_month(&year.name, &month.name) else {
                 continue;
             };
-            if y < since.year() {
-                continue;
-            }
-            for month in repo.list(&year.path, &gh.timeline_ref).await? {
-                let Some((y, m)) = parse_year_month(&year.name, &month.name) else {
-                    continue;
-                };
-                if month.r#type == "dir" && month_tracked(y, m, since) {
-                    month_paths.push(month.path);
-                }
+            if month.r#type == "dir" && month_tracked(y, m, since) {
+                month_paths.push(month.path);
             }
         }
-        month_paths.sort();
+    }
+    month_paths.sort();
 
-        let mut progress = Progress::new(month_paths.len() + channels.len(), quiet);
-        let mut feed = Feed::default();
-        for month in month_paths {
-            progress.step(&format!("{month}/cve.json"));
-            let listing = repo.list(&month, &gh.timeline_ref).await?;
-            if let Some(file) = listing
-                .into_iter()
-                .find(|c| c.r#type == "file" && c.name == "cve.json")
-            {
-                feed.timelines
-                    .push(repo.file(&file.path, &gh.timeline_ref).await?);
-            }
+    let mut progress = Progress::new(month_paths.len() + channels.len(), quiet);
+    let mut feed = Feed::default();
+    for month in month_paths {
+        progress.step(&format!("{month}/cve.json"));
+        let listing = repo.list(&month, &gh.timeline_ref)?;
+        if let Some(file) = listing
+            .into_iter()
+            .find(|c| c.r#type == "file" && c.name == "cve.json")
+        {
+            feed.timelines
+                .push(repo.file(&file.path, &gh.timeline_ref)?);
         }
-        for channel in channels {
-            let path = format!("release-notes/{channel}/releases.json");
-            progress.step(&path);
-            feed.releases
-                .push((channel.clone(), repo.file(&path, &gh.releases_ref).await?));
-        }
-        Ok(feed)
-    })
+    }
+    for channel in channels {
+        let path = format!("release-notes/{channel}/releases.json");
+        progress.step(&path);
+        feed.releases
+            .push((channel.clone(), repo.file(&path, &gh.releases_ref)?));
+    }
+    Ok(feed)
 }
 
-struct Repo<'a> {
-    client: &'a octocrab::Octocrab,
-    owner: &'a str,
-    name: &'a str,
-    label: &'a str,
+/// One entry of a contents API answer: a directory listing is an array of them, a file is one.
+#[derive(Debug, Deserialize)]
+struct Content {
+    name: String,
+    path: String,
+    r#type: String,
+    #[serde(default)]
+    size: u64,
+    encoding: Option<String>,
+    content: Option<String>,
 }
 
-impl Repo<'_> {
-    async fn list(&self, path: &str, r#ref: &str) -> Result<Vec<octocrab::models::repos::Content>> {
-        let items = self
-            .client
-            .repos(self.owner, self.name)
-            .get_content()
-            .path(path)
-            .r#ref(r#ref)
-            .send()
-            .await
-            .map_err(|e| self.error(path, r#ref, &e))?;
-        Ok(items.items)
+/// A repository's files through the contents API.
+struct Contents {
+    client: GitHub,
+    slug: RepoSlug,
+}
+
+impl Contents {
+    fn url(&self, path: &str, r#ref: &str) -> String {
+        let segments: Vec<String> = path.split('/').map(github::encode).collect();
+        format!(
+            "/repos/{}/{}/contents/{}?ref={}",
+            github::encode(&self.slug.owner),
+            github::encode(&self.slug.name),
+            segments.join("/"),
+            github::encode(r#ref)
+        )
     }
 
-    async fn file(&self, path: &str, r#ref: &str) -> Result<FeedFile> {
-        let origin = format!("github:{}@{}:{path}", self.label, r#ref);
-        let mut items = self.list(path, r#ref).await?;
+    fn what(&self, path: &str, r#ref: &str) -> String {
+        format!("reading {path} at {ref} in {}", self.slug)
+    }
+
+    fn list(&self, path: &str, r#ref: &str) -> Result<Vec<Content>> {
+        let what = self.what(path, r#ref);
+        let Some(answer) = self.client.get_if_present(&self.url(path, r#ref), &what)? else {
+            bail!(
+                "cannot read {path} at {ref} in {}: HTTP 404 (not found: check [github] advisories-repo and the advisories branches)",
+                self.slug
+            );
+        };
+        let items = match answer {
+            Value::Array(items) => items,
+            one => vec![one],
+        };
+        items
+            .into_iter()
+            .map(serde_json::from_value)
+            .collect::<std::result::Result<_, _>>()
+            .with_context(|| format!("GitHub's answer to {what} is not a contents listing"))
+    }
+
+    fn file(&self, path: &str, r#ref: &str) -> Result<FeedFile> {
+        let origin = format!("github:{}@{}:{path}", self.slug, r#ref);
+        let mut items = self.list(path, r#ref)?;
         let item = match items.len() {
             1 => items.remove(0),
             n => {
@@ -338,59 +332,10 @@ impl Repo<'_> {
                 String::from_utf8(bytes).map_err(|_| anyhow!("{origin}: the file is not UTF-8"))?
             }
             // Files over 1 MB come without inline content; ask for the raw media type.
-            _ => {
-                let response = self
-                    .client
-                    .repos(self.owner, self.name)
-                    .raw_file(r#ref.to_string(), path)
-                    .await
-                    .map_err(|e| self.error(path, r#ref, &e))?;
-                let status = response.status();
-                if !status.is_success() {
-                    bail!("{origin}: GitHub answered HTTP {status} for the raw file");
-                }
-                self.client
-                    .body_to_string(response)
-                    .await
-                    .map_err(|e| anyhow!("{origin}: {}", describe(&e)))?
-            }
+            _ => self
+                .client
+                .get_raw(&self.url(path, r#ref), &self.what(path, r#ref))?,
         };
         Ok(FeedFile { origin, text })
-    }
-
-    fn error(&self, path: &str, r#ref: &str, e: &octocrab::Error) -> anyhow::Error {
-        let hint = match e {
-            octocrab::Error::GitHub { source, .. } if source.status_code.as_u16() == 404 => {
-                " (not found: check [advisories.github] repo and branches)"
-            }
-            octocrab::Error::GitHub { source, .. } if matches!(source.status_code.as_u16(), 401 | 403) => {
-                " (set GITHUB_TOKEN or GH_TOKEN to a token that can read the repository, or wait for the rate limit)"
-            }
-            _ => "",
-        };
-        anyhow!(
-            "cannot read {path} at {} in {}: {}{hint}",
-            r#ref,
-            self.label,
-            describe(e)
-        )
-    }
-}
-
-/// An octocrab error as one line: the HTTP status and GitHub's message, without the backtrace
-/// some variants print.
-fn describe(e: &octocrab::Error) -> String {
-    match e {
-        octocrab::Error::GitHub { source, .. } => {
-            format!("HTTP {}: {}", source.status_code.as_u16(), source.message)
-        }
-        other => {
-            let text = other.to_string();
-            text.split("\n\nFound at")
-                .next()
-                .unwrap_or(&text)
-                .trim()
-                .to_string()
-        }
     }
 }

@@ -2,6 +2,7 @@
 //! of a baseline and a candidate (a DOTNET_ROOT, a runtime archive, a targeting or runtime pack, or
 //! a directory of assemblies), compares them, and applies the accepted differences of apicompat.toml.
 
+pub mod demo;
 pub mod metadata;
 pub mod report;
 pub mod suppressions;

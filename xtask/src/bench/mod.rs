@@ -2,7 +2,6 @@
 //! a generated repository shaped like dotnet/runtime, side by side in the same run, with equal
 //! outcomes checked before any time is reported.
 
-mod generate;
 mod measure;
 mod report;
 mod scenarios;
@@ -13,7 +12,7 @@ use anyhow::{ensure, Context, Result};
 use git2::Repository;
 use serde::Serialize;
 
-pub use generate::{cached, generate, BenchRepo, Fix, FixKind, Shape};
+use crate::fixtures::bench_history::{self, BenchRepo, Shape};
 pub use measure::{measure_into, Stats};
 pub use report::{machine, write_results, Machine, NOTES_MARKER};
 pub use scenarios::{BackportCase, Cache, Comparison, GitBackport, Subject, Tools};
@@ -142,7 +141,7 @@ pub fn run(s: &Settings) -> Result<Results> {
         .keep();
     let mut generation = 0.0;
     let mut fresh = |files: usize| -> Result<BenchRepo> {
-        let repo = generate::cached(&s.cache, shape(files), s.quiet)?;
+        let repo = bench_history::cached(&s.cache, shape(files), s.quiet)?;
         generation += repo.generation_seconds;
         Ok(repo)
     };

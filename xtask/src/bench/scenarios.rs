@@ -14,9 +14,9 @@ use anyhow::{bail, ensure, Context, Result};
 use git2::{Oid, Repository};
 use serde::Serialize;
 
-use super::generate::{BenchRepo, Fix, FixKind, NEW, OLD};
 use super::measure::{Sample, Stats};
 use crate::backport::provenance_message;
+use crate::fixtures::bench_history::{BenchRepo, Fix, FixKind, NEW, OLD};
 
 /// One row of results: the toolkit and git on the same work.
 #[derive(Clone, Debug, Serialize, schemars::JsonSchema)]

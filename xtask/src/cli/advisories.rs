@@ -79,7 +79,7 @@ pub struct SyncArgs {
     /// Read from GitHub's contents API instead of a local directory.
     #[arg(long)]
     pub github: bool,
-    /// The GitHub API base URL (default: `[advisories.github] api-url`).
+    /// The GitHub API base URL (default: `[github] api-url`).
     #[arg(long, env = "GITHUB_API_URL", value_name = "URL")]
     pub api_url: Option<String>,
     /// The snapshot to write (default: `[advisories] snapshot`).

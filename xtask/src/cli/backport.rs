@@ -3,9 +3,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context as _, Result};
 
 use super::{Context, Outcome};
-use crate::backport::{self, FixReport, FixStatus, Report, Request};
+use crate::backport::report::short;
+use crate::backport::{self, Report, Request};
 use crate::config::{Config, RepoConfig};
-use crate::console::{self, paint, Annotation, Style};
+use crate::console::{self, Annotation};
 use crate::cve::CveId;
 use crate::error::ResultExt as _;
 use crate::github::{self, backport_pr, backport_pr::Published, pull_fix, pull_fix::FixArg};
@@ -185,7 +186,7 @@ fn finish(
     let Some(p) = publisher else {
         return render(report, queue.as_ref(), None, json);
     };
-    let published = p.publish(report, &markdown(report)).with_context(|| {
+    let published = p.publish(report, &report.markdown()).with_context(|| {
         format!(
             "the backport itself finished (branch `{}` is at {}), but publishing it failed",
             report.onto,
@@ -327,10 +328,6 @@ fn fork_for_resume(args: &Args, config: Option<&Config>, cwd: &Path) -> Result<P
     }
 }
 
-fn short(id: &str) -> &str {
-    &id[..id.len().min(10)]
-}
-
 fn render(
     report: &Report,
     queue: Option<&patches::RepoExport>,
@@ -350,7 +347,7 @@ fn render(
         };
         println!("{}", crate::schemas::to_json(&document)?);
     } else {
-        print!("{}", human(report));
+        print!("{}", report.human());
         if let Some(q) = queue {
             println!(
                 "recorded in the patch queue {}: {} patch(es){}",
@@ -360,7 +357,7 @@ fn render(
             );
         }
         match &published {
-            Some(Some(p)) => println!("\n{}", pull_request_line(p)),
+            Some(Some(p)) => println!("\n{}", p.summary_line()),
             Some(None) => println!(
                 "\nno pull request: every fix is already on `{}`",
                 report.onto
@@ -370,9 +367,9 @@ fn render(
     }
     if let Some(Some(p)) = &published {
         if p.push == backport_pr::Push::KeptOthersWork {
-            console::annotate(Annotation::Warning, None, None, &pull_request_line(p));
+            console::annotate(Annotation::Warning, None, None, &p.summary_line());
         }
-        console::step_summary(&format!("{}\n", pull_request_line(p)))?;
+        console::step_summary(&format!("{}\n", p.summary_line()))?;
     }
     for f in &report.fixes {
         for path in &f.public_api {
@@ -398,197 +395,10 @@ fn render(
             );
         }
     }
-    console::step_summary(&markdown(report))?;
+    console::step_summary(&report.markdown())?;
     Ok(if report.stopped() || report.skipped() > 0 {
         Outcome::Failure
     } else {
         Outcome::Success
     })
-}
-
-fn pull_request_line(p: &Published) -> String {
-    let what = match (p.push, p.created) {
-        (backport_pr::Push::KeptOthersWork, _) => {
-            return format!(
-                "pull request #{} ({}) left as it is: branch {} has commits net6-els did not push",
-                p.number, p.url, p.branch
-            )
-        }
-        (_, true) => "opened",
-        (_, false) => "updated",
-    };
-    format!(
-        "{what} {}pull request #{} {} (branch {})",
-        if p.draft { "draft " } else { "" },
-        p.number,
-        p.url,
-        p.branch
-    )
-}
-
-fn status_label(f: &FixReport) -> String {
-    let (text, style) = match f.status {
-        FixStatus::Applied => ("applied", Style::Good),
-        FixStatus::AlreadyApplied => ("already-applied", Style::Dim),
-        FixStatus::Conflict => ("conflict", Style::Bad),
-        FixStatus::Skipped => ("skipped", Style::Bad),
-        FixStatus::NotReached => ("not-reached", Style::Warn),
-    };
-    paint(&format!("{text:<16}"), style)
-}
-
-fn detail(f: &FixReport) -> String {
-    match (f.status, &f.evidence) {
-        (FixStatus::Applied, _) => format!(
-            "→ {}{}",
-            short(f.commit.as_deref().unwrap_or("")),
-            if f.resolved_by_hand {
-                " (resolved by hand)"
-            } else {
-                ""
-            }
-        ),
-        (FixStatus::AlreadyApplied, Some(e)) => {
-            let why = match e {
-                backport::Evidence::Ancestor => "upstream commit is an ancestor".to_string(),
-                backport::Evidence::Trailer => format!(
-                    "cherry-picked as {}",
-                    short(f.equivalent.as_deref().unwrap_or(""))
-                ),
-                backport::Evidence::PatchId => format!(
-                    "same patch-id as {}",
-                    short(f.equivalent.as_deref().unwrap_or(""))
-                ),
-                backport::Evidence::Empty => "picking it changes nothing".to_string(),
-            };
-            format!("({why})")
-        }
-        _ => String::new(),
-    }
-}
-
-fn human(report: &Report) -> String {
-    let mut out = format!(
-        "{} {} in {}{}{}\n",
-        if report.dry_run {
-            "dry run: backport onto"
-        } else {
-            "backport onto"
-        },
-        paint(&report.onto, Style::Bold),
-        report.fork.display(),
-        report
-            .cve
-            .as_deref()
-            .map(|c| format!(" ({c})"))
-            .unwrap_or_default(),
-        if report.dry_run {
-            " — nothing changed"
-        } else {
-            ""
-        },
-    );
-    for f in &report.fixes {
-        out.push_str(&format!(
-            "  {} {} {} {}\n",
-            status_label(f),
-            f.fix,
-            detail(f),
-            paint(&f.subject, Style::Dim)
-        ));
-        if !f.public_api.is_empty() {
-            out.push_str(&format!(
-                "      {} changes reference sources (servicing adds no public API): {}\n",
-                paint("public-api", Style::Warn),
-                f.public_api.join(", ")
-            ));
-        }
-        for c in &f.conflicts {
-            out.push_str(&format!(
-                "      {:<14} {:<14} {}\n",
-                c.kind, c.class, c.path
-            ));
-        }
-        if matches!(f.status, FixStatus::Conflict | FixStatus::Skipped)
-            && f.conflicts.iter().all(|c| c.class == "version-infra")
-        {
-            out.push_str("      only version/infrastructure files conflict: usually keep the fork's side (`git checkout --ours <file>`)\n");
-        }
-        if !f.prerequisites.is_empty() {
-            out.push_str("      likely prerequisites (earlier upstream commits, not on the fork, that touched these files):\n");
-            for p in &f.prerequisites {
-                out.push_str(&format!(
-                    "        {} {} ({})\n",
-                    short(&p.commit),
-                    p.subject,
-                    p.paths.join(", ")
-                ));
-            }
-        }
-    }
-    if !report.next_steps.is_empty() {
-        out.push_str(&format!(
-            "\n{}\n",
-            paint("Stopped at a conflict. Next:", Style::Bold)
-        ));
-        for step in &report.next_steps {
-            out.push_str(&format!("  {step}\n"));
-        }
-    } else if report.stopped() {
-        out.push_str("\nA real run would stop at the conflict above.\n");
-    }
-    if report.skipped() > 0 {
-        out.push_str(&format!(
-            "\n{} conflicting fix(es) left out; backport each on its own to resolve it.\n",
-            report.skipped()
-        ));
-    }
-    out
-}
-
-/// The report as Markdown, for GitHub step summaries and pull request bodies.
-pub fn markdown(report: &Report) -> String {
-    let mut out = format!(
-        "### Backport onto `{}`{}\n\n",
-        report.onto,
-        report
-            .cve
-            .as_deref()
-            .map(|c| format!(" ({c})"))
-            .unwrap_or_default()
-    );
-    out.push_str("| fix | status | result | subject |\n|---|---|---|---|\n");
-    for f in &report.fixes {
-        let status = serde_json::to_value(f.status)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
-        let class = if f.public_api.is_empty() {
-            ""
-        } else {
-            " (public-api)"
-        };
-        out.push_str(&format!(
-            "| `{}` | {status}{class} | {} | {} |\n",
-            f.fix,
-            detail(f),
-            f.subject.replace('|', "\\|")
-        ));
-    }
-    for f in report.fixes.iter().filter(|f| !f.conflicts.is_empty()) {
-        out.push_str(&format!(
-            "\n**Conflicts in `{}`**\n\n| path | kind | class |\n|---|---|---|\n",
-            f.fix
-        ));
-        for c in &f.conflicts {
-            out.push_str(&format!("| `{}` | {} | {} |\n", c.path, c.kind, c.class));
-        }
-        if !f.prerequisites.is_empty() {
-            out.push_str("\nLikely prerequisites:\n\n");
-            for p in &f.prerequisites {
-                out.push_str(&format!("- `{}` {}\n", short(&p.commit), p.subject));
-            }
-        }
-    }
-    out
 }

@@ -1,4 +1,4 @@
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _, Result};
 
@@ -113,52 +113,8 @@ fn parse_env(pairs: &[String]) -> Result<Vec<(String, String)>> {
 pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
     let root = workspace(ctx)?;
     match args.action {
-        Some(Action::SetupTestRuntimes) => {
-            let rt = testenv::ensure(&testenv::cache_dir(&root.join("target")))?;
-            println!(
-                "DOTNET_ROOT {} (Microsoft.NETCore.App {} and {})",
-                rt.dotnet_root.display(),
-                testenv::CURRENT,
-                testenv::OLDER
-            );
-            println!("mcs {}", rt.mcs.display());
-            return Ok(Outcome::Success);
-        }
-        Some(Action::Build(b)) => {
-            let dirs = if b.app_dirs.is_empty() {
-                vec![root.join("test-apps")]
-            } else {
-                b.app_dirs
-            };
-            let mut apps = Vec::new();
-            for d in &dirs {
-                apps.extend(manifest::load_corpus(d)?);
-            }
-            if let Some(sdk) = b.sdk {
-                build::sdk_corpus(&apps, &sdk, &b.out)?;
-            } else if b.mcs {
-                let rt = testenv::ensure(&testenv::cache_dir(&root.join("target")))?;
-                let built = build::mcs_corpus(
-                    &apps,
-                    &build::Mcs {
-                        mcs: rt.mcs.clone(),
-                        reference_framework: rt.reference_framework(),
-                    },
-                    &b.out,
-                    2,
-                )?;
-                println!("{}", built.dir.display());
-                for name in built.not_built {
-                    eprintln!(
-                        "{} {name}: needs an SDK (ASP.NET Core reference assemblies); not built",
-                        console::paint_err("note:", Style::Warn)
-                    );
-                }
-            } else {
-                bail!("say how to build: --sdk <dotnet> or --mcs");
-            }
-            return Ok(Outcome::Success);
-        }
+        Some(Action::SetupTestRuntimes) => return setup_test_runtimes(&root),
+        Some(Action::Build(b)) => return build_corpus(b, &root),
         None => {}
     }
     let candidate = args.candidate.context(
@@ -169,19 +125,7 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
     if !args.no_corpus {
         dirs.insert(0, root.join("test-apps"));
     }
-    let mut apps = Vec::new();
-    for d in &dirs {
-        for app in manifest::load_corpus(d)? {
-            if apps.iter().any(|a: &manifest::App| a.name == app.name) {
-                bail!(
-                    "two apps are named `{}` ({} and an earlier corpus); app names must be unique",
-                    app.name,
-                    app.dir.display()
-                );
-            }
-            apps.push(app);
-        }
-    }
+    let apps = load_apps(&dirs)?;
     let selection = manifest::Selection {
         only: args.only,
         affected_by: args.affected_by,
@@ -223,11 +167,27 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
         quiet: args.json,
     };
     let report = compat::run(&opts)?;
-    if let Some(path) = &args.junit {
+    print_report(
+        &report,
+        args.junit.as_deref(),
+        args.markdown.as_deref(),
+        args.json,
+    )
+}
+
+/// Writes the JUnit and Markdown files asked for, annotates failures for CI, and prints the
+/// report.
+fn print_report(
+    report: &compat::report::Report,
+    junit: Option<&Path>,
+    markdown_file: Option<&Path>,
+    json: bool,
+) -> Result<Outcome> {
+    if let Some(path) = junit {
         crate::atomic::write(path, report.junit())?;
     }
     let markdown = report.markdown();
-    if let Some(path) = &args.markdown {
+    if let Some(path) = markdown_file {
         crate::atomic::write(path, &markdown)?;
     }
     console::step_summary(&markdown)?;
@@ -244,8 +204,8 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
             &format!("compat: {} on {} {}: {first}", c.app, c.role, c.version),
         );
     }
-    if args.json {
-        println!("{}", crate::schemas::to_json(&report)?);
+    if json {
+        println!("{}", crate::schemas::to_json(report)?);
     } else {
         print!("{}", report.table(&console::paint));
         for path in &report.blessed {
@@ -257,4 +217,72 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
     } else {
         Outcome::Success
     })
+}
+
+/// Downloads (once) and prints the real runtimes and compiler the tests use.
+fn setup_test_runtimes(root: &Path) -> Result<Outcome> {
+    let rt = testenv::ensure(&testenv::cache_dir(&root.join("target")))?;
+    println!(
+        "DOTNET_ROOT {} (Microsoft.NETCore.App {} and {})",
+        rt.dotnet_root.display(),
+        testenv::CURRENT,
+        testenv::OLDER
+    );
+    println!("mcs {}", rt.mcs.display());
+    Ok(Outcome::Success)
+}
+
+/// `compat build`: the corpus built with a .NET SDK or with mcs.
+fn build_corpus(b: BuildArgs, root: &Path) -> Result<Outcome> {
+    let dirs = if b.app_dirs.is_empty() {
+        vec![root.join("test-apps")]
+    } else {
+        b.app_dirs
+    };
+    let mut apps = Vec::new();
+    for d in &dirs {
+        apps.extend(manifest::load_corpus(d)?);
+    }
+    if let Some(sdk) = b.sdk {
+        build::sdk_corpus(&apps, &sdk, &b.out)?;
+    } else if b.mcs {
+        let rt = testenv::ensure(&testenv::cache_dir(&root.join("target")))?;
+        let built = build::mcs_corpus(
+            &apps,
+            &build::Mcs {
+                mcs: rt.mcs.clone(),
+                reference_framework: rt.reference_framework(),
+            },
+            &b.out,
+            2,
+        )?;
+        println!("{}", built.dir.display());
+        for name in built.not_built {
+            eprintln!(
+                "{} {name}: needs an SDK (ASP.NET Core reference assemblies); not built",
+                console::paint_err("note:", Style::Warn)
+            );
+        }
+    } else {
+        bail!("say how to build: --sdk <dotnet> or --mcs");
+    }
+    Ok(Outcome::Success)
+}
+
+/// The apps of every corpus directory, in order; two apps with one name are refused.
+fn load_apps(dirs: &[PathBuf]) -> Result<Vec<manifest::App>> {
+    let mut apps: Vec<manifest::App> = Vec::new();
+    for d in dirs {
+        for app in manifest::load_corpus(d)? {
+            if apps.iter().any(|a| a.name == app.name) {
+                bail!(
+                    "two apps are named `{}` ({} and an earlier corpus); app names must be unique",
+                    app.name,
+                    app.dir.display()
+                );
+            }
+            apps.push(app);
+        }
+    }
+    Ok(apps)
 }

@@ -5,15 +5,18 @@ use clap::Parser;
 
 use super::{Cli, Context, Outcome};
 use crate::console::{paint, Style};
-use crate::demo;
+use crate::fixtures::sandbox;
 
 /// Run every stage of the loop for real on a throwaway sandbox shaped like the fork.
 ///
 /// Builds an upstream dotnet/runtime-like repository (release/6.0, and release/8.0 with
 /// security fixes) and a fork (release/6.0-els) with an els.toml, then runs the same commands a
 /// maintainer runs — advisories, backport (clean, already applied, conflict, abort, resolve,
-/// continue), the patch queue, VEX, the compat corpus on real runtimes, and bump → build →
-/// release → sign → verify — printing each command line and its real output.
+/// continue), the patch queue, VEX, the compat corpus on real runtimes, apicompat (one accepted
+/// and one rejected public API difference), bump → build → release → sign → verify, the NuGet
+/// feed and MSIs — printing each stage's `cargo xtask` command line (to stderr, to re-run it by
+/// hand) and its real output. The sandbox's fixes stand in for the real release/8.0 commits
+/// of CVE-2025-55248, CVE-2025-30399 and CVE-2025-21172.
 ///
 /// Example: cargo xtask demo
 ///
@@ -52,7 +55,7 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
     };
     heading(&format!("Building a sandbox in {}", root.display()));
     let toolkit = toolkit_root();
-    let sb = demo::build(&root, &toolkit)?;
+    let sb = sandbox::build(&root, &toolkit)?;
     println!(
         "  upstream: {} (release/6.0; release/8.0 with 3 fixes)",
         sb.upstream.display()
@@ -66,15 +69,20 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
         root.join(crate::config::FILE_NAME).display()
     );
 
-    let clean = demo::cve_json_key("runtime", sb.clean_fix);
-    let already = demo::cve_json_key("runtime", sb.already_applied_fix);
-    let conflict = demo::cve_json_key("runtime", sb.versions_conflict_fix);
+    let clean = sandbox::cve_json_key("runtime", sb.clean_fix);
+    let already = sandbox::cve_json_key("runtime", sb.already_applied_fix);
+    let conflict = sandbox::cve_json_key("runtime", sb.versions_conflict_fix);
+    let (clean_cve, already_cve, conflict_cve) = (
+        sandbox::CLEAN_FIX_CVE,
+        sandbox::ALREADY_APPLIED_CVE,
+        sandbox::VERSIONS_CONFLICT_CVE,
+    );
     use Outcome::{Failure, Success};
     let run = |title: &str, argv: &[&str], expected: Outcome| command(&root, title, argv, expected);
 
     let config = crate::config::Config::load(&root.join(crate::config::FILE_NAME))?;
     heading("Patch Tuesday: every .NET CVE since 6.0's end of support, and ours");
-    println!(
+    eprintln!(
         "$ cargo xtask advisories --today {}",
         crate::advisories::DEMO_TODAY
     );
@@ -93,25 +101,23 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
         Success,
     )?;
     run(
-        "In the sandbox: decide every outcome first, changing nothing",
-        &[
-            "backport",
-            "--dry-run",
-            "--cve",
-            "CVE-2025-55247",
-            &clean,
-            &already,
-        ],
+        "In the sandbox (its fixes stand in for the real ones): decide every outcome first, changing nothing",
+        &["backport", "--dry-run", &clean, &already],
         Success,
     )?;
     run(
-        "Backport a clean fix and one the fork already has",
-        &["backport", "--cve", "CVE-2025-55247", &clean, &already],
+        "Backport the STARTTLS fix: it applies cleanly",
+        &["backport", "--cve", clean_cve, &clean],
         Success,
     )?;
     run(
-        "A fix that also bumps eng/Versions.props stops at a conflict",
-        &["backport", "--cve", "CVE-2025-55315", &conflict],
+        "Backport the apphost fix: the fork already picked it by hand",
+        &["backport", "--cve", already_cve, &already],
+        Success,
+    )?;
+    run(
+        "The msdia140.dll update in eng/Versions.props stops at a conflict",
+        &["backport", "--cve", conflict_cve, &conflict],
         Failure,
     )?;
     run(
@@ -121,19 +127,20 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
     )?;
     run(
         "Try again, to resolve it this time",
-        &["backport", "--cve", "CVE-2025-55315", &conflict],
+        &["backport", "--cve", conflict_cve, &conflict],
         Failure,
     )?;
-    heading("Resolve: keep the fork's eng/Versions.props (the code part merged)");
-    println!("$ git checkout --ours eng/Versions.props && git add eng/Versions.props\n");
-    demo::keep_ours(&sb.fork, "eng/Versions.props")?;
+    heading("Resolve: the fork's eng/Versions.props (its 6.0 branding) with the new DIA version");
+    eprintln!("$ {}", sandbox::RESOLVE_BY_HAND);
+    sandbox::resolve_versions_conflict(&sb.fork)?;
+    println!();
     run(
         "Finish the backport; it is recorded in the patch queue",
         &["backport", "--continue"],
         Success,
     )?;
     heading("The queue is the source of truth: base tag + series = the fork branch, byte for byte");
-    println!("$ cargo xtask patches export && cargo xtask patches verify && cargo xtask patches apply --onto release/6.0-els-rebuilt --force");
+    eprintln!("$ cargo xtask patches export && cargo xtask patches verify && cargo xtask patches apply --onto release/6.0-els-rebuilt --force");
     let round_trip = crate::patches::round_trip(&config, "runtime")?;
     println!("{round_trip}\n");
     if !round_trip.verify.ok() || !round_trip.identical() {
@@ -146,14 +153,22 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
     )?;
 
     heading("Compatibility: the legacy app corpus on two real runtimes");
-    crate::compat::demo::demo(&toolkit, &mut std::io::stdout())?;
+    let compat_ran = crate::compat::demo::demo(&toolkit, &mut std::io::stdout())?;
+    println!();
+    heading("Servicing adds no public API: one difference accepted in apicompat.toml, one not");
+    crate::apicompat::demo::demo(&root.join("release-stage"), &mut std::io::stdout())?;
     println!();
     heading("Bump → build (a fixture fork whose build scripts behave like the real ones) → release → sign → verify");
     let release = crate::release::demo::run_stage(&root.join("release-stage"), None)?;
     for line in &release.log {
         println!("  {line}");
     }
-    println!("  release directory: {}\n", release.release_dir.display());
+    println!("  release directory: {}", release.release_dir.display());
+    println!("  release notes (from apicompat.toml):");
+    for line in release.accepted_api_changes.trim().lines() {
+        println!("    {line}");
+    }
+    println!();
     heading("The NuGet feed: lab → stable, the customers' nuget.config, an install with nuget.exe");
     let feed = crate::nuget_feed::demo::run_stage(
         &root.join("release-stage"),
@@ -163,16 +178,17 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
     println!("{}\n", feed.join("\n"));
     heading("Windows: MSIs like Microsoft's from real Windows runtime files (wixl; read back with msiinfo)");
     crate::package::msi::demo(
-        &crate::compat::testenv::cache_dir(&toolkit.join("target")),
+        &crate::compat::testenv::cache_dir(&crate::compat::testenv::target_dir(&toolkit)),
         &root.join("msi-stage"),
         &mut std::io::stdout(),
     )?;
     println!();
 
-    println!(
-        "{}",
-        paint("The demo ran every stage for real.", Style::Good)
-    );
+    let summary = match compat_ran {
+        true => "The demo ran every stage for real. The compat FAIL rows and apicompat's exit 1 above are the differences those stages exist to find.",
+        false => "The demo ran every other stage for real; the compatibility stage did NOT run (the test runtimes are not installed, see above).",
+    };
+    println!("{}", paint(summary, Style::Good));
     if args.keep || args.dir.is_some() {
         println!(
             "The sandbox stays in {}: try `cd {} && cargo xtask backport --help`.",
@@ -197,7 +213,7 @@ fn heading(text: &str) {
 /// ended as expected.
 fn command(root: &Path, title: &str, argv: &[&str], expected: Outcome) -> Result<()> {
     heading(title);
-    println!("$ cargo xtask {}", argv.join(" "));
+    eprintln!("$ cargo xtask {}", argv.join(" "));
     let cli = Cli::try_parse_from(std::iter::once("cargo xtask").chain(argv.iter().copied()))?;
     let ctx = Context {
         config_path: Some(root.join(crate::config::FILE_NAME)),

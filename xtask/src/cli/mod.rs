@@ -1,7 +1,6 @@
 //! The command layer: clap definitions and printing. Each command is a file here with an `Args`
-//! struct and a `run` function that calls the library and renders its result. The definition is
-//! in the library (not `main.rs`) so that `pipelines check` can parse workflow invocations with
-//! the real command line.
+//! struct and a `run` function that calls the library and prints its result. `pipelines check`
+//! parses workflow invocations with the real command line, which this layer passes to it.
 
 use std::path::{Path, PathBuf};
 

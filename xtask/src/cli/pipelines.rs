@@ -2,11 +2,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context as _, Result};
+use clap::CommandFactory as _;
 
 use super::{Context, Outcome};
 use crate::console::{self, paint, Annotation, Style};
-use crate::pipelines::rehearse::{self, Status};
-use crate::pipelines::{self, CheckReport};
+use crate::pipelines::{self, rehearse};
 
 /// Check the GitHub Actions workflows against the toolkit, or rehearse one here.
 ///
@@ -102,11 +102,11 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
         None => default_root(ctx.cwd()),
     };
     let files = pipelines::workflow_files(&root, &args.paths)?;
-    let report = pipelines::check(&root, &files)?;
+    let report = pipelines::check(&root, &files, &super::Cli::command())?;
     if args.json {
         println!("{}", crate::schemas::to_json(&report)?);
     } else {
-        print!("{}", human(&report));
+        print!("{}", report.human());
     }
     for p in &report.problems {
         console::annotate(
@@ -117,7 +117,7 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
         );
     }
     if !report.problems.is_empty() {
-        console::step_summary(&markdown(&report))?;
+        console::step_summary(&report.markdown())?;
     }
     Ok(if report.problems.is_empty() {
         Outcome::Success
@@ -132,40 +132,6 @@ pub(super) fn default_root(cwd: &Path) -> PathBuf {
         .find(|d| d.join("pipelines").is_dir() || d.join(".github").is_dir())
         .unwrap_or(cwd)
         .to_path_buf()
-}
-
-fn human(report: &CheckReport) -> String {
-    let mut out = String::new();
-    for p in &report.problems {
-        out.push_str(&format!("{} {p}\n", paint("error:", Style::Bad)));
-    }
-    let summary = format!(
-        "{} workflow file(s), {} `cargo xtask` invocation(s), {} problem(s)",
-        report.files.len(),
-        report.invocations,
-        report.problems.len()
-    );
-    let style = if report.problems.is_empty() {
-        Style::Good
-    } else {
-        Style::Bad
-    };
-    out.push_str(&paint(&summary, style));
-    out.push('\n');
-    out
-}
-
-fn markdown(report: &CheckReport) -> String {
-    let mut out = String::from("### pipelines check\n\n| where | problem |\n|---|---|\n");
-    for p in &report.problems {
-        out.push_str(&format!(
-            "| `{}:{}` | {} |\n",
-            p.file.display(),
-            p.line,
-            p.message.replace('|', "\\|")
-        ));
-    }
-    out
 }
 
 /// The `[vars]` and `[secrets]` of a rehearsal's context file.
@@ -228,7 +194,7 @@ fn run_rehearse(args: RehearseArgs, ctx: &Context) -> Result<Outcome> {
                     Style::Dim
                 )
             );
-            crate::demo::build(&dir, &super::demo::toolkit_root())?;
+            crate::fixtures::sandbox::build(&dir, &super::demo::toolkit_root())?;
             dir
         }
     };
@@ -259,67 +225,11 @@ fn run_rehearse(args: RehearseArgs, ctx: &Context) -> Result<Outcome> {
     if args.json {
         println!("{}", crate::schemas::to_json(&report)?);
     } else {
-        print!("{}", rehearsal_table(&report));
+        print!("{}", report.table());
     }
     Ok(if report.passed() {
         Outcome::Success
     } else {
         Outcome::Failure
     })
-}
-
-fn rehearsal_table(report: &rehearse::Report) -> String {
-    let word = |s: Status| match s {
-        Status::Passed => paint("passed", Style::Good),
-        Status::Failed => paint("FAILED", Style::Bad),
-        Status::Skipped => paint("skipped", Style::Dim),
-        Status::NotRehearsed => paint("NOT REHEARSED", Style::Warn),
-    };
-    let mut out = String::new();
-    for job in &report.jobs {
-        out.push_str(&format!("{} {}", word(job.status), job.name));
-        if let Some(reason) = &job.reason {
-            out.push_str(&format!(" ({reason})"));
-        }
-        out.push('\n');
-        for step in &job.steps {
-            out.push_str(&format!("  {} {}", word(step.status), step.name));
-            if !step.how.is_empty() && step.how != "bash" {
-                out.push_str(&format!(" [{}]", step.how));
-            }
-            out.push('\n');
-            if let Some(log) = step.log.as_ref().filter(|_| step.status != Status::Passed) {
-                for line in log.lines() {
-                    out.push_str(&format!("    | {line}\n"));
-                }
-            }
-        }
-    }
-    for call in &report.recorded_calls {
-        out.push_str(&format!("recorded: {call}\n"));
-    }
-    let not = report
-        .jobs
-        .iter()
-        .filter(|j| j.status == Status::NotRehearsed)
-        .count();
-    let summary = format!(
-        "{} job(s): {}; {not} not rehearsed",
-        report.jobs.len(),
-        if report.passed() {
-            "no failure"
-        } else {
-            "FAILED"
-        }
-    );
-    out.push_str(&paint(
-        &summary,
-        if report.passed() {
-            Style::Good
-        } else {
-            Style::Bad
-        },
-    ));
-    out.push('\n');
-    out
 }

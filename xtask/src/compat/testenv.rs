@@ -126,6 +126,34 @@ pub fn ensure_windows(cache: &Path) -> Result<PathBuf> {
     Ok(root)
 }
 
+/// The runtimes when they are already installed, installing nothing: `ELS_TEST_DOTNET_ROOT` (as
+/// `cargo xtask test` sets it), else the cache under `target_dir`; with [`installed_mcs`].
+pub fn installed(target_dir: &Path) -> Option<TestRuntimes> {
+    let root = std::env::var_os(ENV_DOTNET_ROOT)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| cache_dir(target_dir).join("dotnet"));
+    Some(TestRuntimes {
+        mcs: installed_mcs()?,
+        env: machine_env(),
+        dotnet_root: root.join(MARKER).is_file().then_some(root)?,
+    })
+}
+
+/// Mono's C# compiler: `ELS_TEST_MCS` (as `cargo xtask test` sets it), else `mcs` on PATH.
+pub fn installed_mcs() -> Option<PathBuf> {
+    std::env::var_os(ENV_MCS)
+        .map(PathBuf::from)
+        .or_else(|| find_on_path("mcs"))
+}
+
+/// The Cargo target directory of the workspace at `workspace`: `CARGO_TARGET_DIR` when set, else
+/// `<workspace>/target`.
+pub fn target_dir(workspace: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace.join("target"))
+}
+
 /// The runtimes named by `ELS_TEST_DOTNET_ROOT`/`ELS_TEST_MCS` when set (and valid), else
 /// [`ensure`] under `cache`.
 pub fn from_env_or_ensure(cache: &Path) -> Result<TestRuntimes> {

@@ -105,6 +105,29 @@ pub struct Published {
     pub push: Push,
 }
 
+impl Published {
+    /// One line saying what happened to the pull request, for the terminal and step summaries.
+    pub fn summary_line(&self) -> String {
+        let what = match (self.push, self.created) {
+            (Push::KeptOthersWork, _) => {
+                return format!(
+                "pull request #{} ({}) left as it is: branch {} has commits net6-els did not push",
+                self.number, self.url, self.branch
+            )
+            }
+            (_, true) => "opened",
+            (_, false) => "updated",
+        };
+        format!(
+            "{what} {}pull request #{} {} (branch {})",
+            if self.draft { "draft " } else { "" },
+            self.number,
+            self.url,
+            self.branch
+        )
+    }
+}
+
 /// Pushes the backport and creates or updates its pull request. `None` when there is nothing to
 /// propose (every fix was already on the branch).
 pub fn publish(

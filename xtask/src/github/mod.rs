@@ -135,7 +135,17 @@ impl GitHub {
         if let (None, Auth::Required(what)) = (&token, auth) {
             bail!("{what} needs a GitHub token: set GITHUB_TOKEN or GH_TOKEN (in Actions: `env: GH_TOKEN: ${{{{ secrets.… }}}}`, with contents: write and pull-requests: write on the fork)");
         }
-        let api_url = GitHub::api_url(settings);
+        GitHub::new(
+            &GitHub::api_url(settings),
+            token,
+            Duration::from_secs(settings.max_wait_seconds),
+        )
+    }
+
+    /// A client for `api_url` sending `token` (anonymous without one), waiting out rate limits
+    /// up to `max_wait` in total per request.
+    pub fn new(api_url: &str, token: Option<Token>, max_wait: Duration) -> Result<GitHub> {
+        let api_url = api_url.trim_end_matches('/').to_string();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -156,7 +166,7 @@ impl GitHub {
         Ok(GitHub {
             api_url,
             token,
-            max_wait: Duration::from_secs(settings.max_wait_seconds),
+            max_wait,
             runtime,
             client,
         })
@@ -170,6 +180,25 @@ impl GitHub {
     /// `GET path` (relative to the API root); `what` names the operation in errors.
     pub fn get(&self, path: &str, what: &str) -> Result<Value> {
         self.call(Method::Get, path, None, what)
+    }
+
+    /// `GET path`; `Ok(None)` when GitHub answers 404, for callers that say better than a generic
+    /// message what is missing.
+    pub fn get_if_present(&self, path: &str, what: &str) -> Result<Option<Value>> {
+        match self.exchange(Method::Get, path, None, what)? {
+            a if a.status == 404 => Ok(None),
+            a => self.json(a, what).map(Some),
+        }
+    }
+
+    /// `GET path` in the raw media type: a file's bytes as text, for contents over the 1 MB that
+    /// GitHub inlines as base64.
+    pub fn get_raw(&self, path: &str, what: &str) -> Result<String> {
+        let answer = self.exchange(Method::GetRaw, path, None, what)?;
+        if !(200..300).contains(&answer.status) {
+            return Err(self.error(&answer, what));
+        }
+        Ok(answer.body)
     }
 
     /// `POST path` with a JSON body.
@@ -193,6 +222,11 @@ impl GitHub {
 
     fn call(&self, method: Method, path: &str, body: Option<&Value>, what: &str) -> Result<Value> {
         let answer = self.exchange(method, path, body, what)?;
+        self.json(answer, what)
+    }
+
+    /// A success answer's JSON body (`Null` when empty); an error saying what to do otherwise.
+    fn json(&self, answer: Answer, what: &str) -> Result<Value> {
         if !(200..300).contains(&answer.status) {
             return Err(self.error(&answer, what));
         }
@@ -255,6 +289,14 @@ impl GitHub {
         self.runtime.block_on(async {
             let response = match method {
                 Method::Get => c._get(path).await,
+                Method::GetRaw => {
+                    let mut headers = http::HeaderMap::new();
+                    headers.insert(
+                        http::header::ACCEPT,
+                        http::HeaderValue::from_static("application/vnd.github.raw"),
+                    );
+                    c._get_with_headers(path, Some(headers)).await
+                }
                 Method::Post => c._post(path, body).await,
                 Method::Patch => c._patch(path, body).await,
                 Method::Delete => c._delete(path, None::<&()>).await,
@@ -320,6 +362,8 @@ impl GitHub {
 #[derive(Clone, Copy, Debug)]
 enum Method {
     Get,
+    /// `GET` asking for the raw media type instead of JSON.
+    GetRaw,
     Post,
     Patch,
     Delete,

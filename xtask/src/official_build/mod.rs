@@ -3,7 +3,6 @@
 //! id later than Microsoft's, streams each build's log to a file, and collects the shipping
 //! artifacts into `<artifacts-dir>/<version>/<rid>/` with a manifest (name, size, SHA-512).
 
-pub mod fixture;
 pub mod nuget;
 
 use std::io::{IsTerminal, Read};

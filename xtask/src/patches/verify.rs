@@ -80,138 +80,34 @@ pub fn verify_repo(config: &Config, name: &str, against: &Against) -> Result<Ver
             queue_dir.path().display()
         );
     };
-    let show = |p: &Path| -> String {
-        p.strip_prefix(&config.root)
-            .unwrap_or(p)
-            .components()
-            .map(|c| c.as_os_str().to_string_lossy())
-            .collect::<Vec<_>>()
-            .join("/")
-    };
-    let mut problems = Vec::new();
-    let mut problem = |file: &Path, line: usize, message: String| {
-        problems.push(Problem {
-            file: show(file),
-            line,
-            message,
-        })
+    let mut found = Findings {
+        root: &config.root,
+        problems: Vec::new(),
+        blocked: false,
     };
     let contents = queue::read(&dir)?;
     let series_path = dir.join("series");
-    let mut blocked = false;
     let entries = match &contents.series {
         Some(text) => series::parse(text),
         None => {
-            problem(&series_path, 1, "there is no series file; export the queue (`cargo xtask patches export`) or write one listing the patches in order".into());
-            blocked = true;
+            found.block(&series_path, 1, "there is no series file; export the queue (`cargo xtask patches export`) or write one listing the patches in order".into());
             Vec::new()
         }
     };
-    let mut listed: Vec<series::Entry> = Vec::new();
-    let mut lines: BTreeMap<String, usize> = BTreeMap::new();
-    for e in entries {
-        if let Some(option) = e.unsupported_option() {
-            problem(
-                &series_path,
-                e.line,
-                format!(
-                    "`{}` has the option `{option}`; the toolkit applies patches as `-p1` only: regenerate the patch (`cargo xtask patches export`) or drop the option",
-                    e.path
-                ),
-            );
-            blocked = true;
-        } else if let Some(why) = unsafe_path_reason(&e.path) {
-            problem(
-                &series_path,
-                e.line,
-                format!("the entry `{}` {why}", e.path),
-            );
-            blocked = true;
-        } else if let Some(first) = lines.get(&e.path) {
-            problem(
-                &series_path,
-                e.line,
-                format!(
-                    "`{}` is listed twice (first at line {first}); remove one",
-                    e.path
-                ),
-            );
-            blocked = true;
-        } else if !dir.join(&e.path).is_file() {
-            problem(
-                &series_path,
-                e.line,
-                format!(
-                    "lists `{}` but there is no such file; restore it or remove the line",
-                    e.path
-                ),
-            );
-            blocked = true;
-        } else {
-            lines.insert(e.path.clone(), e.line);
-            listed.push(e);
-        }
-    }
+    let listed = check_series(entries, &dir, &mut found);
+    let listed_paths: BTreeMap<&str, usize> =
+        listed.iter().map(|e| (e.path.as_str(), e.line)).collect();
     for p in &contents.patches {
-        if !lines.contains_key(p) {
-            problem(
+        if !listed_paths.contains_key(p.as_str()) {
+            let series_shown = found.show(&series_path);
+            found.add(
                 &dir.join(p),
                 1,
-                format!(
-                    "`{p}` is not listed in series; add it at its place in {} or delete it",
-                    show(&series_path)
-                ),
+                format!("`{p}` is not listed in series; add it at its place in {series_shown} or delete it"),
             );
         }
     }
-    let mut parsed = Vec::new();
-    let mut upstreams: BTreeMap<String, String> = BTreeMap::new();
-    for e in &listed {
-        let path = dir.join(&e.path);
-        let bytes =
-            std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        let patch = match PatchFile::parse(&bytes) {
-            Ok(p) => p,
-            Err(err) => {
-                problem(
-                    &path,
-                    err.line,
-                    format!("{}; fix the file or export the queue again", err.message),
-                );
-                blocked = true;
-                continue;
-            }
-        };
-        for (line, message) in field_problems(&patch, &e.path) {
-            problem(&path, line, message);
-        }
-        for f in &patch.files {
-            for p in &f.paths {
-                if let Some(why) = unsafe_path_reason(p) {
-                    problem(
-                        &path,
-                        f.line,
-                        format!("the path `{p}` {why}; such a patch is never applied"),
-                    );
-                    blocked = true;
-                }
-            }
-        }
-        let origin = patch.field("Origin");
-        let upstream = origin
-            .and_then(|o| origin_commit(&o.value))
-            .or_else(|| cherry_picked_from(&patch.body).map(|id| id.to_string()));
-        if let Some(up) = upstream {
-            let line = origin.map_or(1, |o| o.line);
-            match upstreams.get(&up) {
-                Some(first) => problem(&path, line, format!("takes upstream commit {up} again (already in `{first}`); drop one of the two patches")),
-                None => {
-                    upstreams.insert(up, e.path.clone());
-                }
-            }
-        }
-        parsed.push((e.path.clone(), patch));
-    }
+    let parsed = parse_listed(&dir, &listed, &mut found)?;
     let mut report = VerifyReport {
         repo: name.to_string(),
         dir: dir.clone(),
@@ -221,8 +117,8 @@ pub fn verify_repo(config: &Config, name: &str, against: &Against) -> Result<Ver
         applied: false,
         problems: Vec::new(),
     };
-    if blocked {
-        report.problems = problems;
+    if found.blocked {
+        report.problems = found.problems;
         return Ok(report);
     }
     let fork = config.resolve(&rc.path);
@@ -235,7 +131,7 @@ pub fn verify_repo(config: &Config, name: &str, against: &Against) -> Result<Ver
     match rebuild(&repo, base, &parsed)? {
         Err(f) => {
             let (file, patch) = &parsed[f.index];
-            problem(&dir.join(file), patch.diff_line, format!("does not apply onto {} + the {} patch(es) before it ({}); refresh the queue (`cargo xtask patches refresh`) or fix the patch", rc.base, f.index, f.reason));
+            found.add(&dir.join(file), patch.diff_line, format!("does not apply onto {} + the {} patch(es) before it ({}); refresh the queue (`cargo xtask patches refresh`) or fix the patch", rc.base, f.index, f.reason));
         }
         Ok(commits) => {
             let tip = commits.last().copied().unwrap_or(base);
@@ -250,42 +146,202 @@ pub fn verify_repo(config: &Config, name: &str, against: &Against) -> Result<Ver
                 Against::Branch(b) => Some(b.clone()),
             };
             if let Some(branch) = branch {
-                let other = repo
-                    .revparse_single(&format!("refs/heads/{branch}"))
-                    .and_then(|o| o.peel_to_tree())
-                    .with_context(|| {
-                        format!(
-                            "no branch `{branch}` in {} to compare the queue with",
-                            fork.display()
-                        )
-                    })?;
-                if other.id() != tree.id() {
-                    let diff = repo.diff_tree_to_tree(Some(&tree), Some(&other), None)?;
-                    let mut paths: Vec<String> = diff
-                        .deltas()
-                        .filter_map(|d| {
-                            d.new_file()
-                                .path()
-                                .or(d.old_file().path())
-                                .map(|p| p.display().to_string())
-                        })
-                        .collect();
-                    let more = paths.len().saturating_sub(10);
-                    paths.truncate(10);
-                    let paths = paths.join(", ")
-                        + &if more > 0 {
-                            format!(" and {more} more")
-                        } else {
-                            String::new()
-                        };
-                    problem(&series_path, 1, format!("the queue rebuilds tree {} but branch `{branch}` has tree {}; they differ in {paths}; run `cargo xtask patches refresh --repo {name}` to export the branch again", tree.id(), other.id()));
+                if let Some(differ) = compare_with_branch(&repo, &fork, &tree, &branch)? {
+                    found.add(&series_path, 1, format!("{differ}; run `cargo xtask patches refresh --repo {name}` to export the branch again"));
                 }
                 report.against = Some(branch);
             }
         }
     }
-    report.problems = problems;
+    report.problems = found.problems;
     Ok(report)
+}
+
+/// The problems found so far, and whether one of them keeps the patches from being applied.
+struct Findings<'a> {
+    /// The config file's directory, which shown paths are relative to.
+    root: &'a Path,
+    problems: Vec<Problem>,
+    blocked: bool,
+}
+
+impl Findings<'_> {
+    /// `p` relative to the config file's directory, with `/` separators.
+    fn show(&self, p: &Path) -> String {
+        p.strip_prefix(self.root)
+            .unwrap_or(p)
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+
+    fn add(&mut self, file: &Path, line: usize, message: String) {
+        self.problems.push(Problem {
+            file: self.show(file),
+            line,
+            message,
+        });
+    }
+
+    /// A problem that keeps the queue from being applied at all.
+    fn block(&mut self, file: &Path, line: usize, message: String) {
+        self.add(file, line, message);
+        self.blocked = true;
+    }
+}
+
+/// The series entries that name a patch file the toolkit can apply, in order; every other entry
+/// (a quilt option other than `-p1`, an unsafe path, a duplicate, a missing file) is a problem.
+fn check_series(
+    entries: Vec<series::Entry>,
+    dir: &Path,
+    found: &mut Findings,
+) -> Vec<series::Entry> {
+    let series_path = dir.join("series");
+    let mut listed: Vec<series::Entry> = Vec::new();
+    let mut lines: BTreeMap<String, usize> = BTreeMap::new();
+    for e in entries {
+        if let Some(option) = e.unsupported_option() {
+            found.block(
+                &series_path,
+                e.line,
+                format!(
+                    "`{}` has the option `{option}`; the toolkit applies patches as `-p1` only: regenerate the patch (`cargo xtask patches export`) or drop the option",
+                    e.path
+                ),
+            );
+        } else if let Some(why) = unsafe_path_reason(&e.path) {
+            found.block(
+                &series_path,
+                e.line,
+                format!("the entry `{}` {why}", e.path),
+            );
+        } else if let Some(first) = lines.get(&e.path) {
+            found.block(
+                &series_path,
+                e.line,
+                format!(
+                    "`{}` is listed twice (first at line {first}); remove one",
+                    e.path
+                ),
+            );
+        } else if !dir.join(&e.path).is_file() {
+            found.block(
+                &series_path,
+                e.line,
+                format!(
+                    "lists `{}` but there is no such file; restore it or remove the line",
+                    e.path
+                ),
+            );
+        } else {
+            lines.insert(e.path.clone(), e.line);
+            listed.push(e);
+        }
+    }
+    listed
+}
+
+/// Reads and parses each listed patch, checking its DEP-3 fields, its paths and that no two
+/// patches take the same upstream commit; returns the ones that parse.
+fn parse_listed(
+    dir: &Path,
+    listed: &[series::Entry],
+    found: &mut Findings,
+) -> Result<Vec<(String, PatchFile)>> {
+    let mut parsed = Vec::new();
+    let mut upstreams: BTreeMap<String, String> = BTreeMap::new();
+    for e in listed {
+        let path = dir.join(&e.path);
+        let bytes =
+            std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let patch = match PatchFile::parse(&bytes) {
+            Ok(p) => p,
+            Err(err) => {
+                found.block(
+                    &path,
+                    err.line,
+                    format!("{}; fix the file or export the queue again", err.message),
+                );
+                continue;
+            }
+        };
+        for (line, message) in field_problems(&patch, &e.path) {
+            found.add(&path, line, message);
+        }
+        for f in &patch.files {
+            for p in &f.paths {
+                if let Some(why) = unsafe_path_reason(p) {
+                    found.block(
+                        &path,
+                        f.line,
+                        format!("the path `{p}` {why}; such a patch is never applied"),
+                    );
+                }
+            }
+        }
+        let origin = patch.field("Origin");
+        let upstream = origin
+            .and_then(|o| origin_commit(&o.value))
+            .or_else(|| cherry_picked_from(&patch.body).map(|id| id.to_string()));
+        if let Some(up) = upstream {
+            let line = origin.map_or(1, |o| o.line);
+            match upstreams.get(&up) {
+                Some(first) => found.add(&path, line, format!("takes upstream commit {up} again (already in `{first}`); drop one of the two patches")),
+                None => {
+                    upstreams.insert(up, e.path.clone());
+                }
+            }
+        }
+        parsed.push((e.path.clone(), patch));
+    }
+    Ok(parsed)
+}
+
+/// How the rebuilt `tree` differs from `branch`'s tree (up to ten paths), or `None` when they
+/// are the same.
+fn compare_with_branch(
+    repo: &git2::Repository,
+    fork: &Path,
+    tree: &git2::Tree,
+    branch: &str,
+) -> Result<Option<String>> {
+    let other = repo
+        .revparse_single(&format!("refs/heads/{branch}"))
+        .and_then(|o| o.peel_to_tree())
+        .with_context(|| {
+            format!(
+                "no branch `{branch}` in {} to compare the queue with",
+                fork.display()
+            )
+        })?;
+    if other.id() == tree.id() {
+        return Ok(None);
+    }
+    let diff = repo.diff_tree_to_tree(Some(tree), Some(&other), None)?;
+    let mut paths: Vec<String> = diff
+        .deltas()
+        .filter_map(|d| {
+            d.new_file()
+                .path()
+                .or(d.old_file().path())
+                .map(|p| p.display().to_string())
+        })
+        .collect();
+    let more = paths.len().saturating_sub(10);
+    paths.truncate(10);
+    let paths = paths.join(", ")
+        + &if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        };
+    Ok(Some(format!(
+        "the queue rebuilds tree {} but branch `{branch}` has tree {}; they differ in {paths}",
+        tree.id(),
+        other.id()
+    )))
 }
 
 /// Required and well-formed DEP-3 fields, and the CVE a patch's directory promises.

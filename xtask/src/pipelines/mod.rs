@@ -12,10 +12,9 @@ pub mod yaml;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use clap::{CommandFactory, Parser};
 use serde::Serialize;
 
-use crate::cli::Cli;
+use crate::console::{paint, Style};
 pub use script::{expressions, untrusted_references, xtask_invocations, Invocation};
 use yaml::Node;
 
@@ -81,7 +80,9 @@ pub fn workflow_files(root: &Path, paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
 }
 
 /// Checks every workflow file; problem paths are shown relative to `root`.
-pub fn check(root: &Path, files: &[PathBuf]) -> Result<CheckReport> {
+/// `command_line` is the toolkit's command-line definition (`cli::Cli::command()`), which the
+/// invocations are parsed with; it is passed in so that this engine does not depend on the CLI.
+pub fn check(root: &Path, files: &[PathBuf], command_line: &clap::Command) -> Result<CheckReport> {
     let mut report = CheckReport {
         files: Vec::new(),
         invocations: 0,
@@ -91,13 +92,51 @@ pub fn check(root: &Path, files: &[PathBuf]) -> Result<CheckReport> {
         let text = std::fs::read_to_string(file)
             .with_context(|| format!("cannot read {}", file.display()))?;
         let shown = file.strip_prefix(root).unwrap_or(file).to_path_buf();
-        let (problems, invocations) = check_text(&shown, &text);
+        let (problems, invocations) = check_text(&shown, &text, command_line);
         report.problems.extend(problems);
         report.invocations += invocations;
         report.files.push(shown);
     }
     report.problems.extend(stale_copies(root, files)?);
     Ok(report)
+}
+
+impl CheckReport {
+    /// The problems and a summary line, for a person.
+    pub fn human(&self) -> String {
+        let mut out = String::new();
+        for p in &self.problems {
+            out.push_str(&format!("{} {p}\n", paint("error:", Style::Bad)));
+        }
+        let summary = format!(
+            "{} workflow file(s), {} `cargo xtask` invocation(s), {} problem(s)",
+            self.files.len(),
+            self.invocations,
+            self.problems.len()
+        );
+        let style = if self.problems.is_empty() {
+            Style::Good
+        } else {
+            Style::Bad
+        };
+        out.push_str(&paint(&summary, style));
+        out.push('\n');
+        out
+    }
+
+    /// The problems as a Markdown table, for a GitHub step summary.
+    pub fn markdown(&self) -> String {
+        let mut out = String::from("### pipelines check\n\n| where | problem |\n|---|---|\n");
+        for p in &self.problems {
+            out.push_str(&format!(
+                "| `{}:{}` | {} |\n",
+                p.file.display(),
+                p.line,
+                p.message.replace('|', "\\|")
+            ));
+        }
+        out
+    }
 }
 
 /// A reusable workflow only runs from `.github/workflows/`, so a repository that runs
@@ -136,9 +175,11 @@ fn stale_copies(root: &Path, files: &[PathBuf]) -> Result<Vec<Problem>> {
     Ok(problems)
 }
 
-/// Checks one workflow's text; returns its problems and how many invocations it has.
-pub fn check_text(file: &Path, text: &str) -> (Vec<Problem>, usize) {
+/// Checks one workflow's text against `command_line`; returns its problems and how many
+/// invocations it has.
+pub fn check_text(file: &Path, text: &str, command_line: &clap::Command) -> (Vec<Problem>, usize) {
     let mut c = Checker {
+        command_line,
         file: file.to_path_buf(),
         problems: Vec::new(),
         invocations: 0,
@@ -150,13 +191,14 @@ pub fn check_text(file: &Path, text: &str) -> (Vec<Problem>, usize) {
     (c.problems, c.invocations)
 }
 
-struct Checker {
+struct Checker<'a> {
+    command_line: &'a clap::Command,
     file: PathBuf,
     problems: Vec<Problem>,
     invocations: usize,
 }
 
-impl Checker {
+impl Checker<'_> {
     fn problem(&mut self, line: usize, message: String) {
         self.problems.push(Problem {
             file: self.file.clone(),
@@ -275,7 +317,7 @@ impl Checker {
         }
         for inv in found {
             self.invocations += 1;
-            if let Err(why) = parse_invocation(&inv) {
+            if let Err(why) = parse_invocation(&inv, self.command_line) {
                 self.problem(
                     run.text_line(inv.line),
                     format!(
@@ -291,13 +333,17 @@ impl Checker {
 /// Parses an invocation with the real command-line definition. Values only known at run time
 /// cannot be validated, so when there are any, every value parser accepts any text (flags,
 /// subcommands, required arguments and arity are still checked).
-pub fn parse_invocation(inv: &Invocation) -> std::result::Result<(), String> {
+pub fn parse_invocation(
+    inv: &Invocation,
+    command_line: &clap::Command,
+) -> std::result::Result<(), String> {
     let argv = std::iter::once("cargo-xtask".to_string()).chain(inv.args.iter().cloned());
-    let result = if inv.dynamic {
-        relaxed(Cli::command()).try_get_matches_from(argv).map(drop)
+    let command_line = if inv.dynamic {
+        relaxed(command_line.clone())
     } else {
-        Cli::try_parse_from(argv).map(drop)
+        command_line.clone()
     };
+    let result = command_line.try_get_matches_from(argv).map(drop);
     match result {
         Ok(()) => Ok(()),
         Err(e)
@@ -335,8 +381,27 @@ fn relaxed(cmd: clap::Command) -> clap::Command {
 mod tests {
     use super::*;
 
+    /// The part of the command line these workflows use: the rules are tested here, the real
+    /// command line by `tests/pipelines.rs` against the real workflows.
+    fn command_line() -> clap::Command {
+        let flag = |name: &'static str| {
+            clap::Arg::new(name)
+                .long(name)
+                .action(clap::ArgAction::SetTrue)
+        };
+        clap::Command::new("cargo-xtask")
+            .subcommand_required(true)
+            .subcommand(
+                clap::Command::new("backport")
+                    .arg(clap::Arg::new("cve").long("cve"))
+                    .arg(flag("dry-run"))
+                    .arg(clap::Arg::new("fix").num_args(1..)),
+            )
+            .subcommand(clap::Command::new("test"))
+    }
+
     fn problems(yaml: &str) -> Vec<String> {
-        check_text(Path::new("w.yml"), yaml)
+        check_text(Path::new("w.yml"), yaml, &command_line())
             .0
             .into_iter()
             .map(|p| format!("{}: {}", p.line, p.message))

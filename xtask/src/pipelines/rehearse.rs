@@ -16,6 +16,7 @@ use serde_json::{json, Map, Value};
 
 use super::expr::{self, Scope};
 use super::yaml::{self, Node};
+use crate::console::{paint, Style};
 
 /// What a rehearsal starts from.
 pub struct Plan {
@@ -97,6 +98,65 @@ impl Report {
     /// True when no job failed.
     pub fn passed(&self) -> bool {
         self.jobs.iter().all(|j| j.status != Status::Failed)
+    }
+
+    /// One line per job and step (with the log of a step that did not pass), the calls recorded
+    /// instead of made, and a summary line.
+    pub fn table(&self) -> String {
+        let report = self;
+        let word = |s: Status| match s {
+            Status::Passed => paint("passed", Style::Good),
+            Status::Failed => paint("FAILED", Style::Bad),
+            Status::Skipped => paint("skipped", Style::Dim),
+            Status::NotRehearsed => paint("NOT REHEARSED", Style::Warn),
+        };
+        let mut out = String::new();
+        for job in &report.jobs {
+            out.push_str(&format!("{} {}", word(job.status), job.name));
+            if let Some(reason) = &job.reason {
+                out.push_str(&format!(" ({reason})"));
+            }
+            out.push('\n');
+            for step in &job.steps {
+                out.push_str(&format!("  {} {}", word(step.status), step.name));
+                if !step.how.is_empty() && step.how != "bash" {
+                    out.push_str(&format!(" [{}]", step.how));
+                }
+                out.push('\n');
+                if let Some(log) = step.log.as_ref().filter(|_| step.status != Status::Passed) {
+                    for line in log.lines() {
+                        out.push_str(&format!("    | {line}\n"));
+                    }
+                }
+            }
+        }
+        for call in &report.recorded_calls {
+            out.push_str(&format!("recorded: {call}\n"));
+        }
+        let not = report
+            .jobs
+            .iter()
+            .filter(|j| j.status == Status::NotRehearsed)
+            .count();
+        let summary = format!(
+            "{} job(s): {}; {not} not rehearsed",
+            report.jobs.len(),
+            if report.passed() {
+                "no failure"
+            } else {
+                "FAILED"
+            }
+        );
+        out.push_str(&paint(
+            &summary,
+            if report.passed() {
+                Style::Good
+            } else {
+                Style::Bad
+            },
+        ));
+        out.push('\n');
+        out
     }
 }
 

@@ -7,7 +7,8 @@ use anyhow::{bail, Result};
 
 use super::sign::{self, GpgHome, SigningKey};
 use super::verify::{self, TrustedKey};
-use crate::official_build::{self, fixture, Arch, Os};
+use crate::fixtures::official_build as fixture;
+use crate::official_build::{self, Arch, Os};
 
 /// What the stage produced.
 #[derive(Clone, Debug)]
@@ -18,15 +19,21 @@ pub struct StageReport {
     pub signer: String,
     /// One line per step, for the demo to print.
     pub log: Vec<String>,
+    /// The release notes' "Accepted public API changes" section (empty when apicompat.toml
+    /// beside the fixture's els.toml accepts nothing).
+    pub accepted_api_changes: String,
 }
 
 /// Runs the stage under `sandbox` (created if needed): creates a fixture fork, bumps it, builds
 /// linux-x64 with the fixture build scripts, assembles the release (with `vex` when given),
-/// signs it with a throwaway key and verifies it against that key's public half.
+/// signs it with a throwaway key and verifies it against that key's public half. Before each step
+/// it writes to stderr the `cargo xtask` command line that does the same, to re-run it by hand.
 pub fn run_stage(sandbox: &Path, vex: Option<&Path>) -> Result<StageReport> {
     let mut log = Vec::new();
     let f = fixture::create(sandbox)?;
     let config = f.load_config()?;
+    let xtask = format!("cargo xtask --config {}", f.config.display());
+    eprintln!("$ {xtask} bump");
     let bumped = crate::bump::bump(&config, &crate::bump::Options::default())?;
     log.push(format!(
         "bump: {} → {} in {} repositories",
@@ -42,6 +49,7 @@ pub fn run_stage(sandbox: &Path, vex: Option<&Path>) -> Result<StageReport> {
         dry_run: false,
         quiet: true,
     };
+    eprintln!("$ {xtask} build --os linux --arch x64");
     let built = official_build::build(&config, &options)?;
     if !built.succeeded {
         bail!(
@@ -58,6 +66,10 @@ pub fn run_stage(sandbox: &Path, vex: Option<&Path>) -> Result<StageReport> {
         "build: linux-x64, OfficialBuildId {}",
         built.official_build_id
     ));
+    let vex_arg = vex
+        .map(|v| format!(" --vex {}", v.display()))
+        .unwrap_or_default();
+    eprintln!("$ {xtask} release{vex_arg}");
     let release = super::assemble(
         &config,
         &super::Options {
@@ -72,6 +84,10 @@ pub fn run_stage(sandbox: &Path, vex: Option<&Path>) -> Result<StageReport> {
     ));
     let home = GpgHome::temporary()?;
     let (secret, public, _) = sign::throwaway_key(&home, "net6-els demo <demo@example.org>")?;
+    eprintln!(
+        "$ ELS_SIGNING_KEY=\"$(cat <a throwaway key>)\" {xtask} release sign {}",
+        release.dir.display()
+    );
     let signed = sign::sign(&release.dir, &SigningKey::Armored(secret), None)?;
     log.push(format!(
         "sign: {} signatures by {}",
@@ -80,6 +96,11 @@ pub fn run_stage(sandbox: &Path, vex: Option<&Path>) -> Result<StageReport> {
     ));
     let public_key = sandbox.join("signing-key.pub.asc");
     crate::atomic::write(&public_key, public)?;
+    eprintln!(
+        "$ {xtask} release verify {} --key {}",
+        release.dir.display(),
+        public_key.display()
+    );
     let verified = verify::verify(&release.dir, &TrustedKey::File(public_key))?;
     if !verified.problems.is_empty() {
         bail!(
@@ -91,7 +112,16 @@ pub fn run_stage(sandbox: &Path, vex: Option<&Path>) -> Result<StageReport> {
         "verify: {} files and their signatures check out",
         verified.checked
     ));
+    let notes = std::fs::read_to_string(release.dir.join(super::NOTES))?;
+    let accepted_api_changes = notes
+        .split_once(super::ACCEPTED_API_HEADING)
+        .map(|(_, section)| {
+            let end = section.find("\n## ").unwrap_or(section.len());
+            format!("{}{}", super::ACCEPTED_API_HEADING, &section[..end])
+        })
+        .unwrap_or_default();
     Ok(StageReport {
+        accepted_api_changes,
         version: release.version,
         release_dir: release.dir,
         cves: release.cves,

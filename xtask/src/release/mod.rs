@@ -374,13 +374,16 @@ pub fn parse_checksum_line(line: &str) -> Option<(String, String)> {
         .then(|| (hash.to_ascii_lowercase(), name.to_string()))
 }
 
+/// The heading of the release notes' section of accepted public API differences.
+pub const ACCEPTED_API_HEADING: &str = "## Accepted public API changes";
+
 /// The release notes' section listing every public API difference apicompat.toml accepts, each
 /// with its CVE and justification (empty when servicing changed no public API).
 fn accepted_api_changes(accepted: &Suppressions) -> String {
     if accepted.entries.is_empty() {
         return String::new();
     }
-    let mut md = String::from("\n## Accepted public API changes\n\nServicing adds no public API; these differences from Microsoft's release were accepted because a security fix needs them.\n\n| CVE | Assembly | Change | API | Justification |\n| --- | --- | --- | --- | --- |\n");
+    let mut md = format!("\n{ACCEPTED_API_HEADING}\n\nServicing adds no public API; these differences from Microsoft's release were accepted because a security fix needs them.\n\n| CVE | Assembly | Change | API | Justification |\n| --- | --- | --- | --- | --- |\n");
     for e in &accepted.entries {
         md.push_str(&format!(
             "| {} | {} | {} | `{}` | {} |\n",
