@@ -37,6 +37,60 @@ pub struct Config {
     pub github: GithubSettings,
     #[serde(default)]
     pub feed: FeedSettings,
+    #[serde(default)]
+    pub packages: PackagesSettings,
+}
+
+/// The Linux packages (`cargo xtask package`) and their repositories (`cargo xtask repo`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PackagesSettings {
+    /// Who builds the packages: the `.deb` Maintainer and the `.rpm` Packager.
+    #[serde(default = "default_packages_maintainer")]
+    pub maintainer: String,
+    /// The `.rpm` Vendor and the name in the repositories' metadata (`Origin`, `Label`).
+    #[serde(default = "default_packages_vendor")]
+    pub vendor: String,
+    /// The package revision appended to the version (`6.0.37-1.els`): it says the package is the
+    /// fork's, not Microsoft's (whose packages are `6.0.36-1`).
+    #[serde(default = "default_packages_revision")]
+    pub revision: String,
+    /// The project's web page, in the packages' `Homepage`/`URL`.
+    #[serde(default)]
+    pub homepage: Option<String>,
+    /// The repository tree `cargo xtask repo` publishes to, relative to the config file
+    /// (default `<artifacts-dir>/repo`).
+    #[serde(default)]
+    pub repo_dir: Option<PathBuf>,
+    /// Where customers reach that tree (the `baseurl` of the `.repo` files and the APT source
+    /// line); default a `file://` URL of `repo-dir`.
+    #[serde(default)]
+    pub repo_url: Option<String>,
+}
+
+impl Default for PackagesSettings {
+    fn default() -> Self {
+        PackagesSettings {
+            maintainer: default_packages_maintainer(),
+            vendor: default_packages_vendor(),
+            revision: default_packages_revision(),
+            homepage: None,
+            repo_dir: None,
+            repo_url: None,
+        }
+    }
+}
+
+fn default_packages_maintainer() -> String {
+    "net6-els maintainers <net6-els@example.org>".to_string()
+}
+
+fn default_packages_vendor() -> String {
+    "net6-els".to_string()
+}
+
+fn default_packages_revision() -> String {
+    "1.els".to_string()
 }
 
 /// Settings that apply to the fork as a whole.
@@ -180,6 +234,15 @@ pub struct ReleaseSettings {
     /// The environment variable holding the signing key's passphrase, if it has one.
     #[serde(default = "default_signing_passphrase_env")]
     pub signing_passphrase_env: String,
+    /// The environment variable holding the Authenticode certificate: a PFX file, base64.
+    #[serde(default = "default_authenticode_pfx_env")]
+    pub authenticode_pfx_env: String,
+    /// The environment variable holding the PFX's password.
+    #[serde(default = "default_authenticode_password_env")]
+    pub authenticode_password_env: String,
+    /// An RFC 3161 timestamp server for Authenticode signatures (none: untimestamped).
+    #[serde(default)]
+    pub authenticode_timestamp_url: Option<String>,
 }
 
 impl Default for ReleaseSettings {
@@ -190,6 +253,9 @@ impl Default for ReleaseSettings {
             signing_key_env: default_signing_key_env(),
             signing_key_id_env: default_signing_key_id_env(),
             signing_passphrase_env: default_signing_passphrase_env(),
+            authenticode_pfx_env: default_authenticode_pfx_env(),
+            authenticode_password_env: default_authenticode_password_env(),
+            authenticode_timestamp_url: None,
         }
     }
 }
@@ -208,6 +274,14 @@ fn default_signing_key_id_env() -> String {
 
 fn default_signing_passphrase_env() -> String {
     "ELS_SIGNING_KEY_PASSPHRASE".to_string()
+}
+
+fn default_authenticode_pfx_env() -> String {
+    "ELS_AUTHENTICODE_PFX".to_string()
+}
+
+fn default_authenticode_password_env() -> String {
+    "ELS_AUTHENTICODE_PASSWORD".to_string()
 }
 
 /// `[advisories]`: the advisory feed, its files and the remediation deadlines.
@@ -610,5 +684,13 @@ impl Config {
     /// Where builds collect artifacts and releases are assembled (`[build] artifacts-dir`).
     pub fn artifacts_dir(&self) -> PathBuf {
         self.resolve(&self.build.artifacts_dir)
+    }
+
+    /// The package repository tree `cargo xtask repo` publishes to.
+    pub fn repo_dir(&self) -> PathBuf {
+        match &self.packages.repo_dir {
+            Some(dir) => self.resolve(dir),
+            None => self.artifacts_dir().join("repo"),
+        }
     }
 }

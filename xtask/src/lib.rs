@@ -31,6 +31,7 @@ pub mod process;
 pub mod release;
 pub mod remote;
 pub mod repo;
+pub mod repository;
 pub mod schemas;
 pub mod token;
 pub mod version;

@@ -135,7 +135,12 @@ outputs! {
     crate::patches::VerifySummary => "patches-verify", 1;
     crate::pipelines::CheckReport => "pipelines-check", 1;
     crate::pipelines::rehearse::Report => "pipelines-rehearse", 1;
+    crate::package::Report => "package", 1;
     crate::release::Report => "release", 1;
+    crate::release::authenticode::Report => "release-authenticode", 1;
+    crate::release::authenticode::VerifyReport => "release-authenticode-verify", 1;
+    crate::repository::Report => "repo", 1;
+    crate::repository::verify::Report => "repo-verify", 1;
     crate::release::sign::Report => "release-sign", 1;
     crate::release::verify::Report => "release-verify", 1;
 }

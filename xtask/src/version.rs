@@ -95,6 +95,18 @@ pub struct BuildId {
 }
 
 impl BuildId {
+    /// Arcade's pre-release suffix of the packages an official build with this id makes
+    /// (`<label>.<yy*1000 + MM*50 + dd>.<revision>`, e.g. `servicing.24516.4` for 20241016.4):
+    /// non-shipping packages keep it even in a stable build.
+    pub fn package_suffix(self, label: &str) -> String {
+        let (yy, mm, dd) = (
+            self.date / 10000 % 100,
+            self.date / 100 % 100,
+            self.date % 100,
+        );
+        format!("{label}.{}.{}", yy * 1000 + mm * 50 + dd, self.revision)
+    }
+
     /// The build id for `date` (yyyyMMdd) that follows `last` (the last one used, if any): the
     /// next revision on the same day, else revision 1. Refuses ids that would not sort after
     /// Microsoft's last official build.
@@ -191,6 +203,16 @@ pub fn parse_date(text: &str, what: &str) -> Result<jiff::civil::Date> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn package_suffixes_are_arcades() {
+        // Microsoft's 6.0.36 builds: 20241016.4 made Microsoft.Private.Winforms
+        // 6.0.36-servicing.24516.4.
+        let id: BuildId = "20241016.4".parse().unwrap();
+        assert_eq!(id.package_suffix("servicing"), "servicing.24516.4");
+        let id: BuildId = "20251231.12".parse().unwrap();
+        assert_eq!(id.package_suffix("servicing"), "servicing.25631.12");
+    }
 
     #[test]
     fn build_ids_must_follow_microsofts_last() {

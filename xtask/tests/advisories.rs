@@ -528,6 +528,7 @@ fn every_consumer_sees_the_same_cve_to_patch_map_from_a_quilt_series() {
     );
     let input = VexInput {
         product_version: "6.0.37",
+        package_revision: "1.els",
         author: ".NET 6 ELS",
         id_prefix: "urn:net6-els:vex:",
         timestamp: "2026-04-01T12:00:00Z".parse().unwrap(),
@@ -714,6 +715,7 @@ fn vex_document_validates_against_the_openvex_schema() {
     );
     let input = VexInput {
         product_version: "6.0.37",
+        package_revision: "1.els",
         author: ".NET 6 ELS",
         id_prefix: "urn:net6-els:vex:",
         timestamp: "2026-04-01T12:00:00Z".parse().unwrap(),
@@ -738,6 +740,24 @@ fn vex_document_validates_against_the_openvex_schema() {
     assert_eq!(
         of("CVE-2025-55248")["products"][0]["@id"],
         "pkg:generic/dotnet-runtime@6.0.37"
+    );
+    // Beside the generic purl, the Linux packages that carry the runtime, as scanners name them.
+    let purls: Vec<&str> = of("CVE-2025-55248")["products"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["identifiers"]["purl"].as_str().unwrap())
+        .collect();
+    for purl in [
+        "pkg:deb/debian/dotnet-runtime-6.0@6.0.37-1.els?arch=amd64&distro=debian-12",
+        "pkg:deb/ubuntu/dotnet-hostfxr-6.0@6.0.37-1.els?arch=amd64&distro=ubuntu-22.04",
+        "pkg:rpm/redhat/dotnet-runtime-6.0@6.0.37-1.els?arch=x86_64&distro=rhel-9",
+    ] {
+        assert!(purls.contains(&purl), "{purl} not in {purls:?}");
+    }
+    assert!(
+        !purls.iter().any(|p| p.contains("aspnetcore-runtime")),
+        "a runtime fix names no ASP.NET Core package: {purls:?}"
     );
     assert_eq!(of("CVE-2026-21218")["status"], "not_affected");
     assert_eq!(

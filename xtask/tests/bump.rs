@@ -270,3 +270,113 @@ fn refuses_a_dirty_worktree() {
             .contains("<ProductVersion>6.0.36<")
     );
 }
+
+#[test]
+fn the_desktop_repositories_are_branded_and_consume_the_forks_runtime() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = fixture::create(tmp.path()).unwrap();
+    let desktop = [&f.winforms, &f.wpf, &f.windowsdesktop];
+    let before: Vec<(Vec<u8>, Vec<u8>)> = desktop
+        .iter()
+        .map(|d| {
+            (
+                std::fs::read(d.join("eng/Versions.props")).unwrap(),
+                std::fs::read(d.join("eng/Version.Details.xml")).unwrap(),
+            )
+        })
+        .collect();
+    let report = bump(&f.load_config().unwrap(), &Options::default()).unwrap();
+    let names: Vec<&str> = report.repos.iter().map(|r| r.repo.as_str()).collect();
+    assert_eq!(
+        names,
+        ["runtime", "aspnetcore", "winforms", "wpf", "windowsdesktop"]
+    );
+    for (dir, (props, details)) in desktop.iter().zip(&before) {
+        let after_props = std::fs::read(dir.join("eng/Versions.props")).unwrap();
+        let after_details = std::fs::read(dir.join("eng/Version.Details.xml")).unwrap();
+        // Exactly the branding and runtime's packages move; out-of-band packages (6.0.0), Arcade
+        // and the transport packages of other desktop repositories keep their versions.
+        assert_only_values_changed(props, &after_props, &[("36", "37"), ("6.0.36", "6.0.37")]);
+        assert_only_values_changed(details, &after_details, &[("6.0.36", "6.0.37")]);
+        let text = String::from_utf8(after_props).unwrap();
+        assert!(text.contains("<PatchVersion>37</PatchVersion>"), "{text}");
+        assert!(
+            text.contains(">6.0.0</MicrosoftWin32SystemEvents"),
+            "{text}"
+        );
+        let details = String::from_utf8(after_details).unwrap();
+        assert!(
+            details.contains("<Dependency Name=\"Microsoft.NETCore.App.Ref\" Version=\"6.0.37\">")
+                && details.contains(
+                    "<Dependency Name=\"Microsoft.NETCore.App.Runtime.win-x64\" Version=\"6.0.37\">"
+                ),
+            "{details}"
+        );
+        assert_eq!(
+            git(dir, &["log", "-1", "--format=%s"]).trim(),
+            "Update branding to 6.0.37"
+        );
+        assert_eq!(git(dir, &["status", "--porcelain"]), "");
+    }
+    let wpf = std::fs::read_to_string(f.wpf.join("eng/Versions.props")).unwrap();
+    assert!(
+        wpf.contains("<MicrosoftNETCoreAppRefVersion>6.0.37</MicrosoftNETCoreAppRefVersion>")
+            && wpf.contains("<MicrosoftPrivateWinformsVersion>6.0.36-servicing.24516.4<"),
+        "{wpf}"
+    );
+    let windowsdesktop = report
+        .repos
+        .iter()
+        .find(|r| r.repo == "windowsdesktop")
+        .unwrap();
+    let changed: Vec<&str> = windowsdesktop
+        .changes
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(
+        changed,
+        [
+            "PatchVersion",
+            "Dependency[Microsoft.NETCore.App.Ref]@Version",
+            "MicrosoftNETCoreAppRefPackageVersion",
+            "Dependency[Microsoft.NETCore.App.Runtime.win-x64]@Version",
+            "MicrosoftNETCoreAppRuntimewinx64PackageVersion"
+        ]
+    );
+}
+
+#[test]
+fn a_desktop_dependency_without_its_property_is_refused_and_nothing_changes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = fixture::create(tmp.path()).unwrap();
+    let props = f.wpf.join("eng/Versions.props");
+    let text = std::fs::read_to_string(&props).unwrap().replace(
+        "    <MicrosoftNETCoreAppRuntimewinx64Version>6.0.36</MicrosoftNETCoreAppRuntimewinx64Version>\n",
+        "",
+    );
+    std::fs::write(&props, text).unwrap();
+    commit_all(&f.wpf, "drop a property");
+    let heads: Vec<String> = [&f.runtime, &f.aspnetcore, &f.winforms, &f.wpf]
+        .iter()
+        .map(|d| git(d, &["rev-parse", "HEAD"]))
+        .collect();
+    let err = format!(
+        "{:#}",
+        bump(&f.load_config().unwrap(), &Options::default()).unwrap_err()
+    );
+    assert!(
+        err.contains("wpf/eng/Version.Details.xml:")
+            && err.contains("Microsoft.NETCore.App.Runtime.win-x64 comes from dotnet-runtime")
+            && err.contains("<MicrosoftNETCoreAppRuntimewinx64Version>"),
+        "{err}"
+    );
+    let after: Vec<String> = [&f.runtime, &f.aspnetcore, &f.winforms, &f.wpf]
+        .iter()
+        .map(|d| git(d, &["rev-parse", "HEAD"]))
+        .collect();
+    assert_eq!(heads, after);
+    for d in [&f.runtime, &f.aspnetcore, &f.winforms, &f.wpf] {
+        assert_eq!(git(d, &["status", "--porcelain"]), "");
+    }
+}

@@ -30,6 +30,9 @@ fn demo_runs_every_stage_on_a_fresh_sandbox() {
         "$ cargo xtask feed publish --channel lab → 5 packages added",
         "<package pattern=\"System.Security.Cryptography.Xml\" />",
         "installed System.Security.Cryptography.Xml 6.0.1.1",
+        "would build 6.0.37 for win-x64",
+        "windowsdesktop [planned]",
+        "/p:MicrosoftPrivateWinformsPackageVersion=6.0.37-servicing.",
         // The compat stage ran, and says why its FAIL rows are expected.
         "CoreCLR 3.1.23 stands in for Microsoft's 6.0.36",
         "failed, as expected here: 3.1.23 → 8.0.4 differences",

@@ -426,3 +426,239 @@ fn wine_msiexec_installs_upgrades_and_uninstalls() {
     assert_eq!(reg(r"HKLM\SOFTWARE\WOW6432Node\dotnet"), None);
     assert_eq!(reg(r"HKLM\SOFTWARE\dotnet"), None);
 }
+
+/// A throwaway self-signed code-signing certificate made with openssl: (PFX bytes, PEM path).
+fn throwaway_certificate(dir: &Path, password: &str) -> (Vec<u8>, PathBuf) {
+    let key = dir.join("key.pem");
+    let cert = dir.join("cert.pem");
+    let pfx = dir.join("cert.pfx");
+    run(
+        "openssl",
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            key.to_str().unwrap(),
+            "-out",
+            cert.to_str().unwrap(),
+            "-days",
+            "2",
+            "-subj",
+            "/CN=net6-els test code signing",
+            "-addext",
+            "extendedKeyUsage=codeSigning",
+        ],
+        &[],
+    );
+    run(
+        "openssl",
+        &[
+            "pkcs12",
+            "-export",
+            "-out",
+            pfx.to_str().unwrap(),
+            "-inkey",
+            key.to_str().unwrap(),
+            "-in",
+            cert.to_str().unwrap(),
+            "-passout",
+            &format!("pass:{password}"),
+        ],
+        &[],
+    );
+    (std::fs::read(&pfx).unwrap(), cert)
+}
+
+fn osslsigncode_verify(file: &Path, ca: &Path) -> std::process::Output {
+    Command::new("osslsigncode")
+        .args(["verify", "-CAfile", ca.to_str().unwrap(), "-in"])
+        .arg(file)
+        .output()
+        .expect("cannot run osslsigncode (apt-get install osslsigncode)")
+}
+
+#[test]
+fn authenticode_signs_msis_and_the_binaries_in_zips_and_a_tampered_msi_fails() {
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().unwrap();
+    let password = "correct horse battery staple";
+    let (pfx, ca) = throwaway_certificate(dir.path(), password);
+    let pfx_base64 = base64::engine::general_purpose::STANDARD.encode(&pfx);
+    let work = dir.path().join("win-x64");
+    std::fs::create_dir_all(&work).unwrap();
+    let msi = work.join("dotnet-runtime-6.0.37-win-x64.msi");
+    std::fs::copy(&built_msi("6.0.37", Product::Runtime).path, &msi).unwrap();
+    let zip =
+        testenv::windows_archive(windows_root(), Product::Runtime, v("6.0.37"), &work).unwrap();
+    let unsigned_zip = zip_files(&zip);
+    // A build's manifest lists the zip: signing must keep it true.
+    let manifest = format!(
+        "{{\n  \"version\": \"6.0.37\",\n  \"rid\": \"win-x64\",\n  \"official-build-id\": \"20250114.3\",\n  \"files\": [\n    {{ \"name\": \"{}\", \"repo\": \"runtime\", \"size\": 1, \"sha512\": \"00\" }}\n  ]\n}}\n",
+        zip.file_name().unwrap().to_string_lossy()
+    );
+    std::fs::write(work.join("manifest.json"), manifest).unwrap();
+    let xtask = |args: &[&str], env: &[(&str, &str)]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+        cmd.args(args)
+            .current_dir(dir.path())
+            .env("NO_COLOR", "1")
+            .env_remove("ELS_AUTHENTICODE_PFX")
+            .env_remove("ELS_AUTHENTICODE_PASSWORD");
+        for (k, val) in env {
+            cmd.env(k, val);
+        }
+        cmd.output().unwrap()
+    };
+    let secrets = [
+        ("ELS_AUTHENTICODE_PFX", pfx_base64.as_str()),
+        ("ELS_AUTHENTICODE_PASSWORD", password),
+    ];
+    let files = [msi.to_str().unwrap(), zip.to_str().unwrap()];
+
+    // Unsigned, the binaries of the fork's build would not verify against our certificate.
+    assert!(!osslsigncode_verify(&msi, &ca).status.success());
+
+    let out = xtask(
+        &[&["release", "authenticode"][..], &files].concat(),
+        &secrets,
+    );
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}{stderr}");
+    let binaries = unsigned_zip
+        .keys()
+        .filter(|n| n.ends_with(".exe") || n.ends_with(".dll"))
+        .count();
+    assert!(
+        stdout.contains(&format!(
+            "({binaries} binaries inside); manifest.json updated"
+        )),
+        "{stdout}"
+    );
+    for secret in [password, &pfx_base64[..40]] {
+        assert!(!stdout.contains(secret) && !stderr.contains(secret));
+    }
+    // The consumer's tool checks them: the MSI and every PE file inside the zip.
+    let verified = osslsigncode_verify(&msi, &ca);
+    assert!(
+        verified.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verified.stdout)
+    );
+    let signed_zip = zip_files(&zip);
+    assert_eq!(
+        signed_zip.keys().collect::<Vec<_>>(),
+        unsigned_zip.keys().collect::<Vec<_>>()
+    );
+    for (name, bytes) in &signed_zip {
+        let pe = name.ends_with(".exe") || name.ends_with(".dll");
+        assert_eq!(pe, bytes != &unsigned_zip[name], "{name}");
+        // The muxer, hostfxr and a framework assembly, checked here with the consumer's tool;
+        // `--verify` below checks every one.
+        if name == "dotnet.exe"
+            || name.ends_with("/hostfxr.dll")
+            || name.ends_with("/System.Private.CoreLib.dll")
+        {
+            let extracted = dir.path().join("extracted.bin");
+            std::fs::write(&extracted, bytes).unwrap();
+            assert!(
+                osslsigncode_verify(&extracted, &ca).status.success(),
+                "{name}"
+            );
+        }
+    }
+    // The signed MSI still installs the same files.
+    let extracted = dir.path().join("extract");
+    run(
+        "msiextract",
+        &["-C", extracted.to_str().unwrap(), msi.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(
+        tree_files(&extracted.join("dotnet")).len(),
+        built_msi("6.0.37", Product::Runtime).files
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(work.join("manifest.json")).unwrap()).unwrap();
+    let zip_bytes = std::fs::read(&zip).unwrap();
+    assert_eq!(
+        manifest["files"][0]["sha512"].as_str().unwrap(),
+        xtask::official_build::sha512_hex(&zip_bytes)
+    );
+    assert_eq!(manifest["files"][0]["size"], zip_bytes.len());
+    let verify_cli = |paths: &[&str]| {
+        let verify = [
+            "release",
+            "authenticode",
+            "--verify",
+            "--ca",
+            ca.to_str().unwrap(),
+        ];
+        xtask(&[&verify[..], paths].concat(), &[])
+    };
+    let out = verify_cli(&files);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    // A tampered MSI (one byte of its product name changed) fails verification.
+    let mut bytes = std::fs::read(&msi).unwrap();
+    let at = bytes
+        .windows(7)
+        .position(|w| w == b"Contoso")
+        .expect("the product name is in the string pool");
+    bytes[at] = b'K';
+    let tampered = dir.path().join("tampered.msi");
+    std::fs::write(&tampered, &bytes).unwrap();
+    assert!(!osslsigncode_verify(&tampered, &ca).status.success());
+    let out = verify_cli(&[tampered.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("does not verify"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // So does a signature by another certificate.
+    let other = dir.path().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    let (_, other_ca) = throwaway_certificate(&other, "x");
+    assert!(!osslsigncode_verify(&msi, &other_ca).status.success());
+
+    // Refused, exit 2, nothing changed: a wrong password, no certificate, an already hashed file.
+    let before = std::fs::read(&msi).unwrap();
+    let out = xtask(
+        &["release", "authenticode", msi.to_str().unwrap()],
+        &[
+            ("ELS_AUTHENTICODE_PFX", pfx_base64.as_str()),
+            ("ELS_AUTHENTICODE_PASSWORD", "wrong"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("wrong"));
+    let out = xtask(&["release", "authenticode", msi.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("set $ELS_AUTHENTICODE_PFX"));
+    std::fs::write(
+        work.join("SHA512SUMS"),
+        format!(
+            "{}  dotnet-runtime-6.0.37-win-x64.msi\n",
+            xtask::official_build::sha512_hex(&before)
+        ),
+    )
+    .unwrap();
+    let out = xtask(
+        &[&["release", "authenticode"][..], &files].concat(),
+        &secrets,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("sign it before it is hashed"));
+    assert_eq!(std::fs::read(&msi).unwrap(), before);
+    assert_eq!(std::fs::read(&zip).unwrap(), zip_bytes);
+}

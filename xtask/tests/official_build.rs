@@ -280,3 +280,99 @@ fn missing_prerequisites_are_named_with_what_to_install() {
     let err = build(&f.load_config().unwrap(), &options(Os::Windows, false)).unwrap_err();
     assert!(format!("{err}").contains("--dry-run"), "{err}");
 }
+
+#[test]
+fn the_windows_plan_builds_the_desktop_runtime_on_the_forks_packages() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = fixture::create(tmp.path()).unwrap();
+    let report = build(&f.load_config().unwrap(), &options(Os::Windows, true)).unwrap();
+    let names: Vec<&str> = report.repos.iter().map(|r| r.repo.as_str()).collect();
+    assert_eq!(
+        names,
+        ["runtime", "aspnetcore", "winforms", "wpf", "windowsdesktop"]
+    );
+    let arcade = "build.cmd -restore -build -pack -ci -configuration Release -platform x64 /p:OfficialBuildId=20250114.3";
+    // Build 20250114.3 versions the transport packages 6.0.36-servicing.25064.3; wpf and
+    // windowsdesktop restore them from the earlier repositories' package folders.
+    let nonshipping = |dir: &Path| {
+        dir.join("artifacts/packages/Release/NonShipping")
+            .display()
+            .to_string()
+    };
+    let expected = [
+        (&f.winforms, arcade.to_string()),
+        (
+            &f.wpf,
+            format!(
+                "{arcade} /p:MicrosoftPrivateWinformsVersion=6.0.36-servicing.25064.3 /p:RestoreAdditionalProjectSources={}",
+                nonshipping(&f.winforms)
+            ),
+        ),
+        (
+            &f.windowsdesktop,
+            format!(
+                "{arcade} /p:MicrosoftPrivateWinformsPackageVersion=6.0.36-servicing.25064.3 /p:MicrosoftDotNetWpfGitHubPackageVersion=6.0.36-servicing.25064.3 /p:RestoreAdditionalProjectSources={}%3B{}",
+                nonshipping(&f.winforms),
+                nonshipping(&f.wpf)
+            ),
+        ),
+    ];
+    for (b, (dir, command)) in report.repos[2..].iter().zip(expected) {
+        assert_eq!(&b.dir, dir);
+        assert_eq!(b.command.join(" "), command);
+        // The same feed handling as runtime and aspnetcore: Microsoft's internal feeds go, the
+        // fork's feed comes in (its runtime packages).
+        assert_eq!(
+            b.feeds.removed,
+            [
+                "darc-int-dotnet-runtime-bca7acb",
+                "darc-int-dotnet-emsdk-2bd0ca1"
+            ]
+        );
+        assert_eq!(
+            b.feeds.added.as_deref(),
+            Some("https://pkgs.example.org/net6-els/nuget/v3/index.json")
+        );
+    }
+
+    // After a bump the desktop repositories consume the fork's 6.0.37 runtime and transport
+    // packages; the CLI prints cmd.exe lines for all five.
+    xtask::bump::bump(&f.load_config().unwrap(), &Default::default()).unwrap();
+    let out = cargo_xtask(
+        tmp.path(),
+        &[
+            "build",
+            "--os",
+            "windows",
+            "--dry-run",
+            "--official-build-id",
+            "20250114.3",
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    let mut at = 0;
+    for (repo, dir) in [
+        ("runtime", &f.runtime),
+        ("aspnetcore", &f.aspnetcore),
+        ("winforms", &f.winforms),
+        ("wpf", &f.wpf),
+        ("windowsdesktop", &f.windowsdesktop),
+    ] {
+        let line = format!("{repo} [planned]\n  cd /d {}\n", dir.display());
+        let found = stdout[at..]
+            .find(&line)
+            .unwrap_or_else(|| panic!("{repo} not planned in order:\n{stdout}"));
+        at += found + line.len();
+    }
+    assert!(
+        stdout.contains("would build 6.0.37 for win-x64")
+            && stdout.contains("/p:MicrosoftPrivateWinformsVersion=6.0.37-servicing.25064.3 "),
+        "{stdout}"
+    );
+    for dir in [&f.winforms, &f.wpf, &f.windowsdesktop] {
+        assert!(std::fs::read_to_string(dir.join("NuGet.config"))
+            .unwrap()
+            .contains("darc-int-"));
+    }
+}

@@ -70,6 +70,9 @@ pub struct Identifiers {
 pub struct VexInput<'a> {
     /// The fork release, `6.0.N`.
     pub product_version: &'a str,
+    /// The revision of its Linux packages (`[packages] revision`, `1.els`): the products are also
+    /// named by the packages' purls (`pkg:deb/…`, `pkg:rpm/…`), as scanners see them installed.
+    pub package_revision: &'a str,
     pub author: &'a str,
     /// `@id` prefix; the product version is appended.
     pub id_prefix: &'a str,
@@ -142,12 +145,22 @@ pub fn document(
         };
         let products = product_names(advisory)
             .into_iter()
-            .map(|name| {
-                let purl = format!("pkg:generic/{name}@{}", input.product_version);
-                Product {
-                    id: purl.clone(),
-                    identifiers: Identifiers { purl },
-                }
+            .flat_map(|name| {
+                let generic = format!("pkg:generic/{name}@{}", input.product_version);
+                let packages = crate::package::purl::packages_of(name)
+                    .iter()
+                    .flat_map(|p| {
+                        crate::package::purl::purls(
+                            p,
+                            input.product_version,
+                            input.package_revision,
+                        )
+                    });
+                std::iter::once(generic).chain(packages)
+            })
+            .map(|purl| Product {
+                id: purl.clone(),
+                identifiers: Identifiers { purl },
             })
             .collect();
         let mut statement = Statement {

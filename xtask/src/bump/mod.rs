@@ -1,8 +1,11 @@
 //! `cargo xtask bump`: brands the fork with its next patch version and commits it as
 //! "Update branding to 6.0.N" in each product repository — runtime `eng/Versions.props`
 //! (`ProductVersion`, `PatchVersion`), aspnetcore (`AspNetCorePatchVersion` and the package
-//! baseline it checks against), and the `ServicingVersion` of every out-of-band package whose
-//! sources changed since the last branding (to the fork's own four-part package version).
+//! baseline it checks against), the desktop repositories winforms, wpf and windowsdesktop
+//! (`PatchVersion`, and the runtime packages they consume moved to the fork's new runtime in
+//! `eng/Versions.props` and `eng/Version.Details.xml`), and the `ServicingVersion` of every
+//! out-of-band package whose sources changed since the last branding (to the fork's own
+//! four-part package version).
 //! Edits keep every other byte of the files.
 
 use std::path::{Path, PathBuf};
@@ -13,6 +16,7 @@ use serde::Serialize;
 
 use crate::config::{Config, RepoConfig};
 use crate::msbuild::XmlFile;
+use crate::official_build::dependencies::{self, Dependency};
 use crate::version::Version;
 
 /// The subject of a branding commit; the version follows it.
@@ -120,6 +124,13 @@ pub fn bump(config: &Config, options: &Options) -> Result<Report> {
         let mut aspnetcore = open_checked(config, aspnetcore_config)?;
         plan_aspnetcore(&mut aspnetcore, target)?;
         plans.push(aspnetcore);
+    }
+    for name in DESKTOP_REPOS {
+        if let Ok(desktop_config) = config.repo(name) {
+            let mut desktop = open_checked(config, desktop_config)?;
+            plan_desktop(&mut desktop, current, target)?;
+            plans.push(desktop);
+        }
     }
 
     let mut repos = Vec::new();
@@ -400,6 +411,66 @@ fn plan_aspnetcore(plan: &mut RepoPlan<'_>, target: Version) -> Result<()> {
             new: previous.clone(),
         });
     }
+    Ok(())
+}
+
+/// The repositories of the Windows Desktop runtime, branded like runtime.
+const DESKTOP_REPOS: [&str; 3] = ["winforms", "wpf", "windowsdesktop"];
+
+/// A desktop repository: `PatchVersion`, and every package it consumes from runtime at the
+/// runtime's `current` version moved to `target` — the `<Dependency>` in `eng/Version.Details.xml`
+/// and its property in `eng/Versions.props` (`…PackageVersion`, or `…Version` as wpf names them),
+/// as Maestro's dependency flow would — so the desktop runtime is built against the fork's own
+/// runtime packages. Out-of-band packages at their own versions (6.0.0) keep them; the transport
+/// packages between desktop repositories carry their build's id and are set by the build.
+fn plan_desktop(plan: &mut RepoPlan<'_>, current: Version, target: Version) -> Result<()> {
+    let props = plan.files.len();
+    plan.files
+        .push(XmlFile::read(&plan.root.join("eng/Versions.props"))?);
+    let doc = &plan.files[props];
+    let (p, patch) = doc.number_property("PatchVersion")?;
+    if patch >= target.patch {
+        bail!(
+            "{}:{}: <PatchVersion> is already {patch}; bumping to {target} would go backwards",
+            doc.path().display(),
+            p.line
+        );
+    }
+    plan.set_property(props, "PatchVersion", &target.patch.to_string())?;
+
+    let details_path = plan.root.join("eng/Version.Details.xml");
+    let mut details = XmlFile::read(&details_path)?;
+    let current = current.to_string();
+    let target = target.to_string();
+    let details_rel = relative(&plan.root, &details_path);
+    let moved: Vec<Dependency> = dependencies::read(&details)
+        .into_iter()
+        .filter(|d| d.version == current && d.comes_from("runtime"))
+        .collect();
+    for dependency in moved {
+        details.set_attribute(dependency.index, "Version", &target)?;
+        let name = &dependency.name;
+        plan.changes.push(Change {
+            file: details_rel.clone(),
+            line: dependency.line,
+            name: format!("Dependency[{name}]@Version"),
+            old: current.clone(),
+            new: target.clone(),
+        });
+        let doc = &plan.files[props];
+        let property = dependency.property(&details, doc)?;
+        let value = doc.property(&property)?;
+        if value.value.trim() != current {
+            bail!(
+                "{}:{}: <{property}> is {} but eng/Version.Details.xml says {name} {current}; make them agree before bumping",
+                doc.path().display(),
+                value.line,
+                value.value
+            );
+        }
+        plan.set_property(props, &property, &target)?;
+    }
+    plan.files.push(details);
     Ok(())
 }
 

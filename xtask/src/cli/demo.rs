@@ -14,7 +14,8 @@ use crate::fixtures::sandbox;
 /// maintainer runs — advisories, backport (clean, already applied, conflict, abort, resolve,
 /// continue), the patch queue, VEX, the compat corpus on real runtimes, apicompat (one accepted
 /// and one rejected public API difference), bump → build → release → sign → verify, the NuGet
-/// feed and MSIs — printing each stage's `cargo xtask` command line (to stderr, to re-run it by
+/// feed, the Windows build's plan (runtime, aspnetcore, winforms, wpf, windowsdesktop) and
+/// MSIs — printing each stage's `cargo xtask` command line (to stderr, to re-run it by
 /// hand) and its real output. The sandbox's fixes stand in for the real release/8.0 commits
 /// of CVE-2025-55248, CVE-2025-30399 and CVE-2025-21172.
 ///
@@ -176,6 +177,12 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
         &toolkit,
     )?;
     println!("{}\n", feed.join("\n"));
+    command(
+        &root.join("release-stage"),
+        "Windows (in release-stage/, whose els.toml adds the desktop forks winforms, wpf, windowsdesktop): the build's cmd.exe lines",
+        &["build", "--os", "windows", "--dry-run"],
+        Success,
+    )?;
     heading("Windows: MSIs like Microsoft's from real Windows runtime files (wixl; read back with msiinfo)");
     crate::package::msi::demo(
         &crate::compat::testenv::cache_dir(&crate::compat::testenv::target_dir(&toolkit)),
@@ -183,6 +190,12 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
         &mut std::io::stdout(),
     )?;
     println!();
+    heading("Linux packages → signed APT/DNF repositories: package → publish lab → promote to stable → verify");
+    crate::package::demo::demo(
+        &toolkit,
+        &root.join("package-stage"),
+        &mut std::io::stdout(),
+    )?;
 
     let summary = match compat_ran {
         true => "The demo ran every stage for real. The compat FAIL rows and apicompat's exit 1 above are the differences those stages exist to find.",

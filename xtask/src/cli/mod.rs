@@ -21,9 +21,11 @@ mod demo;
 pub mod exit;
 mod feed;
 mod init;
+mod package;
 mod patches;
 mod pipelines;
 mod release;
+mod repository;
 mod schemas;
 mod test;
 mod vex;
@@ -57,9 +59,11 @@ pub enum Command {
     Demo(demo::Args),
     Feed(feed::Args),
     Init(init::Args),
+    Package(package::Args),
     Patches(patches::Args),
     Pipelines(pipelines::Args),
     Release(release::Args),
+    Repo(repository::Args),
     Schemas(schemas::Args),
     Test(test::Args),
     Vex(vex::Args),
@@ -123,9 +127,11 @@ fn dispatch(command: Command, ctx: &Context) -> Result<Outcome> {
         Command::Demo(args) => demo::run(args, ctx),
         Command::Feed(args) => feed::run(args, ctx),
         Command::Init(args) => init::run(args, ctx),
+        Command::Package(args) => package::run(args, ctx),
         Command::Patches(args) => patches::run(args, ctx),
         Command::Pipelines(args) => pipelines::run(args, ctx),
         Command::Release(args) => release::run(args, ctx),
+        Command::Repo(args) => repository::run(args, ctx),
         Command::Schemas(args) => schemas::run(args, ctx),
         Command::Test(args) => test::run(args, ctx),
         Command::Vex(args) => vex::run(args, ctx),

@@ -49,6 +49,35 @@ pub enum Action {
         #[arg(long)]
         json: bool,
     },
+    /// Sign MSIs and Windows binaries (.exe, .dll, and those inside win-x64 zips) with Authenticode,
+    /// in place, before anything hashes them; with --verify, check their signatures instead.
+    ///
+    /// The certificate is a PFX, base64 in $ELS_AUTHENTICODE_PFX (or --pfx FILE), its password in
+    /// $ELS_AUTHENTICODE_PASSWORD; neither is printed. signtool signs on Windows, osslsigncode
+    /// elsewhere. A build's manifest.json beside a signed zip gets the new size and SHA-512; a file
+    /// already listed in a SHA512SUMS beside it is refused.
+    ///
+    /// Example: `cargo xtask release authenticode artifacts/els/6.0.37/win-x64/dotnet-runtime-6.0.37-win-x64.zip`
+    ///
+    /// Example: `cargo xtask release authenticode --verify --ca codesign.pem release/*.msi`
+    #[command(verbatim_doc_comment)]
+    Authenticode {
+        /// The files to sign (or verify).
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// Read the certificate from this PFX file instead of $ELS_AUTHENTICODE_PFX.
+        #[arg(long, value_name = "FILE", conflicts_with = "verify")]
+        pfx: Option<PathBuf>,
+        /// Check the signatures instead of signing.
+        #[arg(long)]
+        verify: bool,
+        /// The trusted certificates (PEM) to verify against (osslsigncode; signtool uses the
+        /// Windows certificate store).
+        #[arg(long, value_name = "FILE", requires = "verify")]
+        ca: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Check every hash and signature and the consistency between files, manifests and release.json.
     ///
     /// Example: `cargo xtask release verify artifacts/els/release/6.0.37 --key net6-els-signing.asc`
@@ -82,6 +111,13 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
             }
             Ok(Outcome::Success)
         }
+        Some(Action::Authenticode {
+            files,
+            pfx,
+            verify,
+            ca,
+            json,
+        }) => authenticode(files, pfx, verify, ca, json, ctx),
         Some(Action::Verify {
             dir,
             key,
@@ -112,6 +148,74 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
             Ok(outcome)
         }
     }
+}
+
+fn authenticode(
+    files: Vec<PathBuf>,
+    pfx: Option<PathBuf>,
+    verify: bool,
+    ca: Option<PathBuf>,
+    json: bool,
+    ctx: &Context,
+) -> Result<Outcome> {
+    use crate::release::authenticode;
+    let files: Vec<PathBuf> = files.iter().map(|f| ctx.cwd().join(f)).collect();
+    if verify {
+        let ca = ca.map(|c| ctx.cwd().join(c));
+        let checked = authenticode::verify(&files, ca.as_deref())?;
+        let problems: Vec<String> = checked
+            .iter()
+            .flat_map(|c| {
+                c.problems
+                    .iter()
+                    .map(move |p| format!("{}: {p}", c.path.display()))
+            })
+            .collect();
+        if json {
+            println!(
+                "{}",
+                crate::schemas::to_json(&authenticode::VerifyReport {
+                    files: checked.clone()
+                })?
+            );
+            return Ok(Outcome::of_problems(&problems));
+        }
+        let outcome = super::print_problems(&problems);
+        for c in checked.iter().filter(|c| c.problems.is_empty()) {
+            let inside = match c.entries.len() {
+                0 => String::new(),
+                n => format!(" ({n} binaries inside)"),
+            };
+            println!("{} {}{inside}", paint("ok", Style::Good), c.path.display());
+        }
+        return Ok(outcome);
+    }
+    let settings = ctx.config()?.map(|c| c.release).unwrap_or_default();
+    let pfx = pfx.map(|p| ctx.cwd().join(p));
+    let certificate = authenticode::Certificate::from_env(&settings, pfx.as_deref())?;
+    let options = authenticode::Options {
+        description: ctx.config()?.map(|c| c.fork.name),
+        timestamp_url: settings.authenticode_timestamp_url.clone(),
+    };
+    let report = authenticode::sign(&files, &certificate, &options)?;
+    if json {
+        println!("{}", crate::schemas::to_json(&report)?);
+    } else {
+        for f in &report.files {
+            let what = if f.signed == 1 && !f.path.to_string_lossy().ends_with(".zip") {
+                String::new()
+            } else {
+                format!(" ({} binaries inside)", f.signed)
+            };
+            let manifest = if f.manifest_updated {
+                "; manifest.json updated"
+            } else {
+                ""
+            };
+            println!("signed {}{what}{manifest}", f.path.display());
+        }
+    }
+    Ok(Outcome::Success)
 }
 
 fn assemble(args: AssembleArgs, ctx: &Context) -> Result<Outcome> {

@@ -15,7 +15,8 @@ const ZIZMOR_PACKAGE: &str = "zizmor==1.32.0";
 /// Run the toolkit's test suite, after installing what the tests need.
 ///
 /// Installs (or reuses, cached under target/) GnuPG for the release tests, msitools, wixl,
-/// gcab, Wine and the real Windows runtime files for the MSI tests, the real CoreCLR runtimes and
+/// gcab, Wine and the real Windows runtime files for the MSI tests, osslsigncode and openssl for
+/// the Authenticode tests, the real CoreCLR runtimes and
 /// Mono's C# compiler for the compat tests, actionlint and zizmor for the workflow lint tests,
 /// and jq for the workflow rehearsals; then runs `cargo test --workspace`. Extra arguments after `--` go to `cargo test`.
 ///
@@ -110,8 +111,9 @@ impl TestTotals {
 
 /// The Debian packages the tests drive, each with the command that shows it is installed:
 /// GnuPG for the release tests; jq for the workflow rehearsals; msitools, wixl, gcab and Wine for
-/// the MSI tests.
-const DEBIAN_TOOLS: [(&str, &[&str]); 7] = [
+/// the MSI tests; osslsigncode (and openssl, for throwaway certificates) for Authenticode; the
+/// consumers' tools that judge the Linux packages and their repositories.
+const DEBIAN_TOOLS: [(&str, &[&str]); 15] = [
     ("gpg", &["gnupg"]),
     // The feed tests run nuget.exe on Mono's full class library (mono-complete; `csharp` is only
     // in it, while `mono` alone may come with mono-mcs) and compile a NuGet search client.
@@ -121,6 +123,14 @@ const DEBIAN_TOOLS: [(&str, &[&str]); 7] = [
     ("msiinfo", &["msitools"]),
     ("gcab", &["gcab"]),
     ("wine", &["wine", "wine64"]),
+    ("dpkg-deb", &["dpkg"]),
+    ("lintian", &["lintian"]),
+    ("rpm", &["rpm"]),
+    ("rpmlint", &["rpmlint"]),
+    ("createrepo_c", &["createrepo-c"]),
+    ("dnf", &["dnf"]),
+    ("osslsigncode", &["osslsigncode"]),
+    ("openssl", &["openssl"]),
 ];
 
 /// Installs the Debian packages of [`DEBIAN_TOOLS`] whose command is missing, with one apt-get

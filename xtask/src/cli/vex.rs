@@ -54,8 +54,15 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
         .as_ref()
         .map(|c| c.fork.name.clone())
         .unwrap_or_else(|| ".NET 6 ELS".to_string());
+    let package_revision = config
+        .as_ref()
+        .unwrap_or(&fork_defaults)
+        .packages
+        .revision
+        .clone();
     let input = VexInput {
         product_version: &product_version,
+        package_revision: &package_revision,
         author: settings.vex_author.as_deref().unwrap_or(&fork_name),
         id_prefix: &settings.vex_id_prefix,
         timestamp,

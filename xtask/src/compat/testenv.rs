@@ -412,3 +412,103 @@ pub fn windows_archive(
     crate::atomic::write(&path, zip.finish()?.into_inner())?;
     Ok(path)
 }
+
+/// Writes `dotnet-runtime-<version>-linux-x64.tar.gz` and `aspnetcore-runtime-<version>-linux-x64.tar.gz`
+/// into `dir`, shaped like Microsoft's archives, from the prepared root at `dotnet_root`: the real
+/// 8.0.4 `dotnet` muxer, hostfxr and Microsoft.NETCore.App renamed to `version`, with execute
+/// bits on the ELF files as in the real archive. No ASP.NET Core runtime exists here, so its
+/// archive holds only the framework's description files (runtimeconfig and deps.json) under
+/// `shared/Microsoft.AspNetCore.App/<version>/`: enough for the host to list it, not to run it.
+/// Returns the two paths.
+pub fn release_archives(dotnet_root: &Path, version: &str, dir: &Path) -> Result<[PathBuf; 2]> {
+    let mut runtime: Vec<(String, u32, Vec<u8>)> = Vec::new();
+    for name in ["dotnet", "LICENSE.txt", "ThirdPartyNotices.txt"] {
+        runtime.push(archive_file(dotnet_root, name, name)?);
+    }
+    runtime.push(archive_file(
+        dotnet_root,
+        &format!("host/fxr/{CURRENT}/libhostfxr.so"),
+        &format!("host/fxr/{version}/libhostfxr.so"),
+    )?);
+    let framework = dotnet_root
+        .join("shared/Microsoft.NETCore.App")
+        .join(CURRENT);
+    let mut names: Vec<String> = std::fs::read_dir(&framework)
+        .with_context(|| format!("cannot read {}", framework.display()))?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    for name in names {
+        runtime.push(archive_file(
+            dotnet_root,
+            &format!("shared/Microsoft.NETCore.App/{CURRENT}/{name}"),
+            &format!("shared/Microsoft.NETCore.App/{version}/{name}"),
+        )?);
+    }
+    let aspnet_dir = format!("shared/Microsoft.AspNetCore.App/{version}");
+    let aspnet = vec![
+        (
+            format!("{aspnet_dir}/Microsoft.AspNetCore.App.runtimeconfig.json"),
+            0o644,
+            format!("{{\n  \"runtimeOptions\": {{\n    \"tfm\": \"net6.0\",\n    \"framework\": {{\n      \"name\": \"Microsoft.NETCore.App\",\n      \"version\": \"{version}\"\n    }}\n  }}\n}}\n").into_bytes(),
+        ),
+        (
+            format!("{aspnet_dir}/Microsoft.AspNetCore.App.deps.json"),
+            0o644,
+            format!("{{\n  \"runtimeTarget\": {{ \"name\": \".NETCoreApp,Version=v6.0/linux-x64\" }},\n  \"targets\": {{ \".NETCoreApp,Version=v6.0/linux-x64\": {{ \"Microsoft.AspNetCore.App.Runtime.linux-x64/{version}\": {{}} }} }},\n  \"libraries\": {{ \"Microsoft.AspNetCore.App.Runtime.linux-x64/{version}\": {{ \"type\": \"runtimepack\", \"serviceable\": false, \"sha512\": \"\" }} }}\n}}\n").into_bytes(),
+        ),
+    ];
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let runtime_path = dir.join(format!("dotnet-runtime-{version}-linux-x64.tar.gz"));
+    let aspnet_path = dir.join(format!("aspnetcore-runtime-{version}-linux-x64.tar.gz"));
+    crate::atomic::write(&runtime_path, tar_gz(&runtime)?)?;
+    crate::atomic::write(&aspnet_path, tar_gz(&aspnet)?)?;
+    Ok([runtime_path, aspnet_path])
+}
+
+/// One file of the prepared root at its path in an archive; ELF files are executable, as in
+/// Microsoft's archives (the wheels lose the bit).
+fn archive_file(root: &Path, from: &str, to: &str) -> Result<(String, u32, Vec<u8>)> {
+    let path = root.join(from);
+    let data = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mode = if data.starts_with(b"\x7fELF") {
+        0o755
+    } else {
+        0o644
+    };
+    Ok((to.to_string(), mode, data))
+}
+
+/// A `.tar.gz` of `files` (with their parent directories), every member under `./`.
+fn tar_gz(files: &[(String, u32, Vec<u8>)]) -> Result<Vec<u8>> {
+    let mut dirs = std::collections::BTreeSet::new();
+    for (path, _, _) in files {
+        let mut parent = Path::new(path).parent();
+        while let Some(p) = parent.filter(|p| !p.as_os_str().is_empty()) {
+            dirs.insert(p.to_path_buf());
+            parent = p.parent();
+        }
+    }
+    let mut tar = tar::Builder::new(Vec::new());
+    let header = |mode: u32, size: u64, kind: tar::EntryType| {
+        let mut h = tar::Header::new_gnu();
+        h.set_mode(mode);
+        h.set_size(size);
+        h.set_entry_type(kind);
+        h.set_mtime(0);
+        h
+    };
+    for d in &dirs {
+        let mut h = header(0o755, 0, tar::EntryType::Directory);
+        tar.append_data(&mut h, format!("./{}/", d.display()), std::io::empty())?;
+    }
+    for (path, mode, data) in files {
+        let mut h = header(*mode, data.len() as u64, tar::EntryType::Regular);
+        tar.append_data(&mut h, format!("./{path}"), data.as_slice())?;
+    }
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &tar.into_inner()?)?;
+    Ok(gz.finish()?)
+}

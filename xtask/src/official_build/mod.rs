@@ -3,6 +3,7 @@
 //! id later than Microsoft's, streams each build's log to a file, and collects the shipping
 //! artifacts into `<artifacts-dir>/<version>/<rid>/` with a manifest (name, size, SHA-512).
 
+pub mod dependencies;
 pub mod nuget;
 
 use std::io::{IsTerminal, Read};
@@ -170,9 +171,13 @@ pub fn build(config: &Config, options: &Options) -> Result<Report> {
         }
     }
 
-    let mut builds = Vec::new();
+    let mut builds: Vec<RepoBuild> = Vec::new();
     for repo in &repos {
-        builds.push(plan(config, repo, options.os, options.arch, build_id)?);
+        let mut b = plan(config, repo, options.os, options.arch, build_id)?;
+        b.command.extend(transport_packages(
+            config, repo, &builds, version, build_id,
+        )?);
+        builds.push(b);
     }
     let mut report = Report {
         version: version.to_string(),
@@ -426,6 +431,58 @@ fn plan(
         elapsed_secs: 0.0,
         error_tail: Vec::new(),
     })
+}
+
+/// The desktop repositories consume each other's transport packages (Microsoft.Private.Winforms,
+/// Microsoft.DotNet.Wpf.GitHub), which Arcade versions `6.0.N-<label>.<date>.<revision>` from the
+/// official build id. Every repository of one build shares the id, so the versions the earlier
+/// repositories of this build made are known: for each `<Dependency>` in `eng/Version.Details.xml`
+/// that comes from one of them, the build gets `/p:<its Versions.props property>=<that version>`,
+/// and NuGet restore gets those repositories' package folders as extra sources.
+fn transport_packages(
+    config: &Config,
+    repo: &RepoConfig,
+    earlier: &[RepoBuild],
+    version: Version,
+    build_id: BuildId,
+) -> Result<Vec<String>> {
+    let dir = config.resolve(&repo.path);
+    let details_path = dir.join("eng/Version.Details.xml");
+    if earlier.is_empty() || !details_path.is_file() {
+        return Ok(Vec::new());
+    }
+    let details = XmlFile::read(&details_path)?;
+    let props = XmlFile::read(&dir.join("eng/Versions.props"))?;
+    let mut args = Vec::new();
+    let mut sources = Vec::new();
+    for dependency in dependencies::read(&details) {
+        let Some(producer) = earlier
+            .iter()
+            .find(|b| b.repo != "runtime" && dependency.comes_from(&b.repo))
+        else {
+            continue;
+        };
+        let property = dependency.property(&details, &props)?;
+        let label = XmlFile::read(&producer.dir.join("eng/Versions.props"))?
+            .property("PreReleaseVersionLabel")?
+            .value;
+        args.push(format!(
+            "/p:{property}={version}-{}",
+            build_id.package_suffix(label.trim())
+        ));
+        let packages = producer.dir.join("artifacts/packages/Release/NonShipping");
+        let packages = packages.display().to_string();
+        if !sources.contains(&packages) {
+            sources.push(packages);
+        }
+    }
+    if !sources.is_empty() {
+        args.push(format!(
+            "/p:RestoreAdditionalProjectSources={}",
+            sources.join("%3B")
+        ));
+    }
+    Ok(args)
 }
 
 /// Runs one build with its output streamed to the log file (a growing log cannot be written

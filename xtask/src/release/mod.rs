@@ -4,6 +4,7 @@
 //! CVE with its upstream fix and patch, and the OpenVEX document. `sign` adds detached OpenPGP
 //! signatures; `verify` checks hashes, signatures and the consistency between the files.
 
+pub mod authenticode;
 pub mod demo;
 pub mod queue;
 pub mod sign;
@@ -398,7 +399,7 @@ fn accepted_api_changes(accepted: &Suppressions) -> String {
 }
 
 /// Writes `SHA512SUMS` for every file in `dir` (except itself and signatures); returns the names.
-fn write_checksums(dir: &Path) -> Result<Vec<String>> {
+pub fn write_checksums(dir: &Path) -> Result<Vec<String>> {
     let mut names: Vec<String> = std::fs::read_dir(dir)?
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().into_owned())
@@ -412,4 +413,17 @@ fn write_checksums(dir: &Path) -> Result<Vec<String>> {
     }
     crate::atomic::write(&dir.join(CHECKSUMS), text)?;
     Ok(names)
+}
+
+/// After files were added to a release: writes `SHA512SUMS` again and, when the release was
+/// signed, signs its metadata again with `signer`. Returns whether it signed.
+pub fn reseal(dir: &Path, signer: &sign::Signer) -> Result<bool> {
+    write_checksums(dir)?;
+    let signed = SIGNED
+        .iter()
+        .any(|n| dir.join(format!("{n}.asc")).is_file());
+    if signed {
+        sign::sign_with(dir, signer)?;
+    }
+    Ok(signed)
 }

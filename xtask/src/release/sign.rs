@@ -180,9 +180,161 @@ pub fn throwaway_key(home: &GpgHome, user_id: &str) -> Result<(String, String, S
     Ok((String::from_utf8(secret)?, String::from_utf8(public)?, fpr))
 }
 
+/// How a signature is made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SignatureKind {
+    /// A detached, ASCII-armored signature (`.asc`, `Release.gpg`, `repomd.xml.asc`).
+    DetachedArmored,
+    /// A detached binary signature packet (an RPM header signature).
+    DetachedBinary,
+    /// The data with its signature inline (APT's `InRelease`).
+    Clearsigned,
+}
+
+/// A signing key made ready for use: an armored key imported into a private temporary GnuPG home,
+/// or a key of the user's keyring or agent. The secret never leaves GnuPG.
+pub struct Signer {
+    home: GpgHome,
+    key: String,
+    passphrase: Option<String>,
+}
+
+impl std::fmt::Debug for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Signer({})", self.key)
+    }
+}
+
+impl Signer {
+    /// Imports `key` (when armored) and checks it holds exactly one secret key.
+    pub fn new(key: &SigningKey, passphrase: Option<&str>) -> Result<Signer> {
+        let (home, key) = match key {
+            SigningKey::Armored(secret) => {
+                let home = GpgHome::temporary()?;
+                home.run_ok(
+                    "import the signing key",
+                    &["--import"],
+                    Some(secret.as_bytes()),
+                )
+                .context(
+                    "the signing key could not be imported; it must be an armored OpenPGP secret key",
+                )?;
+                let fprs = home.fingerprints(true)?;
+                let [fpr] = fprs.as_slice() else {
+                    bail!(
+                        "the signing key must hold exactly one secret key (found {})",
+                        fprs.len()
+                    );
+                };
+                let fpr = fpr.clone();
+                (home, fpr)
+            }
+            SigningKey::KeyId(id) => (GpgHome::user(), id.clone()),
+        };
+        Ok(Signer {
+            home,
+            key,
+            passphrase: passphrase.map(str::to_string),
+        })
+    }
+
+    /// The signing key named by the environment variables of `[release]`.
+    pub fn from_env(settings: &ReleaseSettings) -> Result<Signer> {
+        let (key, passphrase) = key_from_env(settings)?;
+        Signer::new(&key, passphrase.as_deref())
+    }
+
+    /// The full fingerprint of the signing key (public information).
+    pub fn fingerprint(&self) -> Result<String> {
+        let wanted = self.key.replace(' ', "").to_uppercase();
+        Ok(self
+            .home
+            .fingerprints(true)?
+            .into_iter()
+            .find(|f| f.ends_with(&wanted))
+            .unwrap_or_else(|| self.key.clone()))
+    }
+
+    /// The public half of the key, armored or binary (a keyring for APT's `signed-by`).
+    pub fn public_key(&self, armored: bool) -> Result<Vec<u8>> {
+        let mut args = vec!["--export"];
+        if armored {
+            args.insert(0, "--armor");
+        }
+        args.push(&self.key);
+        let key = self.home.run_ok("export the public key", &args, None)?;
+        if key.is_empty() {
+            bail!("gpg exported no public key for {}", self.key);
+        }
+        Ok(key)
+    }
+
+    /// Signs the file at `path`. With `time` (Unix seconds) the signature carries that creation
+    /// time instead of now, so that a reproducible build (`SOURCE_DATE_EPOCH`) signs identically.
+    pub fn sign_file(
+        &self,
+        path: &Path,
+        kind: SignatureKind,
+        time: Option<i64>,
+    ) -> Result<Vec<u8>> {
+        let file = path.display().to_string();
+        let mut args: Vec<String> = Vec::new();
+        match kind {
+            SignatureKind::DetachedArmored => {
+                args.extend(["--armor".into(), "--detach-sign".into()])
+            }
+            SignatureKind::DetachedBinary => args.push("--detach-sign".into()),
+            SignatureKind::Clearsigned => args.push("--clearsign".into()),
+        }
+        // SHA-256: what rpm and apt expect (gpg's default digest for older keys is SHA-1).
+        args.extend(["--digest-algo".into(), "SHA256".into()]);
+        if let Some(t) = time {
+            // The key may be younger than the fixed date: that is not a clock problem here.
+            args.extend([
+                "--faked-system-time".into(),
+                format!("{t}!"),
+                "--ignore-time-conflict".into(),
+            ]);
+        }
+        args.extend([
+            "--local-user".into(),
+            self.key.clone(),
+            "--output".into(),
+            "-".into(),
+        ]);
+        if self.passphrase.is_some() {
+            args.extend(["--pinentry-mode", "loopback", "--passphrase-fd", "0"].map(String::from));
+        }
+        args.push(file.clone());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.home.run_ok(
+            &format!("sign {file}"),
+            &args,
+            self.passphrase.as_deref().map(str::as_bytes),
+        )
+    }
+
+    /// Signs `data` (through a private temporary file) like [`Signer::sign_file`].
+    pub fn sign_bytes(
+        &self,
+        data: &[u8],
+        kind: SignatureKind,
+        time: Option<i64>,
+    ) -> Result<Vec<u8>> {
+        let mut tmp = tempfile::NamedTempFile::new().context("cannot create a temporary file")?;
+        std::io::Write::write_all(&mut tmp, data)?;
+        self.sign_file(tmp.path(), kind, time)
+    }
+}
+
 /// Signs the checksum file, release.json, the release notes and the VEX document (when present)
 /// in `dir`, writing `<file>.asc` next to each.
 pub fn sign(dir: &Path, key: &SigningKey, passphrase: Option<&str>) -> Result<Report> {
+    sign_with(dir, &Signer::new(key, passphrase)?)
+}
+
+/// Like [`sign`] with a key already made ready.
+pub fn sign_with(dir: &Path, signer: &Signer) -> Result<Report> {
     let mut targets: Vec<PathBuf> = SIGNED.iter().map(|n| dir.join(n)).collect();
     if dir.join(VEX).is_file() {
         targets.push(dir.join(VEX));
@@ -193,60 +345,15 @@ pub fn sign(dir: &Path, key: &SigningKey, passphrase: Option<&str>) -> Result<Re
             missing.display()
         );
     }
-    let (home, key) = match key {
-        SigningKey::Armored(secret) => {
-            let home = GpgHome::temporary()?;
-            home.run_ok(
-                "import the signing key",
-                &["--import"],
-                Some(secret.as_bytes()),
-            )
-            .context(
-                "the signing key could not be imported; it must be an armored OpenPGP secret key",
-            )?;
-            let fprs = home.fingerprints(true)?;
-            let [fpr] = fprs.as_slice() else {
-                bail!(
-                    "the signing key must hold exactly one secret key (found {})",
-                    fprs.len()
-                );
-            };
-            let fpr = fpr.clone();
-            (home, fpr)
-        }
-        SigningKey::KeyId(id) => (GpgHome::user(), id.clone()),
-    };
     let mut signatures = Vec::new();
     for target in &targets {
-        let file = target.display().to_string();
-        let mut args = vec![
-            "--armor",
-            "--detach-sign",
-            "--local-user",
-            key.as_str(),
-            "--output",
-            "-",
-        ];
-        if passphrase.is_some() {
-            args.extend(["--pinentry-mode", "loopback", "--passphrase-fd", "0"]);
-        }
-        args.push(&file);
-        let sig = home.run_ok(
-            &format!("sign {file}"),
-            &args,
-            passphrase.map(str::as_bytes),
-        )?;
-        let out = PathBuf::from(format!("{file}.asc"));
+        let sig = signer.sign_file(target, SignatureKind::DetachedArmored, None)?;
+        let out = PathBuf::from(format!("{}.asc", target.display()));
         crate::atomic::write(&out, sig)?;
         signatures.push(out);
     }
-    let fingerprint = home
-        .fingerprints(true)?
-        .into_iter()
-        .find(|f| f.ends_with(&key.replace(' ', "").to_uppercase()))
-        .unwrap_or(key);
     Ok(Report {
-        fingerprint,
+        fingerprint: signer.fingerprint()?,
         signatures,
     })
 }

@@ -285,10 +285,12 @@ fn check_release_json(
             }
         }
     }
-    for name in sums
-        .keys()
-        .filter(|n| n.ends_with(".nupkg") || n.ends_with(".tar.gz") || n.ends_with(".zip"))
-    {
+    for name in sums.keys().filter(|n| {
+        n.ends_with(".nupkg")
+            || n.ends_with(".tar.gz")
+            || n.ends_with(".zip")
+            || crate::package::is_package_file(n)
+    }) {
         if !listed.contains(name) {
             report
                 .problems

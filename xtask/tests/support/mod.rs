@@ -95,7 +95,11 @@ pub fn schema_name(args: &[&str]) -> Option<String> {
         "backport" if args.contains(&"--abort") => "backport-abort".into(),
         "patches" if second == "refresh" => "patches-export".into(),
         "patches" | "pipelines" => format!("{}-{second}", words[0]),
-        "feed" if second == "verify" => "feed-verify".into(),
+        "feed" | "repo" if second == "verify" => format!("{}-verify", words[0]),
+        "release" if second == "authenticode" && args.contains(&"--verify") => {
+            "release-authenticode-verify".into()
+        }
+        "release" if second == "authenticode" => "release-authenticode".into(),
         "release" if matches!(second, "sign" | "verify") => format!("release-{second}"),
         first => first.into(),
     };

@@ -1,0 +1,187 @@
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result};
+
+use super::{Context, Outcome};
+use crate::channel::Channel;
+use crate::console::{paint, Style};
+use crate::release::sign::Signer;
+use crate::repository::{self, PublishOptions, Tree};
+use crate::version::Version;
+
+/// Publish a release's packages to signed APT and DNF repositories with a `lab` and a `stable`
+/// channel, promote a release from lab to stable, and verify the repositories.
+///
+/// Example: `cargo xtask repo publish --channel lab --release artifacts/els/release/6.0.37 && cargo xtask repo promote 6.0.37 --from lab --to stable`
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    pub action: Action,
+}
+
+/// Flags every repository command takes.
+#[derive(Debug, clap::Args)]
+pub struct TreeArgs {
+    /// The repository tree (default: [packages] repo-dir, or <artifacts-dir>/repo).
+    #[arg(long, value_name = "DIR")]
+    pub repo_dir: Option<PathBuf>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Action {
+    /// Add a release's .deb and .rpm files to a channel and sign its metadata with the release key.
+    ///
+    /// Example: `ELS_SIGNING_KEY="$(cat key.asc)" cargo xtask repo publish --channel lab --release artifacts/els/release/6.0.37`
+    Publish {
+        /// The channel: lab or stable.
+        #[arg(long)]
+        channel: Channel,
+        /// The release directory (default: <artifacts-dir>/release/<current version>).
+        #[arg(long, value_name = "DIR")]
+        release: Option<PathBuf>,
+        /// The date recorded in the release's channels.json (default: today).
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        date: Option<String>,
+        #[command(flatten)]
+        tree: TreeArgs,
+    },
+    /// Put the exact package files of a release that are in one channel into another.
+    ///
+    /// Example: `ELS_SIGNING_KEY="$(cat key.asc)" cargo xtask repo promote 6.0.37 --from lab --to stable`
+    Promote {
+        version: Version,
+        #[arg(long, default_value = "lab")]
+        from: Channel,
+        #[arg(long, default_value = "stable")]
+        to: Channel,
+        /// The release directory, where the promotion is recorded (default: <artifacts-dir>/release/<version>).
+        #[arg(long, value_name = "DIR")]
+        release: Option<PathBuf>,
+        /// The date recorded in the release's channels.json (default: today).
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        date: Option<String>,
+        #[command(flatten)]
+        tree: TreeArgs,
+    },
+    /// Check every signature, every hash in the metadata and every listed package; exit 1 on a problem.
+    ///
+    /// Example: `cargo xtask repo verify --channel stable --key net6-els.asc`
+    Verify {
+        /// Only this channel (default: every published channel).
+        #[arg(long)]
+        channel: Option<Channel>,
+        /// The trusted public key (default: keys/net6-els.asc in the tree).
+        #[arg(long, value_name = "FILE")]
+        key: Option<PathBuf>,
+        #[command(flatten)]
+        tree: TreeArgs,
+    },
+}
+
+pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
+    let config = ctx.config()?.unwrap_or_default();
+    match args.action {
+        Action::Publish {
+            channel,
+            release,
+            date,
+            tree,
+        } => {
+            let options = PublishOptions {
+                release,
+                repo_dir: tree.repo_dir,
+                date,
+            };
+            let signer = signer(&config)?;
+            let report = repository::publish(&config, channel, &options, &signer)?;
+            print_report(&report, tree.json)
+        }
+        Action::Promote {
+            version,
+            from,
+            to,
+            release,
+            date,
+            tree,
+        } => {
+            let options = PublishOptions {
+                release,
+                repo_dir: tree.repo_dir,
+                date,
+            };
+            let signer = signer(&config)?;
+            let report = repository::promote(&config, version, from, to, &options, &signer)?;
+            print_report(&report, tree.json)
+        }
+        Action::Verify { channel, key, tree } => {
+            let t = Tree::new(&config, tree.repo_dir.as_deref())?;
+            let channels = match channel {
+                Some(c) => vec![c],
+                None => Channel::ALL.to_vec(),
+            };
+            let report = repository::verify::verify(&t, &channels, key.as_deref())?;
+            let outcome = if report.problems.is_empty() {
+                Outcome::Success
+            } else {
+                Outcome::Failure
+            };
+            if tree.json {
+                println!("{}", crate::schemas::to_json(&report)?);
+                return Ok(outcome);
+            }
+            for p in &report.problems {
+                println!("{} {p}", paint("FAIL", Style::Bad));
+                crate::console::annotate(crate::console::Annotation::Error, None, None, p);
+            }
+            if report.problems.is_empty() {
+                let names: Vec<&str> = report.channels.iter().map(|c| c.as_str()).collect();
+                println!(
+                    "{} {}: {} package files and every signature check out",
+                    paint("ok", Style::Good),
+                    names.join(", "),
+                    report.packages
+                );
+            }
+            Ok(outcome)
+        }
+    }
+}
+
+/// The release key from the environment; the repository metadata is signed with it.
+fn signer(config: &crate::config::Config) -> Result<Signer> {
+    Signer::from_env(&config.release)
+        .context("the repository metadata is signed with the release key")
+}
+
+fn print_report(report: &repository::Report, json: bool) -> Result<Outcome> {
+    if json {
+        println!("{}", crate::schemas::to_json(report)?);
+        return Ok(Outcome::Success);
+    }
+    let new = report
+        .apt
+        .iter()
+        .chain(&report.rpm)
+        .filter(|a| a.new)
+        .count();
+    println!(
+        "{} {} in {}: {} .deb, {} .rpm ({new} new files), signed by {}",
+        report.version,
+        report.channel,
+        report.repo_dir.display(),
+        report.apt.len(),
+        report.rpm.len(),
+        report.signer
+    );
+    println!("  APT:  {}", report.apt_source);
+    println!("  DNF:  {}", report.dnf_repo_file.display());
+    println!("  key:  {}", report.public_key.display());
+    println!(
+        "  recorded in channels.json: {} on {}",
+        report.channel, report.date
+    );
+    Ok(Outcome::Success)
+}
