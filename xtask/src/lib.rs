@@ -33,6 +33,7 @@ pub mod release;
 pub mod remote;
 pub mod repo;
 pub mod repository;
+pub mod schemas;
 pub mod table;
 pub mod token;
 pub mod version;

@@ -1159,7 +1159,7 @@ fn cherry_marks_what_the_fork_has_like_git_cherry() {
     assert_eq!(commits(&ours), commits(&theirs));
     let listed = json(&xtask(&w.root, &[&args[..], &["--json"]].concat(), &[]));
     let evidence = |id: &str| {
-        listed
+        listed["entries"]
             .as_array()
             .unwrap()
             .iter()

@@ -252,6 +252,18 @@ pub struct SyncOutcome {
     pub changed: bool,
 }
 
+/// `cargo xtask advisories sync --json`: what the sync wrote.
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+pub struct SyncReport {
+    /// The snapshot file.
+    pub snapshot: PathBuf,
+    /// How many CVEs it holds.
+    pub advisories: usize,
+    /// False when the file already had exactly this content.
+    pub changed: bool,
+    pub warnings: Vec<String>,
+}
+
 /// Fetches the feed from `source`, normalises it and writes the snapshot to `path` (atomically,
 /// and only when it changed).
 pub fn sync(

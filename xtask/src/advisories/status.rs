@@ -13,7 +13,7 @@ use crate::console::{paint, Style};
 use crate::cve::CveId;
 
 /// The fork's status for one CVE.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Status {
     /// A patch in runtime-patches/ names the CVE.
@@ -52,7 +52,7 @@ impl Status {
 }
 
 /// Upstream fix commits on one branch.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct BranchCommits {
     pub branch: String,
     /// `repo@shortsha` keys.
@@ -60,7 +60,7 @@ pub struct BranchCommits {
 }
 
 /// One row of the report.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Row {
     pub id: CveId,
     pub title: Option<String>,
@@ -82,7 +82,7 @@ pub struct Row {
 }
 
 /// The whole report, as of `today`.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct StatusReport {
     pub today: Date,
     pub rows: Vec<Row>,

@@ -17,7 +17,7 @@ use super::pick::ReducedFix;
 use super::remap::PathMap;
 
 /// One upstream commit the fork branch does not have as an ancestor.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CherryEntry {
     pub commit: String,
     pub subject: String,
@@ -27,6 +27,12 @@ pub struct CherryEntry {
     /// The fork commit that carries it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub equivalent: Option<String>,
+}
+
+/// `cargo xtask cherry --json`: the entries, oldest first.
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+pub struct CherryReport {
+    pub entries: Vec<CherryEntry>,
 }
 
 /// The commits reachable from `upstream` but not from `onto` (merges left out), oldest first,

@@ -19,7 +19,9 @@ use super::pick::{patch_id_of, ReducedFix};
 pub(super) const UNRELATED_SCAN_LIMIT: usize = 10_000;
 
 /// Why a fix counts as already applied.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Evidence {
     /// The upstream commit is an ancestor of the branch.

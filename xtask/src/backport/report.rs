@@ -13,7 +13,7 @@ use crate::console::{paint, Style};
 use crate::table::{Column, Table};
 
 /// What happened to one fix.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum FixStatus {
     /// A new commit on the branch carries it.
@@ -29,7 +29,7 @@ pub enum FixStatus {
 }
 
 /// The report for one fix (part of the `--json` contract).
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FixReport {
     /// The FIX as given.
     pub fix: String,
@@ -60,7 +60,7 @@ pub struct FixReport {
 }
 
 /// The result of a backport run (the `--json` report).
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Report {
     pub fork: PathBuf,
     pub onto: String,
@@ -77,6 +77,32 @@ pub struct Report {
     /// The exact commands to finish or cancel a stopped backport.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub next_steps: Vec<String>,
+}
+
+/// `cargo xtask backport --json`: the report, plus what `--open-pr` published and what the
+/// patch queue recorded.
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct Document<'a> {
+    #[serde(flatten)]
+    pub report: &'a Report,
+    /// With `--open-pr`: the pull request, or null when every fix was already on the branch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pull_request: Option<Option<&'a crate::github::backport_pr::Published>>,
+    /// The patch queue the result was recorded in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queue: Option<QueueRecord>,
+}
+
+/// What recording a backport in the patch queue wrote.
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct QueueRecord {
+    pub dir: PathBuf,
+    /// Patches in the repository's queue.
+    pub patches: usize,
+    /// Patch files of the old queue that are gone.
+    pub removed: Vec<String>,
+    /// False when nothing changed.
+    pub written: bool,
 }
 
 impl Report {

@@ -163,7 +163,7 @@ fn run_status(args: StatusArgs, config: Option<&Config>, ctx: &Context) -> Resul
     let settings = settings(config);
     let report = inputs.status(today(args.today), &settings.sla_days);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        println!("{}", crate::schemas::to_json(&report)?);
     } else if args.markdown {
         print!("{}", render_markdown(&report));
     } else {
@@ -233,13 +233,13 @@ fn run_sync(args: SyncArgs, config: Option<&Config>, ctx: &Context) -> Result<Ou
     }
     let count = outcome.snapshot.advisories.len();
     if args.json {
-        let value = serde_json::json!({
-            "snapshot": snapshot_path,
-            "advisories": count,
-            "changed": outcome.changed,
-            "warnings": outcome.warnings.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        });
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        let report = crate::advisories::SyncReport {
+            snapshot: snapshot_path.clone(),
+            advisories: count,
+            changed: outcome.changed,
+            warnings: outcome.warnings.iter().map(ToString::to_string).collect(),
+        };
+        println!("{}", crate::schemas::to_json(&report)?);
     } else {
         let what = if outcome.changed {
             "wrote"
@@ -268,7 +268,7 @@ fn run_plan(args: PlanArgs, config: Option<&Config>, ctx: &Context) -> Result<Ou
         console::annotate(Annotation::Warning, None, None, w);
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&plan)?);
+        println!("{}", crate::schemas::to_json(&plan)?);
     } else {
         for b in &plan.backports {
             println!("{}", b.command_line());

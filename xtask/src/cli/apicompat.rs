@@ -85,7 +85,7 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
         );
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        println!("{}", crate::schemas::to_json(&report)?);
     } else {
         print!("{}", report.to_text());
     }

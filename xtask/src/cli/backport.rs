@@ -94,7 +94,7 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
         if args.abort {
             let r = backport::abort_backport(&fork)?;
             if args.json {
-                println!("{}", serde_json::to_string_pretty(&r)?);
+                println!("{}", crate::schemas::to_json(&r)?);
             } else {
                 println!(
                     "aborted: `{}` restored to {} (was {})",
@@ -332,19 +332,17 @@ fn render(
     json: bool,
 ) -> Result<Outcome> {
     if json {
-        let mut value = serde_json::to_value(report).context("cannot serialise the report")?;
-        if let Some(obj) = value.as_object_mut() {
-            if let Some(p) = &published {
-                obj.insert("pull_request".into(), serde_json::to_value(p)?);
-            }
-            if let Some(q) = queue {
-                obj.insert(
-                    "queue".into(),
-                    serde_json::json!({ "dir": q.dir, "patches": q.patches.len(), "removed": q.removed, "written": q.written }),
-                );
-            }
-        }
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        let document = backport::Document {
+            report,
+            pull_request: published.as_ref().map(Option::as_ref),
+            queue: queue.map(|q| backport::QueueRecord {
+                dir: q.dir.clone(),
+                patches: q.patches.len(),
+                removed: q.removed.clone(),
+                written: q.written,
+            }),
+        };
+        println!("{}", crate::schemas::to_json(&document)?);
     } else {
         print!("{}", report.human(crate::console::stdout_width()));
         if let Some(q) = queue {

@@ -113,7 +113,7 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
         bench::write_results(&ctx.cwd().join(out), &markdown)?;
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&results)?);
+        println!("{}", crate::schemas::to_json(&results)?);
     } else {
         print!("{markdown}");
     }

@@ -49,7 +49,7 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
         Outcome::Failure
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        println!("{}", crate::schemas::to_json(&report)?);
         return Ok(outcome);
     }
     println!(

@@ -34,7 +34,7 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
         },
     )?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        println!("{}", crate::schemas::to_json(&report)?);
         return Ok(Outcome::Success);
     }
     let verb = if report.dry_run {

@@ -77,7 +77,10 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
     let map = PathMap::new(repo_config.map(|r| r.remaps.as_slice()).unwrap_or_default());
     let entries = backport::cherry(&repo, onto, upstream, &map)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&entries)?);
+        println!(
+            "{}",
+            crate::schemas::to_json(&crate::backport::CherryReport { entries })?
+        );
         return Ok(Outcome::Success);
     }
     let mut out = String::new();

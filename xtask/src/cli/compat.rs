@@ -208,7 +208,7 @@ fn print_report(
         );
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(report)?);
+        println!("{}", crate::schemas::to_json(report)?);
     } else {
         print!("{}", report.table(&console::paint, console::stdout_width()));
         for path in &report.blessed {

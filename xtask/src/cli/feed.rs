@@ -155,7 +155,7 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
             let releases: Vec<PathBuf> = release.into_iter().map(|r| ctx.cwd().join(r)).collect();
             let report = nuget_feed::verify::verify(&feed, &releases)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
+                println!("{}", crate::schemas::to_json(&report)?);
                 return Ok(Outcome::of_problems(&report.problems));
             }
             let outcome = super::print_problems(&report.problems);
@@ -174,7 +174,7 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
 
 fn print_report(report: &nuget_feed::Report, json: bool) -> Result<Outcome> {
     if json {
-        println!("{}", serde_json::to_string_pretty(report)?);
+        println!("{}", crate::schemas::to_json(report)?);
         return Ok(Outcome::Success);
     }
     println!(

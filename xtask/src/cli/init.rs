@@ -70,7 +70,7 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
     };
     let report = init(&options)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        println!("{}", crate::schemas::to_json(&report)?);
         return Ok(Outcome::Success);
     }
     for w in &report.warnings {

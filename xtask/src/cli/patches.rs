@@ -167,7 +167,12 @@ fn export(config: &Config, only: &[String], opts: ExportOptions, json: bool) -> 
         reports.push(patches::export_with(config, &rc.name, opts)?);
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(&reports)?);
+        println!(
+            "{}",
+            crate::schemas::to_json(&patches::ExportSummary {
+                repos: reports.clone()
+            })?
+        );
     } else {
         for r in &reports {
             print_export(r, opts.dry_run);
@@ -245,7 +250,7 @@ fn apply(config: &Config, a: ApplyArgs) -> Result<Outcome> {
     let report =
         patches::apply(&req).with_context(|| format!("cannot apply the `{}` queue", rc.name))?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        println!("{}", crate::schemas::to_json(&report)?);
     } else {
         println!(
             "{} {} patch(es) onto {} as `{}` in {}: commit {}, tree {}",
@@ -290,7 +295,12 @@ fn verify(config: &Config, a: VerifyArgs) -> Result<Outcome> {
     }
     console::step_summary(&summary)?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&reports)?);
+        println!(
+            "{}",
+            crate::schemas::to_json(&patches::VerifySummary {
+                repos: reports.clone()
+            })?
+        );
     } else {
         for r in &reports {
             for p in &r.problems {

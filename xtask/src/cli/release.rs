@@ -105,7 +105,7 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
             let (key, passphrase) = crate::release::sign::key_from_env(&settings)?;
             let report = crate::release::sign::sign(&dir, &key, passphrase.as_deref())?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
+                println!("{}", crate::schemas::to_json(&report)?);
             } else {
                 println!("signed with {}", report.fingerprint);
                 for s in &report.signatures {
@@ -136,7 +136,7 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
             };
             let report = crate::release::verify::verify(&dir, &key)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
+                println!("{}", crate::schemas::to_json(&report)?);
                 return Ok(Outcome::of_problems(&report.problems));
             }
             let outcome = super::print_problems(&report.problems);
@@ -175,7 +175,12 @@ fn authenticode(
             })
             .collect();
         if json {
-            println!("{}", serde_json::to_string_pretty(&checked)?);
+            println!(
+                "{}",
+                crate::schemas::to_json(&authenticode::VerifyReport {
+                    files: checked.clone()
+                })?
+            );
             return Ok(Outcome::of_problems(&problems));
         }
         let outcome = super::print_problems(&problems);
@@ -197,7 +202,7 @@ fn authenticode(
     };
     let report = authenticode::sign(&files, &certificate, &options)?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        println!("{}", crate::schemas::to_json(&report)?);
     } else {
         for f in &report.files {
             let what = if f.signed == 1 && !f.path.to_string_lossy().ends_with(".zip") {
@@ -226,7 +231,7 @@ fn assemble(args: AssembleArgs, ctx: &Context) -> Result<Outcome> {
     };
     let report = crate::release::assemble(&config, &options)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        println!("{}", crate::schemas::to_json(&report)?);
         return Ok(Outcome::Success);
     }
     println!(

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 /// Which side of the comparison a runtime is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Baseline,
@@ -25,7 +25,7 @@ impl std::fmt::Display for Role {
 }
 
 /// How one app fared on one runtime.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Passed,
@@ -35,7 +35,7 @@ pub enum Status {
 }
 
 /// One app on one runtime.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Case {
     pub app: String,
     pub role: Role,
@@ -53,7 +53,7 @@ pub struct Case {
 }
 
 /// The whole run.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Report {
     pub candidate: String,
     #[serde(skip_serializing_if = "Option::is_none")]

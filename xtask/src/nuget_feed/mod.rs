@@ -198,7 +198,7 @@ impl Options {
 }
 
 /// What a publication or promotion did.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Report {
     pub channel: Channel,
     pub release: PathBuf,

@@ -71,7 +71,7 @@ pub struct Options {
 }
 
 /// The result of a build.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Report {
     pub version: String,
     pub rid: String,
@@ -88,7 +88,7 @@ pub struct Report {
 }
 
 /// One repository's build.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct RepoBuild {
     pub repo: String,
     pub dir: PathBuf,

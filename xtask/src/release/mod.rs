@@ -47,7 +47,7 @@ pub struct Options {
 }
 
 /// What was assembled.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Report {
     pub version: String,
     pub dir: PathBuf,

@@ -24,7 +24,7 @@ pub enum TrustedKey {
 }
 
 /// The outcome of a verification.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Report {
     pub dir: PathBuf,
     /// The fingerprint that made the valid signatures.

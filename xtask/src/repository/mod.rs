@@ -29,7 +29,7 @@ pub const KEY_ASC: &str = "keys/net6-els.asc";
 pub const KEY_GPG: &str = "keys/net6-els.gpg";
 
 /// One package file added to (or already in) a channel.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Added {
     pub file: String,
     /// Where it lies in the tree, relative to the repository directory.
@@ -39,7 +39,7 @@ pub struct Added {
 }
 
 /// What a publish or promote did.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Report {
     pub channel: Channel,
     pub version: String,
