@@ -682,15 +682,17 @@ fn list_in_release(release: &Path, archive: &Path, component: &str) {
         .as_str()
         .unwrap()
         .to_string();
-    doc["releases"][0][component]["files"]
-        .as_array_mut()
-        .unwrap()
-        .push(serde_json::json!({
-            "name": file.replace(&format!("-{version}"), ""),
-            "rid": "win-x64",
-            "url": format!("https://example.org/{file}"),
-            "hash": hash,
-        }));
+    // The release lists no desktop runtime files yet: its component starts empty.
+    let files = &mut doc["releases"][0][component]["files"];
+    if files.is_null() {
+        *files = serde_json::json!([]);
+    }
+    files.as_array_mut().unwrap().push(serde_json::json!({
+        "name": file.replace(&format!("-{version}"), ""),
+        "rid": "win-x64",
+        "url": format!("https://example.org/{file}"),
+        "hash": hash,
+    }));
     std::fs::write(&path, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
     xtask::release::write_checksums(release).unwrap();
 }
@@ -746,7 +748,7 @@ fn package_formats_msi_adds_the_installers_to_the_release_and_refuses_bad_archiv
             let mut e = zip.by_index(i).unwrap();
             let mut bytes = Vec::new();
             e.read_to_end(&mut bytes).unwrap();
-            if let Some(name) = edit(e.name().unwrap()) {
+            if let Some(name) = edit(&e.name().unwrap()) {
                 w.start_file(name, zip::write::SimpleFileOptions::default())
                     .unwrap();
                 std::io::Write::write_all(&mut w, &bytes).unwrap();

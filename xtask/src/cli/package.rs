@@ -57,12 +57,13 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
         })?),
         _ => None,
     };
+    let authenticode = authenticode_certificate(&args.formats, &config)?;
     let options = crate::package::Options {
         release: args.release,
         formats: args.formats,
         source_date,
         quiet: false,
-        authenticode: authenticode_certificate(&args.formats, &config)?,
+        authenticode,
     };
     // The key is needed only for RPMs and a signed release; the library says so when it is.
     let signer = crate::release::sign::Signer::from_env(&config.release).ok();
