@@ -13,7 +13,19 @@ use serde::{Deserialize, Serialize};
 pub const CHANNELS_JSON: &str = "channels.json";
 
 /// A distribution channel of the package repositories and the NuGet feed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Channel {
     /// Receives every release first, for the customers' test machines.

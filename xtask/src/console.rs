@@ -65,6 +65,20 @@ pub fn color_enabled_on_stderr() -> bool {
     anstream::AutoStream::choice(&std::io::stderr()) != anstream::ColorChoice::Never
 }
 
+/// The width tables on stdout fit in: the terminal's (`COLUMNS` when set, else asked of the
+/// terminal) when stdout is a terminal; none when it is piped, so nothing is wrapped or cut.
+pub fn stdout_width() -> Option<u16> {
+    use std::io::IsTerminal as _;
+    if !std::io::stdout().is_terminal() {
+        return None;
+    }
+    let from_env = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<u16>().ok())
+        .filter(|&c| c > 0);
+    from_env.or_else(|| terminal_size::terminal_size().map(|(w, _)| w.0))
+}
+
 fn styled(text: &str, style: Style, enabled: bool) -> String {
     if enabled {
         let s = style.anstyle();

@@ -110,7 +110,7 @@ pub struct Options {
 }
 
 /// What happened to one repository.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct RepoReport {
     pub name: String,
     pub path: PathBuf,
@@ -125,7 +125,7 @@ pub struct RepoReport {
 }
 
 /// What `init` did.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Report {
     pub repos: Vec<RepoReport>,
     pub config: PathBuf,

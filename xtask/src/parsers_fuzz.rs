@@ -1,6 +1,7 @@
 //! Property tests for every parser of outside input: mutations of real files (the repository's
 //! els.toml, triage.toml, test-apps manifests, advisory snapshot, Microsoft's cve.json and
-//! releases.json copies in tests/fixtures, the fixture fork's patches, series and MSBuild files)
+//! releases.json copies in tests/fixtures, the fixture fork's patches, series and MSBuild files,
+//! a build manifest as the build writes it, the release.json of a release assembled for real)
 //! must never panic, errors must name the file and a line or JSON path, and where the toolkit
 //! writes the format, parse → write → parse gives the same thing. Each parser runs for a bounded
 //! time (`ELS_FUZZ_MS` milliseconds, default 1500); `ELS_FUZZ_SEED` replays one case.
@@ -336,4 +337,114 @@ fn msbuild_files_never_panic_and_errors_name_file() {
             Err(e) => assert_located(&format!("{e:#}"), origin, input),
         },
     );
+}
+
+/// A build manifest as `cargo xtask build` writes it for linux-x64, with the real artifact names.
+fn manifest_seed() -> (String, Vec<u8>) {
+    let file = |name: &str, repo: &str, size: u64| crate::official_build::ManifestFile {
+        name: name.to_string(),
+        repo: repo.to_string(),
+        size,
+        sha512: crate::official_build::sha512_hex(name.as_bytes()),
+    };
+    let manifest = crate::official_build::Manifest {
+        version: "6.0.37".into(),
+        rid: "linux-x64".into(),
+        official_build_id: "20261130.1".into(),
+        files: vec![
+            file(
+                "dotnet-runtime-6.0.37-linux-x64.tar.gz",
+                "runtime",
+                31_457_280,
+            ),
+            file(
+                "Microsoft.NETCore.App.Runtime.linux-x64.6.0.37.nupkg",
+                "runtime",
+                32_505_856,
+            ),
+            file(
+                "System.Security.Cryptography.Xml.6.0.2.nupkg",
+                "runtime",
+                262_144,
+            ),
+            file(
+                "aspnetcore-runtime-6.0.37-linux-x64.tar.gz",
+                "aspnetcore",
+                9_437_184,
+            ),
+        ],
+    };
+    (
+        "artifacts/els/6.0.37/linux-x64/manifest.json".into(),
+        manifest.to_json().unwrap(),
+    )
+}
+
+#[test]
+fn release_manifests_never_panic_name_the_json_path_and_round_trip() {
+    let seeds = vec![manifest_seed()];
+    fuzz("build manifest", &seeds, |origin, input| {
+        let text = String::from_utf8_lossy(input);
+        match crate::official_build::Manifest::parse(&text, Path::new(origin)) {
+            Ok(manifest) => {
+                let written = manifest.to_json().unwrap();
+                let again = crate::official_build::Manifest::parse(
+                    std::str::from_utf8(&written).unwrap(),
+                    Path::new(origin),
+                )
+                .unwrap();
+                assert_eq!(again, manifest);
+                assert_eq!(again.to_json().unwrap(), written);
+            }
+            Err(e) => {
+                let e = format!("{e:#}");
+                assert_located(&e, origin, input);
+                assert!(e.contains("at `"), "no JSON path: {e}");
+            }
+        }
+    });
+}
+
+#[test]
+fn release_json_on_verify_never_panics_and_problems_say_where() {
+    // The release.json `cargo xtask release` writes for the demo's release (a fixture fork bumped,
+    // built, assembled, signed and verified for real), and its checksums.
+    let tmp = tempfile::tempdir().unwrap();
+    let release = crate::release::demo::run_stage(tmp.path(), None)
+        .unwrap()
+        .release_dir;
+    let seed = std::fs::read(release.join(crate::release::RELEASE_JSON)).unwrap();
+    let sums_text = std::fs::read_to_string(release.join(crate::release::CHECKSUMS)).unwrap();
+    let sums: std::collections::BTreeMap<String, String> = sums_text
+        .lines()
+        .filter_map(crate::release::parse_checksum_line)
+        .map(|(hash, name)| (name, hash))
+        .collect();
+    let names: Vec<String> = sums.keys().cloned().collect();
+    let empty_report = || crate::release::verify::Report {
+        dir: release.clone(),
+        signer: None,
+        checked: 0,
+        problems: Vec::new(),
+    };
+    let mut clean = empty_report();
+    crate::release::verify::check_release_json(&release, &names, &sums, &mut clean);
+    assert_eq!(clean.problems, Vec::<String>::new(), "the seed verifies");
+    let seeds = vec![(crate::release::RELEASE_JSON.to_string(), seed)];
+    fuzz("release.json on verify", &seeds, |origin, input| {
+        std::fs::write(release.join(origin), input).unwrap();
+        let mut report = empty_report();
+        crate::release::verify::check_release_json(&release, &names, &sums, &mut report);
+        for problem in &report.problems {
+            assert!(
+                problem.contains(crate::release::RELEASE_JSON)
+                    || problem.contains(crate::release::NOTES)
+                    || problem.contains(crate::release::VEX),
+                "{problem} does not say where"
+            );
+            if problem.contains("is not JSON") {
+                assert!(problem.contains(" line "), "{problem} has no line");
+            }
+        }
+    });
 }

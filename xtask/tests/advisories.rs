@@ -4,6 +4,8 @@
 
 mod github_server;
 
+mod support;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -975,14 +977,16 @@ fn github_source_reads_the_same_feed_through_the_contents_api() {
 
 /// Runs the real binary in `dir` with `args`.
 fn xtask(dir: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_xtask"))
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
         .args(args)
         .current_dir(dir)
         .env_remove("GITHUB_ACTIONS")
         .env_remove("GITHUB_STEP_SUMMARY")
         .env("NO_COLOR", "1")
         .output()
-        .unwrap()
+        .unwrap();
+    support::check_json_output(args, &out);
+    out
 }
 
 fn sandbox() -> tempfile::TempDir {

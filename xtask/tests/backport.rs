@@ -684,6 +684,50 @@ fn patch_ids_agree_with_git_patch_id_stable() {
     );
 }
 
+#[test]
+fn a_fix_with_the_patch_id_of_one_picked_earlier_in_the_run_is_already_applied() {
+    let w = World::new();
+    // release/8.0 reverts the "clean" fix and applies it again, without a trailer: the same
+    // patch as "clean" in another commit.
+    let repo = Repository::open(&w.upstream).unwrap();
+    let clean = repo
+        .find_commit(Oid::from_str(&w.id("clean")).unwrap())
+        .unwrap();
+    let content = |commit: &git2::Commit| {
+        let entry = commit
+            .tree()
+            .unwrap()
+            .get_path(Path::new(SIGNED_XML))
+            .unwrap();
+        let blob = repo.find_blob(entry.id()).unwrap();
+        String::from_utf8(blob.content().to_vec()).unwrap()
+    };
+    let (before, after) = (content(&clean.parent(0).unwrap()), content(&clean));
+    let sec = history::signature("Security Dev", "sec@example.com", 1_710_000_000);
+    history::commit(
+        &repo,
+        "release/8.0",
+        &[(SIGNED_XML, Some(before.as_str()))],
+        "Revert reference validation",
+        &sec,
+    )
+    .unwrap();
+    let again = history::commit(
+        &repo,
+        "release/8.0",
+        &[(SIGNED_XML, Some(after.as_str()))],
+        "Validate references in SignedXml, again",
+        &sec,
+    )
+    .unwrap();
+    let out = w.backport(&["--json", &w.id("clean"), &again.to_string()]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let r = json(&out);
+    assert_eq!(fields(&r, "status"), ["applied", "already-applied"]);
+    assert_eq!(r["fixes"][1]["evidence"], "patch-id");
+    assert_eq!(r["fixes"][1]["equivalent"], r["fixes"][0]["commit"]);
+}
+
 /// The files a commit changes against its first parent, as git lists them.
 fn changed_files(repo: &Path, commit: &str) -> Vec<String> {
     let out = git(
@@ -694,7 +738,7 @@ fn changed_files(repo: &Path, commit: &str) -> Vec<String> {
 }
 
 #[test]
-fn patch_ids_are_computed_only_for_fork_commits_changing_the_fix_files() {
+fn patch_ids_are_computed_only_for_fork_commits_changing_exactly_the_fix_files() {
     let w = World::new();
     let out = w.backport(&["--json", &w.id("by-patch-id")]);
     assert_eq!(json(&out)["fixes"][0]["evidence"], "patch-id");
@@ -706,9 +750,9 @@ fn patch_ids_are_computed_only_for_fork_commits_changing_the_fix_files() {
     assert!(!cached.is_empty());
     for commit in &cached {
         let files = changed_files(&w.fork, commit);
-        assert!(
-            fix_files.iter().all(|f| files.contains(f)),
-            "{commit} changes {files:?}, not every file of the fix ({fix_files:?})"
+        assert_eq!(
+            files, fix_files,
+            "{commit} changes other files than the fix: no patch-id needed"
         );
     }
     let fork_commits = git(
@@ -1115,7 +1159,7 @@ fn cherry_marks_what_the_fork_has_like_git_cherry() {
     assert_eq!(commits(&ours), commits(&theirs));
     let listed = json(&xtask(&w.root, &[&args[..], &["--json"]].concat(), &[]));
     let evidence = |id: &str| {
-        listed
+        listed["entries"]
             .as_array()
             .unwrap()
             .iter()

@@ -242,6 +242,8 @@ impl Sandbox {
             .into_iter()
             .filter_map(|e| e.ok())
             .filter(|e| e.file_type().is_file())
+            // The publish lock records its last holder; it is no part of a feed.
+            .filter(|e| e.file_name() != xtask::publish_lock::FILE_NAME)
             .map(|e| (e.path().to_path_buf(), std::fs::read(e.path()).unwrap()))
             .collect()
     }
@@ -699,4 +701,103 @@ fn config_routes_exactly_the_feeds_ids_to_it() {
         "{listed}"
     );
     assert!(listed.contains("nuget.org [Enabled]"), "{listed}");
+}
+
+/// Two publications of one feed directory never interleave: while another process (util-linux's
+/// `flock`, the same kind of lock) holds the directory's publish lock, a publication waits and
+/// says so, or gives up with exit 2 and the feed unchanged; the holder's death frees the lock.
+/// Two real publishers started together both finish, and the feeds they leave check out.
+#[test]
+fn publications_of_one_feed_directory_wait_for_each_other() {
+    use std::io::BufRead as _;
+    use std::process::Stdio;
+
+    let s = Sandbox::new();
+    let lock = s.feeds.join(xtask::publish_lock::FILE_NAME);
+    // `-o`: the command flock runs does not inherit the lock, so killing flock releases it.
+    let mut holder = Command::new("flock")
+        .arg("-o")
+        .arg(&lock)
+        .args(["sh", "-c", "echo $$; exec sleep 600"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("flock runs (util-linux)");
+    let mut sleeper = String::new();
+    std::io::BufReader::new(holder.stdout.take().unwrap())
+        .read_line(&mut sleeper)
+        .unwrap();
+    let sleeper = sleeper.trim().to_string();
+    assert!(sleeper.parse::<u32>().is_ok(), "{sleeper}");
+
+    let release = s.release.to_str().unwrap().to_string();
+    let feeds = s.feeds.to_str().unwrap().to_string();
+    let publish = |channel: &str, timeout: &str| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+        cmd.current_dir(&s.root)
+            .env("NO_COLOR", "1")
+            .env_remove("GITHUB_ACTIONS")
+            .args([
+                "feed",
+                "publish",
+                "--release",
+                &release,
+                "--channel",
+                channel,
+            ])
+            .args(["--feed-dir", &feeds, "--lock-timeout", timeout, "--json"]);
+        cmd
+    };
+
+    let gave_up = publish("lab", "1").output().unwrap();
+    assert_eq!(code(&gave_up), 2, "{}", stderr(&gave_up));
+    assert!(
+        stderr(&gave_up).contains("waiting for another publication")
+            && stderr(&gave_up).contains("still holds")
+            && stderr(&gave_up).contains(".publish-lock"),
+        "{}",
+        stderr(&gave_up)
+    );
+    assert_eq!(stdout(&gave_up), "");
+    assert!(
+        !s.feeds.join("lab").exists(),
+        "the feed was written without the lock"
+    );
+
+    // A publisher that waits: it announces it, writes nothing while the lock is held, and
+    // finishes once the holder is killed.
+    let mut waiting = publish("lab", "600")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr_lines = std::io::BufReader::new(waiting.stderr.take().unwrap()).lines();
+    let first = stderr_lines.next().unwrap().unwrap();
+    assert!(first.contains("waiting for another publication"), "{first}");
+    assert!(
+        !s.feeds.join("lab").exists(),
+        "written while another held the lock"
+    );
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    Command::new("kill").arg(&sleeper).status().unwrap();
+    let done = waiting.wait_with_output().unwrap();
+    assert_eq!(code(&done), 0);
+    assert_eq!(json(&done)["added"].as_array().unwrap().len(), 3);
+
+    // Two publishers at once, to stable and lab (again): both finish, the feeds are consistent.
+    let both: Vec<_> = [publish("stable", "600"), publish("lab", "600")]
+        .into_iter()
+        .map(|mut cmd| {
+            cmd.stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in both {
+        ok(&child.wait_with_output().unwrap());
+    }
+    for channel in ["lab", "stable"] {
+        ok(&s.feed(&["verify", "--channel", channel, "--release", &release]));
+    }
 }

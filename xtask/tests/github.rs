@@ -726,7 +726,9 @@ impl World {
         if let Some(t) = token {
             cmd.env("GITHUB_TOKEN", t);
         }
-        cmd.output().unwrap()
+        let out = cmd.output().unwrap();
+        support::check_json_output(args, &out);
+        out
     }
 
     /// `cargo xtask backport --cve CVE --open-pr runtime@<fix>`.

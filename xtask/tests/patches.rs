@@ -286,7 +286,9 @@ impl World {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        cmd.output().unwrap()
+        let out = cmd.output().unwrap();
+        support::check_json_output(args, &out);
+        out
     }
 }
 
@@ -409,7 +411,7 @@ fn export_groups_by_cve_and_records_provenance() {
     let out = w.xtask(&["patches", "export", "--json"], &[]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let report = json(&out);
-    assert_eq!(report[0]["written"], true);
+    assert_eq!(report["repos"][0]["written"], true);
     assert_eq!(
         w.series(),
         [
@@ -632,7 +634,7 @@ fn export_is_deterministic_and_a_rebase_changes_no_file() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let report = json(&out);
     assert!(
-        report[0]["patches"]
+        report["repos"][0]["patches"]
             .as_array()
             .unwrap()
             .iter()
@@ -670,7 +672,7 @@ fn a_hand_edited_pick_becomes_a_backport_on_refresh() {
     let out = w.xtask(&["patches", "refresh", "--json"], &[]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let report = json(&out);
-    let changes: Vec<&str> = report[0]["patches"]
+    let changes: Vec<&str> = report["repos"][0]["patches"]
         .as_array()
         .unwrap()
         .iter()
@@ -790,7 +792,7 @@ fn defect(w: &World, mutate: impl FnOnce(&World)) -> Vec<(String, usize, String)
     let text = stdout(&out);
     let report: Value = serde_json::from_str(&text)
         .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}): {text}"));
-    report[0]["problems"]
+    report["repos"][0]["problems"]
         .as_array()
         .unwrap()
         .iter()
@@ -844,7 +846,7 @@ fn verify_requires_an_api_change_line_for_reference_sources() {
         std::fs::write(&clean_path, &clean).unwrap();
         assert_eq!(code(&out), 1, "{}{}", stdout(&out), stderr(&out));
         let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
-        report[0]["problems"]
+        report["repos"][0]["problems"]
             .as_array()
             .unwrap()
             .iter()

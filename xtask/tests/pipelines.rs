@@ -14,14 +14,16 @@ use support::workspace;
 const CHECKOUT: &str = "actions/checkout@3d3c42e5aac5ba805825da76410c181273ba90b1 # v7.0.1";
 
 fn xtask(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_xtask"))
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
         .args(args)
         .current_dir(dir)
         .env("NO_COLOR", "1")
         .env_remove("GITHUB_ACTIONS")
         .env_remove("GITHUB_STEP_SUMMARY")
         .output()
-        .unwrap()
+        .unwrap();
+    support::check_json_output(args, &out);
+    out
 }
 
 fn out(o: &Output) -> String {
@@ -323,8 +325,36 @@ fn zizmor_finds_nothing_and_every_suppression_says_why() {
     }
 }
 
-/// `pipelines rehearse` on the demo sandbox, with the local GitHub API server serving the
-/// dotnet/core fixtures to `advisories sync`.
+/// The release stage's fixture fork (its build scripts behave like the real ones, so the build
+/// job runs for real), made once per run of this test binary in the target directory (replacing
+/// the previous run's); every rehearsal copies it through its checkout steps. The stage's own
+/// build outputs are removed: artifacts must come from the run.
+fn release_stage() -> &'static Path {
+    static STAGE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    STAGE.get_or_init(|| {
+        let dir = support::target().join("rehearsal-stage");
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).unwrap();
+        }
+        xtask::release::demo::run_stage(&dir, None).unwrap();
+        std::fs::remove_dir_all(dir.join("artifacts")).unwrap();
+        dir
+    })
+}
+
+/// `vars` and `secrets` of the thin callers, for a rehearsal.
+fn context_file(dir: &Path) -> PathBuf {
+    let path = dir.join("rehearsal.toml");
+    std::fs::write(
+        &path,
+        "[vars]\nELS_FORK_OWNER = \"contoso\"\nELS_FORK_REPOSITORY = \"contoso/runtime\"\n[secrets]\nELS_FORK_TOKEN = \"rehearsal-fork-token\"\n",
+    )
+    .unwrap();
+    path
+}
+
+/// `pipelines rehearse` on the demo sandbox (or the sandbox `--config` names in `args`), with
+/// the local GitHub API server serving the dotnet/core fixtures to `advisories sync`.
 fn rehearse(
     workflow: &Path,
     workdir: &Path,
@@ -346,6 +376,7 @@ fn rehearse(
         .env_remove("GH_TOKEN")
         .output()
         .unwrap();
+    support::check_json_output(&["pipelines", "rehearse", "--json"], &o);
     (o, server.requests())
 }
 
@@ -429,7 +460,8 @@ fn the_plan_step_as_it_was_fails_its_rehearsal_with_the_jq_error() {
         step["log"]
             .as_str()
             .unwrap()
-            .contains("Cannot index array with string \"cve\""),
+            // `.[]` walks the document's values, the first being `schema_version`.
+            .contains("Cannot index number with string \"cve\""),
         "{step:#}"
     );
     // The first failure ends the rehearsal: nothing after it ran.
@@ -449,4 +481,128 @@ fn windows_jobs_are_listed_as_not_rehearsed_never_passed() {
     let report: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(report["jobs"][0]["status"], "not-rehearsed", "{report:#}");
     assert_eq!(report["jobs"][1]["status"], "skipped", "{report:#}");
+}
+
+#[test]
+fn the_build_workflow_builds_linux_for_real_and_lists_windows_as_not_rehearsed() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = release_stage().join("els.toml");
+    let context = context_file(dir.path());
+    let workdir = dir.path().join("run");
+    let (o, _) = rehearse(
+        &workspace().join(".github/workflows/build.yml"),
+        &workdir,
+        &[
+            "--job",
+            "build",
+            "--real-build",
+            "--config",
+            config.to_str().unwrap(),
+            "--context",
+            context.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let jobs = report["jobs"].as_array().unwrap();
+    assert_eq!(jobs.len(), 2, "{report:#}");
+    let linux = jobs
+        .iter()
+        .find(|j| j["name"].as_str().unwrap().contains("linux-x64"))
+        .unwrap();
+    assert_eq!(linux["status"], "passed", "{linux:#}");
+    assert!(linux["name"].as_str().unwrap().starts_with("build/build"));
+    let windows = jobs
+        .iter()
+        .find(|j| j["name"].as_str().unwrap().contains("win-x64"))
+        .unwrap();
+    assert_eq!(windows["status"], "not-rehearsed", "{windows:#}");
+    assert!(
+        windows["reason"].as_str().unwrap().contains("windows-2022"),
+        "{windows:#}"
+    );
+    // The artifact holds what this run's build made, not a leftover.
+    let artifact = workdir.join("artifacts/runtime-linux-x64");
+    let built: Vec<String> = walkdir::WalkDir::new(&artifact)
+        .into_iter()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        built.iter().any(|f| f == "manifest.json")
+            && built.iter().any(|f| f.ends_with("linux-x64.6.0.37.nupkg")),
+        "{built:?}"
+    );
+    // The prerequisites install was recorded, not run.
+    assert!(
+        report["recorded_calls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c.as_str().unwrap().starts_with("sudo apt-get install")),
+        "{report:#}"
+    );
+}
+
+#[test]
+fn the_source_build_runs_as_its_dry_run_unless_asked_so_its_upload_has_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = release_stage().join("els.toml");
+    let context = context_file(dir.path());
+    let (o, _) = rehearse(
+        &workspace().join(".github/workflows/build.yml"),
+        &dir.path().join("run"),
+        &[
+            "--job",
+            "build",
+            "--config",
+            config.to_str().unwrap(),
+            "--context",
+            context.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+    let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let step = report["jobs"][0]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["status"] == "failed")
+        .unwrap()
+        .clone();
+    assert_eq!(step["name"], "Upload the artifacts", "{report:#}");
+    assert!(
+        step["log"]
+            .as_str()
+            .unwrap()
+            .contains("no files at `els/artifacts/els/`"),
+        "{step:#}"
+    );
+}
+
+#[test]
+fn the_release_bump_check_rehearses_on_the_fixture_fork() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = release_stage().join("els.toml");
+    let context = context_file(dir.path());
+    let (o, _) = rehearse(
+        &workspace().join(".github/workflows/release.yml"),
+        &dir.path().join("run"),
+        &[
+            "--job",
+            "release",
+            "--config",
+            config.to_str().unwrap(),
+            "--context",
+            context.to_str().unwrap(),
+            "--input",
+            "version=6.0.38",
+        ],
+    );
+    // The caller's one job runs els-release.yml, whose first job is the bump check; the rehearsal
+    // goes on to the build, which stops it (its source build is a dry run here).
+    let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let bump = &report["jobs"][0];
+    assert_eq!(bump["name"], "release/bump-check", "{report:#}");
+    assert_eq!(bump["status"], "passed", "{bump:#}");
+    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
 }

@@ -252,6 +252,18 @@ pub struct SyncOutcome {
     pub changed: bool,
 }
 
+/// `cargo xtask advisories sync --json`: what the sync wrote.
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+pub struct SyncReport {
+    /// The snapshot file.
+    pub snapshot: PathBuf,
+    /// How many CVEs it holds.
+    pub advisories: usize,
+    /// False when the file already had exactly this content.
+    pub changed: bool,
+    pub warnings: Vec<String>,
+}
+
 /// Fetches the feed from `source`, normalises it and writes the snapshot to `path` (atomically,
 /// and only when it changed).
 pub fn sync(
@@ -299,5 +311,8 @@ pub fn demo(config: &Config, patches_dir: &Path) -> Result<(String, status::Stat
         today,
         &config.advisories.sla_days,
     );
-    Ok((status::render_table(&report), report))
+    Ok((
+        status::render_table(&report, crate::console::stdout_width()),
+        report,
+    ))
 }

@@ -16,7 +16,7 @@ use crate::cve::CveId;
 pub const COMBINED_REPO: &str = "dotnet";
 
 /// One upstream commit to pick.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct PlannedCommit {
     /// `repo@shortsha`, as the backport command takes it.
     pub key: String,
@@ -24,7 +24,7 @@ pub struct PlannedCommit {
 }
 
 /// One backport command: a CVE's fix for one repository.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct PlannedBackport {
     pub cve: CveId,
     pub repo: String,
@@ -44,7 +44,7 @@ impl PlannedBackport {
 }
 
 /// The plan and what it could not decide.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Plan {
     pub backports: Vec<PlannedBackport>,
     pub warnings: Vec<String>,

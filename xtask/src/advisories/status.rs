@@ -13,7 +13,7 @@ use crate::console::{paint, Style};
 use crate::cve::CveId;
 
 /// The fork's status for one CVE.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Status {
     /// A patch in runtime-patches/ names the CVE.
@@ -52,7 +52,7 @@ impl Status {
 }
 
 /// Upstream fix commits on one branch.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct BranchCommits {
     pub branch: String,
     /// `repo@shortsha` keys.
@@ -60,7 +60,7 @@ pub struct BranchCommits {
 }
 
 /// One row of the report.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Row {
     pub id: CveId,
     pub title: Option<String>,
@@ -82,7 +82,7 @@ pub struct Row {
 }
 
 /// The whole report, as of `today`.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct StatusReport {
     pub today: Date,
     pub rows: Vec<Row>,
@@ -265,86 +265,43 @@ fn deadline_text(row: &Row) -> String {
     }
 }
 
-fn truncate(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_string()
-    } else {
-        let mut t: String = s.chars().take(max - 1).collect();
-        t.push('…');
-        t
+/// The terminal table (colours only when stdout gets them), fitted to `width` when there is one
+/// (a terminal's; scores, components, titles, commits and deadlines wrap between words), followed by the totals.
+pub fn render_table(report: &StatusReport, width: Option<u16>) -> String {
+    use crate::table::{Column, Table};
+    let mut table = Table::new(&[
+        Column::whole("CVE"),
+        Column::wrapping("CVSS"),
+        Column::wrapping("component"),
+        Column::wrapping("title"),
+        Column::whole("8.0"),
+        Column::whole("9.0"),
+        Column::wrapping("fix commits"),
+        Column::whole("status"),
+        Column::wrapping("deadline"),
+    ]);
+    for r in &report.rows {
+        let components: Vec<&str> = r.components.iter().map(|c| short_component(c)).collect();
+        let deadline = deadline_text(r);
+        table.row(vec![
+            r.id.to_string(),
+            score_text(r),
+            components.join(", "),
+            r.title
+                .as_deref()
+                .unwrap_or("(not in cve.json yet)")
+                .to_string(),
+            r.fixed_8_0.clone().unwrap_or_else(|| "-".into()),
+            r.fixed_9_0.clone().unwrap_or_else(|| "-".into()),
+            commits_cell(r),
+            paint(r.status.as_str(), r.status.style()),
+            match r.overdue_days {
+                Some(_) => paint(&deadline, Style::Bad),
+                None => deadline,
+            },
+        ]);
     }
-}
-
-/// The terminal table (colours only when stdout is a terminal), followed by the totals.
-pub fn render_table(report: &StatusReport) -> String {
-    let headers = [
-        "CVE",
-        "CVSS",
-        "component",
-        "title",
-        "8.0",
-        "9.0",
-        "fix commits",
-        "status",
-        "deadline",
-    ];
-    let rows: Vec<Vec<(String, Option<Style>)>> = report
-        .rows
-        .iter()
-        .map(|r| {
-            let components: Vec<&str> = r.components.iter().map(|c| short_component(c)).collect();
-            vec![
-                (r.id.to_string(), None),
-                (score_text(r), None),
-                (truncate(&components.join(","), 28), None),
-                (
-                    truncate(r.title.as_deref().unwrap_or("(not in cve.json yet)"), 36),
-                    None,
-                ),
-                (r.fixed_8_0.clone().unwrap_or_else(|| "-".into()), None),
-                (r.fixed_9_0.clone().unwrap_or_else(|| "-".into()), None),
-                (truncate(&commits_cell(r), 44), None),
-                (r.status.as_str().to_string(), Some(r.status.style())),
-                (deadline_text(r), r.overdue_days.map(|_| Style::Bad)),
-            ]
-        })
-        .collect();
-    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
-    for row in &rows {
-        for (i, (cell, _)) in row.iter().enumerate() {
-            widths[i] = widths[i].max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    let line = |cells: Vec<(String, Option<Style>)>| -> String {
-        let last = cells.len() - 1;
-        let mut s = String::new();
-        for (i, (cell, style)) in cells.into_iter().enumerate() {
-            let pad = if i == last {
-                0
-            } else {
-                widths[i] - cell.chars().count() + 2
-            };
-            let text = match style {
-                Some(st) => paint(&cell, st),
-                None => cell,
-            };
-            s.push_str(&text);
-            s.push_str(&" ".repeat(pad));
-        }
-        s.trim_end().to_string()
-    };
-    out.push_str(&line(
-        headers
-            .iter()
-            .map(|h| (h.to_string(), Some(Style::Bold)))
-            .collect(),
-    ));
-    out.push('\n');
-    for row in rows {
-        out.push_str(&line(row));
-        out.push('\n');
-    }
+    let mut out = table.render(width);
     out.push('\n');
     out.push_str(&report.summary());
     out.push('\n');

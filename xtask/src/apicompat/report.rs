@@ -10,7 +10,17 @@ use super::surface::{AssemblySurface, TypeSurface};
 
 /// What kind of difference.
 #[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
 )]
 #[serde(rename_all = "kebab-case")]
 pub enum Kind {
@@ -37,7 +47,7 @@ impl Kind {
 }
 
 /// One difference in the public surface.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Difference {
     /// The assembly's simple name.
     pub assembly: String,
@@ -56,7 +66,7 @@ pub struct Difference {
 }
 
 /// Why a difference is accepted: the entry of apicompat.toml that covers it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Acceptance {
     /// The CVE the change fixes.
     pub cve: String,
@@ -65,7 +75,7 @@ pub struct Acceptance {
 }
 
 /// The outcome of comparing two assembly sets.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Report {
     /// What the baseline was (as given on the command line).
     pub baseline: String,

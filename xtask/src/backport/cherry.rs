@@ -17,7 +17,7 @@ use super::pick::ReducedFix;
 use super::remap::PathMap;
 
 /// One upstream commit the fork branch does not have as an ancestor.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CherryEntry {
     pub commit: String,
     pub subject: String,
@@ -27,6 +27,12 @@ pub struct CherryEntry {
     /// The fork commit that carries it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub equivalent: Option<String>,
+}
+
+/// `cargo xtask cherry --json`: the entries, oldest first.
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+pub struct CherryReport {
+    pub entries: Vec<CherryEntry>,
 }
 
 /// The commits reachable from `upstream` but not from `onto` (merges left out), oldest first,
@@ -41,7 +47,7 @@ pub fn cherry(
     history.scan(repo, onto, upstream)?;
     let bases = history.merge_bases().to_vec();
     let mut diff = changes::TreeDiff::new(repo)?;
-    let mut fork_commits = fork_commits_by_paths(repo, &mut diff, onto, &bases)?;
+    let fork_commits = fork_commits_by_paths(repo, &mut diff, onto, &bases)?;
     // Without remaps, an upstream commit that changes anything outside the fork commits' paths
     // matches none of them, and its diff can stop there.
     let within: Option<HashSet<String>> = map.is_identity().then(|| {
@@ -93,13 +99,15 @@ pub fn cherry(
             let paths: Option<BTreeSet<String>> =
                 changes.map(|c| c.into_keys().filter_map(|p| map.to_fork(&p)).collect());
             // Like git, a full patch-id only where a fork commit changes the same paths.
-            if let Some(candidates) = paths.and_then(|p| fork_commits.get_mut(&p)) {
+            let candidates = paths.and_then(|p| Some((fork_commits.get(&p)?, p)));
+            if let Some((candidates, paths)) = candidates {
+                let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
                 let (parent, tree) = (repo.find_tree(parent)?, commit.tree()?);
                 let reduced = ReducedFix::new(repo, Some(&parent), &tree, map)?;
                 if let Some(pid) = history.patch_id(repo, &reduced)? {
                     for candidate in candidates.iter() {
                         let fork_commit = repo.find_commit(*candidate)?;
-                        if history.fork_patch_id(repo, &fork_commit)? == Some(pid) {
+                        if history.fork_patch_id(repo, &fork_commit, &paths)? == Some(pid) {
                             found = Some((Evidence::PatchId, *candidate));
                             break;
                         }

@@ -8,7 +8,9 @@ use git2::{build::CheckoutBuilder, Commit, Index, IndexConflict, Oid, Repository
 use super::changes;
 
 /// A path left conflicted by a pick, in fork paths.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 pub struct ConflictedPath {
     pub path: String,
     /// What kind of conflict: `content`, `add/add`, `modify/delete`, `delete/modify`, `rename`.
@@ -150,7 +152,9 @@ pub fn materialize(
 
 /// An upstream commit that touched a conflicted file before the fix and is not on the fork: a
 /// likely prerequisite.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 pub struct Prerequisite {
     pub commit: String,
     pub subject: String,

@@ -1,24 +1,27 @@
 //! "Already applied" detection: is an upstream fix already on the fork branch — as an ancestor,
 //! as a commit whose `(cherry picked from commit …)` trailer names it, or as a commit with the same
-//! stable patch-id (after path remapping)? A fork commit's patch-id is computed only when it
-//! changes every file the fix changes (equal patch-ids need the same files), and is cached by
-//! commit id in the repository's git directory, since computing it is the expensive part.
+//! stable patch-id (after path remapping)? Patch-ids are computed only where a decision needs
+//! them: a fork commit's only when it changes exactly the files the fix changes (equal patch-ids
+//! need the same files), and the fix's only when such a commit exists. Fork commits' patch-ids are
+//! cached by commit id in the repository's git directory, since computing them is the expensive
+//! part.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet};
 use std::path::PathBuf;
 
 use anyhow::Result;
-use git2::{Commit, Oid, Repository};
+use git2::{Commit, DiffOptions, Oid, Repository};
 
-use super::changes::PathHistory;
+use super::changes::{Entry, PathHistory, TreeDiff};
 use super::pick::{patch_id_of, ReducedFix};
-use super::remap::PathMap;
 
 /// How far back the fork branch is scanned when it shares no history with the upstream.
 pub(super) const UNRELATED_SCAN_LIMIT: usize = 10_000;
 
 /// Why a fix counts as already applied.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Evidence {
     /// The upstream commit is an ancestor of the branch.
@@ -38,9 +41,12 @@ pub struct ForkHistory<'r> {
     /// computed from throwaway trees that must not land in the fork's object database.
     scratch: Option<Repository>,
     trailers: HashMap<Oid, Oid>,
-    /// Patch-ids of the commits this run made.
-    patch_ids: HashMap<Oid, Oid>,
+    /// The commits this run made, in order, with the fixes they carry.
+    run_commits: Vec<RunCommit>,
     scanned: HashSet<Oid>,
+    /// Fork tips whose commits not shared with an upstream commit were scanned: a tip with no
+    /// commits of its own (a merge base itself) is in `scanned` only through this.
+    scanned_tips: HashSet<Oid>,
     /// The single-parent fork commits scanned, in walk order: (commit, parent's tree, tree).
     fork_commits: Vec<(Oid, Oid, Oid)>,
     /// Upstream commits scanned against, and whether each is an ancestor of the fork branch.
@@ -49,6 +55,8 @@ pub struct ForkHistory<'r> {
     merge_bases: Vec<Oid>,
     /// Which fork commits change the fix's files (to rule out patch-id candidates).
     paths: PathHistory<'r>,
+    /// Whether such a commit changes anything else too (which rules it out as well).
+    diff: TreeDiff<'r>,
     cache: PatchIdCache,
 }
 
@@ -58,12 +66,14 @@ impl<'r> ForkHistory<'r> {
         Ok(ForkHistory {
             scratch: scratch(repo),
             trailers: HashMap::new(),
-            patch_ids: HashMap::new(),
+            run_commits: Vec::new(),
             scanned: HashSet::new(),
+            scanned_tips: HashSet::new(),
             fork_commits: Vec::new(),
             covered: Vec::new(),
             merge_bases: Vec::new(),
             paths: PathHistory::new(repo)?,
+            diff: TreeDiff::new(repo)?,
             cache: PatchIdCache::load(repo),
         })
     }
@@ -80,12 +90,12 @@ impl<'r> ForkHistory<'r> {
         if tip == upstream {
             return Ok(true);
         }
-        if self.scanned.contains(&tip) {
+        if self.scanned_tips.contains(&tip) {
             for &(earlier, on_fork) in self.covered.iter().rev() {
                 if earlier == upstream {
                     return Ok(on_fork);
                 }
-                if !on_fork && repo.graph_descendant_of(upstream, earlier)? {
+                if !on_fork && descends_soon(repo, upstream, earlier)? {
                     return Ok(false);
                 }
             }
@@ -104,6 +114,7 @@ impl<'r> ForkHistory<'r> {
             bases => (usize::MAX, bases.contains(&upstream)),
         };
         self.covered.push((upstream, on_fork));
+        self.scanned_tips.insert(tip);
         for id in walk.take(limit) {
             let id = id?;
             if !self.scanned.insert(id) {
@@ -126,18 +137,34 @@ impl<'r> ForkHistory<'r> {
         &self.merge_bases
     }
 
-    /// The stable patch-id of a single-parent fork commit, from the cache when known.
-    pub fn fork_patch_id(&mut self, repo: &Repository, commit: &Commit) -> Result<Option<Oid>> {
+    /// The stable patch-id of a single-parent fork commit that changes exactly the files
+    /// `paths`, from the cache when known.
+    pub fn fork_patch_id(
+        &mut self,
+        repo: &Repository,
+        commit: &Commit,
+        paths: &[&str],
+    ) -> Result<Option<Oid>> {
         if let Some(cached) = self.cache.get(commit.id()) {
             return Ok(cached);
         }
-        let fix = ReducedFix::new(
-            repo,
+        // Limited to the files it changes (literal paths, so libgit2 reads only the directories
+        // on their way), the diff of the commit's own trees has exactly its deltas: no
+        // throwaway trees are built, and no other directory is compared.
+        let mut opts = DiffOptions::new();
+        opts.disable_pathspec_match(true);
+        for path in paths {
+            opts.pathspec(*path);
+        }
+        let diff = repo.diff_tree_to_tree(
             Some(&commit.parent(0)?.tree()?),
-            &commit.tree()?,
-            &PathMap::default(),
+            Some(&commit.tree()?),
+            Some(&mut opts),
         )?;
-        let pid = self.patch_id(repo, &fix)?;
+        let pid = match diff.deltas().len() {
+            0 => None,
+            _ => Some(diff.patchid(None)?),
+        };
         self.cache.insert(commit.id(), pid);
         Ok(pid)
     }
@@ -151,13 +178,23 @@ impl<'r> ForkHistory<'r> {
         )
     }
 
-    /// Records a commit made during this run.
-    pub fn record(&mut self, commit: Oid, upstream: &Commit, patch_id: Option<Oid>) {
+    /// Records a commit made during this run, carrying `fix` (the reduced change of `upstream`).
+    /// Its patch-id is the fix's, computed only if a later fix needs it.
+    pub fn record(&mut self, commit: Oid, upstream: &Commit, fix: &ReducedFix) {
         self.scanned.insert(commit);
+        self.scanned_tips.insert(commit);
         self.trailers.insert(upstream.id(), commit);
-        if let Some(pid) = patch_id {
-            self.patch_ids.entry(pid).or_insert(commit);
-        }
+        self.run_commits.push(RunCommit {
+            id: commit,
+            before: fix.before.clone(),
+            after: fix.after.clone(),
+            patch_id: None,
+        });
+    }
+
+    /// True when no fork commit is scanned and the run made none: nothing can share a patch-id.
+    pub fn has_no_commits(&self) -> bool {
+        self.fork_commits.is_empty() && self.run_commits.is_empty()
     }
 
     /// The fork commit whose trailer names `upstream` or a commit `upstream` was picked from.
@@ -167,20 +204,25 @@ impl<'r> ForkHistory<'r> {
             .find_map(|id| self.trailers.get(&id).copied())
     }
 
-    /// The first scanned fork commit (in walk order), else the commit of this run, with the
-    /// patch-id `patch_id` of `fix`.
+    /// The first scanned fork commit (in walk order), else the first commit of this run, with the
+    /// same stable patch-id as `fix`.
     ///
-    /// A patch-id hashes every changed file's header, which names the file, so only a fork
-    /// commit that changes every file of the fix can have the same one: the others are ruled
-    /// out by comparing the fix's paths between the commit's trees (skipping equal subtrees),
-    /// and the patch-id is computed only for the rest.
-    pub fn by_patch_id(
-        &mut self,
-        repo: &Repository,
-        fix: &ReducedFix,
-        patch_id: Oid,
-    ) -> Result<Option<Oid>> {
+    /// A patch-id is the sum of a hash per changed file that starts with a header naming the
+    /// file, so only a commit that changes exactly the fix's files can have the same one (as
+    /// `git cherry` matches too): the others are ruled out by comparing the fix's paths between
+    /// the commit's trees (skipping equal subtrees, memoised across fixes), then by a diff of
+    /// the commit that stops at its first change to another file. Patch-ids — the fix's own
+    /// included — are computed only for the commits left.
+    pub fn by_patch_id(&mut self, repo: &Repository, fix: &ReducedFix) -> Result<Option<Oid>> {
         let fix_paths: Vec<&str> = fix.upstream_paths.keys().map(String::as_str).collect();
+        // The fix's files and every directory above them: where the diff of a commit changing
+        // only those files goes.
+        let within: HashSet<String> = fix_paths
+            .iter()
+            .flat_map(|p| p.match_indices('/').map(|(i, _)| &p[..i]).chain([*p]))
+            .map(str::to_string)
+            .collect();
+        let mut fix_patch_id = None;
         for i in 0..self.fork_commits.len() {
             let (id, parent_tree, tree) = self.fork_commits[i];
             let mut changes_all = true;
@@ -190,11 +232,43 @@ impl<'r> ForkHistory<'r> {
                     break;
                 }
             }
-            if changes_all && self.fork_patch_id(repo, &repo.find_commit(id)?)? == Some(patch_id) {
+            if !changes_all {
+                continue;
+            }
+            let only_fix_files = self
+                .diff
+                .changed_files_within(Some(parent_tree), Some(tree), &within)?
+                .is_some_and(|changes| changes.len() == fix_paths.len());
+            if !only_fix_files {
+                continue;
+            }
+            let Some(wanted) = once(&mut fix_patch_id, || self.patch_id(repo, fix))? else {
+                return Ok(None);
+            };
+            if self.fork_patch_id(repo, &repo.find_commit(id)?, &fix_paths)? == Some(wanted) {
                 return Ok(Some(id));
             }
         }
-        Ok(self.patch_ids.get(&patch_id).copied())
+        let odb_repo = self.scratch.as_ref().unwrap_or(repo);
+        for candidate in &mut self.run_commits {
+            if !candidate.changes_exactly(&fix.upstream_paths) {
+                continue;
+            }
+            let Some(wanted) = once(&mut fix_patch_id, || {
+                patch_id_of(odb_repo, &fix.before, &fix.after)
+            })?
+            else {
+                return Ok(None);
+            };
+            let (before, after) = (&candidate.before, &candidate.after);
+            if once(&mut candidate.patch_id, || {
+                patch_id_of(odb_repo, before, after)
+            })? == Some(wanted)
+            {
+                return Ok(Some(candidate.id));
+            }
+        }
+        Ok(None)
     }
 
     /// Writes new cache entries (not called by dry runs, which change nothing).
@@ -205,6 +279,69 @@ impl<'r> ForkHistory<'r> {
     /// The patch-id cache with this history's new entries, to save once the run succeeded.
     pub fn into_cache(self) -> PatchIdCache {
         self.cache
+    }
+}
+
+/// How much older than `earlier` the upstream walk of `descends_soon` goes before it gives up:
+/// commit dates are usually, but not always, later than their parents'.
+const DESCENT_DATE_SLACK_SECONDS: i64 = 24 * 60 * 60;
+
+/// True when `upstream` is found to descend from `earlier` among the commits not much older than
+/// `earlier` (walked newest first); false when not found there, which is all a caller may rely
+/// on: false means "not known", and the full scan decides.
+///
+/// Fixes are usually given oldest first on one branch, where this walk is short; a fix on
+/// another branch (a vs16.11 fix among vs17.8 ones) would make an unbounded descent check walk
+/// both branches back to where they split.
+fn descends_soon(repo: &Repository, upstream: Oid, earlier: Oid) -> Result<bool> {
+    let oldest = repo.find_commit(earlier)?.time().seconds() - DESCENT_DATE_SLACK_SECONDS;
+    // Newest first, as git walks by date; a libgit2 revwalk sorted by time reads the whole
+    // history before it yields anything.
+    let mut queue = BinaryHeap::new();
+    let mut seen = HashSet::new();
+    queue.push((repo.find_commit(upstream)?.time().seconds(), upstream));
+    seen.insert(upstream);
+    while let Some((time, id)) = queue.pop() {
+        if id == earlier {
+            return Ok(true);
+        }
+        if time < oldest {
+            return Ok(false);
+        }
+        for parent in repo.find_commit(id)?.parents() {
+            if seen.insert(parent.id()) {
+                queue.push((parent.time().seconds(), parent.id()));
+            }
+        }
+    }
+    Ok(false)
+}
+
+/// The value in `slot`, computed into it on first use.
+fn once(
+    slot: &mut Option<Option<Oid>>,
+    compute: impl FnOnce() -> Result<Option<Oid>>,
+) -> Result<Option<Oid>> {
+    if let Some(value) = *slot {
+        return Ok(value);
+    }
+    Ok(*slot.insert(compute()?))
+}
+
+/// A commit this run made and the reduced fix it carries (whose patch-id it is known by).
+struct RunCommit {
+    id: Oid,
+    before: BTreeMap<String, Entry>,
+    after: BTreeMap<String, Entry>,
+    /// Computed on first use.
+    patch_id: Option<Option<Oid>>,
+}
+
+impl RunCommit {
+    /// True when the fix it carries changes exactly the (fork) paths `paths` has.
+    fn changes_exactly<V>(&self, paths: &BTreeMap<String, V>) -> bool {
+        let mine: BTreeSet<&String> = self.before.keys().chain(self.after.keys()).collect();
+        mine.len() == paths.len() && paths.keys().all(|p| mine.contains(p))
     }
 }
 

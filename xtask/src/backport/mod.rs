@@ -30,14 +30,14 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 
-pub use cherry::{cherry, CherryEntry};
+pub use cherry::{cherry, CherryEntry, CherryReport};
 pub use conflict::ConflictedPath;
 pub use conflict::{classify, Prerequisite};
 pub use equivalence::Evidence;
 pub use fix::{ensure_fix_fits_fork, FixSpec};
 pub use packed::{with_packed_writes, Created};
 pub use remap::PathMap;
-pub use report::{FixReport, FixStatus, Report};
+pub use report::{Document, FixReport, FixStatus, QueueRecord, Report};
 pub use resume::{abort_backport, continue_backport, AbortReport};
 pub use run::provenance_message;
 

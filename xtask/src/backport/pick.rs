@@ -59,12 +59,6 @@ impl ReducedFix {
     pub fn is_empty(&self) -> bool {
         self.upstream_paths.is_empty()
     }
-
-    /// The stable patch-id of the reduced change (equal to `git patch-id --stable` of the fix's
-    /// diff in fork paths).
-    pub fn patch_id(&self, repo: &Repository) -> Result<Option<Oid>> {
-        patch_id_of(repo, &self.before, &self.after)
-    }
 }
 
 /// The stable patch-id of the change from `before` to `after` (file maps), `None` when empty.

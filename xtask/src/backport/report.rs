@@ -10,9 +10,10 @@ use serde::{Deserialize, Serialize};
 use super::state::SavedState;
 use super::{ConflictedPath, Evidence, Prerequisite};
 use crate::console::{paint, Style};
+use crate::table::{Column, Table};
 
 /// What happened to one fix.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum FixStatus {
     /// A new commit on the branch carries it.
@@ -28,7 +29,7 @@ pub enum FixStatus {
 }
 
 /// The report for one fix (part of the `--json` contract).
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FixReport {
     /// The FIX as given.
     pub fix: String,
@@ -59,7 +60,7 @@ pub struct FixReport {
 }
 
 /// The result of a backport run (the `--json` report).
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Report {
     pub fork: PathBuf,
     pub onto: String,
@@ -76,6 +77,32 @@ pub struct Report {
     /// The exact commands to finish or cancel a stopped backport.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub next_steps: Vec<String>,
+}
+
+/// `cargo xtask backport --json`: the report, plus what `--open-pr` published and what the
+/// patch queue recorded.
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct Document<'a> {
+    #[serde(flatten)]
+    pub report: &'a Report,
+    /// With `--open-pr`: the pull request, or null when every fix was already on the branch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pull_request: Option<Option<&'a crate::github::backport_pr::Published>>,
+    /// The patch queue the result was recorded in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queue: Option<QueueRecord>,
+}
+
+/// What recording a backport in the patch queue wrote.
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct QueueRecord {
+    pub dir: PathBuf,
+    /// Patches in the repository's queue.
+    pub patches: usize,
+    /// Patch files of the old queue that are gone.
+    pub removed: Vec<String>,
+    /// False when nothing changed.
+    pub written: bool,
 }
 
 impl Report {
@@ -144,9 +171,9 @@ fn shell_quote(s: &str) -> String {
 }
 
 impl Report {
-    /// The report for a person: one line per fix, its conflicts and likely prerequisites, and
-    /// what to do next.
-    pub fn human(&self) -> String {
+    /// The report for a person: one line per fix, its conflicts (a table fitted to `width` when
+    /// there is one) and likely prerequisites, and what to do next.
+    pub fn human(&self, width: Option<u16>) -> String {
         let report = self;
         let mut out = format!(
             "{} {} in {}{}{}\n",
@@ -183,11 +210,26 @@ impl Report {
                     f.public_api.join(", ")
                 ));
             }
-            for c in &f.conflicts {
-                out.push_str(&format!(
-                    "      {:<14} {:<14} {}\n",
-                    c.kind, c.class, c.path
-                ));
+            if !f.conflicts.is_empty() {
+                const INDENT: &str = "      ";
+                let mut files = Table::new(&[
+                    Column::whole("conflict"),
+                    Column::whole("class"),
+                    Column::wrapping("path"),
+                ]);
+                for c in &f.conflicts {
+                    files.row(vec![
+                        c.kind.to_string(),
+                        c.class.to_string(),
+                        c.path.clone(),
+                    ]);
+                }
+                let width = width.map(|w| w.saturating_sub(INDENT.len() as u16));
+                for line in files.render(width).lines() {
+                    out.push_str(INDENT);
+                    out.push_str(line);
+                    out.push('\n');
+                }
             }
             if matches!(f.status, FixStatus::Conflict | FixStatus::Skipped)
                 && f.conflicts.iter().all(|c| c.class == "version-infra")

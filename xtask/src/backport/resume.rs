@@ -144,7 +144,7 @@ fn unstaged_changes(wt: &Repository) -> Result<Vec<String>> {
 }
 
 /// What `--abort` restored.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AbortReport {
     pub onto: String,
     /// The branch tip restored.

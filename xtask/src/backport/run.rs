@@ -59,11 +59,7 @@ pub(super) fn apply_fixes(
                 report.evidence = Some(evidence);
                 report.equivalent = equivalent.map(|o| o.to_string());
             }
-            Evaluation::Clean {
-                tree,
-                patch_id,
-                paths,
-            } => {
+            Evaluation::Clean { tree, fix } => {
                 let message = provenance_message(&upstream, st.cve.as_deref());
                 let tree = repo.find_tree(tree)?;
                 let new = repo.commit(
@@ -74,10 +70,10 @@ pub(super) fn apply_fixes(
                     &tree,
                     &[&onto],
                 )?;
-                history.record(new, &upstream, patch_id);
+                history.record(new, &upstream, &fix);
                 report.status = FixStatus::Applied;
                 report.commit = Some(new.to_string());
-                changed_paths.extend(paths);
+                changed_paths.extend(fix.upstream_paths.into_keys());
                 tip = new;
             }
             Evaluation::Conflict {
@@ -222,8 +218,8 @@ enum Evaluation {
     Already(Evidence, Option<Oid>),
     Clean {
         tree: Oid,
-        patch_id: Option<Oid>,
-        paths: Vec<String>,
+        /// The fix as picked.
+        fix: ReducedFix,
     },
     Conflict {
         conflicted: pick::Conflicted,
@@ -252,22 +248,15 @@ fn evaluate(
     if reduced.is_empty() {
         return Ok(Evaluation::Already(Evidence::Empty, None));
     }
-    let patch_id = reduced.patch_id(repo)?;
-    if let Some(pid) = patch_id {
-        if let Some(c) = history.by_patch_id(repo, &reduced, pid)? {
-            return Ok(Evaluation::Already(Evidence::PatchId, Some(c)));
-        }
+    if let Some(c) = history.by_patch_id(repo, &reduced)? {
+        return Ok(Evaluation::Already(Evidence::PatchId, Some(c)));
     }
     let onto_tree = onto.tree()?;
     match pick::pick(repo, &reduced, &onto_tree, map, added)? {
         PickResult::Clean(tree) if tree == onto_tree.id() => {
             Ok(Evaluation::Already(Evidence::Empty, None))
         }
-        PickResult::Clean(tree) => Ok(Evaluation::Clean {
-            tree,
-            patch_id,
-            paths: reduced.upstream_paths.keys().cloned().collect(),
-        }),
+        PickResult::Clean(tree) => Ok(Evaluation::Clean { tree, fix: reduced }),
         PickResult::Conflicted(conflicted) => Ok(Evaluation::Conflict {
             conflicted,
             reduced,
@@ -285,12 +274,13 @@ fn is_on_fork(
     if history.by_trailer(commit).is_some() {
         return Ok(true);
     }
+    // Nothing to share a patch-id with: no need to read what the commit changes.
+    if history.has_no_commits() {
+        return Ok(false);
+    }
     let parent = commit.parent(0)?.tree()?;
     let reduced = ReducedFix::new(repo, Some(&parent), &commit.tree()?, map)?;
-    match reduced.patch_id(repo)? {
-        Some(pid) => Ok(history.by_patch_id(repo, &reduced, pid)?.is_some()),
-        None => Ok(false),
-    }
+    Ok(history.by_patch_id(repo, &reduced)?.is_some())
 }
 
 /// The parent a fix is picked against: the only parent, the `--mainline` parent of a merge, or

@@ -70,7 +70,7 @@ pub fn measure_into(out: &Path, command: &[String]) -> Result<bool> {
 }
 
 /// Median, minimum and maximum wall time, median CPU time and peak memory over several runs.
-#[derive(Clone, Copy, Debug, Serialize)]
+#[derive(Clone, Copy, Debug, Serialize, schemars::JsonSchema)]
 pub struct Stats {
     pub runs: usize,
     pub median: f64,

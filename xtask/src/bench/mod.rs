@@ -93,7 +93,7 @@ const SCALING_FIXES: [usize; 3] = [10, 50, 200];
 const SCALING_FILES: [usize; 3] = [1, 5, 10];
 
 /// Everything one benchmark run measured.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Results {
     pub machine: Machine,
     /// The real repository measured (`--real`), described; generated repositories otherwise.

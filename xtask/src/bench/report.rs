@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::{Comparison, Results};
 
 /// The machine a benchmark ran on.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Machine {
     pub cpu: String,
     pub cores: usize,

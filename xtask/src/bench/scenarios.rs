@@ -19,7 +19,7 @@ use crate::backport::provenance_message;
 use crate::fixtures::bench_history::{BenchRepo, Fix, FixKind, NEW, OLD};
 
 /// One row of results: the toolkit and git on the same work.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Comparison {
     pub scenario: String,
     /// Files in the tree and fixes (or commits) involved.

@@ -32,7 +32,7 @@ pub struct Options {
 }
 
 /// What a bump changed.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Report {
     pub from: String,
     pub to: String,
@@ -41,7 +41,7 @@ pub struct Report {
 }
 
 /// The changes in one repository and the commit that holds them.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct RepoBump {
     pub repo: String,
     /// The branding commit; `None` on a dry run.
@@ -50,7 +50,7 @@ pub struct RepoBump {
 }
 
 /// One value changed in one file.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Change {
     /// Path relative to the repository root.
     pub file: String,

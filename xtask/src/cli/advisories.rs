@@ -21,6 +21,7 @@ use crate::console::{self, Annotation};
 /// Example: `cargo xtask advisories --today 2026-04-01 --markdown`
 #[derive(Debug, clap::Args)]
 #[command(args_conflicts_with_subcommands = true)]
+#[command(after_long_help = super::exit::gate("no CVE needs attention", "a CVE is overdue or needs triage"))]
 pub struct Args {
     #[command(subcommand)]
     pub command: Option<Sub>,
@@ -30,7 +31,9 @@ pub struct Args {
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Sub {
+    #[command(after_long_help = super::exit::plain("the snapshot written (or unchanged)"))]
     Sync(SyncArgs),
+    #[command(after_long_help = super::exit::plain("the plan printed"))]
     Plan(PlanArgs),
 }
 
@@ -160,11 +163,11 @@ fn run_status(args: StatusArgs, config: Option<&Config>, ctx: &Context) -> Resul
     let settings = settings(config);
     let report = inputs.status(today(args.today), &settings.sla_days);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        println!("{}", crate::schemas::to_json(&report)?);
     } else if args.markdown {
         print!("{}", render_markdown(&report));
     } else {
-        print!("{}", render_table(&report));
+        print!("{}", render_table(&report, crate::console::stdout_width()));
     }
     if console::in_github_actions() {
         for row in &report.rows {
@@ -230,13 +233,13 @@ fn run_sync(args: SyncArgs, config: Option<&Config>, ctx: &Context) -> Result<Ou
     }
     let count = outcome.snapshot.advisories.len();
     if args.json {
-        let value = serde_json::json!({
-            "snapshot": snapshot_path,
-            "advisories": count,
-            "changed": outcome.changed,
-            "warnings": outcome.warnings.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        });
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        let report = crate::advisories::SyncReport {
+            snapshot: snapshot_path.clone(),
+            advisories: count,
+            changed: outcome.changed,
+            warnings: outcome.warnings.iter().map(ToString::to_string).collect(),
+        };
+        println!("{}", crate::schemas::to_json(&report)?);
     } else {
         let what = if outcome.changed {
             "wrote"
@@ -265,7 +268,7 @@ fn run_plan(args: PlanArgs, config: Option<&Config>, ctx: &Context) -> Result<Ou
         console::annotate(Annotation::Warning, None, None, w);
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&plan)?);
+        println!("{}", crate::schemas::to_json(&plan)?);
     } else {
         for b in &plan.backports {
             println!("{}", b.command_line());

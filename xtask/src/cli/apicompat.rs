@@ -18,6 +18,7 @@ use crate::console::{self, Annotation};
 /// Example: cargo xtask apicompat --baseline /usr/share/dotnet@6.0.36 --candidate artifacts/dotnet-runtime-6.0.37-linux-x64.tar.gz --markdown apicompat.md
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
+#[command(after_long_help = super::exit::gate("no public API difference outside apicompat.toml", "a difference apicompat.toml does not accept"))]
 pub struct Args {
     /// The reference surface (Microsoft's 6.0.36): ROOT[@VERSION], archive, .nupkg or directory.
     #[arg(long, value_name = "SPEC")]
@@ -84,7 +85,7 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
         );
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        println!("{}", crate::schemas::to_json(&report)?);
     } else {
         print!("{}", report.to_text());
     }

@@ -19,10 +19,6 @@ use crate::patches;
 /// merge, squash or rebased commits); several are applied in order. Fork, branch, upstream and
 /// remaps default from els.toml (the `[[repo]]` named by `repo@`, or `--repo`).
 ///
-/// Exit status: 0 every FIX applied or already present; 1 stopped at a conflict (state saved:
-/// resolve, then --continue, or --abort), or skipped one with --skip-conflicts; 2 invalid input
-/// or environment (nothing changed).
-///
 /// Example: cargo xtask backport --cve CVE-2025-55248 runtime@44527b9
 ///
 /// With --skip-conflicts every FIX that applies is applied and each conflicting one is reported
@@ -39,6 +35,7 @@ use crate::patches;
 /// Example: cargo xtask backport --fork ../runtime --onto release/6.0-els --upstream https://github.com/dotnet/runtime 44527b9
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
+#[command(after_long_help = super::exit::gate("every FIX applied or already present", "stopped at a conflict (state saved: resolve, then --continue, or --abort), or skipped one with --skip-conflicts"))]
 pub struct Args {
     /// Upstream fixes: `<sha>`, `<repo>@<sha>` or `[<repo>@]pr:<number>`, applied in order.
     #[arg(value_name = "FIX", required_unless_present_any = ["continue_", "abort"])]
@@ -97,7 +94,7 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
         if args.abort {
             let r = backport::abort_backport(&fork)?;
             if args.json {
-                println!("{}", serde_json::to_string_pretty(&r)?);
+                println!("{}", crate::schemas::to_json(&r)?);
             } else {
                 println!(
                     "aborted: `{}` restored to {} (was {})",
@@ -335,21 +332,19 @@ fn render(
     json: bool,
 ) -> Result<Outcome> {
     if json {
-        let mut value = serde_json::to_value(report).context("cannot serialise the report")?;
-        if let Some(obj) = value.as_object_mut() {
-            if let Some(p) = &published {
-                obj.insert("pull_request".into(), serde_json::to_value(p)?);
-            }
-            if let Some(q) = queue {
-                obj.insert(
-                    "queue".into(),
-                    serde_json::json!({ "dir": q.dir, "patches": q.patches.len(), "removed": q.removed, "written": q.written }),
-                );
-            }
-        }
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        let document = backport::Document {
+            report,
+            pull_request: published.as_ref().map(Option::as_ref),
+            queue: queue.map(|q| backport::QueueRecord {
+                dir: q.dir.clone(),
+                patches: q.patches.len(),
+                removed: q.removed.clone(),
+                written: q.written,
+            }),
+        };
+        println!("{}", crate::schemas::to_json(&document)?);
     } else {
-        print!("{}", report.human());
+        print!("{}", report.human(crate::console::stdout_width()));
         if let Some(q) = queue {
             println!(
                 "recorded in the patch queue {}: {} patch(es){}",

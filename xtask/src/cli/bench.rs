@@ -28,6 +28,7 @@ use crate::bench::{self, Settings};
 /// Example: cargo xtask bench --real ../wpf.git --fork-ref v6.0.36 --fixes 8e957ff6d b832f823c
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
+#[command(after_long_help = super::exit::gate("measured", "a measured command failed (--measure-into)"))]
 pub struct Args {
     /// Files in the generated tree.
     #[arg(long, value_name = "N")]
@@ -112,7 +113,7 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
         bench::write_results(&ctx.cwd().join(out), &markdown)?;
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&results)?);
+        println!("{}", crate::schemas::to_json(&results)?);
     } else {
         print!("{markdown}");
     }

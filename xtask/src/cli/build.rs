@@ -11,6 +11,7 @@ use crate::official_build::{build, Arch, Options, Os};
 /// Example: `cargo xtask build --os linux --arch x64` (or `--os windows --dry-run` to print the
 /// build.cmd command lines)
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = super::exit::gate("built and collected (or the plan printed)", "a build failed; its log is named"))]
 pub struct Args {
     #[arg(long, value_enum)]
     pub os: Os,
@@ -48,7 +49,7 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
         Outcome::Failure
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        println!("{}", crate::schemas::to_json(&report)?);
         return Ok(outcome);
     }
     println!(

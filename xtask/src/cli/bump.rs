@@ -11,6 +11,7 @@ use crate::bump::{bump, Options};
 ///
 /// Example: `cargo xtask bump --to 6.0.37 --dry-run`
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = super::exit::plain("bumped and committed (or the change printed with --dry-run)"))]
 pub struct Args {
     /// The version to brand (default: the current one plus one).
     #[arg(long, value_name = "6.0.N")]
@@ -33,7 +34,7 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
         },
     )?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        println!("{}", crate::schemas::to_json(&report)?);
         return Ok(Outcome::Success);
     }
     let verb = if report.dry_run {

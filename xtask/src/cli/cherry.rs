@@ -18,6 +18,7 @@ use crate::console::{paint, Style};
 /// Example: cargo xtask cherry --fork ../runtime release/6.0-els refs/els/upstream/runtime/heads/release/8.0
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
+#[command(after_long_help = super::exit::plain("the list printed"))]
 pub struct Args {
     /// The fork branch (or any revision) to check against.
     #[arg(value_name = "ONTO")]
@@ -76,7 +77,10 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
     let map = PathMap::new(repo_config.map(|r| r.remaps.as_slice()).unwrap_or_default());
     let entries = backport::cherry(&repo, onto, upstream, &map)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&entries)?);
+        println!(
+            "{}",
+            crate::schemas::to_json(&crate::backport::CherryReport { entries })?
+        );
         return Ok(Outcome::Success);
     }
     let mut out = String::new();

@@ -11,6 +11,7 @@ use crate::console::{self, Annotation, Style};
 /// Example: `cargo xtask compat --candidate artifacts/dotnet-runtime-6.0.37-linux-x64.tar.gz --baseline /opt/dotnet@6.0.36 --prebuilt out/test-apps --junit compat.xml`
 #[derive(Debug, clap::Args)]
 #[command(args_conflicts_with_subcommands = true)]
+#[command(after_long_help = super::exit::gate("no case failed", "a case failed (a golden output or the baseline differs)"))]
 pub struct Args {
     #[command(subcommand)]
     pub action: Option<Action>,
@@ -70,10 +71,12 @@ pub enum Action {
     /// Compile the corpus into a prebuilt layout with an SDK or Mono's mcs.
     ///
     /// Example: `cargo xtask compat build --sdk ~/.dotnet/dotnet --out out/test-apps`
+    #[command(after_long_help = super::exit::plain("the corpus compiled"))]
     Build(BuildArgs),
     /// Install the real test runtimes (mcs, CoreCLR 8.0.4 and 3.1.23) into target/test-runtimes.
     ///
     /// Example: `cargo xtask compat setup-test-runtimes`
+    #[command(after_long_help = super::exit::plain("the runtimes installed"))]
     SetupTestRuntimes,
 }
 
@@ -205,9 +208,9 @@ fn print_report(
         );
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(report)?);
+        println!("{}", crate::schemas::to_json(report)?);
     } else {
-        print!("{}", report.table(&console::paint));
+        print!("{}", report.table(&console::paint, console::stdout_width()));
         for path in &report.blessed {
             println!("blessed {path}");
         }

@@ -24,6 +24,7 @@ use crate::fixtures::sandbox;
 /// Example: cargo xtask demo --dir /tmp/els-demo
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
+#[command(after_long_help = super::exit::plain("every stage ran (the stages' own findings, such as overdue CVEs, are the demo's point)"))]
 pub struct Args {
     /// Where to build the sandbox (default: a new temporary directory); it is kept.
     #[arg(long, value_name = "DIR")]

@@ -15,6 +15,28 @@ pub const STATUSES: &str = "Exit status:
      error writing results, a push or queue update after a finished backport); what was done
      is kept and the message says how to finish";
 
+/// The two statuses every command shares, after its own 0 (and 1, for a check).
+const INVALID_AND_INTERNAL: &str = "2 invalid input or environment (nothing changed); 3 internal \
+failure (what was done is kept; the message says how to finish)";
+
+/// A command's `Exit status:` paragraph, for one that never stops on a problem to act on: it
+/// either did its work or refused.
+pub fn plain(done: &str) -> String {
+    format!("Exit status: 0 {done}; {INVALID_AND_INTERNAL}.")
+}
+
+/// A command's `Exit status:` paragraph, for a check a pipeline gates on: status 1 is `problem`.
+pub fn gate(success: &str, problem: &str) -> String {
+    format!("Exit status: 0 {success}; 1 {problem}; {INVALID_AND_INTERNAL}.")
+}
+
+/// The `Exit status:` paragraph of a command whose subcommands each state their own.
+pub fn by_subcommand() -> String {
+    format!(
+        "Exit status: 0 success; 1 (the checks) a problem to act on; {INVALID_AND_INTERNAL}. Each subcommand's --help says what 0 and 1 mean for it."
+    )
+}
+
 /// Bad input or environment (also clap's status for a bad command line).
 const INVALID: u8 = 2;
 /// An [`crate::error::Internal`] failure.

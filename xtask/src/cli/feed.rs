@@ -12,6 +12,7 @@ use crate::nuget_feed::{self, Feed};
 ///
 /// Example: `cargo xtask feed publish --channel lab && cargo xtask feed config --channel lab > nuget.config`
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = super::exit::by_subcommand())]
 pub struct Args {
     #[command(subcommand)]
     pub action: Action,
@@ -28,11 +29,25 @@ pub struct Location {
     pub base_url: Option<String>,
 }
 
+/// How long a publication waits for another one on the same feed directory.
+#[derive(Debug, clap::Args)]
+pub struct Wait {
+    /// Seconds to wait while another `feed publish`/`feed promote` holds the feed directory's
+    /// lock; then exit 2, nothing changed.
+    #[arg(long, value_name = "SECONDS", default_value_t = default_lock_timeout())]
+    pub lock_timeout: u64,
+}
+
+fn default_lock_timeout() -> u64 {
+    crate::publish_lock::DEFAULT_TIMEOUT.as_secs()
+}
+
 #[derive(Debug, clap::Subcommand)]
 pub enum Action {
     /// Add the release's nupkgs (checked against its SHA512SUMS) to a channel's feed.
     ///
     /// Example: `cargo xtask feed publish --release artifacts/els/release/6.0.37 --channel lab`
+    #[command(after_long_help = super::exit::plain("published (or already there)"))]
     Publish {
         /// The release directory (default: <artifacts-dir>/release/<current version>).
         #[arg(long, value_name = "DIR")]
@@ -41,24 +56,30 @@ pub enum Action {
         channel: Channel,
         #[command(flatten)]
         location: Location,
+        #[command(flatten)]
+        wait: Wait,
         #[arg(long)]
         json: bool,
     },
     /// Copy the release's packages from the lab feed to the stable feed, byte for byte.
     ///
     /// Example: `cargo xtask feed promote --release artifacts/els/release/6.0.37`
+    #[command(after_long_help = super::exit::plain("promoted (or already there)"))]
     Promote {
         /// The release directory (default: <artifacts-dir>/release/<current version>).
         #[arg(long, value_name = "DIR")]
         release: Option<PathBuf>,
         #[command(flatten)]
         location: Location,
+        #[command(flatten)]
+        wait: Wait,
         #[arg(long)]
         json: bool,
     },
     /// Print the nuget.config that routes exactly the feed's package ids to it.
     ///
     /// Example: `cargo xtask feed config --channel stable > nuget.config`
+    #[command(after_long_help = super::exit::plain("the nuget.config printed"))]
     Config {
         #[arg(long, default_value = "stable")]
         channel: Channel,
@@ -68,6 +89,7 @@ pub enum Action {
     /// Check a feed's documents against its packages, and releases' nupkgs against their SHA512SUMS.
     ///
     /// Example: `cargo xtask feed verify --channel stable --release artifacts/els/release/6.0.37`
+    #[command(after_long_help = super::exit::gate("the feed is consistent", "a problem in the feed (each printed)"))]
     Verify {
         #[arg(long, default_value = "stable")]
         channel: Channel,
@@ -84,10 +106,11 @@ pub enum Action {
 pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
     let config = ctx.require_config()?;
     let resolve = |p: Option<PathBuf>| p.map(|p| ctx.cwd().join(p));
-    let options = |release: Option<PathBuf>, location: Location| nuget_feed::Options {
+    let options = |release: Option<PathBuf>, location: Location, wait: Wait| nuget_feed::Options {
         release: resolve(release),
         feed_dir: resolve(location.feed_dir),
         base_url: location.base_url,
+        lock_timeout: Some(std::time::Duration::from_secs(wait.lock_timeout)),
     };
     let locate = |channel, location: Location| {
         Feed::locate(
@@ -102,17 +125,19 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
             release,
             channel,
             location,
+            wait,
             json,
         } => {
-            let report = nuget_feed::publish(&config, channel, &options(release, location))?;
+            let report = nuget_feed::publish(&config, channel, &options(release, location, wait))?;
             print_report(&report, json)
         }
         Action::Promote {
             release,
             location,
+            wait,
             json,
         } => {
-            let report = nuget_feed::promote(&config, &options(release, location))?;
+            let report = nuget_feed::promote(&config, &options(release, location, wait))?;
             print_report(&report, json)
         }
         Action::Config { channel, location } => {
@@ -130,7 +155,7 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
             let releases: Vec<PathBuf> = release.into_iter().map(|r| ctx.cwd().join(r)).collect();
             let report = nuget_feed::verify::verify(&feed, &releases)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
+                println!("{}", crate::schemas::to_json(&report)?);
                 return Ok(Outcome::of_problems(&report.problems));
             }
             let outcome = super::print_problems(&report.problems);
@@ -149,7 +174,7 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
 
 fn print_report(report: &nuget_feed::Report, json: bool) -> Result<Outcome> {
     if json {
-        println!("{}", serde_json::to_string_pretty(report)?);
+        println!("{}", crate::schemas::to_json(report)?);
         return Ok(Outcome::Success);
     }
     println!(

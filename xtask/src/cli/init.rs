@@ -16,10 +16,9 @@ use crate::init::{init, Options, DEFAULT_REPOS, DEFAULT_UPSTREAM_BASE};
 /// next commands. A second run changes nothing and says so. It never overwrites an els.toml or a
 /// `release/6.0-els` branch that differs: it exits 2 naming what differs, with nothing changed.
 ///
-/// Exit status: 0 set up (or already set up), 2 refused or failed.
-///
 /// Example: `cargo xtask init --owner contoso --repos runtime,aspnetcore`
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = super::exit::plain("set up, or already set up"))]
 pub struct Args {
     /// The GitHub organisation or user that owns the forks (https://github.com/<owner>/<repo>).
     #[arg(long, value_name = "ORG", conflicts_with = "fork_base")]
@@ -71,7 +70,7 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
     };
     let report = init(&options)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        println!("{}", crate::schemas::to_json(&report)?);
         return Ok(Outcome::Success);
     }
     for w in &report.warnings {

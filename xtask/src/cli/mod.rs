@@ -26,6 +26,7 @@ mod patches;
 mod pipelines;
 mod release;
 mod repository;
+mod schemas;
 mod test;
 mod vex;
 
@@ -63,6 +64,7 @@ pub enum Command {
     Pipelines(pipelines::Args),
     Release(release::Args),
     Repo(repository::Args),
+    Schemas(schemas::Args),
     Test(test::Args),
     Vex(vex::Args),
 }
@@ -130,6 +132,7 @@ fn dispatch(command: Command, ctx: &Context) -> Result<Outcome> {
         Command::Pipelines(args) => pipelines::run(args, ctx),
         Command::Release(args) => release::run(args, ctx),
         Command::Repo(args) => repository::run(args, ctx),
+        Command::Schemas(args) => schemas::run(args, ctx),
         Command::Test(args) => test::run(args, ctx),
         Command::Vex(args) => vex::run(args, ctx),
     }

@@ -69,7 +69,7 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
     let signer = crate::release::sign::Signer::from_env(&config.release).ok();
     let report = crate::package::package(&config, &options, signer.as_ref())?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        println!("{}", crate::schemas::to_json(&report)?);
         return Ok(Outcome::Success);
     }
     println!(

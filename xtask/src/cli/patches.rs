@@ -16,6 +16,7 @@ use crate::patches::{self, Against, Change, ExportOptions, RepoExport};
 /// Example: cargo xtask patches export && cargo xtask patches verify
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
+#[command(after_long_help = super::exit::by_subcommand())]
 pub struct Args {
     #[command(subcommand)]
     pub command: Command,
@@ -23,9 +24,13 @@ pub struct Args {
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
+    #[command(after_long_help = super::exit::plain("the queue written"))]
     Export(ExportArgs),
+    #[command(after_long_help = super::exit::gate("the queue refreshed (or, with --dry-run, up to date)", "with --dry-run, the queue is out of date"))]
     Refresh(RefreshArgs),
+    #[command(after_long_help = super::exit::plain("the branch rebuilt from the queue"))]
     Apply(ApplyArgs),
+    #[command(after_long_help = super::exit::gate("the queue is sound", "a problem in the queue (each printed)"))]
     Verify(VerifyArgs),
 }
 
@@ -162,7 +167,12 @@ fn export(config: &Config, only: &[String], opts: ExportOptions, json: bool) -> 
         reports.push(patches::export_with(config, &rc.name, opts)?);
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(&reports)?);
+        println!(
+            "{}",
+            crate::schemas::to_json(&patches::ExportSummary {
+                repos: reports.clone()
+            })?
+        );
     } else {
         for r in &reports {
             print_export(r, opts.dry_run);
@@ -240,7 +250,7 @@ fn apply(config: &Config, a: ApplyArgs) -> Result<Outcome> {
     let report =
         patches::apply(&req).with_context(|| format!("cannot apply the `{}` queue", rc.name))?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        println!("{}", crate::schemas::to_json(&report)?);
     } else {
         println!(
             "{} {} patch(es) onto {} as `{}` in {}: commit {}, tree {}",
@@ -285,7 +295,12 @@ fn verify(config: &Config, a: VerifyArgs) -> Result<Outcome> {
     }
     console::step_summary(&summary)?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&reports)?);
+        println!(
+            "{}",
+            crate::schemas::to_json(&patches::VerifySummary {
+                repos: reports.clone()
+            })?
+        );
     } else {
         for r in &reports {
             for p in &r.problems {

@@ -12,6 +12,7 @@ use crate::pipelines::{self, rehearse};
 ///
 /// Example: cargo xtask pipelines check
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = super::exit::by_subcommand())]
 pub struct Args {
     #[command(subcommand)]
     pub command: PipelinesCommand,
@@ -19,7 +20,9 @@ pub struct Args {
 
 #[derive(Debug, clap::Subcommand)]
 pub enum PipelinesCommand {
+    #[command(after_long_help = super::exit::gate("no problem", "a problem (each printed as file:line)"))]
     Check(CheckArgs),
+    #[command(after_long_help = super::exit::gate("every rehearsed job passed", "a step failed (its log printed)"))]
     Rehearse(RehearseArgs),
 }
 
@@ -60,6 +63,11 @@ pub struct RehearseArgs {
     /// The .NET root actions/setup-dotnet stands in for (default: ELS_TEST_DOTNET_ROOT).
     #[arg(long, value_name = "DIR", env = "ELS_TEST_DOTNET_ROOT")]
     pub dotnet_root: Option<PathBuf>,
+    /// Run `cargo xtask build` for real instead of as its --dry-run: for a sandbox whose fork
+    /// builds here (the release stage's fixture fork, whose build scripts behave like the real
+    /// ones), so the build job's artifacts exist for the jobs after it.
+    #[arg(long)]
+    pub real_build: bool,
     /// Print the result as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -99,7 +107,7 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
     let files = pipelines::workflow_files(&root, &args.paths)?;
     let report = pipelines::check(&root, &files, &super::Cli::command())?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        println!("{}", crate::schemas::to_json(&report)?);
     } else {
         print!("{}", report.human());
     }
@@ -121,7 +129,8 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
     })
 }
 
-fn default_root(cwd: &Path) -> PathBuf {
+/// The repository root for `cwd`: the nearest directory upwards that has pipelines/ or .github/.
+pub(super) fn default_root(cwd: &Path) -> PathBuf {
     cwd.ancestors()
         .find(|d| d.join("pipelines").is_dir() || d.join(".github").is_dir())
         .unwrap_or(cwd)
@@ -214,9 +223,10 @@ fn run_rehearse(args: RehearseArgs, ctx: &Context) -> Result<Outcome> {
         secrets: context.secrets,
         xtask: std::env::current_exe().context("cannot find the toolkit's own binary")?,
         dotnet_root: args.dotnet_root,
+        real_build: args.real_build,
     })?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        println!("{}", crate::schemas::to_json(&report)?);
     } else {
         print!("{}", report.table());
     }

@@ -12,6 +12,7 @@ use crate::release::verify::TrustedKey;
 /// Example: `cargo xtask release --vex vex-6.0.37.json && cargo xtask release sign artifacts/els/release/6.0.37`
 #[derive(Debug, clap::Args)]
 #[command(args_conflicts_with_subcommands = true)]
+#[command(after_long_help = super::exit::plain("the release directory assembled"))]
 pub struct Args {
     #[command(subcommand)]
     pub action: Option<Action>,
@@ -44,6 +45,7 @@ pub enum Action {
     /// Sign SHA512SUMS and the metadata with the key from $ELS_SIGNING_KEY or $ELS_SIGNING_KEY_ID.
     ///
     /// Example: `ELS_SIGNING_KEY="$(cat key.asc)" cargo xtask release sign artifacts/els/release/6.0.37`
+    #[command(after_long_help = super::exit::plain("signed"))]
     Sign {
         dir: PathBuf,
         #[arg(long)]
@@ -81,6 +83,7 @@ pub enum Action {
     /// Check every hash and signature and the consistency between files, manifests and release.json.
     ///
     /// Example: `cargo xtask release verify artifacts/els/release/6.0.37 --key net6-els-signing.asc`
+    #[command(after_long_help = super::exit::gate("every hash and signature checks out", "a problem (each printed)"))]
     Verify {
         dir: PathBuf,
         /// The trusted public key file.
@@ -102,7 +105,7 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
             let (key, passphrase) = crate::release::sign::key_from_env(&settings)?;
             let report = crate::release::sign::sign(&dir, &key, passphrase.as_deref())?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
+                println!("{}", crate::schemas::to_json(&report)?);
             } else {
                 println!("signed with {}", report.fingerprint);
                 for s in &report.signatures {
@@ -133,7 +136,7 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
             };
             let report = crate::release::verify::verify(&dir, &key)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
+                println!("{}", crate::schemas::to_json(&report)?);
                 return Ok(Outcome::of_problems(&report.problems));
             }
             let outcome = super::print_problems(&report.problems);
@@ -172,7 +175,12 @@ fn authenticode(
             })
             .collect();
         if json {
-            println!("{}", serde_json::to_string_pretty(&checked)?);
+            println!(
+                "{}",
+                crate::schemas::to_json(&authenticode::VerifyReport {
+                    files: checked.clone()
+                })?
+            );
             return Ok(Outcome::of_problems(&problems));
         }
         let outcome = super::print_problems(&problems);
@@ -194,7 +202,7 @@ fn authenticode(
     };
     let report = authenticode::sign(&files, &certificate, &options)?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        println!("{}", crate::schemas::to_json(&report)?);
     } else {
         for f in &report.files {
             let what = if f.signed == 1 && !f.path.to_string_lossy().ends_with(".zip") {
@@ -223,7 +231,7 @@ fn assemble(args: AssembleArgs, ctx: &Context) -> Result<Outcome> {
     };
     let report = crate::release::assemble(&config, &options)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        println!("{}", crate::schemas::to_json(&report)?);
         return Ok(Outcome::Success);
     }
     println!(

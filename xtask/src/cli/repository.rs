@@ -129,7 +129,7 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
                 Outcome::Failure
             };
             if tree.json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
+                println!("{}", crate::schemas::to_json(&report)?);
                 return Ok(outcome);
             }
             for p in &report.problems {
@@ -158,7 +158,7 @@ fn signer(config: &crate::config::Config) -> Result<Signer> {
 
 fn print_report(report: &repository::Report, json: bool) -> Result<Outcome> {
     if json {
-        println!("{}", serde_json::to_string_pretty(report)?);
+        println!("{}", crate::schemas::to_json(report)?);
         return Ok(Outcome::Success);
     }
     let new = report

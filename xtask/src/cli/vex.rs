@@ -14,6 +14,7 @@ use crate::advisories::vex::{document, VexInput};
 ///
 /// Example: `cargo xtask vex --product-version 6.0.37 --output vex.json`
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = super::exit::plain("the document written"))]
 pub struct Args {
     /// The fork release the document is about, 6.0.N, after Microsoft's last (`[fork]
     /// base-version`, 6.0.36).

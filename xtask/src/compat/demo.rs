@@ -63,7 +63,11 @@ pub fn demo(workspace: &Path, out: &mut dyn Write) -> Result<bool> {
         testenv::OLDER,
         testenv::CURRENT
     )?;
-    write!(out, "{}", report.table(&|s, _| s.to_string()))?;
+    write!(
+        out,
+        "{}",
+        report.table(&|s, _| s.to_string(), crate::console::stdout_width())
+    )?;
     let (_, failed, _) = report.counts();
     if failed > 0 {
         writeln!(

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 /// Which side of the comparison a runtime is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Baseline,
@@ -25,7 +25,7 @@ impl std::fmt::Display for Role {
 }
 
 /// How one app fared on one runtime.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Passed,
@@ -35,7 +35,7 @@ pub enum Status {
 }
 
 /// One app on one runtime.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Case {
     pub app: String,
     pub role: Role,
@@ -53,7 +53,7 @@ pub struct Case {
 }
 
 /// The whole run.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Report {
     pub candidate: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -79,22 +79,23 @@ impl Report {
         )
     }
 
-    /// The terminal table: one row per case, then each failure's problems.
-    pub fn table(&self, paint: &dyn Fn(&str, crate::console::Style) -> String) -> String {
+    /// The terminal table: one row per case (fitted to `width` when there is one: the notes
+    /// wrap), then each failure's problems.
+    pub fn table(
+        &self,
+        paint: &dyn Fn(&str, crate::console::Style) -> String,
+        width: Option<u16>,
+    ) -> String {
         use crate::console::Style;
-        let mut out = String::new();
-        let width = self
-            .cases
-            .iter()
-            .map(|c| c.app.len())
-            .max()
-            .unwrap_or(3)
-            .max(3);
-        let _ = writeln!(
-            out,
-            "{:width$}  {:9}  {:10}  {:7}  {:>7}  note",
-            "app", "runtime", "version", "result", "time"
-        );
+        use crate::table::{Column, Table};
+        let mut table = Table::new(&[
+            Column::whole("app"),
+            Column::whole("runtime"),
+            Column::whole("version"),
+            Column::whole("result"),
+            Column::whole("time").right(),
+            Column::wrapping("note"),
+        ]);
         for c in &self.cases {
             let (label, style) = match c.status {
                 Status::Passed => ("pass", Style::Good),
@@ -106,17 +107,16 @@ impl Report {
                 (None, Some(p)) => p.lines().next().unwrap_or_default().to_string(),
                 (None, None) => String::new(),
             };
-            let time = format!("{:.1}s", Duration::from_millis(c.duration_ms).as_secs_f64());
-            let _ = writeln!(
-                out,
-                "{:width$}  {:9}  {:10}  {}  {:>7}  {note}",
-                c.app,
+            table.row(vec![
+                c.app.clone(),
                 c.role.to_string(),
-                c.version,
-                paint(&format!("{label:7}"), style),
-                time
-            );
+                c.version.clone(),
+                paint(label, style),
+                format!("{:.1}s", Duration::from_millis(c.duration_ms).as_secs_f64()),
+                note,
+            ]);
         }
+        let mut out = table.render(width);
         for c in self.failures() {
             let _ = writeln!(
                 out,

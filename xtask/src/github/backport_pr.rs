@@ -77,7 +77,7 @@ pub fn target(settings: &GithubSettings, repo_name: Option<&str>, fork: &Path) -
 }
 
 /// What happened to the branch on the remote.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Push {
     /// The branch did not exist and was created.
@@ -91,7 +91,7 @@ pub enum Push {
 }
 
 /// The published pull request (part of `backport --json` as `pull_request`).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Published {
     pub repository: String,
     pub branch: String,

@@ -29,6 +29,7 @@ pub fn run_stage(sandbox: &Path, release: &Path, workspace: &Path) -> Result<Vec
         release: Some(release.to_path_buf()),
         feed_dir: Some(feed_dir.clone()),
         base_url: Some(server.url.clone()),
+        ..Options::default()
     };
     let mut log = Vec::new();
     let lab = super::publish(config, Channel::Lab, &options)?;

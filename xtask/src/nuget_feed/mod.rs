@@ -178,10 +178,27 @@ pub struct Options {
     pub feed_dir: Option<PathBuf>,
     /// Overrides `[feed] base-url`.
     pub base_url: Option<String>,
+    /// How long to wait for another publication of the same feed directory (default
+    /// [`crate::publish_lock::DEFAULT_TIMEOUT`]).
+    pub lock_timeout: Option<std::time::Duration>,
+}
+
+impl Options {
+    /// Takes the feed directory's publish lock (one publication or promotion at a time), once
+    /// the release has been read and checked, so bad input is refused without waiting.
+    fn lock(&self, feed: &Feed) -> Result<crate::publish_lock::PublishLock> {
+        let dir = feed.root.parent().unwrap_or(&feed.root);
+        crate::publish_lock::PublishLock::acquire(
+            dir,
+            &format!("the feed directory {}", dir.display()),
+            self.lock_timeout
+                .unwrap_or(crate::publish_lock::DEFAULT_TIMEOUT),
+        )
+    }
 }
 
 /// What a publication or promotion did.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Report {
     pub channel: Channel,
     pub release: PathBuf,
@@ -221,6 +238,7 @@ pub fn publish(config: &Config, channel: Channel, options: &Options) -> Result<R
         options.base_url.as_deref(),
     )?;
     let incoming = release_packages(&release)?;
+    let _lock = options.lock(&feed)?;
     add(&feed, &release, incoming)
 }
 
@@ -251,6 +269,7 @@ pub fn promote(config: &Config, options: &Options) -> Result<Report> {
         );
     }
     let wanted = release_packages(&release)?;
+    let _lock = options.lock(&stable)?;
     let in_lab = lab.packages()?;
     let mut promoted = Vec::new();
     for p in wanted {

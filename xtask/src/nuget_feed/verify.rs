@@ -13,7 +13,7 @@ use super::package_version::PackageVersion;
 use super::{documents, Feed};
 
 /// What a verification found.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Report {
     pub feed: PathBuf,
     pub index_url: String,

@@ -71,7 +71,7 @@ pub struct Options {
 }
 
 /// The result of a build.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Report {
     pub version: String,
     pub rid: String,
@@ -88,7 +88,7 @@ pub struct Report {
 }
 
 /// One repository's build.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct RepoBuild {
     pub repo: String,
     pub dir: PathBuf,
@@ -113,6 +113,29 @@ pub struct Manifest {
     pub rid: String,
     pub official_build_id: String,
     pub files: Vec<ManifestFile>,
+}
+
+impl Manifest {
+    /// Reads a build manifest; an error names the file and the JSON path that is wrong
+    /// (`files[2].sha512`).
+    pub fn parse(text: &str, origin: &Path) -> Result<Manifest> {
+        let de = &mut serde_json::Deserializer::from_str(text);
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            anyhow::anyhow!(
+                "{} is not a build manifest: at `{}`: {}",
+                origin.display(),
+                e.path(),
+                e.inner()
+            )
+        })
+    }
+
+    /// The manifest as the build writes it.
+    pub fn to_json(&self) -> Result<Vec<u8>> {
+        let mut json = serde_json::to_vec_pretty(self)?;
+        json.push(b'\n');
+        Ok(json)
+    }
 }
 
 /// One collected artifact.
@@ -642,9 +665,7 @@ fn collect(
         files,
     };
     let path = out.join(MANIFEST);
-    let mut json = serde_json::to_vec_pretty(&manifest)?;
-    json.push(b'\n');
-    crate::atomic::write(&path, json)?;
+    crate::atomic::write(&path, manifest.to_json()?)?;
     Ok((path, missing))
 }
 

@@ -12,7 +12,7 @@ use crate::msbuild::XmlFile;
 pub const FEED_KEY: &str = "net6-els";
 
 /// What happened (or, on a dry run, would happen) to a `NuGet.config`.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, schemars::JsonSchema)]
 pub struct FeedChange {
     /// Keys of the internal feeds removed.
     pub removed: Vec<String>,

@@ -30,7 +30,9 @@ pub const LINUX_RID: &str = "linux-x64";
 pub const WINDOWS_RID: &str = "win-x64";
 
 /// A package format `cargo xtask package` builds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
     /// Debian and Ubuntu (`dpkg`, `apt`).
@@ -136,7 +138,7 @@ pub struct Options {
 }
 
 /// One package written into the release.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Package {
     /// The package name (`dotnet-runtime-6.0`; an MSI's product, `dotnet-runtime`).
     pub name: String,
@@ -150,7 +152,7 @@ pub struct Package {
 }
 
 /// What was packaged.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Report {
     pub version: String,
     /// The full package version (`6.0.37-1.els`).

@@ -23,7 +23,7 @@ const UPGRADE_CODE_NAMESPACE: uuid::Uuid = uuid::uuid!("6b1f3c2e-9d4a-5e7b-8c10-
 const INSTALLED_VERSIONS: &str = r"SOFTWARE\dotnet\Setup\InstalledVersions\x64";
 
 /// A Windows product the release ships an MSI for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Product {
     /// `dotnet.exe`, hostfxr and Microsoft.NETCore.App.
@@ -128,7 +128,7 @@ pub struct Archive {
 }
 
 /// A built MSI.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct BuiltMsi {
     pub product: Product,
     pub version: String,

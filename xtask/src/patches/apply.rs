@@ -32,14 +32,14 @@ pub struct ApplyRequest {
 }
 
 /// One applied patch.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct AppliedPatch {
     pub file: String,
     pub commit: String,
 }
 
 /// The result of `patches apply`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct ApplyReport {
     pub target: PathBuf,
     pub onto: String,

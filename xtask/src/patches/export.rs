@@ -21,7 +21,7 @@ use crate::cve::CveId;
 use crate::repo;
 
 /// How an exported patch compares with the queue it replaced.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Change {
     Added,
@@ -30,7 +30,7 @@ pub enum Change {
 }
 
 /// One exported patch.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct ExportedPatch {
     /// The file, relative to the repository's queue directory.
     pub file: String,
@@ -49,8 +49,14 @@ pub struct ExportedPatch {
     pub change: Change,
 }
 
+/// `cargo xtask patches export --json` and `patches refresh --json`: one export per repository.
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+pub struct ExportSummary {
+    pub repos: Vec<RepoExport>,
+}
+
 /// The result of exporting (or refreshing) one repository's queue.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct RepoExport {
     pub repo: String,
     /// The repository's queue directory.

@@ -17,10 +17,11 @@ use serde::Serialize;
 
 pub use apply::{apply, AppliedPatch, ApplyReport, ApplyRequest};
 pub use export::{
-    export_repo, export_with, refresh_repo, Change, ExportOptions, ExportedPatch, RepoExport,
+    export_repo, export_with, refresh_repo, Change, ExportOptions, ExportSummary, ExportedPatch,
+    RepoExport,
 };
 pub use format::{Field, ParseError, PatchFile};
-pub use verify::{verify_repo, Against, Problem, VerifyReport};
+pub use verify::{verify_repo, Against, Problem, VerifyReport, VerifySummary};
 
 use crate::config::{Config, RepoConfig};
 

@@ -21,7 +21,7 @@ use crate::cve::CveId;
 use crate::repo;
 
 /// One problem, at a file and line.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Problem {
     /// The file, relative to the config file's directory when it is inside it.
     pub file: String,
@@ -40,8 +40,14 @@ pub enum Against {
     Nothing,
 }
 
+/// `cargo xtask patches verify --json`: one report per repository.
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+pub struct VerifySummary {
+    pub repos: Vec<VerifyReport>,
+}
+
 /// The result of verifying one repository's queue.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct VerifyReport {
     pub repo: String,
     pub dir: PathBuf,

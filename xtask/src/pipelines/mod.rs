@@ -22,7 +22,7 @@ use yaml::Node;
 pub const DEFAULT_DIRS: &[&str] = &["pipelines", ".github/workflows"];
 
 /// One problem in a workflow file.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Problem {
     pub file: PathBuf,
     pub line: usize,
@@ -36,7 +36,7 @@ impl std::fmt::Display for Problem {
 }
 
 /// The result of checking a set of workflow files.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct CheckReport {
     pub files: Vec<PathBuf>,
     /// How many `cargo xtask` invocations were parsed.

@@ -40,10 +40,13 @@ pub struct Plan {
     pub xtask: PathBuf,
     /// `DOTNET_ROOT` that `actions/setup-dotnet` stands in for (the test runtimes).
     pub dotnet_root: Option<PathBuf>,
+    /// Run `cargo xtask build` for real: the sandbox's fork builds here (a fixture fork whose
+    /// build scripts behave like the real ones). Otherwise it runs as its `--dry-run`.
+    pub real_build: bool,
 }
 
 /// How a job or step ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Status {
     Passed,
@@ -55,7 +58,7 @@ pub enum Status {
 }
 
 /// One step's result.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct StepResult {
     pub name: String,
     pub status: Status,
@@ -67,7 +70,7 @@ pub struct StepResult {
 }
 
 /// One job (or one matrix leg) and its steps.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct JobResult {
     /// `job`, `job (leg)` or `caller/called` for a reusable workflow's jobs.
     pub name: String,
@@ -82,7 +85,7 @@ pub struct JobResult {
 }
 
 /// The whole rehearsal.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Report {
     pub workflow: PathBuf,
     pub workdir: PathBuf,
@@ -162,7 +165,12 @@ pub fn rehearse(plan: &Plan) -> Result<Report> {
     std::fs::create_dir_all(&plan.workdir)
         .with_context(|| format!("cannot create {}", plan.workdir.display()))?;
     let shims = plan.workdir.join("shims");
-    write_shims(&shims, &plan.xtask, &plan.workdir.join("calls.log"))?;
+    write_shims(
+        &shims,
+        &plan.xtask,
+        &plan.workdir.join("calls.log"),
+        plan.real_build,
+    )?;
     let mut run = Run {
         plan,
         shims,
@@ -195,13 +203,18 @@ pub fn rehearse(plan: &Plan) -> Result<Report> {
 }
 
 /// `cargo` runs the toolkit binary for `cargo xtask` (a real build job's source build as its
-/// `--dry-run`); `gh` and `sudo` record what they were asked to do.
-fn write_shims(dir: &Path, xtask: &Path, calls: &Path) -> Result<()> {
+/// `--dry-run` unless `real_build`); `gh` and `sudo` record what they were asked to do.
+fn write_shims(dir: &Path, xtask: &Path, calls: &Path, real_build: bool) -> Result<()> {
     let quote = |p: &Path| shlex::try_quote(&p.to_string_lossy()).map(|q| q.into_owned());
     let xtask = quote(xtask)?;
     let calls = quote(calls)?;
+    let dry_run_build = if real_build {
+        ""
+    } else {
+        "if [ \"$1\" = build ]; then\n  case \" $* \" in *' --dry-run '*) ;; *) set -- \"$@\" --dry-run; echo 'rehearsal: the source build runs as its --dry-run form' >&2;; esac\nfi\n"
+    };
     let cargo = format!(
-        "#!/usr/bin/env bash\nif [ \"$1\" != xtask ]; then echo \"rehearsal: only 'cargo xtask' runs here, not 'cargo $1'\" >&2; exit 127; fi\nshift\nif [ \"$1\" = build ]; then\n  case \" $* \" in *' --dry-run '*) ;; *) set -- \"$@\" --dry-run; echo 'rehearsal: the source build runs as its --dry-run form' >&2;; esac\nfi\nexec {xtask} \"$@\"\n"
+        "#!/usr/bin/env bash\nif [ \"$1\" != xtask ]; then echo \"rehearsal: only 'cargo xtask' runs here, not 'cargo $1'\" >&2; exit 127; fi\nshift\n{dry_run_build}exec {xtask} \"$@\"\n"
     );
     let record = |tool: &str| {
         format!("#!/usr/bin/env bash\nprintf '{tool}' >> {calls}\nprintf ' %q' \"$@\" >> {calls}\necho >> {calls}\n")

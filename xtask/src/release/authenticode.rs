@@ -71,13 +71,13 @@ pub struct Options {
 }
 
 /// What was signed.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Report {
     pub files: Vec<SignedFile>,
 }
 
 /// One signed file.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct SignedFile {
     pub path: PathBuf,
     /// The `.exe`/`.dll` files signed inside it (1 for an MSI or a PE file).
@@ -355,7 +355,7 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// The result of checking one file's signature.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Checked {
     pub path: PathBuf,
     /// The PE files inside a zip that were checked (empty for an MSI or a PE file).
@@ -368,6 +368,12 @@ pub struct Checked {
 /// `osslsigncode verify` against the trusted certificates in `ca_file` (PEM), or with
 /// `signtool verify /pa` against Windows' trust store. A file whose bytes changed after signing
 /// fails.
+/// `cargo xtask release authenticode --verify --json`: each file checked.
+#[derive(Clone, Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct VerifyReport {
+    pub files: Vec<Checked>,
+}
+
 pub fn verify(paths: &[PathBuf], ca_file: Option<&Path>) -> Result<Vec<Checked>> {
     let work = tempfile::Builder::new()
         .prefix("els-authenticode-")

@@ -50,7 +50,7 @@ pub struct Options {
 }
 
 /// What was assembled.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Report {
     pub version: String,
     pub dir: PathBuf,
@@ -182,8 +182,7 @@ fn read_collected(dir: &Path, version: Version) -> Result<Collected> {
         let path = rid_dir.join(MANIFEST);
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("cannot read {}", path.display()))?;
-        let manifest: Manifest = serde_json::from_str(&text)
-            .with_context(|| format!("{} is not a build manifest", path.display()))?;
+        let manifest = Manifest::parse(&text, &path)?;
         if manifest.version != version.to_string() {
             bail!(
                 "{} is for version {}, not {version}",

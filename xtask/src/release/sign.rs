@@ -12,7 +12,7 @@ use super::{SIGNED, VEX};
 use crate::config::ReleaseSettings;
 
 /// What was signed and with which key.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Report {
     /// The signing key's fingerprint (public information).
     pub fingerprint: String,

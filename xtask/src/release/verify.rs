@@ -24,7 +24,7 @@ pub enum TrustedKey {
 }
 
 /// The outcome of a verification.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Report {
     pub dir: PathBuf,
     /// The fingerprint that made the valid signatures.
@@ -243,21 +243,29 @@ fn check_manifests(
     }
 }
 
-fn check_release_json(
+/// Checks `release.json` against the checksums, the notes and the VEX document; each problem
+/// names the file and the JSON path or line it is about.
+pub(crate) fn check_release_json(
     dir: &Path,
     names: &[String],
     sums: &BTreeMap<String, String>,
     report: &mut Report,
 ) {
-    let doc: Value = match std::fs::read(dir.join(RELEASE_JSON))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-    {
-        Some(d) => d,
-        None => {
-            if names.iter().any(|n| n == RELEASE_JSON) {
-                report.problems.push(format!("{RELEASE_JSON} is not JSON"));
-            }
+    let Ok(bytes) = std::fs::read(dir.join(RELEASE_JSON)) else {
+        if names.iter().any(|n| n == RELEASE_JSON) {
+            report
+                .problems
+                .push(format!("{RELEASE_JSON} is listed but cannot be read"));
+        }
+        return;
+    };
+    let doc: Value = match serde_json::from_slice(&bytes) {
+        Ok(d) => d,
+        Err(e) => {
+            // serde_json's message ends with the line and column.
+            report
+                .problems
+                .push(format!("{RELEASE_JSON} is not JSON: {e}"));
             return;
         }
     };

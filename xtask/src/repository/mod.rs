@@ -12,6 +12,7 @@ pub mod apt;
 pub mod dnf;
 pub mod verify;
 
+use crate::publish_lock::{PublishLock, DEFAULT_TIMEOUT};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -28,7 +29,7 @@ pub const KEY_ASC: &str = "keys/net6-els.asc";
 pub const KEY_GPG: &str = "keys/net6-els.gpg";
 
 /// One package file added to (or already in) a channel.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Added {
     pub file: String,
     /// Where it lies in the tree, relative to the repository directory.
@@ -38,7 +39,7 @@ pub struct Added {
 }
 
 /// What a publish or promote did.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Report {
     pub channel: Channel,
     pub version: String,
@@ -172,7 +173,7 @@ pub fn publish(
     let tree = Tree::new(config, options.repo_dir.as_deref())?;
     let release = release_packages(config, options.release.as_deref())?;
     let date = check_date(options.date.clone())?;
-    let _lock = lock(&tree.dir)?;
+    let _lock = PublishLock::acquire(&tree.dir, "the package repository", DEFAULT_TIMEOUT)?;
     let mut debs = Vec::new();
     for path in &release.debs {
         debs.push(apt::Deb::read(path)?);
@@ -217,7 +218,7 @@ pub fn promote(
         );
     }
     let date = check_date(options.date.clone())?;
-    let _lock = lock(&tree.dir)?;
+    let _lock = PublishLock::acquire(&tree.dir, "the package repository", DEFAULT_TIMEOUT)?;
     let debs = apt::in_channel(&tree, from, version)?;
     let rpms = dnf::in_channel(&tree, from, version)?;
     if debs.is_empty() && rpms.is_empty() {
@@ -280,33 +281,6 @@ fn check_date(date: Option<String>) -> Result<String> {
     date.parse::<jiff::civil::Date>()
         .with_context(|| format!("date `{date}` is not YYYY-MM-DD"))?;
     Ok(date)
-}
-
-/// An exclusive lock on the tree for one publish or promote (two at once would race on the
-/// symbolic links); released on drop.
-struct Lock(PathBuf);
-
-impl Drop for Lock {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
-fn lock(dir: &Path) -> Result<Lock> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let path = dir.join(".publishing");
-    match std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&path)
-    {
-        Ok(_) => Ok(Lock(path)),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => bail!(
-            "{} exists: another publish is running (or one was killed; then remove the file)",
-            path.display()
-        ),
-        Err(e) => Err(e).with_context(|| format!("cannot create {}", path.display())),
-    }
 }
 
 /// Switches the symbolic link `link` to `target` (a sibling directory's name) atomically, and

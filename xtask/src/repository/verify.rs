@@ -14,7 +14,7 @@ use crate::channel::Channel;
 use crate::release::sign::GpgHome;
 
 /// The outcome of a verification.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Report {
     pub repo_dir: PathBuf,
     pub channels: Vec<Channel>,

@@ -69,7 +69,76 @@ pub fn xtask(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     for (k, v) in env {
         cmd.env(k, v);
     }
-    cmd.output().unwrap()
+    let out = cmd.output().unwrap();
+    check_json_output(args, &out);
+    out
+}
+
+/// The schema (`schemas/<name>.schema.json`) of a `--json` command line's output: the command's
+/// words decide it, as `xtask/src/schemas.rs` registers them. `None` for outputs with a standard
+/// schema of their own (`vex`: OpenVEX).
+pub fn schema_name(args: &[&str]) -> Option<String> {
+    let mut words = Vec::new();
+    let mut i = 0;
+    while i < args.len() {
+        match args[i] {
+            "--config" | "--color" => i += 1,
+            a if !a.starts_with('-') && words.len() < 2 => words.push(a),
+            _ => {}
+        }
+        i += 1;
+    }
+    let second = words.get(1).copied().unwrap_or("");
+    let name = match words.first().copied()? {
+        "vex" => return None,
+        "advisories" if matches!(second, "sync" | "plan") => format!("advisories-{second}"),
+        "backport" if args.contains(&"--abort") => "backport-abort".into(),
+        "patches" if second == "refresh" => "patches-export".into(),
+        "patches" | "pipelines" => format!("{}-{second}", words[0]),
+        "feed" | "repo" if second == "verify" => format!("{}-verify", words[0]),
+        "release" if second == "authenticode" && args.contains(&"--verify") => {
+            "release-authenticode-verify".into()
+        }
+        "release" if second == "authenticode" => "release-authenticode".into(),
+        "release" if matches!(second, "sign" | "verify") => format!("release-{second}"),
+        first => first.into(),
+    };
+    Some(name)
+}
+
+/// Validates `document` against the checked-in `schemas/<name>.schema.json` with a JSON Schema
+/// validator; panics with every violation.
+pub fn validate(name: &str, document: &Value) {
+    let path = workspace().join(format!("schemas/{name}.schema.json"));
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("no schema {} ({e})", path.display())),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema)
+        .unwrap_or_else(|e| panic!("{} is not a valid JSON Schema: {e}", path.display()));
+    let errors: Vec<String> = validator
+        .iter_errors(document)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "the `{name}` output does not follow {}:\n{}\n{document:#}",
+        path.display(),
+        errors.join("\n")
+    );
+}
+
+/// With `--json`, a command that ran (exit status 0 or 1) printed exactly one JSON document that
+/// follows its checked-in schema.
+pub fn check_json_output(args: &[&str], out: &Output) {
+    if !args.contains(&"--json") || !matches!(out.status.code(), Some(0 | 1)) {
+        return;
+    }
+    let Some(name) = schema_name(args) else {
+        return;
+    };
+    validate(&name, &json(out));
 }
 
 pub fn stdout(o: &Output) -> String {
