@@ -12,9 +12,11 @@ use std::sync::OnceLock;
 
 use xtask::compat::testenv;
 use xtask::package::msi::{self, Product};
+use xtask::release::sign::{self, GpgHome, SigningKey};
 use xtask::version::Version;
 
-use support::target;
+use sha2::{Digest, Sha512};
+use support::{code, stderr, stdout, target, xtask};
 
 /// The Windows test runtime root, downloaded and verified once.
 fn windows_root() -> &'static Path {
@@ -661,4 +663,205 @@ fn authenticode_signs_msis_and_the_binaries_in_zips_and_a_tampered_msi_fails() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("sign it before it is hashed"));
     assert_eq!(std::fs::read(&msi).unwrap(), before);
     assert_eq!(std::fs::read(&zip).unwrap(), zip_bytes);
+}
+
+/// Every file of the release directory with its bytes: its whole state.
+fn release_state(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    tree_files(dir)
+}
+
+/// Lists a win-x64 archive in release.json (`rid` `win-x64`, like the release assembles them)
+/// and writes SHA512SUMS again, as a release built for Windows holds them.
+fn list_in_release(release: &Path, archive: &Path, component: &str) {
+    let path = release.join("release.json");
+    let mut doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let file = archive.file_name().unwrap().to_str().unwrap();
+    let hash = format!("{:x}", Sha512::digest(std::fs::read(archive).unwrap()));
+    let version = doc["releases"][0]["release-version"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // The release lists no desktop runtime files yet: its component starts empty.
+    let files = &mut doc["releases"][0][component]["files"];
+    if files.is_null() {
+        *files = serde_json::json!([]);
+    }
+    files.as_array_mut().unwrap().push(serde_json::json!({
+        "name": file.replace(&format!("-{version}"), ""),
+        "rid": "win-x64",
+        "url": format!("https://example.org/{file}"),
+        "hash": hash,
+    }));
+    std::fs::write(&path, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+    xtask::release::write_checksums(release).unwrap();
+}
+
+/// `cargo xtask package --formats msi` through the real binary: bad archives (no `dotnet.exe`,
+/// frameworks of two versions, a version not above the base) exit 2 with the release directory
+/// byte for byte unchanged; good ones add one MSI per product to SHA512SUMS and release.json,
+/// which `msiinfo`/`msiextract` read back and `release verify` accepts.
+#[test]
+fn package_formats_msi_adds_the_installers_to_the_release_and_refuses_bad_archives() {
+    let runtimes = testenv::from_env_or_ensure(&testenv::cache_dir(&target()))
+        .unwrap_or_else(|e| panic!("the package tests need the real test runtimes: {e:#}"));
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("fork");
+    std::fs::create_dir_all(&root).unwrap();
+    let (_, release) =
+        xtask::package::demo::release_from_test_runtime(&root, &runtimes.dotnet_root, "2026-11-10")
+            .unwrap();
+    let version = release.file_name().unwrap().to_str().unwrap().to_string();
+    for product in Product::ALL {
+        let archive =
+            testenv::windows_archive(windows_root(), product, v(&version), &release).unwrap();
+        list_in_release(&release, &archive, product.release_component());
+    }
+    let home = GpgHome::temporary().unwrap();
+    let (secret, public, _) =
+        sign::throwaway_key(&home, "net6-els test <test@example.org>").unwrap();
+    let public_key = root.join("net6-els.asc");
+    std::fs::write(&public_key, public).unwrap();
+    sign::sign(&release, &SigningKey::Armored(secret.clone()), None).unwrap();
+    let release_arg = release.display().to_string();
+    let package_msi = |authenticode: &[(&str, &str)]| {
+        let env = [&[("ELS_SIGNING_KEY", secret.as_str())][..], authenticode].concat();
+        xtask(
+            &root,
+            &[
+                "package",
+                "--release",
+                &release_arg,
+                "--formats",
+                "msi",
+                "--json",
+            ],
+            &env,
+        )
+    };
+    let runtime_zip = release.join(Product::Runtime.archive_name(v(&version)));
+    let good_zip = std::fs::read(&runtime_zip).unwrap();
+    let rewrite = |edit: &dyn Fn(&str) -> Option<String>| {
+        let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(good_zip.clone())).unwrap();
+        for i in 0..zip.len() {
+            let mut e = zip.by_index(i).unwrap();
+            let mut bytes = Vec::new();
+            e.read_to_end(&mut bytes).unwrap();
+            if let Some(name) = edit(&e.name().unwrap()) {
+                w.start_file(name, zip::write::SimpleFileOptions::default())
+                    .unwrap();
+                std::io::Write::write_all(&mut w, &bytes).unwrap();
+            }
+        }
+        std::fs::write(&runtime_zip, w.finish().unwrap().into_inner()).unwrap();
+    };
+
+    let refused = |what: &str, message: &str| {
+        let before = release_state(&release);
+        let out = package_msi(&[]);
+        assert_eq!(code(&out), 2, "{what}: {}", stderr(&out));
+        assert!(stderr(&out).contains(message), "{what}: {}", stderr(&out));
+        assert!(stdout(&out).is_empty(), "{what}: {}", stdout(&out));
+        assert!(
+            release_state(&release) == before,
+            "{what}: the release directory changed"
+        );
+    };
+    rewrite(&|n| (n != "dotnet.exe").then(|| n.to_string()));
+    refused("no dotnet.exe", "no dotnet.exe at the top");
+    rewrite(&|n| Some(n.replace(&format!("host/fxr/{version}/"), "host/fxr/6.0.99/")));
+    refused("two versions", "must share one version");
+    std::fs::write(&runtime_zip, &good_zip).unwrap();
+    let config = root.join("els.toml");
+    let toml = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        toml.replace(
+            "base-version = \"6.0.36\"",
+            &format!("base-version = \"{version}\""),
+        ),
+    )
+    .unwrap();
+    refused("not above the base", "is not above Microsoft's");
+    std::fs::write(&config, toml).unwrap();
+
+    use base64::Engine as _;
+    let password = "correct horse battery staple";
+    let (pfx, ca) = throwaway_certificate(tmp.path(), password);
+    let pfx_base64 = base64::engine::general_purpose::STANDARD.encode(&pfx);
+    let out = package_msi(&[
+        ("ELS_AUTHENTICODE_PFX", pfx_base64.as_str()),
+        ("ELS_AUTHENTICODE_PASSWORD", password),
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let packages = report["packages"].as_array().unwrap();
+    assert_eq!(packages.len(), 3, "{report:#}");
+    let sums = std::fs::read_to_string(release.join("SHA512SUMS")).unwrap();
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(release.join("release.json")).unwrap()).unwrap();
+    for product in Product::ALL {
+        let name = product.msi_name(v(&version));
+        let path = release.join(&name);
+        let hash = format!("{:x}", Sha512::digest(std::fs::read(&path).unwrap()));
+        assert!(sums.contains(&format!("{hash}  {name}")), "{name}: {sums}");
+        let listed = doc["releases"][0][product.release_component()]["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["url"].as_str().unwrap().ends_with(&name))
+            .unwrap_or_else(|| panic!("{name} is not in release.json"));
+        assert_eq!(listed["rid"], "win-x64");
+        assert_eq!(listed["hash"], hash.as_str());
+        assert_eq!(
+            listed["name"],
+            format!("{}-win-x64.msi", product.file_prefix())
+        );
+        assert_eq!(property(&path, "ProductVersion"), version);
+        // Signed before it was hashed: the hash above is of the signed MSI.
+        let verified = osslsigncode_verify(&path, &ca);
+        assert!(
+            verified.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&verified.stdout)
+        );
+        // msiextract gives back exactly the files of the product's framework from the archive.
+        let extracted_dir = tempfile::tempdir().unwrap();
+        run(
+            "msiextract",
+            &[
+                "-C",
+                extracted_dir.path().to_str().unwrap(),
+                path.to_str().unwrap(),
+            ],
+            &[],
+        );
+        let extracted = tree_files(&extracted_dir.path().join("dotnet"));
+        let framework = format!("shared/{}/{version}/", product.framework());
+        let expected: BTreeMap<String, Vec<u8>> =
+            zip_files(&release.join(product.archive_name(v(&version))))
+                .into_iter()
+                .filter(|(k, _)| match product {
+                    Product::Runtime => !k.starts_with("shared/") || k.starts_with(&framework),
+                    _ => k.starts_with(&framework),
+                })
+                .collect();
+        assert!(
+            extracted == expected,
+            "{name}: the installed files differ from the archive's"
+        );
+    }
+    let verify = xtask(
+        &root,
+        &[
+            "release",
+            "verify",
+            &release_arg,
+            "--key",
+            &public_key.display().to_string(),
+        ],
+        &[],
+    );
+    assert_eq!(code(&verify), 0, "{}{}", stdout(&verify), stderr(&verify));
 }

@@ -1,7 +1,7 @@
-//! `cargo xtask package`: turns a release's archives into installable packages (`.deb`, `.rpm`)
-//! written into the release directory, listed in `SHA512SUMS` and `release.json` (`files` entries
-//! with `rid`), so that `release verify` covers them; re-signs the release metadata when the
-//! release was already signed. One builder module per format (`msi` is a library call for now).
+//! `cargo xtask package`: turns a release's archives into installable packages (`.deb`, `.rpm`,
+//! `.msi`) written into the release directory, listed in `SHA512SUMS` and `release.json` (`files`
+//! entries with `rid`), so that `release verify` covers them; re-signs the release metadata when
+//! the release was already signed. One builder module per format.
 
 pub mod deb;
 pub mod demo;
@@ -26,6 +26,8 @@ use crate::version::Version;
 
 /// The runtime identifier of every Linux package (`files[].rid` in release.json).
 pub const LINUX_RID: &str = "linux-x64";
+/// The runtime identifier of every Windows installer.
+pub const WINDOWS_RID: &str = "win-x64";
 
 /// A package format `cargo xtask package` builds.
 #[derive(
@@ -37,24 +39,43 @@ pub enum Format {
     Deb,
     /// Red Hat, Fedora, SUSE (`rpm`, `dnf`).
     Rpm,
+    /// Windows Installer (`msiexec`), from the win-x64 archives.
+    Msi,
 }
 
 impl Format {
-    /// Every format, the default of `--formats`.
-    pub const ALL: [Format; 2] = [Format::Deb, Format::Rpm];
+    /// Every format.
+    pub const ALL: [Format; 3] = [Format::Deb, Format::Rpm, Format::Msi];
+    /// The formats built when none are named: the Linux packages. MSIs are opt-in because the
+    /// release job signs them with Authenticode before they are hashed.
+    pub const DEFAULT: [Format; 2] = [Format::Deb, Format::Rpm];
 
     /// The name on the command line and the file extension.
     pub fn as_str(self) -> &'static str {
         match self {
             Format::Deb => "deb",
             Format::Rpm => "rpm",
+            Format::Msi => "msi",
         }
+    }
+
+    /// The runtime identifier of the format's packages (`files[].rid` in release.json).
+    pub fn rid(self) -> &'static str {
+        match self {
+            Format::Deb | Format::Rpm => LINUX_RID,
+            Format::Msi => WINDOWS_RID,
+        }
+    }
+
+    /// Whether the format's packages are built from the Linux archives.
+    fn linux(self) -> bool {
+        self.rid() == LINUX_RID
     }
 
     /// Whether the format's packages carry a signature (and so need the release key).
     pub fn signed(self) -> bool {
         match self {
-            Format::Deb => false,
+            Format::Deb | Format::Msi => false,
             Format::Rpm => true,
         }
     }
@@ -105,23 +126,26 @@ pub struct Identity {
 pub struct Options {
     /// The release directory; default `<artifacts-dir>/release/<version>`.
     pub release: Option<PathBuf>,
-    /// The formats; empty means all.
+    /// The formats; empty means [`Format::DEFAULT`].
     pub formats: Vec<Format>,
     /// The timestamp of every file and signature; default the release date at midnight UTC.
     pub source_date: Option<i64>,
     /// No progress lines on stderr.
     pub quiet: bool,
+    /// The certificate that signs the MSIs with Authenticode before they are hashed; without
+    /// one they are written unsigned.
+    pub authenticode: Option<std::sync::Arc<crate::release::authenticode::Certificate>>,
 }
 
 /// One package written into the release.
 #[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Package {
-    /// The package name (`dotnet-runtime-6.0`).
+    /// The package name (`dotnet-runtime-6.0`; an MSI's product, `dotnet-runtime`).
     pub name: String,
     pub format: Format,
     /// The file name in the release directory.
     pub file: String,
-    /// The release.json component listing it (`runtime`, `aspnetcore-runtime`).
+    /// The release.json component listing it (`runtime`, `aspnetcore-runtime`, `windowsdesktop`).
     pub component: String,
     pub sha512: String,
     pub size: u64,
@@ -173,7 +197,7 @@ pub fn release_dir(config: &Config, release: Option<&Path>) -> Result<(PathBuf, 
 pub fn package(config: &Config, options: &Options, signer: Option<&Signer>) -> Result<Report> {
     let (dir, version) = release_dir(config, options.release.as_deref())?;
     let mut formats = if options.formats.is_empty() {
-        Format::ALL.to_vec()
+        Format::DEFAULT.to_vec()
     } else {
         options.formats.clone()
     };
@@ -200,7 +224,20 @@ pub fn package(config: &Config, options: &Options, signer: Option<&Signer>) -> R
             config.fork.base_version
         )
     })?;
-    let layout = layout::read(&dir, version, base)?;
+    let layout = if formats.iter().any(|f| f.linux()) {
+        Some(layout::read(&dir, version, base)?)
+    } else {
+        None
+    };
+    let specs = layout
+        .as_ref()
+        .map(|l| l.specs.as_slice())
+        .unwrap_or_default();
+    let windows_archives = if formats.contains(&Format::Msi) {
+        windows_archives(&dir, version)?
+    } else {
+        Vec::new()
+    };
     let id = Identity {
         version,
         revision: config.packages.revision.clone(),
@@ -213,16 +250,21 @@ pub fn package(config: &Config, options: &Options, signer: Option<&Signer>) -> R
     check_revision(&id.revision)?;
 
     let mut built: Vec<(Package, Vec<u8>)> = Vec::new();
-    let mut progress =
-        crate::console::Progress::new(formats.len() * layout.specs.len(), options.quiet);
-    for format in &formats {
-        for spec in &layout.specs {
+    let linux_formats = formats.iter().filter(|f| f.linux()).count();
+    let mut progress = crate::console::Progress::new(
+        linux_formats * specs.len() + windows_archives.len(),
+        options.quiet,
+    );
+    for format in formats.iter().filter(|f| f.linux()) {
+        for spec in specs {
             let (file, bytes) = match format {
                 Format::Deb => (deb::file_name(spec, &id), deb::build(spec, &id)?),
                 Format::Rpm => {
                     let signer = signer.context("RPMs need the release key")?;
                     (rpm::file_name(spec, &id), rpm::build(spec, &id, signer)?)
                 }
+                // Built from the Windows archives below.
+                Format::Msi => continue,
             };
             progress.step(&format!("built {file}"));
             let component = if spec.name.starts_with("aspnetcore") {
@@ -236,6 +278,40 @@ pub fn package(config: &Config, options: &Options, signer: Option<&Signer>) -> R
                     format: *format,
                     file,
                     component: component.to_string(),
+                    sha512: sha512_hex(&bytes),
+                    size: bytes.len() as u64,
+                },
+                bytes,
+            ));
+        }
+    }
+
+    if !windows_archives.is_empty() {
+        let work = tempfile::tempdir().context("cannot create a temporary directory")?;
+        let msi_options = msi::Options {
+            vendor: id.fork_name.clone(),
+            base_version: base,
+        };
+        let msis = msi::build(&windows_archives, &msi_options, work.path())?;
+        if let Some(certificate) = &options.authenticode {
+            // A signature changes the bytes, so it is made before anything hashes them.
+            let paths: Vec<PathBuf> = msis.iter().map(|m| m.path.clone()).collect();
+            let signing = crate::release::authenticode::Options {
+                description: Some(config.fork.name.clone()),
+                timestamp_url: config.release.authenticode_timestamp_url.clone(),
+            };
+            crate::release::authenticode::sign(&paths, certificate, &signing)?;
+        }
+        for built_msi in msis {
+            let bytes = std::fs::read(&built_msi.path)
+                .with_context(|| format!("cannot read {}", built_msi.path.display()))?;
+            progress.step(&format!("built {}", built_msi.name));
+            built.push((
+                Package {
+                    name: built_msi.product.file_prefix().to_string(),
+                    format: Format::Msi,
+                    file: built_msi.name,
+                    component: built_msi.product.release_component().to_string(),
                     sha512: sha512_hex(&bytes),
                     size: bytes.len() as u64,
                 },
@@ -324,8 +400,13 @@ fn with_package_files(
     url: &str,
 ) -> Value {
     let v = version.to_string();
-    for component in ["runtime", "aspnetcore-runtime"] {
-        let files = &mut doc["releases"][0][component]["files"];
+    for component in crate::release::FILE_COMPONENTS {
+        let release = &mut doc["releases"][0];
+        let packaged = built.iter().any(|(p, _)| p.component == component);
+        if release.get(component).is_none() && !packaged {
+            continue;
+        }
+        let files = &mut release[component]["files"];
         let mut kept: Vec<Value> = files
             .as_array()
             .cloned()
@@ -340,8 +421,8 @@ fn with_package_files(
             .collect();
         for (p, _) in built.iter().filter(|(p, _)| p.component == component) {
             kept.push(json!({
-                "name": format!("{}-{LINUX_RID}.{}", p.name, p.format),
-                "rid": LINUX_RID,
+                "name": format!("{}-{}.{}", p.name, p.format.rid(), p.format),
+                "rid": p.format.rid(),
                 "url": url.replace("{version}", &v).replace("{name}", &p.file),
                 "hash": p.sha512,
             }));
@@ -349,6 +430,23 @@ fn with_package_files(
         *files = Value::Array(kept);
     }
     doc
+}
+
+/// The win-x64 archives of `version` in the release directory `dir`, one per Windows product:
+/// the runtime's is required, ASP.NET Core's and the desktop runtime's are packaged when present.
+fn windows_archives(dir: &Path, version: Version) -> Result<Vec<PathBuf>> {
+    let runtime = dir.join(msi::Product::Runtime.archive_name(version));
+    if !runtime.is_file() {
+        bail!(
+            "{} is missing: MSIs are built from the release's win-x64 archives; build for Windows (`cargo xtask build --os windows`) and assemble the release again, or leave out `msi`",
+            runtime.display()
+        );
+    }
+    Ok(msi::Product::ALL
+        .iter()
+        .map(|p| dir.join(p.archive_name(version)))
+        .filter(|p| p.is_file())
+        .collect())
 }
 
 /// Whether `name` is a package file this module writes (release verify requires them listed).
@@ -366,8 +464,9 @@ mod tests {
     fn formats_parse_and_refuse_unknown_names() {
         assert_eq!("deb".parse::<Format>().unwrap(), Format::Deb);
         assert_eq!("rpm".parse::<Format>().unwrap(), Format::Rpm);
+        assert_eq!("msi".parse::<Format>().unwrap(), Format::Msi);
         let err = "apk".parse::<Format>().unwrap_err().to_string();
-        assert!(err.contains("deb, rpm"), "{err}");
+        assert!(err.contains("deb, rpm, msi"), "{err}");
     }
 
     #[test]

@@ -68,6 +68,15 @@ impl Product {
         }
     }
 
+    /// The release.json component whose `files` list the product's MSI.
+    pub fn release_component(self) -> &'static str {
+        match self {
+            Product::Runtime => "runtime",
+            Product::AspNetCore => "aspnetcore-runtime",
+            Product::WindowsDesktop => "windowsdesktop",
+        }
+    }
+
     /// The release archive this product is built from.
     pub fn archive_name(self, version: Version) -> String {
         format!("{}-{version}-win-x64.zip", self.file_prefix())

@@ -32,6 +32,9 @@ pub const NOTES: &str = "release-notes.md";
 pub const VEX: &str = "openvex.json";
 /// The metadata files that are signed (the VEX document too when present).
 pub const SIGNED: [&str; 3] = [CHECKSUMS, RELEASE_JSON, NOTES];
+/// The release.json components whose `files` list the release's archives and packages
+/// (`windowsdesktop` appears once its MSI is packaged).
+pub const FILE_COMPONENTS: [&str; 3] = ["runtime", "aspnetcore-runtime", "windowsdesktop"];
 
 /// What to release.
 #[derive(Clone, Debug, Default)]

@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::sign::GpgHome;
-use super::{CHECKSUMS, NOTES, RELEASE_JSON, SIGNED, VEX};
+use super::{CHECKSUMS, FILE_COMPONENTS, NOTES, RELEASE_JSON, SIGNED, VEX};
 use crate::channel::CHANNELS_JSON;
 use crate::official_build::{sha512_hex, Manifest};
 
@@ -271,7 +271,7 @@ pub(crate) fn check_release_json(
     };
     let release = &doc["releases"][0];
     let mut listed = Vec::new();
-    for component in ["runtime", "aspnetcore-runtime"] {
+    for component in FILE_COMPONENTS {
         for (i, f) in release[component]["files"]
             .as_array()
             .map(Vec::as_slice)
