@@ -16,6 +16,7 @@ use crate::package::Format;
 ///
 /// Example: `ELS_SIGNING_KEY="$(cat key.asc)" cargo xtask package --release artifacts/els/release/6.0.37 --formats deb,rpm`
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = super::exit::plain("the packages written into the release directory"))]
 pub struct Args {
     /// The release directory (default: <artifacts-dir>/release/<current version>).
     #[arg(long, value_name = "DIR")]

@@ -62,7 +62,7 @@ pub enum Action {
     /// Example: `cargo xtask release authenticode artifacts/els/6.0.37/win-x64/dotnet-runtime-6.0.37-win-x64.zip`
     ///
     /// Example: `cargo xtask release authenticode --verify --ca codesign.pem release/*.msi`
-    #[command(verbatim_doc_comment)]
+    #[command(verbatim_doc_comment, after_long_help = super::exit::gate("signed (with --verify: every signature checks out)", "with --verify, a file whose signature does not verify (each printed)"))]
     Authenticode {
         /// The files to sign (or verify).
         #[arg(required = true, value_name = "FILE")]

@@ -14,6 +14,7 @@ use crate::version::Version;
 ///
 /// Example: `cargo xtask repo publish --channel lab --release artifacts/els/release/6.0.37 && cargo xtask repo promote 6.0.37 --from lab --to stable`
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = super::exit::by_subcommand())]
 pub struct Args {
     #[command(subcommand)]
     pub action: Action,
@@ -35,6 +36,7 @@ pub enum Action {
     /// Add a release's .deb and .rpm files to a channel and sign its metadata with the release key.
     ///
     /// Example: `ELS_SIGNING_KEY="$(cat key.asc)" cargo xtask repo publish --channel lab --release artifacts/els/release/6.0.37`
+    #[command(after_long_help = super::exit::plain("published (or already there)"))]
     Publish {
         /// The channel: lab or stable.
         #[arg(long)]
@@ -51,6 +53,7 @@ pub enum Action {
     /// Put the exact package files of a release that are in one channel into another.
     ///
     /// Example: `ELS_SIGNING_KEY="$(cat key.asc)" cargo xtask repo promote 6.0.37 --from lab --to stable`
+    #[command(after_long_help = super::exit::plain("promoted (or already there)"))]
     Promote {
         version: Version,
         #[arg(long, default_value = "lab")]
@@ -69,6 +72,7 @@ pub enum Action {
     /// Check every signature, every hash in the metadata and every listed package; exit 1 on a problem.
     ///
     /// Example: `cargo xtask repo verify --channel stable --key net6-els.asc`
+    #[command(after_long_help = super::exit::gate("every signature, hash and listed package checks out", "a problem (each printed)"))]
     Verify {
         /// Only this channel (default: every published channel).
         #[arg(long)]

@@ -13,7 +13,7 @@ use crate::schemas;
 ///
 /// Example: cargo xtask schemas --check
 #[derive(Debug, clap::Args)]
-#[command(verbatim_doc_comment)]
+#[command(verbatim_doc_comment, after_long_help = super::exit::gate("schemas/ matches the types (or was written)", "a schema file missing, stale or unregistered (each printed)"))]
 pub struct Args {
     /// Only compare; write nothing.
     #[arg(long)]
