@@ -164,10 +164,13 @@ fn files(s: &Setup, format: Format) -> Vec<String> {
 }
 
 /// Every file under `dir` with its hash (symbolic links by target): the whole state of a tree.
+/// The publish lock's file is left out: it only names the last process that took the lock, it is
+/// not part of what is served.
 fn snapshot(dir: &Path) -> BTreeMap<String, String> {
     walkdir::WalkDir::new(dir)
         .into_iter()
         .filter_map(|e| e.ok())
+        .filter(|e| e.file_name() != xtask::publish_lock::FILE_NAME)
         .map(|e| {
             let rel = e.path().strip_prefix(dir).unwrap().display().to_string();
             let what = if e.path_is_symlink() {
