@@ -1,8 +1,10 @@
 //! `cargo xtask release`, `release sign` and `release verify` on a release built from a fixture
-//! fork, with real GnuPG and a throwaway key in a temporary home.
+//! fork (and, for the complete release, the Windows leg's archives shaped from the real Windows
+//! runtime files), with real GnuPG and a throwaway key in a temporary home.
 
 use std::path::{Path, PathBuf};
 
+use xtask::compat::testenv;
 use xtask::fixtures::official_build as fixture;
 use xtask::official_build::{self, Arch, Os};
 use xtask::release::sign::{self, GpgHome, SigningKey};
@@ -39,8 +41,10 @@ fn openvex(statuses: &[(&str, &str)]) -> String {
     .to_string()
 }
 
-/// Bumps, builds, assembles (with a VEX document) and signs a fixture release.
-fn released() -> Released {
+/// Bumps, builds, assembles (with a VEX document) and signs a fixture release; `windows` adds the
+/// Windows leg's collection (runtime, ASP.NET Core and desktop runtime archives and the desktop
+/// runtime pack) beside the Linux build's, as the release job finds it.
+fn released(windows: bool) -> Released {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().to_path_buf();
     let f = fixture::create(&root).unwrap();
@@ -55,6 +59,21 @@ fn released() -> Released {
         quiet: true,
     };
     assert!(official_build::build(&config, &options).unwrap().succeeded);
+    if windows {
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let windows_root =
+            testenv::ensure_windows(&testenv::cache_dir(&testenv::target_dir(workspace)))
+                .unwrap_or_else(|e| {
+                    panic!("the release test needs the Windows runtime files: {e:#}")
+                });
+        testenv::windows_build_leg(
+            &windows_root,
+            "6.0.37".parse().unwrap(),
+            "20251111.1",
+            &config.artifacts_dir().join("6.0.37/win-x64"),
+        )
+        .unwrap();
+    }
     let vex = root.join("vex.json");
     std::fs::write(
         &vex,
@@ -119,7 +138,7 @@ fn problems(dir: &Path, key: &Path) -> Vec<String> {
 
 #[test]
 fn a_release_is_complete_readable_and_verifiable_with_standard_tools() {
-    let r = released();
+    let r = released(true);
     let mut names: Vec<String> = std::fs::read_dir(&r.dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -132,18 +151,23 @@ fn a_release_is_complete_readable_and_verifiable_with_standard_tools() {
             "Microsoft.NETCore.App.Host.linux-x64.6.0.37.nupkg",
             "Microsoft.NETCore.App.Ref.6.0.37.nupkg",
             "Microsoft.NETCore.App.Runtime.linux-x64.6.0.37.nupkg",
+            "Microsoft.WindowsDesktop.App.Runtime.win-x64.6.0.37.nupkg",
             "SHA512SUMS",
             "SHA512SUMS.asc",
             "System.Security.Cryptography.Xml.6.0.1.1.nupkg",
             "aspnetcore-runtime-6.0.37-linux-x64.tar.gz",
+            "aspnetcore-runtime-6.0.37-win-x64.zip",
             "dotnet-runtime-6.0.37-linux-x64.tar.gz",
+            "dotnet-runtime-6.0.37-win-x64.zip",
             "manifest-linux-x64.json",
+            "manifest-win-x64.json",
             "openvex.json",
             "openvex.json.asc",
             "release-notes.md",
             "release-notes.md.asc",
             "release.json",
             "release.json.asc",
+            "windowsdesktop-runtime-6.0.37-win-x64.zip",
         ]
     );
 
@@ -190,6 +214,47 @@ fn a_release_is_complete_readable_and_verifiable_with_standard_tools() {
         .find(|f| f["name"] == "System.Security.Cryptography.Xml.6.0.1.1.nupkg")
         .unwrap();
     assert_eq!(oob["rid"], "");
+    // The Windows leg: each archive under its component, the desktop runtime and its pack under
+    // `windowsdesktop`, every one with the hash SHA512SUMS lists.
+    let sums_text = std::fs::read_to_string(r.dir.join("SHA512SUMS")).unwrap();
+    let listed_under = |component: &str, name: &str, rid: &str| {
+        let file = release[component]["files"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no {component} files in {release:#}"))
+            .iter()
+            .find(|f| f["url"].as_str().unwrap().ends_with(&format!("/{name}")))
+            .unwrap_or_else(|| panic!("{name} is not listed under {component}"))
+            .clone();
+        assert_eq!(file["rid"], rid, "{name}");
+        let hash = file["hash"].as_str().unwrap().to_string();
+        assert!(
+            sums_text.contains(&format!("{hash}  {name}\n")),
+            "{name}: {sums_text}"
+        );
+        assert_eq!(
+            hash,
+            xtask::official_build::sha512_hex(&std::fs::read(r.dir.join(name)).unwrap())
+        );
+        file
+    };
+    listed_under("runtime", "dotnet-runtime-6.0.37-win-x64.zip", "win-x64");
+    listed_under(
+        "aspnetcore-runtime",
+        "aspnetcore-runtime-6.0.37-win-x64.zip",
+        "win-x64",
+    );
+    let desktop = listed_under(
+        "windowsdesktop",
+        "windowsdesktop-runtime-6.0.37-win-x64.zip",
+        "win-x64",
+    );
+    assert_eq!(desktop["name"], "windowsdesktop-runtime-win-x64.zip");
+    listed_under(
+        "windowsdesktop",
+        "Microsoft.WindowsDesktop.App.Runtime.win-x64.6.0.37.nupkg",
+        "win-x64",
+    );
+    assert_eq!(release["windowsdesktop"]["version"], "6.0.37");
 
     // The notes list each CVE with its upstream fix and patch, and each accepted API change.
     let notes = std::fs::read_to_string(r.dir.join("release-notes.md")).unwrap();
@@ -236,12 +301,12 @@ fn a_release_is_complete_readable_and_verifiable_with_standard_tools() {
     let report = verify(&r.dir, &TrustedKey::File(r.public_key.clone())).unwrap();
     assert_eq!(report.problems, Vec::<String>::new());
     assert_eq!(report.signer.as_deref(), Some(r.fingerprint.as_str()));
-    assert_eq!(report.checked, 11);
+    assert_eq!(report.checked, 16);
 }
 
 #[test]
 fn verify_catches_tampering() {
-    let r = released();
+    let r = released(true);
 
     let flipped = copy_of(&r, "flipped");
     let target = flipped.join("dotnet-runtime-6.0.37-linux-x64.tar.gz");
@@ -282,12 +347,36 @@ fn verify_catches_tampering() {
 
     let added = copy_of(&r, "added");
     std::fs::write(
-        added.join("dotnet-runtime-6.0.37-win-x64.zip"),
+        added.join("dotnet-runtime-6.0.37-osx-x64.tar.gz"),
         b"not from the build",
     )
     .unwrap();
     let p = problems(&added, &r.public_key);
-    assert!(p.contains(&"dotnet-runtime-6.0.37-win-x64.zip is not listed in SHA512SUMS (added after the release was made?)".to_string()), "{p:?}");
+    assert!(p.contains(&"dotnet-runtime-6.0.37-osx-x64.tar.gz is not listed in SHA512SUMS (added after the release was made?)".to_string()), "{p:?}");
+
+    // The desktop runtime is checked like the others: its bytes against SHA512SUMS, and its
+    // listing in release.json.
+    let desktop = copy_of(&r, "desktop");
+    let zip = desktop.join("windowsdesktop-runtime-6.0.37-win-x64.zip");
+    let mut bytes = std::fs::read(&zip).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(&zip, bytes).unwrap();
+    assert_eq!(
+        problems(&desktop, &r.public_key),
+        ["windowsdesktop-runtime-6.0.37-win-x64.zip: SHA-512 does not match SHA512SUMS (the file was changed)"]
+    );
+    let unlisted = copy_of(&r, "unlisted");
+    let path = unlisted.join("release.json");
+    let mut doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    doc["releases"][0]["windowsdesktop"]["files"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|f| !f["url"].as_str().unwrap().ends_with(".nupkg"));
+    std::fs::write(&path, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+    let p = problems(&unlisted, &r.public_key);
+    assert!(p.contains(&"Microsoft.WindowsDesktop.App.Runtime.win-x64.6.0.37.nupkg is not listed in release.json".to_string()), "{p:?}");
 
     let unsigned = copy_of(&r, "unsigned");
     std::fs::remove_file(unsigned.join("release-notes.md.asc")).unwrap();
@@ -299,7 +388,7 @@ fn verify_catches_tampering() {
 
 #[test]
 fn verify_rejects_another_key() {
-    let r = released();
+    let r = released(false);
     let home = GpgHome::temporary().unwrap();
     let (_, other_public, _) =
         sign::throwaway_key(&home, "someone else <else@example.org>").unwrap();
@@ -350,7 +439,7 @@ fn verify_rejects_another_key() {
 
 #[test]
 fn sign_takes_the_key_from_the_environment_and_never_prints_it() {
-    let r = released();
+    let r = released(false);
     let resigned = copy_of(&r, "env-signed");
     let home = GpgHome::temporary().unwrap();
     let (secret, public, fpr) = sign::throwaway_key(&home, "env key <env@example.org>").unwrap();

@@ -125,7 +125,8 @@ pub fn bump(config: &Config, options: &Options) -> Result<Report> {
         plan_aspnetcore(&mut aspnetcore, target)?;
         plans.push(aspnetcore);
     }
-    for name in DESKTOP_REPOS {
+    // The repositories of the Windows Desktop runtime are branded like runtime.
+    for name in crate::official_build::DESKTOP_REPOS {
         if let Ok(desktop_config) = config.repo(name) {
             let mut desktop = open_checked(config, desktop_config)?;
             plan_desktop(&mut desktop, current, target)?;
@@ -413,9 +414,6 @@ fn plan_aspnetcore(plan: &mut RepoPlan<'_>, target: Version) -> Result<()> {
     }
     Ok(())
 }
-
-/// The repositories of the Windows Desktop runtime, branded like runtime.
-const DESKTOP_REPOS: [&str; 3] = ["winforms", "wpf", "windowsdesktop"];
 
 /// A desktop repository: `PatchVersion`, and every package it consumes from runtime at the
 /// runtime's `current` version moved to `target` — the `<Dependency>` in `eng/Version.Details.xml`

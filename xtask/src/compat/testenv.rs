@@ -413,6 +413,73 @@ pub fn windows_archive(
     Ok(path)
 }
 
+/// Writes into `collected` (`<artifacts-dir>/<version>/win-x64/`) what the Windows build leg
+/// collects, shaped from the Windows test runtime root: the three archives of
+/// [`windows_archive`], the desktop runtime's pack
+/// `Microsoft.WindowsDesktop.App.Runtime.win-x64.<version>.nupkg` (its framework's files under
+/// `runtimes/win-x64/lib/net6.0/`, with a nuspec) and the build manifest naming the repository of
+/// each. Returns the manifest.
+pub fn windows_build_leg(
+    root: &Path,
+    version: crate::version::Version,
+    official_build_id: &str,
+    collected: &Path,
+) -> Result<crate::official_build::Manifest> {
+    use crate::official_build::{sha512_hex, Manifest, ManifestFile, MANIFEST};
+    use crate::package::msi::Product;
+    let mut files = Vec::new();
+    let mut add = |name: String, repo: &str, bytes: &[u8]| {
+        files.push(ManifestFile {
+            name,
+            repo: repo.to_string(),
+            size: bytes.len() as u64,
+            sha512: sha512_hex(bytes),
+        });
+    };
+    for (product, repo) in [
+        (Product::Runtime, "runtime"),
+        (Product::AspNetCore, "aspnetcore"),
+        (Product::WindowsDesktop, "windowsdesktop"),
+    ] {
+        let archive = windows_archive(root, product, version, collected)?;
+        let bytes = std::fs::read(&archive)?;
+        add(product.archive_name(version), repo, &bytes);
+    }
+    let id = "Microsoft.WindowsDesktop.App.Runtime.win-x64";
+    let pack_name = format!("{id}.{version}.nupkg");
+    let framework = format!("shared/{}/{version}/", Product::WindowsDesktop.framework());
+    let desktop_zip = collected.join(Product::WindowsDesktop.archive_name(version));
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(&desktop_zip)?)?;
+    let mut pack = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default();
+    pack.start_file(format!("{id}.nuspec"), options)?;
+    std::io::Write::write_all(
+        &mut pack,
+        format!("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<package xmlns=\"http://schemas.microsoft.com/packaging/2013/05/nuspec.xsd\"><metadata><id>{id}</id><version>{version}</version><authors>Microsoft</authors><description>Internal implementation package not meant for direct consumption.</description></metadata></package>\n").as_bytes(),
+    )?;
+    for i in 0..archive.len() {
+        let mut entry = archive.by_index(i)?;
+        let Some(rel) = entry.name()?.strip_prefix(&framework).map(str::to_string) else {
+            continue;
+        };
+        let mut bytes = Vec::new();
+        entry.read_to_end(&mut bytes)?;
+        pack.start_file(format!("runtimes/win-x64/lib/net6.0/{rel}"), options)?;
+        std::io::Write::write_all(&mut pack, &bytes)?;
+    }
+    let pack_bytes = pack.finish()?.into_inner();
+    crate::atomic::write(&collected.join(&pack_name), &pack_bytes)?;
+    add(pack_name, "windowsdesktop", &pack_bytes);
+    let manifest = Manifest {
+        version: version.to_string(),
+        rid: "win-x64".to_string(),
+        official_build_id: official_build_id.to_string(),
+        files,
+    };
+    crate::atomic::write(&collected.join(MANIFEST), manifest.to_json()?)?;
+    Ok(manifest)
+}
+
 /// Writes `dotnet-runtime-<version>-linux-x64.tar.gz` and `aspnetcore-runtime-<version>-linux-x64.tar.gz`
 /// into `dir`, shaped like Microsoft's archives, from the prepared root at `dotnet_root`: the real
 /// 8.0.4 `dotnet` muxer, hostfxr and Microsoft.NETCore.App renamed to `version`, with execute

@@ -261,6 +261,9 @@ pub fn build(config: &Config, options: &Options) -> Result<Report> {
 /// Microsoft.WindowsDesktop.App).
 const LINUX_REPOS: [&str; 2] = ["runtime", "aspnetcore"];
 const WINDOWS_REPOS: [&str; 5] = ["runtime", "aspnetcore", "winforms", "wpf", "windowsdesktop"];
+/// The repositories that make the Windows Desktop runtime, in build order (the tail of
+/// [`WINDOWS_REPOS`]).
+pub const DESKTOP_REPOS: [&str; 3] = ["winforms", "wpf", "windowsdesktop"];
 
 fn selected_repos<'c>(config: &'c Config, os: Os, names: &[String]) -> Result<Vec<&'c RepoConfig>> {
     let known: &[&str] = match os {

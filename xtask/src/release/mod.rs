@@ -33,7 +33,8 @@ pub const VEX: &str = "openvex.json";
 /// The metadata files that are signed (the VEX document too when present).
 pub const SIGNED: [&str; 3] = [CHECKSUMS, RELEASE_JSON, NOTES];
 /// The release.json components whose `files` list the release's archives and packages
-/// (`windowsdesktop` appears once its MSI is packaged).
+/// (`windowsdesktop` appears when the release holds the Windows build's desktop runtime or its
+/// MSI).
 pub const FILE_COMPONENTS: [&str; 3] = ["runtime", "aspnetcore-runtime", "windowsdesktop"];
 
 /// What to release.
@@ -262,10 +263,10 @@ fn release_json(
     artifacts: &[Artifact],
     url: &str,
 ) -> Value {
-    let files = |repo: &str| -> Vec<Value> {
+    let files = |repos: &[&str]| -> Vec<Value> {
         artifacts
             .iter()
-            .filter(|a| a.repo == repo)
+            .filter(|a| repos.contains(&a.repo.as_str()))
             .map(|a| {
                 json!({
                     "name": a.name.replace(&format!("-{version}"), ""),
@@ -278,13 +279,13 @@ fn release_json(
     };
     let v = version.to_string();
     let sdk = &config.release.sdk_version;
-    let release = json!({
+    let mut release = json!({
         "release-date": date,
         "release-version": v,
         "security": !cves.is_empty(),
         "cve-list": cves.iter().map(|c| json!({"cve-id": c, "cve-url": format!("https://www.cve.org/CVERecord?id={c}")})).collect::<Vec<_>>(),
         "release-notes": url.replace("{version}", &v).replace("{name}", NOTES),
-        "runtime": {"version": v, "version-display": v, "vs-version": "", "files": files("runtime")},
+        "runtime": {"version": v, "version-display": v, "vs-version": "", "files": files(&["runtime"])},
         // The fork ships runtimes; customers keep building with Microsoft's last SDK.
         "sdk": {
             "version": sdk, "version-display": sdk, "runtime-version": config.fork.base_version,
@@ -292,8 +293,14 @@ fn release_json(
             "files": [],
         },
         "sdks": [],
-        "aspnetcore-runtime": {"version": v, "version-display": v, "version-aspnetcoremodule": [], "vs-version": "", "files": files("aspnetcore")},
+        "aspnetcore-runtime": {"version": v, "version-display": v, "version-aspnetcoremodule": [], "vs-version": "", "files": files(&["aspnetcore"])},
     });
+    // The Windows build's desktop runtime (windowsdesktop bundles winforms' and wpf's packages),
+    // as Microsoft's releases.json lists it; a release without a Windows leg has none.
+    let desktop = files(&crate::official_build::DESKTOP_REPOS);
+    if !desktop.is_empty() {
+        release["windowsdesktop"] = json!({"version": v, "version-display": v, "files": desktop});
+    }
     json!({
         "channel-version": version.channel(),
         "latest-release": v,
