@@ -4,119 +4,16 @@
 //! a build manifest as the build writes it, the release.json of a release assembled for real)
 //! must never panic, errors must name the file and a line or JSON path, and where the toolkit
 //! writes the format, parse → write → parse gives the same thing. Each parser runs for a bounded
-//! time (`ELS_FUZZ_MS` milliseconds, default 1500); `ELS_FUZZ_SEED` replays one case.
+//! time (`ELS_FUZZ_MS` milliseconds, default 1500); `ELS_FUZZ_SEED` replays one case. GitHub's
+//! API answers are fuzzed through the real client in tests/github.rs and tests/advisories.rs.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use arbtest::arbitrary::{self, Unstructured};
-
-/// Text that breaks structure: quotes, brackets, separators, a NUL, a multi-byte character.
-const TOKENS: &[&str] = &[
-    "\"",
-    "'",
-    "[",
-    "]",
-    "[[",
-    "{",
-    "}",
-    "=",
-    ":",
-    ",",
-    "<",
-    ">",
-    "</",
-    "/>",
-    "\n",
-    "\r\n",
-    "#",
-    "-",
-    "@",
-    "0",
-    "9",
-    "99999999999999999999",
-    "\0",
-    "é",
-    "\u{10ffff}",
-    "---\n",
-    "From ",
-    " ",
-    "null",
-    "true",
-    "1.5e999",
-    "\\",
-    "&amp;",
-    "&#xFFFFFF;",
-];
-
-/// A mutation of `seed`: one to four deletions, insertions, duplicated lines or truncations.
-fn mutate(u: &mut Unstructured<'_>, seed: &[u8]) -> arbitrary::Result<Vec<u8>> {
-    let mut bytes = seed.to_vec();
-    for _ in 0..u.int_in_range(1..=4)? {
-        let len = bytes.len();
-        let at = u.int_in_range(0..=len)?;
-        match u.int_in_range(0..=4)? {
-            0 => {
-                let end = (at + u.int_in_range(1..=64)?).min(len);
-                bytes.drain(at..end);
-            }
-            1 => {
-                let token = *u.choose(TOKENS)?;
-                bytes.splice(at..at, token.bytes());
-            }
-            2 => {
-                let raw: Vec<u8> = u.arbitrary()?;
-                bytes.splice(at..at, raw);
-            }
-            3 => {
-                let start = bytes[..at]
-                    .iter()
-                    .rposition(|b| *b == b'\n')
-                    .map_or(0, |i| i + 1);
-                let end = bytes[at..]
-                    .iter()
-                    .position(|b| *b == b'\n')
-                    .map_or(len, |i| at + i + 1);
-                let line = bytes[start..end].to_vec();
-                bytes.splice(end..end, line);
-            }
-            _ => bytes.truncate(at),
-        }
-    }
-    Ok(bytes)
-}
-
-fn budget_ms() -> u64 {
-    std::env::var("ELS_FUZZ_MS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1500)
-}
-
-/// Runs `check` on mutations of the seeds for the time budget and returns the cases run.
-fn fuzz(name: &str, seeds: &[(String, Vec<u8>)], check: impl Fn(&str, &[u8])) -> usize {
-    assert!(!seeds.is_empty(), "{name}: no seed files");
-    let cases = AtomicUsize::new(0);
-    let mut test = arbtest::arbtest(|u| {
-        let (origin, seed) = u.choose(seeds)?;
-        let input = mutate(u, seed)?;
-        cases.fetch_add(1, Ordering::Relaxed);
-        check(origin, &input);
-        Ok(())
-    })
-    .budget_ms(budget_ms());
-    if let Some(seed) = std::env::var("ELS_FUZZ_SEED")
-        .ok()
-        .and_then(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok())
-    {
-        test = test.seed(seed);
-    }
-    test.run();
-    let n = cases.load(Ordering::Relaxed);
-    eprintln!("fuzz {name}: {n} cases, no panic");
-    assert!(n > 0, "{name}: no case ran");
-    n
-}
+// The one fuzzing harness of the tests (the GitHub answer tests use it too).
+#[path = "../tests/support/fuzz.rs"]
+mod harness;
+use harness::fuzz;
 
 fn manifest_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -1236,3 +1236,65 @@ fn demo_stage_renders_the_committed_table() {
     assert!(table.contains("CVE-2025-55248") && table.contains("backported"));
     assert_eq!(report.today.to_string(), xtask::advisories::DEMO_TODAY);
 }
+
+/// dotnet/core's feed through the contents API (listings, inline base64 files, a raw
+/// releases.json), with one answer per case mutated by a proxy between the real client and the
+/// local GitHub server — its body, a header (rate limit, `Link`, content type) or its status.
+/// Never a panic; a failure names what was being read, an answer of the wrong shape names the
+/// endpoint and the JSON path, and a feed that was read builds its snapshot or says which file
+/// is wrong.
+#[test]
+fn github_answers_for_the_feed_never_crash_and_bad_ones_name_endpoint_and_json_path() {
+    let server = github_server::Server::start(fixtures(), 9_000);
+    let proxy = support::tamper::Proxy::start(&server.url());
+    let source = GitHubSource {
+        api_url: proxy.url(),
+        repo: "dotnet/core".into(),
+        timeline_ref: "release-index".into(),
+        releases_ref: "main".into(),
+        token: None,
+        max_wait: std::time::Duration::ZERO,
+    };
+    // Two timeline months and one channel keep each case to a handful of exchanges.
+    let since = date(2026, 2, 1);
+    let channels = vec!["8.0".to_string()];
+    let fetch = || Source::GitHub(source.clone()).fetch(since, &channels, true);
+    let (truth, _) = build_snapshot(&fetch().unwrap(), since, &channels).unwrap();
+    let exchanges = proxy.relayed();
+    assert!(exchanges >= 6, "{exchanges} exchanges");
+    let mut shapes = 0;
+    let n = support::fuzz::cases("GitHub answers for the advisory feed", |u| {
+        proxy.tamper(u.int_in_range(0..=exchanges - 1)?, u.arbitrary()?);
+        let result = fetch();
+        let tampered = proxy.finish();
+        match result {
+            Ok(feed) => match build_snapshot(&feed, since, &channels) {
+                Ok((snapshot, _)) if !tampered => assert_eq!(snapshot, truth),
+                Ok(_) => {}
+                Err(e) => {
+                    let e = format!("{e:#}");
+                    assert!(tampered, "an untampered feed does not build: {e}");
+                    assert!(e.contains("github:dotnet/core@"), "which file? {e}");
+                }
+            },
+            Err(e) => {
+                let e = format!("{e:#}");
+                assert!(tampered, "an exchange nobody tampered with failed: {e}");
+                assert!(
+                    e.contains("dotnet/core") && e.contains("release-notes"),
+                    "what was being read? {e}"
+                );
+                if e.contains("is not what its API documents") {
+                    shapes += 1;
+                    assert!(
+                        e.contains("at JSON path `")
+                            && e.contains("GET /repos/dotnet/core/contents/"),
+                        "no endpoint or JSON path: {e}"
+                    );
+                }
+            }
+        }
+        Ok(())
+    });
+    eprintln!("{n} cases, {shapes} answers of the wrong shape reported with their JSON path");
+}

@@ -54,6 +54,8 @@ struct State {
     upstream_commits: Vec<Value>,
     seen: Vec<Seen>,
     injected: VecDeque<Injected>,
+    /// The most items one page of a listing holds (GitHub's cap is 100; 0 means that cap).
+    page_size: usize,
 }
 
 /// A local HTTP server (127.0.0.1, random port) and the thread answering it; dropping it stops
@@ -131,18 +133,22 @@ impl FakeGitHub {
         let served = Served::start(move |mut request| {
             let mut text = String::new();
             let _ = request.as_reader().read_to_string(&mut text);
-            let auth = request
-                .headers()
-                .iter()
-                .find(|h| h.field.equiv("Authorization"))
-                .map(|h| h.value.as_str().to_string());
+            let header = |name: &'static str| {
+                request
+                    .headers()
+                    .iter()
+                    .find(|h| h.field.equiv(name))
+                    .map(|h| h.value.as_str().to_string())
+            };
+            let auth = header("Authorization");
+            let host = header("Host").unwrap_or_default();
             let method = request.method().as_str().to_string();
             let url = request.url().to_string();
             let body: Option<Value> = serde_json::from_str(&text).ok();
             let (status, headers, answer) =
                 st.lock()
                     .unwrap()
-                    .answer(&method, &url, body, auth.as_deref());
+                    .answer(&method, &url, &host, body, auth.as_deref());
             let mut response =
                 tiny_http::Response::from_string(answer.to_string()).with_status_code(status);
             for (k, v) in headers {
@@ -203,6 +209,7 @@ impl State {
         &mut self,
         method: &str,
         url: &str,
+        host: &str,
         body: Option<Value>,
         auth: Option<&str>,
     ) -> (u16, Vec<(&'static str, String)>, Value) {
@@ -358,7 +365,10 @@ impl State {
                     .iter()
                     .find(|(k, _)| Some(*k) == n.parse().ok())
                 {
-                    Some((_, list)) => (200, json!(list)),
+                    Some((_, list)) => {
+                        let list = list.clone();
+                        return self.page(host, path, query, list, headers);
+                    }
                     None => not_found(),
                 }
             }
@@ -372,31 +382,81 @@ impl State {
                 }
             }
             ("GET", ["repos", _, _, "commits"]) => {
-                // First-parent history from `sha`, newest first, `per_page` of them.
+                // First-parent history from `sha`, newest first, by pages.
                 let mut sha = query_value(query, "sha").unwrap_or_default();
-                let n: usize = query_value(query, "per_page")
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(30);
                 let mut list = Vec::new();
-                while list.len() < n {
-                    let Some(c) = self
-                        .upstream_commits
-                        .iter()
-                        .find(|c| c["sha"] == sha.as_str())
-                    else {
-                        break;
-                    };
+                while let Some(c) = self
+                    .upstream_commits
+                    .iter()
+                    .find(|c| c["sha"] == sha.as_str())
+                {
                     list.push(c.clone());
                     match c["parents"][0]["sha"].as_str() {
                         Some(p) => sha = p.to_string(),
                         None => break,
                     }
                 }
-                (200, json!(list))
+                return self.page(host, path, query, list, headers);
             }
             _ => not_found(),
         };
         (status, headers, value)
+    }
+
+    /// One page of `list` as GitHub serves listings: `per_page` (at most 100, or the page size
+    /// this server was given) items of page `page`, with a `Link` header to the next and last
+    /// pages, absolute URLs on the host the client called.
+    fn page(
+        &self,
+        host: &str,
+        path: &str,
+        query: &str,
+        list: Vec<Value>,
+        mut headers: Vec<(&'static str, String)>,
+    ) -> (u16, Vec<(&'static str, String)>, Value) {
+        let cap = if self.page_size == 0 {
+            100
+        } else {
+            self.page_size
+        };
+        let per_page = query_value(query, "per_page")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(30usize)
+            .clamp(1, cap);
+        let page = query_value(query, "page")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1usize)
+            .max(1);
+        let last = list.len().div_ceil(per_page).max(1);
+        let others: Vec<&str> = query
+            .split('&')
+            .filter(|kv| !kv.is_empty() && !kv.starts_with("page=") && !kv.starts_with("per_page="))
+            .collect();
+        let link = |n: usize, rel: &str| {
+            let mut q = others.clone();
+            let (pp, pg) = (format!("per_page={per_page}"), format!("page={n}"));
+            q.push(&pp);
+            q.push(&pg);
+            format!("<http://{host}{path}?{}>; rel=\"{rel}\"", q.join("&"))
+        };
+        if last > 1 {
+            let mut links = Vec::new();
+            if page < last {
+                links.push(link(page + 1, "next"));
+                links.push(link(last, "last"));
+            }
+            if page > 1 {
+                links.push(link(1, "first"));
+                links.push(link(page - 1, "prev"));
+            }
+            headers.push(("Link", links.join(", ")));
+        }
+        let items: Vec<Value> = list
+            .into_iter()
+            .skip((page - 1) * per_page)
+            .take(per_page)
+            .collect();
+        (200, headers, json!(items))
     }
 
     fn pull_mut(&mut self, n: &str) -> Option<&mut Value> {
@@ -1169,10 +1229,9 @@ fn pull_requests_resolve_to_their_merge_or_squash_commit() {
     );
 }
 
-#[test]
-fn a_rebased_pull_request_resolves_to_its_replayed_commits_in_order() {
-    let w = World::new();
-    let gh = FakeGitHub::start();
+/// Pull request #104 rebase-merged as `clean` then `clean2` on release/8.0 (its own commits are
+/// the originals before the replay), served one item per page so every listing is paginated.
+fn rebased_pull(w: &World, gh: &FakeGitHub) {
     let up = &w.upstream;
     let originals: Vec<Oid> = [w.clean, w.clean2]
         .iter()
@@ -1192,6 +1251,7 @@ fn a_rebased_pull_request_resolves_to_its_replayed_commits_in_order() {
         })
         .collect();
     gh.with(|s| {
+        s.page_size = 1;
         s.upstream_pulls.push(upstream_pull(
             104,
             "Validate SMTP replies",
@@ -1204,6 +1264,13 @@ fn a_rebased_pull_request_resolves_to_its_replayed_commits_in_order() {
             s.upstream_commits.push(commit_json(up, id));
         }
     });
+}
+
+#[test]
+fn a_rebased_pull_request_resolves_to_its_replayed_commits_in_order() {
+    let w = World::new();
+    let gh = FakeGitHub::start();
+    rebased_pull(&w, &gh);
     let o = w.run(
         &gh,
         None,
@@ -1217,6 +1284,69 @@ fn a_rebased_pull_request_resolves_to_its_replayed_commits_in_order() {
         .map(|f| f["upstream"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(ids, vec![w.clean.to_string(), w.clean2.to_string()]);
+    // Both listings were followed through their `Link: rel="next"` headers.
+    for listing in [
+        "/repos/dotnet/runtime/pulls/104/commits",
+        "/repos/dotnet/runtime/commits?",
+    ] {
+        let pages: Vec<String> = gh.seen("GET", listing).into_iter().map(|r| r.url).collect();
+        assert_eq!(pages.len(), 2, "{pages:?}");
+        assert!(pages[1].contains("page=2"), "{pages:?}");
+    }
+}
+
+/// GitHub's answers to `pr:<number>` (the pull request, its merge commit, its commits and the
+/// branch's commits, each listing over two pages), with one answer per case mutated by a proxy
+/// between the real client and the fake GitHub — its body, a header (rate limit, `Link`,
+/// content type) or its status. Never a panic; a failure names the request, and an answer of the
+/// wrong shape names the endpoint and the JSON path; an answer that decodes gives full commit ids.
+#[test]
+fn github_answers_to_pr_fixes_never_crash_and_bad_ones_name_endpoint_and_json_path() {
+    let w = World::new();
+    let gh = FakeGitHub::start();
+    rebased_pull(&w, &gh);
+    let proxy = support::tamper::Proxy::start(&gh.served.url);
+    let client = xtask::github::GitHub::new(&proxy.url(), None, std::time::Duration::ZERO).unwrap();
+    let upstream = xtask::github::RepoSlug::parse("dotnet/runtime").unwrap();
+    let resolve = || xtask::github::pull_fix::resolve(&client, &upstream, 104);
+    let truth = resolve().unwrap().commits;
+    assert_eq!(truth, [w.clean.to_string(), w.clean2.to_string()]);
+    let exchanges = proxy.relayed();
+    let mut shapes = 0;
+    let n = support::fuzz::cases("GitHub answers to pr:<number>", |u| {
+        proxy.tamper(u.int_in_range(0..=exchanges - 1)?, u.arbitrary()?);
+        let result = resolve();
+        let tampered = proxy.finish();
+        match result {
+            Ok(pull) => {
+                assert!(
+                    pull.commits
+                        .iter()
+                        .all(|c| c.len() == 40 && c.bytes().all(|b| b.is_ascii_hexdigit())),
+                    "{:?}",
+                    pull.commits
+                );
+                if !tampered {
+                    assert_eq!(pull.commits, truth);
+                }
+            }
+            Err(e) => {
+                let e = format!("{e:#}");
+                assert!(tampered, "an exchange nobody tampered with failed: {e}");
+                assert!(e.contains("pull request #104"), "which request? {e}");
+                if e.contains("is not what its API documents") {
+                    shapes += 1;
+                    assert!(
+                        e.contains("at JSON path `") && e.contains(" /repos/dotnet/runtime/"),
+                        "no endpoint or JSON path: {e}"
+                    );
+                }
+                assert!(!e.contains("panicked"), "{e}");
+            }
+        }
+        Ok(())
+    });
+    eprintln!("{n} cases, {shapes} answers of the wrong shape reported with their JSON path");
 }
 
 #[test]
@@ -1403,7 +1533,7 @@ fn an_unknown_pull_request_is_not_found() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         err.contains(
-            "reading pull request #999999 of dotnet/runtime: not found on GitHub (404 Not Found)"
+            "reading pull request #999999 of dotnet/runtime (GET /repos/dotnet/runtime/pulls/999999): not found on GitHub (404 Not Found)"
         ),
         "{err}"
     );

@@ -9,7 +9,6 @@ use anyhow::{anyhow, bail, Context, Result};
 use base64::Engine;
 use jiff::civil::Date;
 use serde::Deserialize;
-use serde_json::Value;
 
 use super::feed::{Feed, FeedFile};
 use crate::config::Config;
@@ -264,7 +263,6 @@ struct Content {
     name: String,
     path: String,
     r#type: String,
-    #[serde(default)]
     size: u64,
     encoding: Option<String>,
     content: Option<String>,
@@ -292,34 +290,33 @@ impl Contents {
         format!("reading {path} at {ref} in {}", self.slug)
     }
 
+    /// A directory's entries.
     fn list(&self, path: &str, r#ref: &str) -> Result<Vec<Content>> {
-        let what = self.what(path, r#ref);
-        let Some(answer) = self.client.get_if_present(&self.url(path, r#ref), &what)? else {
-            bail!(
-                "cannot read {path} at {ref} in {}: HTTP 404 (not found: check [github] advisories-repo and the advisories branches)",
-                self.slug
-            );
-        };
-        let items = match answer {
-            Value::Array(items) => items,
-            one => vec![one],
-        };
-        items
-            .into_iter()
-            .map(serde_json::from_value)
-            .collect::<std::result::Result<_, _>>()
-            .with_context(|| format!("GitHub's answer to {what} is not a contents listing"))
+        self.client
+            .get_if_present(&self.url(path, r#ref), &self.what(path, r#ref))?
+            .ok_or_else(|| self.not_found(path, r#ref))
+    }
+
+    fn not_found(&self, path: &str, r#ref: &str) -> anyhow::Error {
+        anyhow!(
+            "cannot read {path} at {ref} in {}: HTTP 404 (not found: check [github] advisories-repo and the advisories branches)",
+            self.slug
+        )
     }
 
     fn file(&self, path: &str, r#ref: &str) -> Result<FeedFile> {
         let origin = format!("github:{}@{}:{path}", self.slug, r#ref);
-        let mut items = self.list(path, r#ref)?;
-        let item = match items.len() {
-            1 => items.remove(0),
-            n => {
-                bail!("{origin}: expected one file, GitHub listed {n} entries (is it a directory?)")
-            }
-        };
+        let item: Content = self
+            .client
+            .get_if_present(&self.url(path, r#ref), &self.what(path, r#ref))?
+            .ok_or_else(|| self.not_found(path, r#ref))?;
+        if item.r#type != "file" {
+            bail!(
+                "{origin}: expected a file, GitHub answered a {} named {}",
+                item.r#type,
+                item.name
+            );
+        }
         let text = match (item.encoding.as_deref(), &item.content) {
             (Some("base64"), Some(content)) if !content.is_empty() || item.size == 0 => {
                 let compact: Vec<u8> = content

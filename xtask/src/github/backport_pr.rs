@@ -17,8 +17,8 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use git2::{Oid, Repository};
-use serde::Serialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 use super::{encode, GitHub, RepoSlug};
 use crate::backport::{FixStatus, Report};
@@ -33,6 +33,35 @@ pub const CONFLICT_LABEL: &str = "backport-conflict";
 
 /// The marker in the PR body recording the commit this tool last pushed.
 const PUSHED_MARKER: &str = "<!-- net6-els pushed: ";
+
+/// A pull request as the pulls endpoints answer it (the fields used).
+#[derive(Clone, Debug, Deserialize)]
+struct PullRequest {
+    number: u64,
+    html_url: String,
+    draft: bool,
+    /// Null when the description is empty.
+    body: Option<String>,
+    labels: Vec<Label>,
+    head: Head,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+struct Label {
+    name: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+struct Head {
+    r#ref: String,
+    /// Null when the head repository was deleted.
+    repo: Option<HeadRepo>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+struct HeadRepo {
+    full_name: String,
+}
 
 /// Where a backport is published.
 #[derive(Clone, Debug)]
@@ -160,7 +189,7 @@ pub fn publish(
     let head = branch_head(&git, report, cve)?;
     let recorded = existing
         .as_ref()
-        .and_then(|p| p.get("body").and_then(Value::as_str))
+        .and_then(|p| p.body.as_deref())
         .and_then(recorded_push);
     let (push, head) = push_branch(&git, target, gh.token(), &branch, head, recorded)?;
     let title = title(report, cve);
@@ -174,9 +203,9 @@ pub fn publish(
         return Ok(Some(published(slug, &branch, &pull, false, head, push)));
     }
     let body = body(report, cve, &branch, head, upstream_url, details_markdown);
-    let (pull, created) = match existing {
+    let (pull, created): (PullRequest, bool) = match existing {
         Some(pull) => {
-            let number = number(&pull)?;
+            let number = pull.number;
             let updated = gh.patch(
                 &format!("/repos/{slug}/pulls/{number}"),
                 &json!({ "title": title, "body": body }),
@@ -203,25 +232,20 @@ pub fn publish(
             (created, true)
         }
     };
-    let n = number(&pull)?;
+    let n = pull.number;
     let mut labels = target.labels.clone();
     if stopped {
         labels.push(CONFLICT_LABEL.to_string());
     }
     if !labels.is_empty() {
-        gh.post(
+        // The answer is the pull request's labels now.
+        let _: Vec<Label> = gh.post(
             &format!("/repos/{slug}/issues/{n}/labels"),
             &json!({ "labels": labels }),
             &format!("labelling pull request #{n} of {slug}"),
         )?;
     }
-    let had_conflict_label = pull
-        .get("labels")
-        .and_then(Value::as_array)
-        .is_some_and(|ls| {
-            ls.iter()
-                .any(|l| l.get("name").and_then(Value::as_str) == Some(CONFLICT_LABEL))
-        });
+    let had_conflict_label = pull.labels.iter().any(|l| l.name == CONFLICT_LABEL);
     if !stopped && had_conflict_label {
         gh.delete_if_present(
             &format!("/repos/{slug}/issues/{n}/labels/{}", encode(CONFLICT_LABEL)),
@@ -234,7 +258,7 @@ pub fn publish(
 fn published(
     slug: &RepoSlug,
     branch: &str,
-    pull: &Value,
+    pull: &PullRequest,
     created: bool,
     head: Oid,
     push: Push,
@@ -242,45 +266,32 @@ fn published(
     Published {
         repository: slug.to_string(),
         branch: branch.to_string(),
-        number: number(pull).unwrap_or_default(),
-        url: pull
-            .get("html_url")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string(),
+        number: pull.number,
+        url: pull.html_url.clone(),
         created,
-        draft: pull.get("draft").and_then(Value::as_bool).unwrap_or(false),
+        draft: pull.draft,
         head: head.to_string(),
         push,
     }
 }
 
-fn number(pull: &Value) -> Result<u64> {
-    pull.get("number")
-        .and_then(Value::as_u64)
-        .context("GitHub's pull request answer has no `number`")
-}
-
 /// The open pull request whose head is `branch` in the fork itself.
-fn find_open_pull(gh: &GitHub, slug: &RepoSlug, branch: &str) -> Result<Option<Value>> {
-    let list = gh.get(
+fn find_open_pull(gh: &GitHub, slug: &RepoSlug, branch: &str) -> Result<Option<PullRequest>> {
+    let list: Vec<PullRequest> = gh.get_pages(
         &format!(
             "/repos/{slug}/pulls?state=open&head={}&per_page=100",
             encode(&format!("{}:{branch}", slug.owner))
         ),
         &format!("looking for an open pull request from {branch} in {slug}"),
+        usize::MAX,
     )?;
-    Ok(list
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|p| {
-            p.pointer("/head/ref").and_then(Value::as_str) == Some(branch)
-                && p.pointer("/head/repo/full_name")
-                    .and_then(Value::as_str)
-                    .is_none_or(|n| n.eq_ignore_ascii_case(&slug.to_string()))
-        })
-        .cloned())
+    Ok(list.into_iter().find(|p| {
+        p.head.r#ref == branch
+            && p.head
+                .repo
+                .as_ref()
+                .is_none_or(|r| r.full_name.eq_ignore_ascii_case(&slug.to_string()))
+    }))
 }
 
 /// The commit the branch should hold: the branch as the backport left it, or on a conflict with

@@ -1,5 +1,7 @@
 //! GitHub's REST API, through octocrab: the client (API root from `GITHUB_API_URL` or
-//! `[github] api-url`, token from `GITHUB_TOKEN`/`GH_TOKEN`), and the errors a person can act on —
+//! `[github] api-url`, token from `GITHUB_TOKEN`/`GH_TOKEN`), answers decoded into the types the
+//! callers declare (an answer of another shape is an error naming the endpoint and the JSON path,
+//! never a default), pagination by the `Link` header, and the errors a person can act on —
 //! missing token, bad token, missing permission, rate limit (waited out when the wait is short),
 //! not found. Built on it: `pr:<number>` fixes ([`pull_fix`]) and backport pull requests
 //! ([`backport_pr`]).
@@ -13,7 +15,8 @@ pub mod pull_fix;
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::config::GithubSettings;
@@ -24,6 +27,10 @@ pub const DEFAULT_API_URL: &str = "https://api.github.com";
 
 /// How many times one request is retried after a rate-limit wait.
 const MAX_RATE_LIMIT_RETRIES: u32 = 3;
+
+/// The most pages one listing follows; GitHub's own lists end long before (a pull request's
+/// commits stop at 250), so more means the `Link` headers go round in circles.
+const MAX_PAGES: usize = 100;
 
 /// Whether a command can work without a token.
 #[derive(Clone, Copy, Debug)]
@@ -106,13 +113,18 @@ impl fmt::Debug for GitHub {
     }
 }
 
-/// One failed or successful exchange, as the error mapping needs it.
+/// One failed or successful exchange, as the decoding and the error mapping need it. The
+/// rate-limit and `Link` headers stay text until they matter, so a malformed one is reported by
+/// name instead of being read as absent.
 struct Answer {
+    /// `GET /repos/…`, for errors.
+    endpoint: String,
     status: u16,
-    retry_after: Option<u64>,
-    ratelimit_remaining: Option<u64>,
-    ratelimit_reset: Option<u64>,
+    retry_after: Option<String>,
+    ratelimit_remaining: Option<String>,
+    ratelimit_reset: Option<String>,
     accepted_permissions: Option<String>,
+    link: Option<String>,
     body: String,
 }
 
@@ -177,18 +189,46 @@ impl GitHub {
         self.token.as_ref()
     }
 
-    /// `GET path` (relative to the API root); `what` names the operation in errors.
-    pub fn get(&self, path: &str, what: &str) -> Result<Value> {
+    /// `GET path` (relative to the API root) decoded as `T`; `what` names the operation in errors.
+    pub fn get<T: DeserializeOwned>(&self, path: &str, what: &str) -> Result<T> {
         self.call(Method::Get, path, None, what)
     }
 
-    /// `GET path`; `Ok(None)` when GitHub answers 404, for callers that say better than a generic
-    /// message what is missing.
-    pub fn get_if_present(&self, path: &str, what: &str) -> Result<Option<Value>> {
+    /// `GET path` decoded as `T`; `Ok(None)` when GitHub answers 404, for callers that say
+    /// better than a generic message what is missing.
+    pub fn get_if_present<T: DeserializeOwned>(&self, path: &str, what: &str) -> Result<Option<T>> {
         match self.exchange(Method::Get, path, None, what)? {
             a if a.status == 404 => Ok(None),
-            a => self.json(a, what).map(Some),
+            a => self.decode(&a, what).map(Some),
         }
+    }
+
+    /// `GET path`, a listing, and the pages its `Link: <…>; rel="next"` headers lead to, until
+    /// `limit` items are in hand or there is no next page. Every page is an array of `T`.
+    pub fn get_pages<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        what: &str,
+        limit: usize,
+    ) -> Result<Vec<T>> {
+        let mut items = Vec::new();
+        let mut next = Some(path.to_string());
+        let mut pages = 0;
+        while let Some(page) = next.take() {
+            pages += 1;
+            if pages > MAX_PAGES {
+                bail!("GitHub kept paginating {what} past {MAX_PAGES} pages (GET {path}); its `Link` headers lead round in circles");
+            }
+            let answer = self.exchange(Method::Get, &page, None, what)?;
+            let batch: Vec<T> = self.decode(&answer, what)?;
+            items.extend(batch);
+            if items.len() >= limit {
+                items.truncate(limit);
+                break;
+            }
+            next = self.next_page(&answer, what)?;
+        }
+        Ok(items)
     }
 
     /// `GET path` in the raw media type: a file's bytes as text, for contents over the 1 MB that
@@ -201,13 +241,13 @@ impl GitHub {
         Ok(answer.body)
     }
 
-    /// `POST path` with a JSON body.
-    pub fn post(&self, path: &str, body: &Value, what: &str) -> Result<Value> {
+    /// `POST path` with a JSON body; the answer decoded as `T`.
+    pub fn post<T: DeserializeOwned>(&self, path: &str, body: &Value, what: &str) -> Result<T> {
         self.call(Method::Post, path, Some(body), what)
     }
 
-    /// `PATCH path` with a JSON body.
-    pub fn patch(&self, path: &str, body: &Value, what: &str) -> Result<Value> {
+    /// `PATCH path` with a JSON body; the answer decoded as `T`.
+    pub fn patch<T: DeserializeOwned>(&self, path: &str, body: &Value, what: &str) -> Result<T> {
         self.call(Method::Patch, path, Some(body), what)
     }
 
@@ -220,25 +260,88 @@ impl GitHub {
         }
     }
 
-    fn call(&self, method: Method, path: &str, body: Option<&Value>, what: &str) -> Result<Value> {
+    fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        what: &str,
+    ) -> Result<T> {
         let answer = self.exchange(method, path, body, what)?;
-        self.json(answer, what)
+        self.decode(&answer, what)
     }
 
-    /// A success answer's JSON body (`Null` when empty); an error saying what to do otherwise.
-    fn json(&self, answer: Answer, what: &str) -> Result<Value> {
+    /// A success answer's JSON body as `T`; an error saying what to do otherwise. A body of
+    /// another shape (a missing field, a wrong type, not JSON at all) names the endpoint and the
+    /// JSON path where it differs.
+    fn decode<T: DeserializeOwned>(&self, answer: &Answer, what: &str) -> Result<T> {
         if !(200..300).contains(&answer.status) {
-            return Err(self.error(&answer, what));
+            return Err(self.error(answer, what));
         }
-        if answer.body.trim().is_empty() {
-            return Ok(Value::Null);
-        }
-        serde_json::from_str(&answer.body).with_context(|| {
-            format!(
-                "GitHub answered {what} with something that is not JSON (from {})",
-                self.api_url
+        let de = &mut serde_json::Deserializer::from_str(&answer.body);
+        serde_path_to_error::deserialize(&mut *de)
+            .map_err(|e| {
+                let at = e.path().to_string();
+                anyhow!(
+                    "GitHub's answer to {what} ({} on {}) is not what its API documents: at JSON path `{at}`: {}",
+                    answer.endpoint,
+                    self.api_url,
+                    e.inner()
+                )
+            })
+            .and_then(|value| {
+                de.end().map_err(|e| {
+                    anyhow!(
+                        "GitHub's answer to {what} ({} on {}) has more after its JSON: {e}",
+                        answer.endpoint,
+                        self.api_url
+                    )
+                })?;
+                Ok(value)
+            })
+    }
+
+    /// The next page's path (relative to the API root) from the answer's `Link` header; `None`
+    /// on the last page. A link elsewhere than the API root is refused: the token goes with it.
+    fn next_page(&self, answer: &Answer, what: &str) -> Result<Option<String>> {
+        let Some(header) = &answer.link else {
+            return Ok(None);
+        };
+        let bad = |why: &str| {
+            anyhow!(
+                "GitHub's `Link` header for {what} ({}) {why}: `{header}`",
+                answer.endpoint
             )
-        })
+        };
+        let mut next = None;
+        for link in header.split(',').filter(|l| !l.trim().is_empty()) {
+            let (target, params) = link
+                .trim()
+                .strip_prefix('<')
+                .and_then(|l| l.split_once('>'))
+                .ok_or_else(|| bad("is not a list of `<url>; rel=\"…\"` links"))?;
+            let is_next = params
+                .split(';')
+                .filter_map(|p| p.trim().strip_prefix("rel="))
+                .any(|rel| {
+                    rel.trim_matches('"')
+                        .split_whitespace()
+                        .any(|r| r == "next")
+                });
+            if is_next {
+                next = Some(target.to_string());
+            }
+        }
+        let Some(url) = next else {
+            return Ok(None);
+        };
+        match url.strip_prefix(&self.api_url) {
+            Some(rest) if rest.starts_with('/') => Ok(Some(rest.to_string())),
+            _ => Err(bad(&format!(
+                "leads outside {} (the token is not sent elsewhere)",
+                self.api_url
+            ))),
+        }
     }
 
     /// Sends a request, waiting out rate limits up to `max_wait` in total.
@@ -253,13 +356,14 @@ impl GitHub {
         let mut attempt = 0;
         loop {
             let answer = self.send_once(method, path, body, what)?;
-            let Some(wait) = rate_limit_wait(&answer) else {
+            let Some(wait) = rate_limit_wait(&answer, what)? else {
                 return Ok(answer);
             };
             attempt += 1;
             if attempt > MAX_RATE_LIMIT_RETRIES || waited + wait > self.max_wait {
                 bail!(
-                    "GitHub's rate limit stopped {what} ({} {}): it asks to wait {}s, longer than the {}s this command waits ([github] max-wait-seconds){}; try again later{}",
+                    "GitHub's rate limit stopped {what} ({}: {} {}): it asks to wait {}s, longer than the {}s this command waits ([github] max-wait-seconds){}; try again later{}",
+                    answer.endpoint,
                     answer.status,
                     message(&answer.body),
                     wait.as_secs(),
@@ -285,7 +389,13 @@ impl GitHub {
         what: &str,
     ) -> Result<Answer> {
         let c = &self.client;
-        let unreachable = || format!("cannot reach GitHub at {} for {what}", self.api_url);
+        let unreachable = || {
+            format!(
+                "cannot reach GitHub at {} for {what} ({})",
+                self.api_url,
+                method.endpoint(path)
+            )
+        };
         self.runtime.block_on(async {
             let response = match method {
                 Method::Get => c._get(path).await,
@@ -301,7 +411,7 @@ impl GitHub {
                 Method::Patch => c._patch(path, body).await,
                 Method::Delete => c._delete(path, None::<&()>).await,
             }
-            .map_err(|e| anyhow::anyhow!("{e}"))
+            .map_err(|e| anyhow!("{e}"))
             .with_context(unreachable)?;
             let header = |name: &str| {
                 response
@@ -310,23 +420,29 @@ impl GitHub {
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_string)
             };
-            let number = |name: &str| header(name).and_then(|v| v.trim().parse::<u64>().ok());
             let status = response.status().as_u16();
-            let retry_after = number("retry-after");
-            let ratelimit_remaining = number("x-ratelimit-remaining");
-            let ratelimit_reset = number("x-ratelimit-reset");
+            let retry_after = header("retry-after");
+            let ratelimit_remaining = header("x-ratelimit-remaining");
+            let ratelimit_reset = header("x-ratelimit-reset");
             let accepted_permissions = header("x-accepted-github-permissions");
-            let body = c
-                .body_to_string(response)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))
-                .with_context(unreachable)?;
+            let link = header("link");
+            let body = match c.body_to_string(response).await {
+                Ok(body) => body,
+                Err(octocrab::Error::InvalidUtf8 { .. }) => bail!(
+                    "GitHub's answer to {what} ({} on {}) is not UTF-8 text",
+                    method.endpoint(path),
+                    self.api_url
+                ),
+                Err(e) => return Err(anyhow!("{e}")).with_context(unreachable),
+            };
             Ok(Answer {
+                endpoint: method.endpoint(path),
                 status,
                 retry_after,
                 ratelimit_remaining,
                 ratelimit_reset,
                 accepted_permissions,
+                link,
                 body,
             })
         })
@@ -334,6 +450,7 @@ impl GitHub {
 
     /// The error for a non-success answer, saying what to do about it.
     fn error(&self, a: &Answer, what: &str) -> anyhow::Error {
+        let what = &format!("{what} ({})", a.endpoint);
         let msg = message(&a.body);
         match a.status {
             401 if self.token.is_none() => anyhow::anyhow!(
@@ -369,28 +486,80 @@ enum Method {
     Delete,
 }
 
+impl Method {
+    /// `GET /repos/…`: the endpoint as errors name it.
+    fn endpoint(self, path: &str) -> String {
+        let verb = match self {
+            Method::Get | Method::GetRaw => "GET",
+            Method::Post => "POST",
+            Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
+        };
+        format!("{verb} {path}")
+    }
+}
+
 /// How long GitHub asks us to wait, when the answer is a rate limit: 429, or 403 with
 /// `retry-after` (secondary limit) or `x-ratelimit-remaining: 0` (primary limit, until
-/// `x-ratelimit-reset`).
-fn rate_limit_wait(a: &Answer) -> Option<Duration> {
-    let primary_exhausted = a.ratelimit_remaining == Some(0);
-    let limited =
-        a.status == 429 || (a.status == 403 && (a.retry_after.is_some() || primary_exhausted));
-    if !limited {
-        return None;
-    }
-    if let Some(secs) = a.retry_after {
-        return Some(Duration::from_secs(secs));
-    }
-    if let (true, Some(reset)) = (primary_exhausted, a.ratelimit_reset) {
-        let now = SystemTime::now()
+/// `x-ratelimit-reset`). A rate-limit header that is not what GitHub documents is an error naming
+/// it: guessing a wait could retry for hours or not at all.
+fn rate_limit_wait(a: &Answer, what: &str) -> Result<Option<Duration>> {
+    let bad = |name: &str, value: &str, expected: &str| {
+        anyhow!(
+            "GitHub answered {what} ({}) with status {} and a `{name}` header `{value}` that is not {expected}",
+            a.endpoint,
+            a.status
+        )
+    };
+    let seconds = |name: &str, value: &Option<String>| -> Result<Option<u64>> {
+        value
+            .as_deref()
+            .map(|v| {
+                v.trim()
+                    .parse::<u64>()
+                    .map_err(|_| bad(name, v, "a whole number"))
+            })
+            .transpose()
+    };
+    let now = || {
+        SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())
-            .unwrap_or(0);
-        return Some(Duration::from_secs(reset.saturating_sub(now) + 1));
+            .unwrap_or(0)
+    };
+    if a.status != 429 && a.status != 403 {
+        return Ok(None);
+    }
+    let remaining = seconds("x-ratelimit-remaining", &a.ratelimit_remaining)?;
+    // `Retry-After` is seconds on GitHub; HTTP also allows a date (RFC 9110 §10.2.3).
+    let retry_after = match a.retry_after.as_deref() {
+        None => None,
+        Some(v) => Some(match v.trim().parse::<u64>() {
+            Ok(secs) => secs,
+            Err(_) => {
+                let at = jiff::fmt::rfc2822::parse(v.trim())
+                    .map_err(|_| bad("retry-after", v, "seconds or an HTTP date"))?;
+                u64::try_from(at.timestamp().as_second())
+                    .unwrap_or(0)
+                    .saturating_sub(now())
+            }
+        }),
+    };
+    let primary_exhausted = remaining == Some(0);
+    if a.status == 403 && retry_after.is_none() && !primary_exhausted {
+        return Ok(None);
+    }
+    if let Some(secs) = retry_after {
+        return Ok(Some(Duration::from_secs(secs)));
+    }
+    if let (true, Some(reset)) = (
+        primary_exhausted,
+        seconds("x-ratelimit-reset", &a.ratelimit_reset)?,
+    ) {
+        return Ok(Some(Duration::from_secs(reset.saturating_sub(now()) + 1)));
     }
     // GitHub's guidance when it gives no hint: wait at least a minute.
-    Some(Duration::from_secs(60))
+    Ok(Some(Duration::from_secs(60)))
 }
 
 /// GitHub's `message` field, or the start of the body when it is not the usual error JSON.
@@ -465,27 +634,43 @@ mod tests {
 
     #[test]
     fn rate_limit_waits_follow_the_headers() {
-        let answer = |status, retry_after, remaining| Answer {
+        let answer = |status, retry_after: Option<&str>, remaining: Option<&str>| Answer {
+            endpoint: "GET /repos/dotnet/runtime/pulls/7".into(),
             status,
-            retry_after,
-            ratelimit_remaining: remaining,
+            retry_after: retry_after.map(str::to_string),
+            ratelimit_remaining: remaining.map(str::to_string),
             ratelimit_reset: None,
             accepted_permissions: None,
+            link: None,
             body: String::new(),
         };
+        let wait = |a: Answer| rate_limit_wait(&a, "reading").unwrap();
         assert_eq!(
-            rate_limit_wait(&answer(429, Some(7), None)),
+            wait(answer(429, Some("7"), None)),
             Some(Duration::from_secs(7))
         );
         assert_eq!(
-            rate_limit_wait(&answer(403, Some(3), Some(10))),
+            wait(answer(403, Some("3"), Some("10"))),
             Some(Duration::from_secs(3))
         );
         assert_eq!(
-            rate_limit_wait(&answer(403, None, Some(0))),
+            wait(answer(403, None, Some("0"))),
             Some(Duration::from_secs(60))
         );
-        assert_eq!(rate_limit_wait(&answer(403, None, Some(12))), None);
-        assert_eq!(rate_limit_wait(&answer(404, None, None)), None);
+        assert_eq!(
+            wait(answer(429, Some("Wed, 21 Oct 2015 07:28:00 GMT"), None)),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(wait(answer(403, None, Some("12"))), None);
+        assert_eq!(wait(answer(404, None, None)), None);
+        // A rate limit whose headers cannot be read names the header instead of guessing.
+        let err = rate_limit_wait(&answer(429, Some("soon"), None), "reading")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`retry-after` header `soon`")
+                && err.contains("GET /repos/dotnet/runtime/pulls/7"),
+            "{err}"
+        );
     }
 }

@@ -14,7 +14,6 @@
 //! is refused: it is not a fix yet.
 
 use anyhow::{bail, Context, Result};
-use serde_json::Value;
 
 use super::{GitHub, RepoSlug};
 use crate::backport::FixSpec;
@@ -92,32 +91,76 @@ impl ResolvedPull {
     }
 }
 
+/// A full commit id as GitHub writes it: 40 lowercase hex digits. Anything else fails decoding
+/// at its JSON path instead of reaching git as a revision.
+#[derive(Debug)]
+struct CommitId(String);
+
+impl<'de> serde::Deserialize<'de> for CommitId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let text = <String as serde::Deserialize>::deserialize(d)?;
+        if text.len() == 40 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            Ok(CommitId(text))
+        } else {
+            Err(serde::de::Error::custom(format!(
+                "`{text}` is not a full commit id (40 hex digits)"
+            )))
+        }
+    }
+}
+
+/// A pull request as `GET /repos/{owner}/{repo}/pulls/{number}` answers it (the fields used).
+#[derive(Debug, serde::Deserialize)]
+struct PullRequest {
+    title: String,
+    state: String,
+    merged: bool,
+    /// Null until it merges.
+    merge_commit_sha: Option<CommitId>,
+}
+
+/// A commit as the commits endpoints answer it (the fields used).
+#[derive(Debug, serde::Deserialize)]
+struct Commit {
+    sha: CommitId,
+    commit: CommitDetail,
+    parents: Vec<Parent>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct CommitDetail {
+    message: String,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct Parent {
+    // Only counted; decoded so that a parent without its commit id is an error.
+    #[serde(rename = "sha")]
+    _sha: CommitId,
+}
+
+/// The most commits GitHub lists for one pull request.
+const MAX_PULL_COMMITS: usize = 250;
+
 /// Resolves pull request `number` of `upstream` to the commits that carry it.
 pub fn resolve(gh: &GitHub, upstream: &RepoSlug, number: u64) -> Result<ResolvedPull> {
     let what = format!("reading pull request #{number} of {upstream}");
-    let pull = gh.get(&format!("/repos/{upstream}/pulls/{number}"), &what)?;
-    let title = text(&pull, "title").unwrap_or_default();
-    let merged = pull.get("merged").and_then(Value::as_bool).unwrap_or(false)
-        || pull.get("merged_at").is_some_and(|v| !v.is_null());
-    if !merged {
+    let pull: PullRequest = gh.get(&format!("/repos/{upstream}/pulls/{number}"), &what)?;
+    let title = pull.title;
+    if !pull.merged {
         bail!(
             "pull request #{number} of {upstream} ({title:?}) is not merged (state: {}); only merged pull requests are fixes — wait for it to merge, or name its commits",
-            text(&pull, "state").unwrap_or_else(|| "unknown".into())
+            pull.state
         );
     }
-    let merge_sha = text(&pull, "merge_commit_sha").with_context(|| {
-        format!("GitHub's answer for pull request #{number} of {upstream} has no merge_commit_sha")
+    let merge_sha = pull.merge_commit_sha.map(|c| c.0).with_context(|| {
+        format!("GitHub's answer for pull request #{number} of {upstream} says it is merged but has no merge_commit_sha")
     })?;
-    let merge = gh.get(
+    let merge: Commit = gh.get(
         &format!("/repos/{upstream}/commits/{merge_sha}"),
         &format!("reading the merge commit {merge_sha} of pull request #{number}"),
     )?;
-    let parents = merge
-        .get("parents")
-        .and_then(Value::as_array)
-        .map(Vec::len)
-        .unwrap_or(1);
-    if parents > 1 {
+    if merge.parents.len() > 1 {
         return Ok(ResolvedPull {
             number,
             title,
@@ -125,17 +168,13 @@ pub fn resolve(gh: &GitHub, upstream: &RepoSlug, number: u64) -> Result<Resolved
             commits: vec![merge_sha],
         });
     }
-    let pr_commits = pull_commits(gh, upstream, number)?;
-    let last_message = pr_commits
-        .last()
-        .and_then(|c| c.pointer("/commit/message"))
-        .and_then(Value::as_str)
-        .map(str::trim);
-    let merge_message = merge
-        .pointer("/commit/message")
-        .and_then(Value::as_str)
-        .map(str::trim);
-    if pr_commits.len() <= 1 || last_message != merge_message {
+    let pr_commits: Vec<Commit> = gh.get_pages(
+        &format!("/repos/{upstream}/pulls/{number}/commits?per_page=100"),
+        &format!("listing the commits of pull request #{number} of {upstream}"),
+        MAX_PULL_COMMITS,
+    )?;
+    let last_message = pr_commits.last().map(|c| c.commit.message.trim());
+    if pr_commits.len() <= 1 || last_message != Some(merge.commit.message.trim()) {
         return Ok(ResolvedPull {
             number,
             title,
@@ -145,17 +184,15 @@ pub fn resolve(gh: &GitHub, upstream: &RepoSlug, number: u64) -> Result<Resolved
     }
     // Rebase-merged: the merge commit and its first-parent ancestors are the replayed commits.
     let n = pr_commits.len();
-    let replayed = gh.get(
-        &format!("/repos/{upstream}/commits?sha={merge_sha}&per_page={n}"),
+    let replayed: Vec<Commit> = gh.get_pages(
+        &format!(
+            "/repos/{upstream}/commits?sha={merge_sha}&per_page={}",
+            n.min(100)
+        ),
         &format!("listing the {n} commits pull request #{number} was rebased into"),
+        n,
     )?;
-    let mut commits: Vec<String> = replayed
-        .as_array()
-        .into_iter()
-        .flatten()
-        .take(n)
-        .filter_map(|c| text(c, "sha"))
-        .collect();
+    let mut commits: Vec<String> = replayed.into_iter().map(|c| c.sha.0).collect();
     if commits.len() != n {
         bail!("GitHub listed {} commits ending at {merge_sha}, expected the {n} commits of pull request #{number}", commits.len());
     }
@@ -166,28 +203,6 @@ pub fn resolve(gh: &GitHub, upstream: &RepoSlug, number: u64) -> Result<Resolved
         landing: Landing::Rebase,
         commits,
     })
-}
-
-/// The pull request's own commits, oldest first (GitHub lists at most 250).
-fn pull_commits(gh: &GitHub, upstream: &RepoSlug, number: u64) -> Result<Vec<Value>> {
-    let mut all = Vec::new();
-    for page in 1..=3 {
-        let batch = gh.get(
-            &format!("/repos/{upstream}/pulls/{number}/commits?per_page=100&page={page}"),
-            &format!("listing the commits of pull request #{number} of {upstream}"),
-        )?;
-        let batch = batch.as_array().cloned().unwrap_or_default();
-        let full = batch.len() == 100;
-        all.extend(batch);
-        if !full {
-            break;
-        }
-    }
-    Ok(all)
-}
-
-fn text(v: &Value, key: &str) -> Option<String> {
-    v.get(key).and_then(Value::as_str).map(str::to_string)
 }
 
 /// Turns FIX arguments into commits, resolving `pr:<n>` through GitHub. `upstream` is the

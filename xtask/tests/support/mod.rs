@@ -2,6 +2,9 @@
 //! binary, reading their output. Each test crate uses a subset.
 #![allow(dead_code)]
 
+pub mod fuzz;
+pub mod tamper;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
