@@ -43,6 +43,15 @@ fn demo_runs_every_stage_on_a_fresh_sandbox() {
         "(exit status 1, as expected",
         "| CVE-2025-55248 | System.Net.Mail | added | `System.Net.Mail.SmtpClient.RequireStartTls(bool)` |",
         "The demo ran every stage for real. The compat FAIL rows and apicompat's exit 1",
+        // Windows: the MSIs are made by `package --formats msi` from the release's win-x64
+        // archives, and msitools show what they register and install.
+        "msi windowsdesktop-runtime",
+        "windowsdesktop-runtime-6.0.37-win-x64.msi\n",
+        "HKLM\\SOFTWARE\\dotnet\\Setup\\InstalledVersions\\x64\\sharedfx\\Microsoft.WindowsDesktop.App 6.0.37 = #1",
+        "HKLM\\SOFTWARE\\dotnet\\Setup\\InstalledVersions\\x64\\sharedhost Version = 6.0.37",
+        "$ msiextract --list ",
+        "dotnet/shared/Microsoft.WindowsDesktop.App/6.0.37/",
+        "files in all",
     ] {
         assert!(text.contains(expected), "missing `{expected}` in:\n{text}");
     }
@@ -59,6 +68,9 @@ fn demo_runs_every_stage_on_a_fresh_sandbox() {
         " release\n",
         " release sign ",
         " release verify ",
+        "msi-stage/els.toml release --date ",
+        "$ cargo xtask package --release ",
+        " --formats msi\n",
     ] {
         assert!(
             commands.contains(expected),
@@ -72,6 +84,25 @@ fn demo_runs_every_stage_on_a_fresh_sandbox() {
         sandbox.join("els.toml").is_file(),
         "--dir keeps the sandbox"
     );
+    // The MSIs went into the Windows release like a user's `package` run puts them: hashed in
+    // SHA512SUMS and listed in release.json beside the desktop runtime archive they come from.
+    let release = sandbox.join("msi-stage/artifacts/els/release/6.0.37");
+    let sums = std::fs::read_to_string(release.join("SHA512SUMS")).unwrap();
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(release.join("release.json")).unwrap()).unwrap();
+    let desktop: Vec<&str> = doc["releases"][0]["windowsdesktop"]["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["url"].as_str().unwrap().rsplit('/').next().unwrap())
+        .collect();
+    for name in [
+        "windowsdesktop-runtime-6.0.37-win-x64.zip",
+        "windowsdesktop-runtime-6.0.37-win-x64.msi",
+    ] {
+        assert!(sums.contains(&format!("  {name}\n")), "{name}: {sums}");
+        assert!(desktop.contains(&name), "{name}: {desktop:?}");
+    }
     let again = Command::new(env!("CARGO_BIN_EXE_xtask"))
         .args(["demo", "--dir", sandbox.to_str().unwrap()])
         .output()

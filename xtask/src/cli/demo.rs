@@ -184,12 +184,29 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
         &["build", "--os", "windows", "--dry-run"],
         Success,
     )?;
-    heading("Windows: MSIs like Microsoft's from real Windows runtime files (wixl; read back with msiinfo)");
-    crate::package::msi::demo(
+    heading("Windows: a release with the win-x64 archives (shaped from real Windows runtime files) in msi-stage/");
+    let msi_stage = root.join("msi-stage");
+    let windows_release = crate::package::demo::windows_release(
         &crate::compat::testenv::cache_dir(&crate::compat::testenv::target_dir(&toolkit)),
-        &root.join("msi-stage"),
-        &mut std::io::stdout(),
+        &msi_stage,
+        &crate::version::today_iso(),
     )?;
+    println!("  release directory: {}\n", windows_release.display());
+    let windows_release_arg = windows_release.display().to_string();
+    command(
+        &msi_stage,
+        "MSIs like Microsoft's, one per product, added to the release (wixl)",
+        &[
+            "package",
+            "--release",
+            &windows_release_arg,
+            "--formats",
+            "msi",
+        ],
+        Success,
+    )?;
+    heading("What the MSIs install and register, read back with msitools");
+    crate::package::demo::show_msis(&windows_release, &mut std::io::stdout())?;
     println!();
     heading("Linux packages → signed APT/DNF repositories: package → publish lab → promote to stable → verify");
     crate::package::demo::demo(

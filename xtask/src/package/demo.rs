@@ -1,6 +1,8 @@
 //! The package → publish lab → promote → verify stage of `cargo xtask demo`, and the release it
 //! starts from: a fixture fork's release whose Linux archives are made from the real CoreCLR test
-//! runtime (its `dotnet` muxer, hostfxr and framework), so what is packaged installs and runs.
+//! runtime (its `dotnet` muxer, hostfxr and framework), so what is packaged installs and runs;
+//! and the Windows release the demo packages as MSIs (its win-x64 archives shaped from the real
+//! Windows runtime files), with what each MSI installs as msitools read it back.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -134,5 +136,81 @@ pub fn demo(workspace: &Path, sandbox: &Path, out: &mut dyn Write) -> Result<()>
     writeln!(out, "  APT source:   {}", lab.apt_source)?;
     writeln!(out, "  DNF .repo:    {}", stable.dnf_repo_file.display())?;
     writeln!(out, "  public key:   {}", lab.public_key.display())?;
+    Ok(())
+}
+
+/// A fixture fork in `sandbox`, bumped, with the Windows build leg's collection (the three win-x64
+/// archives and the desktop runtime pack shaped from the real Windows runtime files cached under
+/// `cache`, see `compat::testenv::windows_build_leg`) assembled into a release on `date`: what
+/// `cargo xtask package --formats msi` starts from. Writes to stderr the command lines that do the
+/// same. Returns the release directory.
+pub fn windows_release(cache: &Path, sandbox: &Path, date: &str) -> Result<PathBuf> {
+    let windows_root = crate::compat::testenv::ensure_windows(cache)?;
+    let f = fixture::create(sandbox)?;
+    let config = f.load_config()?;
+    let xtask = format!("cargo xtask --config {}", f.config.display());
+    eprintln!("$ {xtask} bump");
+    crate::bump::bump(&config, &crate::bump::Options::default())?;
+    let version = build::product_version(&config)?;
+    let collected = config
+        .artifacts_dir()
+        .join(version.to_string())
+        .join(Os::Windows.rid(Arch::X64));
+    eprintln!(
+        "(the Windows build leg's archives, shaped from the real Windows runtime files, in {})",
+        collected.display()
+    );
+    crate::compat::testenv::windows_build_leg(
+        &windows_root,
+        version,
+        &format!("{}.1", date.replace('-', "")),
+        &collected,
+    )?;
+    eprintln!("$ {xtask} release --date {date}");
+    let release = crate::release::assemble(
+        &config,
+        &crate::release::Options {
+            date: Some(date.to_string()),
+            ..Default::default()
+        },
+    )?;
+    Ok(release.dir)
+}
+
+/// What each MSI in `release` installs, as msitools read it back: `msiinfo export` of its
+/// `Registry` table (the keys tools find installed runtimes by) and `msiextract --list` of its
+/// files (the first few, and how many).
+pub fn show_msis(release: &Path, out: &mut dyn Write) -> Result<()> {
+    const SHOWN_FILES: usize = 4;
+    let mut msis: Vec<PathBuf> = std::fs::read_dir(release)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "msi"))
+        .collect();
+    msis.sort();
+    if msis.is_empty() {
+        bail!("{} holds no MSI", release.display());
+    }
+    let sh = crate::process::shell()?;
+    for msi in msis {
+        writeln!(out, "  {}", msi.display())?;
+        writeln!(out, "    $ msiinfo export {} Registry", msi.display())?;
+        let registry =
+            crate::process::read(sh.cmd("msiinfo").arg("export").arg(&msi).arg("Registry"))?;
+        for row in registry.lines().skip(3) {
+            let fields: Vec<&str> = row.split('\t').collect();
+            if let [_, _, key, name, value, ..] = fields.as_slice() {
+                writeln!(out, "      HKLM\\{key} {name} = {value}")?;
+            }
+        }
+        writeln!(out, "    $ msiextract --list {}", msi.display())?;
+        let files = crate::process::read(sh.cmd("msiextract").arg("--list").arg(&msi))?;
+        let files: Vec<&str> = files.lines().filter(|l| !l.trim().is_empty()).collect();
+        for file in files.iter().take(SHOWN_FILES) {
+            writeln!(out, "      {file}")?;
+        }
+        if files.len() > SHOWN_FILES {
+            writeln!(out, "      … {} files in all", files.len())?;
+        }
+    }
     Ok(())
 }
