@@ -609,6 +609,26 @@ fn authenticode_signs_msis_and_the_binaries_in_zips_and_a_tampered_msi_fails() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
+    // With --json: one document following schemas/release-authenticode-verify.schema.json.
+    let args = [
+        "release",
+        "authenticode",
+        "--verify",
+        "--ca",
+        ca.to_str().unwrap(),
+        "--json",
+        files[0],
+        files[1],
+    ];
+    let out = xtask(&args, &[]);
+    assert_eq!(code(&out), 0, "{}", support::stderr(&out));
+    support::check_json_output(&args, &out);
+    assert_eq!(
+        support::json(&out)["files"].as_array().unwrap().len(),
+        2,
+        "{}",
+        support::stdout(&out)
+    );
 
     // A tampered MSI (one byte of its product name changed) fails verification.
     let mut bytes = std::fs::read(&msi).unwrap();
