@@ -901,38 +901,28 @@ fn verify_catches_a_removed_package_a_changed_byte_and_a_stale_signature() {
     );
     assert_eq!(code(&published), 0, "{}", stderr(&published));
     assert_eq!(json(&published)["signer"], s.fingerprint.as_str());
-    let verified = xtask(
-        &s.root,
-        &[
+    let verify = |dir: &Path, format: &[&str]| {
+        let (dir, key) = (
+            dir.display().to_string(),
+            s.public_key.display().to_string(),
+        );
+        let args = [
             "repo",
             "verify",
             "--channel",
             "lab",
             "--repo-dir",
-            &tree.display().to_string(),
+            &dir,
             "--key",
-            &s.public_key.display().to_string(),
-            "--json",
-        ],
-        &[],
-    );
+            &key,
+        ];
+        xtask(&s.root, &[&args[..], format].concat(), &[])
+    };
+    let verified = verify(&tree, &["--json"]);
     assert_eq!(code(&verified), 0, "{}", stdout(&verified));
     assert_eq!(json(&verified)["problems"], serde_json::json!([]));
     let check = |dir: &Path| {
-        let out = xtask(
-            &s.root,
-            &[
-                "repo",
-                "verify",
-                "--channel",
-                "lab",
-                "--repo-dir",
-                &dir.display().to_string(),
-                "--key",
-                &s.public_key.display().to_string(),
-            ],
-            &[],
-        );
+        let out = verify(dir, &[]);
         (code(&out), stdout(&out))
     };
     let (status, out) = check(&tree);

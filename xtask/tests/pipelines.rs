@@ -362,6 +362,17 @@ fn rehearse(
 ) -> (Output, Vec<github_server::Request>) {
     let server =
         github_server::Server::start(workspace().join("xtask/tests/fixtures/dotnet-core"), 9_000);
+    let o = rehearse_on(&server, workflow, workdir, args);
+    (o, server.requests())
+}
+
+/// `pipelines rehearse --json` with `server` as GitHub's API; its output follows its schema.
+fn rehearse_on(
+    server: &github_server::Server,
+    workflow: &Path,
+    workdir: &Path,
+    args: &[&str],
+) -> Output {
     let o = Command::new(env!("CARGO_BIN_EXE_xtask"))
         .args(["pipelines", "rehearse", "--json", "--workdir"])
         .arg(workdir)
@@ -377,7 +388,7 @@ fn rehearse(
         .output()
         .unwrap();
     support::check_json_output(&["pipelines", "rehearse", "--json"], &o);
-    (o, server.requests())
+    o
 }
 
 #[test]
@@ -721,24 +732,18 @@ fn the_advisories_workflow_plans_backports_opens_their_pull_requests_and_checks_
     let server = github_server::Server::start(feed, 9_000);
     let context = context_file(dir.path());
     let workdir = dir.path().join("run");
-    let o = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(["--config"])
-        .arg(els.join("els.toml"))
-        .args(["pipelines", "rehearse", "--json", "--workdir"])
-        .arg(&workdir)
-        .arg(".github/workflows/advisories.yml")
-        .arg("--context")
-        .arg(&context)
-        .current_dir(workspace())
-        .env("NO_COLOR", "1")
-        .env("GITHUB_API_URL", server.url())
-        .env_remove("GITHUB_ACTIONS")
-        .env_remove("GITHUB_STEP_SUMMARY")
-        .env_remove("GITHUB_TOKEN")
-        .env_remove("GH_TOKEN")
-        .output()
-        .unwrap();
-    support::check_json_output(&["pipelines", "rehearse", "--json"], &o);
+    let config = els.join("els.toml");
+    let o = rehearse_on(
+        &server,
+        &workspace().join(".github/workflows/advisories.yml"),
+        &workdir,
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--context",
+            context.to_str().unwrap(),
+        ],
+    );
     // The SLA job fails the run: the CVEs are still pending (their pull requests are open).
     assert_eq!(o.status.code(), Some(1), "{}", out(&o));
     let report: Value = serde_json::from_slice(&o.stdout).expect("stdout is one JSON document");

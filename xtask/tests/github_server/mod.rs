@@ -8,10 +8,8 @@
 //! `release-index` (`release-notes/timeline/YYYY/MM/{cve.json,index.json}`), `releases.json` on
 //! `main` (`release-notes/<channel>/releases.json`).
 //!
-//! It also holds the pull requests of any other repository, as `backport --open-pr` uses them:
-//! `GET /repos/{owner}/{repo}/pulls?state=open&head=owner:branch`, `POST …/pulls` (201 with
-//! GitHub's pull request shape), `PATCH …/pulls/{n}`, `POST …/issues/{n}/labels` and
-//! `DELETE …/issues/{n}/labels/{name}`; writes without a token get GitHub's 401.
+//! It also holds the pull requests of any other repository, as `backport --open-pr` uses them
+//! ([`pulls`]: list by head, create, update, label); writes without a token get GitHub's 401.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -20,6 +18,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use base64::Engine;
+
+pub mod pulls;
 
 /// One request the server saw.
 #[derive(Clone, Debug)]
@@ -221,7 +221,7 @@ fn handle(
     let target = words.next().unwrap_or("/").to_string();
     let (route, query) = target.split_once('?').unwrap_or((&target, ""));
     let contents = route.strip_prefix("/repos/dotnet/core/contents/");
-    let r#ref = query_value(query, "ref");
+    let r#ref = pulls::query_value(query, "ref");
     let raw = headers.get("accept").is_some_and(|a| a.contains("raw"));
     let path = contents.unwrap_or(route).trim_end_matches('/').to_string();
     let body: Option<serde_json::Value> = serde_json::from_slice(&body).ok();
@@ -245,12 +245,12 @@ fn handle(
     } else {
         // GitHub answers an anonymous write with 401.
         let (status, value) = if method != "GET" && anonymous {
-            ("401 Unauthorized", error("Requires authentication", "401"))
+            (401, pulls::error("Requires authentication", "401"))
         } else {
-            answer_pulls(&mut pulls.lock().unwrap(), &method, route, query, body)
+            pulls::answer(&mut pulls.lock().unwrap(), &method, route, query, body)
         };
         (
-            status,
+            status_line(status),
             "application/json; charset=utf-8",
             value.to_string().into_bytes(),
         )
@@ -266,12 +266,14 @@ fn handle(
     let _ = stream.flush();
 }
 
-fn error(message: &str, status: &str) -> serde_json::Value {
-    serde_json::json!({
-        "message": message,
-        "documentation_url": "https://docs.github.com/rest",
-        "status": status
-    })
+fn status_line(status: u16) -> &'static str {
+    match status {
+        200 => "200 OK",
+        201 => "201 Created",
+        401 => "401 Unauthorized",
+        422 => "422 Unprocessable Entity",
+        _ => "404 Not Found",
+    }
 }
 
 /// A file, a directory listing or GitHub's 404 from the dotnet/core fixture tree.
@@ -320,181 +322,4 @@ fn serve_contents(
             ("200 OK", "application/json; charset=utf-8", serde_json::Value::Array(children).to_string().into_bytes())
         }
     }
-}
-
-fn repo_json(full_name: &str) -> serde_json::Value {
-    let (owner, name) = full_name.split_once('/').unwrap_or((full_name, ""));
-    serde_json::json!({
-        "id": 210716005, "node_id": "MDEwOlJlcG9zaXRvcnkyMTA3MTYwMDU=", "name": name,
-        "full_name": full_name, "private": false,
-        "owner": {"login": owner, "id": 9141961, "type": "Organization"},
-        "html_url": format!("https://github.com/{full_name}"), "default_branch": "main"
-    })
-}
-
-/// The pull request endpoints on `pulls`: (status line, JSON answer).
-fn answer_pulls(
-    pulls: &mut Vec<serde_json::Value>,
-    method: &str,
-    route: &str,
-    query: &str,
-    body: Option<serde_json::Value>,
-) -> (&'static str, serde_json::Value) {
-    let parts: Vec<&str> = route.trim_start_matches('/').split('/').collect();
-    let not_found = || ("404 Not Found", error("Not Found", "404"));
-    let find = |pulls: &mut Vec<serde_json::Value>, full: &str, n: &str| -> Option<usize> {
-        pulls.iter().position(|p| {
-            p["base"]["repo"]["full_name"] == full && p["number"].as_u64() == n.parse().ok()
-        })
-    };
-    let b = body.unwrap_or_default();
-    match (method, parts.as_slice()) {
-        ("GET", ["repos", o, r, "pulls"]) => {
-            let full = format!("{o}/{r}");
-            let head = query_value(query, "head").unwrap_or_default();
-            let list: Vec<serde_json::Value> = pulls
-                .iter()
-                .filter(|p| p["state"] == "open" && p["base"]["repo"]["full_name"] == full.as_str())
-                .filter(|p| head.is_empty() || p["head"]["label"] == head.as_str())
-                .cloned()
-                .collect();
-            ("200 OK", serde_json::Value::Array(list))
-        }
-        ("POST", ["repos", o, r, "pulls"]) => {
-            let full = format!("{o}/{r}");
-            let (Some(head), Some(base)) = (b["head"].as_str(), b["base"].as_str()) else {
-                return (
-                    "422 Unprocessable Entity",
-                    error("Validation Failed: head and base are required", "422"),
-                );
-            };
-            if pulls.iter().any(|p| {
-                p["state"] == "open"
-                    && p["base"]["repo"]["full_name"] == full.as_str()
-                    && p["head"]["ref"] == head
-            }) {
-                return (
-                    "422 Unprocessable Entity",
-                    error(
-                        &format!(
-                            "Validation Failed: A pull request already exists for {o}:{head}."
-                        ),
-                        "422",
-                    ),
-                );
-            }
-            let number = pulls
-                .iter()
-                .filter(|p| p["base"]["repo"]["full_name"] == full.as_str())
-                .count() as u64
-                + 1;
-            let pr = serde_json::json!({
-                "url": format!("https://api.github.com/repos/{full}/pulls/{number}"),
-                "id": 1_800_000_000u64 + number,
-                "node_id": "PR_kwDOAbCdEf5rQ1Zx",
-                "html_url": format!("https://github.com/{full}/pull/{number}"),
-                "number": number,
-                "state": "open",
-                "locked": false,
-                "title": b["title"],
-                "user": {"login": "els-bot", "id": 41898282, "type": "Bot"},
-                "body": b["body"],
-                "labels": [],
-                "created_at": "2025-10-15T06:17:03Z",
-                "updated_at": "2025-10-15T06:17:03Z",
-                "closed_at": null,
-                "merged_at": null,
-                "merge_commit_sha": null,
-                "draft": b["draft"].as_bool().unwrap_or(false),
-                "head": {"label": format!("{o}:{head}"), "ref": head, "sha": "0000000000000000000000000000000000000000", "repo": repo_json(&full)},
-                "base": {"label": format!("{o}:{base}"), "ref": base, "sha": "0000000000000000000000000000000000000000", "repo": repo_json(&full)},
-                "author_association": "NONE",
-                "merged": false,
-                "mergeable": null,
-                "maintainer_can_modify": b["maintainer_can_modify"],
-                "commits": 1, "additions": 1, "deletions": 1, "changed_files": 1
-            });
-            pulls.push(pr.clone());
-            ("201 Created", pr)
-        }
-        ("PATCH", ["repos", o, r, "pulls", n]) => match find(pulls, &format!("{o}/{r}"), n) {
-            Some(i) => {
-                let p = &mut pulls[i];
-                for key in ["title", "body", "state"] {
-                    if !b[key].is_null() {
-                        p[key] = b[key].clone();
-                    }
-                }
-                p["updated_at"] = "2025-10-16T06:17:03Z".into();
-                ("200 OK", p.clone())
-            }
-            None => not_found(),
-        },
-        ("POST", ["repos", o, r, "issues", n, "labels"]) => {
-            match find(pulls, &format!("{o}/{r}"), n) {
-                Some(i) => {
-                    let labels = pulls[i]["labels"].as_array_mut().unwrap();
-                    for name in b["labels"].as_array().into_iter().flatten() {
-                        if !labels.iter().any(|l| l["name"] == *name) {
-                            let id = 5_000_000 + labels.len();
-                            labels.push(serde_json::json!({"id": id, "node_id": "LA_kwDOAbCdEf8AAAABc", "name": name, "color": "d73a4a", "default": false, "description": null}));
-                        }
-                    }
-                    ("200 OK", serde_json::Value::Array(labels.clone()))
-                }
-                None => not_found(),
-            }
-        }
-        ("DELETE", ["repos", o, r, "issues", n, "labels", name]) => {
-            match find(pulls, &format!("{o}/{r}"), n) {
-                Some(i) => {
-                    let labels = pulls[i]["labels"].as_array_mut().unwrap();
-                    let name = percent_decode(name);
-                    let before = labels.len();
-                    labels.retain(|l| l["name"] != name.as_str());
-                    if labels.len() == before {
-                        ("404 Not Found", error("Label does not exist", "404"))
-                    } else {
-                        ("200 OK", serde_json::Value::Array(labels.clone()))
-                    }
-                }
-                None => not_found(),
-            }
-        }
-        _ => not_found(),
-    }
-}
-
-fn query_value(query: &str, key: &str) -> Option<String> {
-    query.split('&').find_map(|kv| {
-        let (k, v) = kv.split_once('=')?;
-        (k == key).then(|| percent_decode(v))
-    })
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(b)) => {
-                out.push(b);
-                i += 3;
-            }
-            (b'+', _) => {
-                out.push(b' ');
-                i += 1;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
