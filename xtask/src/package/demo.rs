@@ -57,14 +57,20 @@ pub fn release_from_test_runtime(
         }
     }
     crate::atomic::write(&manifest_path, serde_json::to_vec_pretty(&manifest)?)?;
+    let release = assemble_on(&config, date)?;
+    Ok((config, release))
+}
+
+/// Assembles the release of the collected artifacts, dated `date`; returns its directory.
+fn assemble_on(config: &Config, date: &str) -> Result<PathBuf> {
     let release = crate::release::assemble(
-        &config,
+        config,
         &crate::release::Options {
             date: Some(date.to_string()),
             ..Default::default()
         },
     )?;
-    Ok((config, release.dir))
+    Ok(release.dir)
 }
 
 /// Packages a release made from the real test runtime (cached under `<workspace>/target`, set up
@@ -167,14 +173,7 @@ pub fn windows_release(cache: &Path, sandbox: &Path, date: &str) -> Result<PathB
         &collected,
     )?;
     eprintln!("$ {xtask} release --date {date}");
-    let release = crate::release::assemble(
-        &config,
-        &crate::release::Options {
-            date: Some(date.to_string()),
-            ..Default::default()
-        },
-    )?;
-    Ok(release.dir)
+    assemble_on(&config, date)
 }
 
 /// What each MSI in `release` installs, as msitools read it back: `msiinfo export` of its
