@@ -869,3 +869,265 @@ fn the_advisories_workflow_plans_backports_opens_their_pull_requests_and_checks_
         );
     }
 }
+
+/// Release after build (`pipelines/release.yml`). The build workflow's Linux leg runs for real;
+/// the two Windows jobs cannot run here, so their artifact is made the way they make it — the
+/// win_amd64 test runtime shaped as the build's three win-x64 archives with a build manifest, then
+/// the Authenticode job's own command (`release authenticode`, osslsigncode here, with a throwaway
+/// certificate) — and given with `--artifact`; the rehearsal starts `--from assemble`, listing the
+/// jobs before it as GIVEN. Then assemble, sign (packages with the throwaway OpenPGP key and
+/// certificate), attest, publish (verify, GitHub release, NuGet feed) and the lab repositories run.
+#[test]
+fn the_release_after_the_build_packages_signs_verifies_and_publishes() {
+    use xtask::official_build::{sha512_hex, Manifest, ManifestFile};
+    use xtask::package::msi::Product;
+    let dir = tempfile::tempdir().unwrap();
+    let config = release_stage().join("els.toml");
+    let build_run = dir.path().join("build-run");
+    let context = context_file(dir.path());
+    let (o, _) = rehearse(
+        &workspace().join(".github/workflows/build.yml"),
+        &build_run,
+        &[
+            "--job",
+            "build",
+            "--real-build",
+            "--config",
+            config.to_str().unwrap(),
+            "--context",
+            context.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    let linux_artifact = build_run.join("artifacts/runtime-linux-x64");
+    let linux_manifest = walkdir::WalkDir::new(&linux_artifact)
+        .into_iter()
+        .map(|e| e.unwrap().into_path())
+        .find(|p| p.ends_with("linux-x64/manifest.json"))
+        .expect("the Linux build's manifest");
+    let linux = Manifest::parse(
+        &std::fs::read_to_string(&linux_manifest).unwrap(),
+        &linux_manifest,
+    )
+    .unwrap();
+
+    // The win-x64 leg's artifact, laid out like the Linux one.
+    let win_artifact = dir.path().join("runtime-win-x64-signed");
+    let rid_dir = win_artifact.join(
+        linux_manifest
+            .parent()
+            .unwrap()
+            .parent()
+            .unwrap()
+            .strip_prefix(&linux_artifact)
+            .unwrap(),
+    );
+    let rid_dir = rid_dir.join("win-x64");
+    std::fs::create_dir_all(&rid_dir).unwrap();
+    let windows_root = xtask::compat::testenv::ensure_windows(&xtask::compat::testenv::cache_dir(
+        &support::target(),
+    ))
+    .unwrap();
+    let version: xtask::version::Version = linux.version.parse().unwrap();
+    let mut files = Vec::new();
+    for (product, repo) in [
+        (Product::Runtime, "runtime"),
+        (Product::AspNetCore, "aspnetcore"),
+        (Product::WindowsDesktop, "windowsdesktop"),
+    ] {
+        let zip =
+            xtask::compat::testenv::windows_archive(&windows_root, product, version, &rid_dir)
+                .unwrap();
+        let bytes = std::fs::read(&zip).unwrap();
+        files.push(ManifestFile {
+            name: zip.file_name().unwrap().to_string_lossy().into_owned(),
+            repo: repo.to_string(),
+            size: bytes.len() as u64,
+            sha512: sha512_hex(&bytes),
+        });
+    }
+    let manifest = Manifest {
+        version: linux.version.clone(),
+        rid: "win-x64".into(),
+        official_build_id: linux.official_build_id.clone(),
+        files,
+    };
+    std::fs::write(rid_dir.join("manifest.json"), manifest.to_json().unwrap()).unwrap();
+
+    // Throwaway signing material: an OpenPGP key and a code-signing certificate.
+    let gpg = xtask::release::sign::GpgHome::temporary().unwrap();
+    let (secret, public, _) =
+        xtask::release::sign::throwaway_key(&gpg, "net6-els rehearsal <rehearsal@example.org>")
+            .unwrap();
+    let key = dir.path().join("cert.key");
+    let cert = dir.path().join("cert.pem");
+    let pfx = dir.path().join("cert.pfx");
+    for args in [
+        vec![
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            key.to_str().unwrap(),
+            "-out",
+            cert.to_str().unwrap(),
+            "-days",
+            "2",
+            "-subj",
+            "/CN=net6-els rehearsal",
+            "-addext",
+            "extendedKeyUsage=codeSigning",
+        ],
+        vec![
+            "pkcs12",
+            "-export",
+            "-out",
+            pfx.to_str().unwrap(),
+            "-inkey",
+            key.to_str().unwrap(),
+            "-in",
+            cert.to_str().unwrap(),
+            "-passout",
+            "pass:rehearsal-pfx",
+        ],
+    ] {
+        let o = Command::new("openssl").args(&args).output().unwrap();
+        assert!(o.status.success(), "{}", out(&o));
+    }
+    let pfx_base64 = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(std::fs::read(&pfx).unwrap())
+    };
+    // The Authenticode job's step, as it runs there.
+    let zips: Vec<PathBuf> = std::fs::read_dir(&rid_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "zip"))
+        .collect();
+    let mut sign = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    // The sandbox's els.toml: no timestamp server (none is reachable here).
+    sign.args([
+        "--config",
+        config.to_str().unwrap(),
+        "release",
+        "authenticode",
+    ])
+    .args(&zips)
+    .env("ELS_AUTHENTICODE_PFX", &pfx_base64)
+    .env("ELS_AUTHENTICODE_PASSWORD", "rehearsal-pfx")
+    .env("NO_COLOR", "1");
+    let o = sign.output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+
+    let mut context_toml = toml::Table::new();
+    context_toml.insert(
+        "vars".into(),
+        toml::Value::Table(toml::Table::from_iter(
+            [
+                ("ELS_SIGNING_PUBLIC_KEY", public.clone()),
+                (
+                    "ELS_AUTHENTICODE_CA",
+                    std::fs::read_to_string(&cert).unwrap(),
+                ),
+            ]
+            .map(|(k, v)| (k.to_string(), toml::Value::String(v))),
+        )),
+    );
+    context_toml.insert(
+        "secrets".into(),
+        toml::Value::Table(toml::Table::from_iter(
+            [
+                ("ELS_SIGNING_KEY", secret.as_str()),
+                ("AUTHENTICODE_PFX_BASE64", pfx_base64.as_str()),
+                ("AUTHENTICODE_PASSWORD", "rehearsal-pfx"),
+            ]
+            .map(|(k, v)| (k.to_string(), toml::Value::String(v.to_string()))),
+        )),
+    );
+    let release_context = dir.path().join("release-context.toml");
+    std::fs::write(&release_context, context_toml.to_string()).unwrap();
+    let workdir = dir.path().join("release-run");
+    let linux_arg = format!("runtime-linux-x64={}", linux_artifact.display());
+    let win_arg = format!("runtime-win-x64-signed={}", win_artifact.display());
+    let version_arg = format!("version={}", linux.version);
+    let (o, _) = rehearse(
+        &workspace().join("pipelines/release.yml"),
+        &workdir,
+        &[
+            "--from",
+            "assemble",
+            "--artifact",
+            &linux_arg,
+            "--artifact",
+            &win_arg,
+            "--input",
+            &version_arg,
+            "--input",
+            "fork-repository=contoso/runtime",
+            "--config",
+            config.to_str().unwrap(),
+            "--context",
+            release_context.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let status = |name: &str| {
+        report["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|j| j["name"] == name)
+            .map(|j| j["status"].as_str().unwrap().to_string())
+            .unwrap_or_else(|| panic!("no job {name}: {report:#}"))
+    };
+    for given in ["bump-check", "build", "compat", "authenticode"] {
+        assert_eq!(status(given), "given", "{report:#}");
+    }
+    for ran in ["assemble", "sign", "attest", "publish", "lab-repositories"] {
+        assert_eq!(status(ran), "passed", "{report:#}");
+    }
+    // What the publish job verified and uploaded: every package format, signed.
+    let signed = workdir.join("artifacts/release-signed");
+    let names: Vec<String> = walkdir::WalkDir::new(&signed)
+        .into_iter()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    for wanted in [".deb", ".rpm", ".msi", "SHA512SUMS.asc", "release.json.asc"] {
+        assert!(
+            names.iter().any(|n| n.ends_with(wanted)),
+            "no {wanted} in {names:?}"
+        );
+    }
+    assert!(
+        names
+            .iter()
+            .any(|n| n.starts_with("windowsdesktop-runtime") && n.ends_with(".msi")),
+        "{names:?}"
+    );
+    let calls: Vec<&str> = report["recorded_calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert!(
+        calls.iter().any(|c| c.starts_with("gh release create")),
+        "{calls:?}"
+    );
+    assert!(
+        workdir
+            .join("artifacts/nuget-feed-lab")
+            .read_dir()
+            .unwrap()
+            .next()
+            .is_some(),
+        "the lab feed artifact is empty"
+    );
+    // Secrets never reach the report.
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(!text.contains(&pfx_base64) && !text.contains("rehearsal-pfx"));
+    assert!(!text.contains("PRIVATE KEY BLOCK"));
+}

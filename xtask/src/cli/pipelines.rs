@@ -34,13 +34,17 @@ pub enum PipelinesCommand {
 /// runtimes, upload/download-artifact = a directory of the run, attest and `gh` = recorded calls,
 /// rust-toolchain/cache = the host's. `cargo xtask` runs this binary; `cargo xtask build` runs as
 /// `--dry-run`. Windows/macOS jobs and PowerShell steps are listed as NOT rehearsed. Stops at the
-/// first failing step and prints its log; exit status 1 then.
+/// first failing step and prints its log; exit status 1 then. With --from JOB the rehearsal
+/// starts at a later job: the jobs before it are listed as GIVEN (never as passed) and what they
+/// would upload is given with --artifact.
 ///
 /// The sandbox is the demo's (built on the fly) unless --config names an els.toml.
 ///
 /// Example: cargo xtask pipelines rehearse pipelines/advisories-backport.yml --job plan
 ///
 /// Example: cargo xtask --config els.toml pipelines rehearse .github/workflows/release.yml --input version=6.0.37 --context rehearsal.toml
+///
+/// Example: cargo xtask --config els.toml pipelines rehearse pipelines/release.yml --from assemble --artifact runtime-linux-x64=run/artifacts/runtime-linux-x64 --artifact runtime-win-x64-signed=win
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct RehearseArgs {
@@ -50,6 +54,14 @@ pub struct RehearseArgs {
     /// Only this job (and the jobs it needs).
     #[arg(long, value_name = "JOB")]
     pub job: Option<String>,
+    /// Start at this job: the jobs it needs are not run (listed as GIVEN) and what they upload
+    /// is given with --artifact, e.g. a Windows job's output made elsewhere.
+    #[arg(long, value_name = "JOB")]
+    pub from: Option<String>,
+    /// An artifact as if uploaded earlier in the run: its name and the directory holding its
+    /// files (repeatable).
+    #[arg(long = "artifact", value_name = "NAME=DIR")]
+    pub artifacts: Vec<String>,
     /// An input of the workflow (repeatable).
     #[arg(long = "input", value_name = "NAME=VALUE")]
     pub inputs: Vec<String>,
@@ -160,6 +172,16 @@ fn run_rehearse(args: RehearseArgs, ctx: &Context) -> Result<Outcome> {
             .ok_or_else(|| anyhow!("--input `{i}` is not NAME=VALUE"))?;
         inputs.insert(k.to_string(), v.to_string());
     }
+    let mut artifacts = Vec::new();
+    for a in &args.artifacts {
+        let (name, dir) = a
+            .split_once('=')
+            .filter(|(n, d)| !n.is_empty() && !n.contains(['/', '\\']) && !d.is_empty())
+            .ok_or_else(|| {
+                anyhow!("--artifact `{a}` is not NAME=DIR (an artifact name, without `/`, and a directory)")
+            })?;
+        artifacts.push((name.to_string(), ctx.cwd().join(dir)));
+    }
     let context = match &args.context {
         None => ContextFile::default(),
         Some(p) => {
@@ -216,6 +238,8 @@ fn run_rehearse(args: RehearseArgs, ctx: &Context) -> Result<Outcome> {
         workflow,
         root,
         job: args.job,
+        from: args.from,
+        artifacts,
         sandbox,
         workdir,
         inputs,

@@ -26,6 +26,11 @@ pub struct Plan {
     pub root: PathBuf,
     /// Only this job (and the jobs it needs).
     pub job: Option<String>,
+    /// Start at this job: the jobs it needs (directly or not) do not run and are listed as
+    /// given; what they would have uploaded comes from `artifacts`.
+    pub from: Option<String>,
+    /// Artifacts as if uploaded earlier in the run: `(name, directory)`.
+    pub artifacts: Vec<(String, PathBuf)>,
     /// The sandbox a checkout of this repository stands in for (it holds els.toml); a checkout of
     /// `owner/name` clones the sandbox repository named `name` in its els.toml.
     pub sandbox: PathBuf,
@@ -55,6 +60,9 @@ pub enum Status {
     Skipped,
     /// Cannot run on this machine; listed so nobody takes it for a pass.
     NotRehearsed,
+    /// Not run: the rehearsal started at a later job (`--from`), and what this job makes was
+    /// given (`--artifact`). Its dependents run as after a success.
+    Given,
 }
 
 /// One step's result.
@@ -109,6 +117,7 @@ impl Report {
             Status::Failed => paint("FAILED", Style::Bad),
             Status::Skipped => paint("skipped", Style::Dim),
             Status::NotRehearsed => paint("NOT REHEARSED", Style::Warn),
+            Status::Given => paint("GIVEN", Style::Warn),
         };
         let mut out = String::new();
         for job in &report.jobs {
@@ -133,13 +142,14 @@ impl Report {
         for call in &report.recorded_calls {
             out.push_str(&format!("recorded: {call}\n"));
         }
-        let not = report
-            .jobs
-            .iter()
-            .filter(|j| j.status == Status::NotRehearsed)
-            .count();
+        let count = |status| report.jobs.iter().filter(|j| j.status == status).count();
+        let not = count(Status::NotRehearsed);
+        let given = match count(Status::Given) {
+            0 => String::new(),
+            n => format!("; {n} given, not run"),
+        };
         let summary = format!(
-            "{} job(s): {}; {not} not rehearsed",
+            "{} job(s): {}; {not} not rehearsed{given}",
             report.jobs.len(),
             if report.passed() {
                 "no failure"
@@ -171,6 +181,15 @@ pub fn rehearse(plan: &Plan) -> Result<Report> {
         &plan.workdir.join("calls.log"),
         plan.real_build,
     )?;
+    for (name, dir) in &plan.artifacts {
+        if !dir.is_dir() {
+            bail!(
+                "--artifact {name}={}: not a directory; give the directory holding the artifact's files",
+                dir.display()
+            );
+        }
+        copy_tree(dir, &plan.workdir.join("artifacts").join(name))?;
+    }
     let mut run = Run {
         plan,
         shims,
@@ -299,12 +318,39 @@ impl Run<'_> {
             }
         }
         let order = job_order(file, jobs, only)?;
+        // `--from` names a job of the workflow the rehearsal was started on, not of the ones
+        // it calls.
+        let given = match self.plan.from.as_deref().filter(|_| prefix.is_empty()) {
+            Some(from) => upstream_of(file, jobs, from)?,
+            None => Vec::new(),
+        };
         let mut finished: BTreeMap<String, Finished> = BTreeMap::new();
         for name in order {
             if self.stopped {
                 break;
             }
             let job = jobs.get(&name).expect("ordered from these jobs");
+            if given.contains(&name) {
+                self.jobs.push(JobResult {
+                    name: format!("{prefix}{name}"),
+                    status: Status::Given,
+                    reason: Some(format!(
+                        "not run: the rehearsal starts at `{}`; its artifacts are the ones given with --artifact",
+                        self.plan.from.as_deref().unwrap_or_default()
+                    )),
+                    steps: Vec::new(),
+                    outputs: BTreeMap::new(),
+                    summary: String::new(),
+                });
+                finished.insert(
+                    name,
+                    Finished {
+                        result: Status::Given,
+                        outputs: Map::new(),
+                    },
+                );
+                continue;
+            }
             let needs = needs_of(job);
             let mut needs_ctx = Map::new();
             for n in &needs {
@@ -317,9 +363,11 @@ impl Run<'_> {
                     json!({"result": result_word(f.result), "outputs": f.outputs}),
                 );
             }
-            let needs_failed = needs
-                .iter()
-                .any(|n| finished.get(n).is_none_or(|f| f.result != Status::Passed));
+            let needs_failed = needs.iter().any(|n| {
+                finished
+                    .get(n)
+                    .is_none_or(|f| !matches!(f.result, Status::Passed | Status::Given))
+            });
             let contexts = self.contexts(&inputs, &secrets, needs_ctx, Value::Null);
             let full = format!("{prefix}{name}");
             let condition = job.get("if").and_then(Node::as_str);
@@ -1186,6 +1234,33 @@ fn job_order(file: &Path, jobs: &Node, only: Option<&str>) -> Result<Vec<String>
     Ok(order)
 }
 
+/// The jobs `from` needs, directly or through others.
+fn upstream_of(file: &Path, jobs: &Node, from: &str) -> Result<Vec<String>> {
+    if jobs.get(from).is_none() {
+        let names: Vec<&str> = jobs
+            .entries()
+            .iter()
+            .filter_map(|(k, _)| k.as_str())
+            .collect();
+        bail!(
+            "--from {from}: {} has no job `{from}`; its jobs are: {}",
+            file.display(),
+            names.join(", ")
+        );
+    }
+    let mut upstream: Vec<String> = jobs.get(from).map(needs_of).unwrap_or_default();
+    let mut i = 0;
+    while i < upstream.len() {
+        for n in jobs.get(&upstream[i]).map(needs_of).unwrap_or_default() {
+            if !upstream.contains(&n) {
+                upstream.push(n);
+            }
+        }
+        i += 1;
+    }
+    Ok(upstream)
+}
+
 fn needs_of(job: &Node) -> Vec<String> {
     match job.get("needs") {
         None => Vec::new(),
@@ -1208,7 +1283,7 @@ fn mentions_status_function(condition: &str) -> bool {
 
 fn result_word(s: Status) -> &'static str {
     match s {
-        Status::Passed => "success",
+        Status::Passed | Status::Given => "success",
         Status::Failed => "failure",
         Status::Skipped | Status::NotRehearsed => "skipped",
     }
