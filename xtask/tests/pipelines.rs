@@ -879,8 +879,7 @@ fn the_advisories_workflow_plans_backports_opens_their_pull_requests_and_checks_
 /// certificate), attest, publish (verify, GitHub release, NuGet feed) and the lab repositories run.
 #[test]
 fn the_release_after_the_build_packages_signs_verifies_and_publishes() {
-    use xtask::official_build::{sha512_hex, Manifest, ManifestFile};
-    use xtask::package::msi::Product;
+    use xtask::official_build::Manifest;
     let dir = tempfile::tempdir().unwrap();
     let config = release_stage().join("els.toml");
     let build_run = dir.path().join("build-run");
@@ -929,30 +928,13 @@ fn the_release_after_the_build_packages_signs_verifies_and_publishes() {
     ))
     .unwrap();
     let version: xtask::version::Version = linux.version.parse().unwrap();
-    let mut files = Vec::new();
-    for (product, repo) in [
-        (Product::Runtime, "runtime"),
-        (Product::AspNetCore, "aspnetcore"),
-        (Product::WindowsDesktop, "windowsdesktop"),
-    ] {
-        let zip =
-            xtask::compat::testenv::windows_archive(&windows_root, product, version, &rid_dir)
-                .unwrap();
-        let bytes = std::fs::read(&zip).unwrap();
-        files.push(ManifestFile {
-            name: zip.file_name().unwrap().to_string_lossy().into_owned(),
-            repo: repo.to_string(),
-            size: bytes.len() as u64,
-            sha512: sha512_hex(&bytes),
-        });
-    }
-    let manifest = Manifest {
-        version: linux.version.clone(),
-        rid: "win-x64".into(),
-        official_build_id: linux.official_build_id.clone(),
-        files,
-    };
-    std::fs::write(rid_dir.join("manifest.json"), manifest.to_json().unwrap()).unwrap();
+    xtask::compat::testenv::windows_build_leg(
+        &windows_root,
+        version,
+        &linux.official_build_id,
+        &rid_dir,
+    )
+    .unwrap();
 
     // Throwaway signing material: an OpenPGP key and a code-signing certificate.
     let gpg = xtask::release::sign::GpgHome::temporary().unwrap();
