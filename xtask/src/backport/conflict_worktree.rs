@@ -117,24 +117,21 @@ fn idle_and_clean(path: &Path, needed: &BTreeSet<String>) -> Result<Option<Strin
         return Ok(Some("has a git operation in progress".into()));
     }
     // git's own status: skip-worktree entries, racy timestamps and filters as git sees them.
+    // Untracked files are in the way only where the conflict writes (sparse: few directories
+    // exist to look in).
     let sh = crate::process::shell().map_err(|e| e.to_string())?;
     let status = crate::process::output(sh.cmd("git").arg("-C").arg(path).args([
         "status",
         "--porcelain",
         "-z",
-        "--untracked-files=no",
+        "--untracked-files=all",
     ]))
     .map_err(|e| format!("cannot be checked ({e})"))?;
-    if !status.stdout.is_empty() {
-        return Ok(Some("has changes".into()));
-    }
-    let index = wt.index().map_err(|e| e.message().to_string())?;
-    for p in needed {
-        let on_disk = index
-            .get_path(Path::new(p), 0)
-            .is_some_and(|e| !is_skipped(&e));
-        if !on_disk && path.join(p).symlink_metadata().is_ok() {
-            return Ok(Some(format!("has an untracked {p}")));
+    for entry in String::from_utf8_lossy(&status.stdout).split_terminator('\0') {
+        match entry.strip_prefix("?? ") {
+            None => return Ok(Some("has changes".into())),
+            Some(p) if needed.contains(p) => return Ok(Some(format!("has an untracked {p}"))),
+            Some(_) => {}
         }
     }
     Ok(None)
@@ -229,39 +226,43 @@ pub(super) fn move_to(
             .and_modify(|(_, c)| *c |= conflicted)
             .or_insert((e, conflicted));
     }
-    let mut entries = Vec::with_capacity(target.len());
+    // Only what changes is updated in place: on a kept worktree that is a few entries of tens
+    // of thousands (rebuilding the whole index costs more than the rest of a conflict).
     let mut write = Vec::new();
+    let mut cleared: Option<Vec<u8>> = None;
     for mut e in target.iter() {
         let path = String::from_utf8_lossy(&e.path).into_owned();
         let old = before.remove(&e.path);
         let on_disk = old.as_ref().is_some_and(|(o, c)| *c || !is_skipped(o));
+        let conflicted_before = old.as_ref().is_some_and(|(_, c)| *c);
         let needed = needed.contains(&path) || stage(&e) != 0;
         match old {
             Some((o, false))
                 if stage(&e) == 0 && o.id == e.id && o.mode == e.mode && (on_disk || !needed) =>
             {
-                entries.push(o);
+                continue;
             }
             _ if on_disk || needed => {
                 e.flags_extended &= !IndexEntryExtendedFlag::SKIP_WORKTREE.bits();
                 write.push(path);
-                entries.push(e);
             }
-            _ => {
-                e.flags_extended |= IndexEntryExtendedFlag::SKIP_WORKTREE.bits();
-                entries.push(e);
-            }
+            _ => e.flags_extended |= IndexEntryExtendedFlag::SKIP_WORKTREE.bits(),
         }
+        // Every stage of a path that changes between staged and conflicted goes first.
+        if (stage(&e) != 0 || conflicted_before) && cleared.as_ref() != Some(&e.path) {
+            index.remove_path(Path::new(&*String::from_utf8_lossy(&e.path)))?;
+            cleared = Some(e.path.clone());
+        }
+        index.add(&e)?;
     }
     // What is left of the old index is gone from `target`.
-    let removed: Vec<PathBuf> = before
-        .into_iter()
-        .filter(|(_, (o, c))| *c || !is_skipped(o))
-        .map(|(p, _)| root.join(String::from_utf8_lossy(&p).into_owned()))
-        .collect();
-    index.clear()?;
-    for e in &entries {
-        index.add(e)?;
+    let mut removed = Vec::new();
+    for (p, (o, c)) in before {
+        let path = PathBuf::from(String::from_utf8_lossy(&p).into_owned());
+        index.remove_path(&path)?;
+        if c || !is_skipped(&o) {
+            removed.push(root.join(path));
+        }
     }
     index
         .write()
