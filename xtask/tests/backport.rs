@@ -960,6 +960,130 @@ fn conflict_on_a_branch_not_checked_out_uses_a_linked_worktree() {
     assert!(!(git(&w.fork, &["worktree", "list"])).contains("conflict-wt"));
 }
 
+/// `git status --porcelain` after `git cherry-pick -x <fix>` onto `tip` in a full worktree of
+/// the fork (what a person does with git), for comparison.
+fn git_conflict_status(w: &World, tip: Oid, fix: &str, name: &str) -> String {
+    let full = w.root.join(name);
+    let path = full.to_str().unwrap();
+    git(
+        &w.fork,
+        &["worktree", "add", "-q", "--detach", path, &tip.to_string()],
+    );
+    let picked = Command::new("git")
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+        .args(["cherry-pick", "-x", fix])
+        .current_dir(&full)
+        .output()
+        .unwrap();
+    assert!(
+        !picked.status.success(),
+        "git must stop at the conflict too"
+    );
+    let out = status(&full);
+    git(&w.fork, &["worktree", "remove", "--force", path]);
+    out
+}
+
+#[test]
+fn the_conflict_worktree_is_sparse_kept_and_moved_for_the_next_conflict() {
+    let w = World::new();
+    git(&w.fork, &["checkout", "-q", "-b", "work", "v6.0.36"]);
+    let before = w.tip();
+    let out = w.backport(&["--json", &w.id("code-conflict")]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let r = json(&out);
+    let wt = PathBuf::from(r["conflict_worktree"].as_str().unwrap());
+    // git sees the same conflict as its own cherry-pick leaves in a full worktree.
+    let expected = git_conflict_status(&w, before, &w.id("code-conflict"), "git-first");
+    assert_eq!(status(&wt), expected);
+    assert_eq!(status(&wt).trim(), format!("UU {JSON_READER}"));
+    assert!(std::fs::read_to_string(wt.join(JSON_READER))
+        .unwrap()
+        .contains("<<<<<<< HEAD"));
+    // Only the fix's files are on disk; git knows the rest is left out on purpose.
+    assert!(!wt.join(SMTP_CLIENT).exists());
+    let listed = git(&wt, &["ls-files", "-t", SMTP_CLIENT]);
+    assert_eq!(listed.trim(), format!("S {SMTP_CLIENT}"));
+    assert!(r["next_steps"].as_array().unwrap().iter().any(|s| s
+        .as_str()
+        .unwrap()
+        .starts_with("git sparse-checkout disable")));
+
+    // Resolved and continued: the worktree stays, detached, holding no branch.
+    let resolved = file(&w.fork_repo(), "release/6.0-els", JSON_READER)
+        .replace("Step20() => 20;", "Step20() => CheckDepth(20);");
+    std::fs::write(wt.join(JSON_READER), resolved).unwrap();
+    git(&wt, &["add", JSON_READER]);
+    let done = w.resume("--continue");
+    assert_eq!(code(&done), 0, "{}", stderr(&done));
+    let resolved_tip = w.tip();
+    assert_ne!(resolved_tip, before);
+    assert_eq!(status(&wt), "");
+    assert_eq!(
+        git(&wt, &["rev-parse", "HEAD"]).trim(),
+        resolved_tip.to_string()
+    );
+    assert!(git(&wt, &["status"]).contains("HEAD detached"));
+    let inode = |p: &Path| std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(p).unwrap());
+    let kept = inode(&wt.join(JSON_READER));
+
+    // The next conflict moves the same worktree: only what differs is written.
+    let out = w.backport(&["--json", &w.id("versions-conflict")]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert_eq!(json(&out)["conflict_worktree"], wt.to_str().unwrap());
+    let expected = git_conflict_status(&w, resolved_tip, &w.id("versions-conflict"), "git-second");
+    assert_eq!(status(&wt), expected);
+    assert!(expected.contains(&format!("UU {VERSIONS}")), "{expected}");
+    assert_eq!(
+        inode(&wt.join(JSON_READER)),
+        kept,
+        "an unchanged file is not rewritten"
+    );
+    assert!(
+        wt.join(SMTP_CLIENT).exists(),
+        "the fix's merged file is on disk"
+    );
+    // git fills in the rest on request, and the conflict stays as it was.
+    git(&wt, &["sparse-checkout", "disable"]);
+    assert!(wt.join(SIGNED_XML).exists());
+    assert_eq!(status(&wt), expected);
+    let abort = w.resume("--abort");
+    assert_eq!(code(&abort), 0, "{}", stderr(&abort));
+    assert_eq!(w.tip(), resolved_tip);
+    assert!(!wt.exists());
+    assert_eq!(status(&w.fork), "", "the user's own worktree is untouched");
+}
+
+#[test]
+fn a_kept_conflict_worktree_with_changes_is_left_alone() {
+    let w = World::new();
+    git(&w.fork, &["checkout", "-q", "-b", "work", "v6.0.36"]);
+    let out = w.backport(&["--json", &w.id("code-conflict")]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let wt = PathBuf::from(json(&out)["conflict_worktree"].as_str().unwrap());
+    git(&wt, &["checkout", "--ours", "--", JSON_READER]);
+    git(&wt, &["add", JSON_READER]);
+    let done = w.resume("--continue");
+    assert_eq!(code(&done), 0, "{}", stderr(&done));
+    assert_eq!(json(&done)["fixes"][0]["status"], "already-applied");
+    // Someone edits a file in the kept worktree: that work is never touched.
+    std::fs::write(wt.join(JSON_READER), "// notes\n").unwrap();
+    let out = w.backport(&["--json", &w.id("versions-conflict")]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let other = PathBuf::from(json(&out)["conflict_worktree"].as_str().unwrap());
+    assert_ne!(other, wt);
+    assert!(stderr(&out).contains("has changes"), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_to_string(wt.join(JSON_READER)).unwrap(),
+        "// notes\n"
+    );
+    assert!(status(&other).contains(&format!("UU {VERSIONS}")));
+    let abort = w.resume("--abort");
+    assert_eq!(code(&abort), 0, "{}", stderr(&abort));
+    assert!(!other.exists());
+    assert!(wt.exists());
+}
+
 #[test]
 fn merge_commit_needs_mainline_and_then_matches_git() {
     let w = World::new();

@@ -2,6 +2,8 @@
 //! the way `git cherry-pick` does (markers, index stages, CHERRY_PICK_HEAD, MERGE_MSG) so that
 //! `git status`, `git mergetool` and an editor work, and finding likely prerequisite commits.
 
+use std::collections::BTreeSet;
+
 use anyhow::{Context, Result};
 use git2::{build::CheckoutBuilder, Commit, Index, IndexConflict, Oid, Repository};
 
@@ -119,35 +121,78 @@ pub fn materialize(
         .write()
         .context("cannot write the worktree's index")?;
     crate::backport::failpoint("conflict-index-written");
+    let label = their_label(fix)?;
+    let mut checkout = CheckoutBuilder::new();
+    checkout.force();
+    wt.checkout_index(Some(&mut repo_index), Some(marked(&mut checkout, &label)))
+        .context("cannot write the conflicted files")?;
+    written.sort();
+    written.dedup();
+    write_cherry_pick_state(wt, fix, message, &written)?;
+    Ok(written)
+}
 
+/// Writes a conflicted pick into the backport's own sparse worktree `wt` (see
+/// [`conflict_worktree`](super::conflict_worktree)) as [`materialize`] does, with only the files
+/// the pick writes (`needed`) on disk. Returns the paths written.
+pub fn materialize_sparse(
+    wt: &Repository,
+    index: &Index,
+    needed: &BTreeSet<String>,
+    fix: &Commit,
+    message: &str,
+) -> Result<Vec<String>> {
+    let label = their_label(fix)?;
+    let mut checkout = CheckoutBuilder::new();
+    let written =
+        super::conflict_worktree::move_to(wt, index, needed, marked(&mut checkout, &label))?;
+    let conflicted: Vec<String> = index
+        .iter()
+        .filter(|e| (e.flags >> 12) & 0x3 != 0)
+        .map(|e| String::from_utf8_lossy(&e.path).into_owned())
+        .collect();
+    write_cherry_pick_state(wt, fix, message, &conflicted)?;
+    Ok(written)
+}
+
+/// `<short id> (<subject>)`: how `git cherry-pick` labels the fix's side of a conflict.
+fn their_label(fix: &Commit) -> Result<String> {
     let short = fix
         .as_object()
         .short_id()?
         .as_str()
         .unwrap_or_default()
         .to_string();
-    let theirs_label = format!("{short} ({})", fix.summary().unwrap_or_default());
-    let mut checkout = CheckoutBuilder::new();
+    Ok(format!("{short} ({})", fix.summary().unwrap_or_default()))
+}
+
+/// Conflicted files written with markers labelled as `git cherry-pick` labels them.
+fn marked<'c, 'a>(
+    checkout: &'c mut CheckoutBuilder<'a>,
+    their_label: &'a str,
+) -> &'c mut CheckoutBuilder<'a> {
     checkout
-        .force()
         .allow_conflicts(true)
         .conflict_style_merge(true)
         .our_label("HEAD")
-        .their_label(&theirs_label);
-    wt.checkout_index(Some(&mut repo_index), Some(&mut checkout))
-        .context("cannot write the conflicted files")?;
+        .their_label(their_label)
+}
 
+/// CHERRY_PICK_HEAD and MERGE_MSG (with the `# Conflicts:` list) as `git cherry-pick` leaves them.
+fn write_cherry_pick_state(
+    wt: &Repository,
+    fix: &Commit,
+    message: &str,
+    conflicted: &[String],
+) -> Result<()> {
     let gitdir = wt.path();
     crate::atomic::write(&gitdir.join("CHERRY_PICK_HEAD"), format!("{}\n", fix.id()))?;
     let mut merge_msg = message.trim_end().to_string();
     merge_msg.push_str("\n\n# Conflicts:\n");
-    for path in written.iter().collect::<std::collections::BTreeSet<_>>() {
+    for path in conflicted.iter().collect::<BTreeSet<_>>() {
         merge_msg.push_str(&format!("#\t{path}\n"));
     }
-    crate::atomic::write(&gitdir.join("MERGE_MSG"), merge_msg)?;
-    written.sort();
-    written.dedup();
-    Ok(written)
+    crate::atomic::write(&gitdir.join("MERGE_MSG"), merge_msg)
 }
 
 /// An upstream commit that touched a conflicted file before the fix and is not on the fork: a

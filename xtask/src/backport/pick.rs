@@ -168,6 +168,15 @@ impl Conflicted {
         self.merged.iter().map(|e| e.id).collect()
     }
 
+    /// The paths the pick writes (merged files and conflicted ones): what a person resolving the
+    /// conflict needs on disk.
+    pub fn paths(&self) -> std::collections::BTreeSet<String> {
+        self.merged
+            .iter()
+            .map(|e| String::from_utf8_lossy(&e.path).into_owned())
+            .collect()
+    }
+
     /// The full index `git cherry-pick` leaves behind: `onto` with the merged files and the
     /// conflict stages. Built only when the conflict is written out (reading a dotnet/runtime
     /// tree into an index is most of the cost of a conflicting pick).

@@ -133,9 +133,17 @@ pub(super) fn report(
         (Some(wt), true) => {
             let fork_q = shell_quote(&fork.display().to_string());
             let wt_q = shell_quote(&wt.display().to_string());
-            vec![
+            let mut steps = vec![
                 format!("cd {wt_q}"),
                 "git status                      # the conflicted files".to_string(),
+            ];
+            if st.created_worktree.is_some() {
+                steps.push(
+                    "git sparse-checkout disable     # only the fix's files are checked out here; this checks out the rest (to build)"
+                        .to_string(),
+                );
+            }
+            steps.extend([
                 "git mergetool                   # or edit them; then `git add <file>` each"
                     .to_string(),
                 format!("cargo xtask backport --fork {fork_q} --continue"),
@@ -143,7 +151,8 @@ pub(super) fn report(
                     "cargo xtask backport --fork {fork_q} --abort    # to give up and restore {}",
                     st.onto
                 ),
-            ]
+            ]);
+            steps
         }
         _ => Vec::new(),
     };

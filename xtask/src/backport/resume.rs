@@ -7,7 +7,7 @@ use anyhow::{bail, Context, Result};
 use git2::{build::CheckoutBuilder, Oid, Repository};
 use serde::{Deserialize, Serialize};
 
-use super::conflict_worktree::remove_linked_worktree;
+use super::conflict_worktree::{left_out, remove_linked_worktree};
 use super::report::{FixStatus, Report};
 use super::run::{branch_tip, finish_run};
 use super::state::{self, Phase};
@@ -136,10 +136,13 @@ fn unstaged_changes(wt: &Repository) -> Result<Vec<String>> {
         | git2::Status::WT_DELETED
         | git2::Status::WT_TYPECHANGE
         | git2::Status::WT_RENAMED;
+    let index = wt.index()?;
     Ok(statuses
         .iter()
         .filter(|s| s.status().intersects(dirty))
         .filter_map(|s| s.path().map(str::to_string))
+        // libgit2 reports a file left out of a sparse checkout as deleted; git does not.
+        .filter(|p| !left_out(&index, p))
         .collect())
 }
 

@@ -1,10 +1,12 @@
 //! One backport run: evaluates each fix (already on the fork? a clean pick? a conflict?), makes
 //! the commits in memory, moves the branch once, and hands a conflict to the conflict worktree.
 
+use std::collections::BTreeSet;
+
 use anyhow::{bail, Context, Result};
 use git2::{build::CheckoutBuilder, Commit, Oid, Repository};
 
-use super::conflict_worktree::{create_conflict_worktree, remove_linked_worktree, workdir};
+use super::conflict_worktree::{self, remove_linked_worktree, workdir};
 use super::equivalence::{self, Evidence, ForkHistory};
 use super::pick::{self, PickResult, ReducedFix};
 use super::report::{report, FixStatus, Report};
@@ -17,6 +19,8 @@ pub(super) struct Run {
     pub(super) tip: Oid,
     /// The conflicted fix: its index in the list, full index and prepared message.
     conflict: Option<(usize, git2::Index, String)>,
+    /// The paths the conflicted pick writes.
+    conflict_paths: BTreeSet<String>,
     /// Objects the conflicted merge produced, which the conflict's index refers to.
     conflict_objects: Vec<Oid>,
     /// Paths the applied picks changed (for `--abort` cleanup).
@@ -118,6 +122,7 @@ pub(super) fn apply_fixes(
                 return Ok(Run {
                     tip,
                     conflict: Some((i, index, message)),
+                    conflict_paths: conflicted.paths(),
                     conflict_objects: conflicted.object_ids(),
                     changed_paths,
                     patch_ids: history.into_cache(),
@@ -128,6 +133,7 @@ pub(super) fn apply_fixes(
     Ok(Run {
         tip,
         conflict: None,
+        conflict_paths: BTreeSet::new(),
         conflict_objects: Vec::new(),
         changed_paths,
         patch_ids: history.into_cache(),
@@ -159,10 +165,22 @@ pub(super) fn finish_run(
     if run.tip != from {
         if let Some(wt) = &worktree {
             let tree = wt.find_commit(run.tip)?.tree()?;
-            let mut checkout = CheckoutBuilder::new();
-            checkout.safe();
-            wt.checkout_tree(tree.as_object(), Some(&mut checkout))
-                .context("cannot update the worktree")?;
+            if st.created_worktree.is_some() {
+                // The backport's own sparse worktree: only what differs is written.
+                let mut index = git2::Index::new()?;
+                index.read_tree(&tree)?;
+                conflict_worktree::move_to(
+                    wt,
+                    &index,
+                    &BTreeSet::new(),
+                    &mut CheckoutBuilder::new(),
+                )?;
+            } else {
+                let mut checkout = CheckoutBuilder::new();
+                checkout.safe();
+                wt.checkout_tree(tree.as_object(), Some(&mut checkout))
+                    .context("cannot update the worktree")?;
+            }
         }
         failpoint("before-ref-update");
         let full = format!("refs/heads/{}", st.onto);
@@ -184,7 +202,11 @@ pub(super) fn finish_run(
     run.patch_ids.save()?;
     let Some((i, mut index, message)) = run.conflict else {
         if let Some(name) = st.created_worktree.take() {
-            remove_linked_worktree(repo, &name, st.worktree.as_deref())?;
+            match &worktree {
+                // Kept, detached, for the next conflict.
+                Some(wt) => conflict_worktree::park(wt, run.tip)?,
+                None => remove_linked_worktree(repo, &name, st.worktree.as_deref())?,
+            }
         }
         state::remove(repo)?;
         return Ok(report(req.fork.clone(), st, run.tip, false, None));
@@ -192,11 +214,20 @@ pub(super) fn finish_run(
     let wt = match worktree {
         Some(wt) => wt,
         None => {
-            let (name, path) = create_conflict_worktree(repo, st, req)?;
-            st.created_worktree = Some(name);
-            st.worktree = Some(path.clone());
+            let found = conflict_worktree::for_conflict(
+                repo,
+                &st.onto,
+                req.conflict_worktree.as_deref(),
+                &run.conflict_paths,
+            )?;
+            st.created_worktree = Some(found.name);
+            st.worktree = Some(found.path.clone());
             state::save(repo, st)?;
-            Repository::open(&path)?
+            let wt = Repository::open(&found.path)?;
+            if found.reused {
+                conflict_worktree::attach(&wt, &st.onto)?;
+            }
+            wt
         }
     };
     st.phase = Phase::Conflict;
@@ -205,7 +236,11 @@ pub(super) fn finish_run(
     st.message = Some(message.clone());
     state::save(repo, st)?;
     let upstream = repo.find_commit(Oid::from_str(&st.fixes[i].upstream)?)?;
-    let written = conflict::materialize(&wt, &mut index, &upstream, &message)?;
+    let written = if st.created_worktree.is_some() {
+        conflict::materialize_sparse(&wt, &index, &run.conflict_paths, &upstream, &message)?
+    } else {
+        conflict::materialize(&wt, &mut index, &upstream, &message)?
+    };
     st.written_paths.extend(written);
     st.written_paths.sort();
     st.written_paths.dedup();

@@ -12,7 +12,7 @@ use anyhow::{ensure, Context, Result};
 use git2::Repository;
 use serde::Serialize;
 
-use crate::fixtures::bench_history::{self, BenchRepo, Shape};
+use crate::fixtures::bench_history::{self, BenchRepo, FixKind, Shape};
 pub use measure::{measure_into, Stats};
 pub use report::{machine, write_results, Machine, NOTES_MARKER};
 pub use scenarios::{BackportCase, Cache, Comparison, GitBackport, Subject, Tools};
@@ -179,6 +179,7 @@ pub fn run(s: &Settings) -> Result<Results> {
         };
         comparisons.extend(scenarios::backport(&subject, &case, s.runs, &tools, &work)?);
     }
+    comparisons.extend(conflict_stops(&subject, &main, s, &tools, &work, true)?);
     step("already-applied detection");
     comparisons.push(scenarios::cherry(&main, s.runs, &tools, &work)?);
 
@@ -218,6 +219,10 @@ pub fn run(s: &Settings) -> Result<Results> {
                 continue;
             }
             let repo = fresh(files)?;
+            if m == *SCALING_FILES.last().unwrap_or(&m) {
+                let subject = Subject::generated(&repo);
+                comparisons.extend(conflict_stops(&subject, &repo, s, &tools, &work, false)?);
+            }
             step(&format!("scaling: {files} files"));
             comparisons.extend(scenarios::backport(
                 &Subject::generated(&repo),
@@ -242,6 +247,57 @@ pub fn run(s: &Settings) -> Result<Results> {
         generation_seconds: generation,
         comparisons,
     })
+}
+
+/// The conflict-stop comparisons on a generated repository: the fork's first conflict, and (with
+/// `later`) a later one of each kind (version files only, code) with the toolkit's worktree kept.
+fn conflict_stops(
+    subject: &Subject,
+    repo: &BenchRepo,
+    s: &Settings,
+    tools: &Tools,
+    work: &Path,
+    later: bool,
+) -> Result<Vec<Comparison>> {
+    let conflicts: Vec<&str> = repo
+        .fixes
+        .iter()
+        .filter(|f| f.kind == FixKind::Conflict)
+        .map(|f| f.id.as_str())
+        .collect();
+    let Some(first) = conflicts.first() else {
+        return Ok(Vec::new());
+    };
+    if !s.quiet {
+        eprintln!("bench: stop at a conflict ({} files) …", subject.files);
+    }
+    let baseline = "`git worktree add` + `git cherry-pick -x`";
+    let mut rows = vec![scenarios::conflict(
+        subject,
+        format!("conflict stop, the fork's first: `backport` vs {baseline}"),
+        first,
+        None,
+        s.runs,
+        tools,
+        work,
+    )?];
+    if later {
+        let kinds = ["version files only", "code"];
+        for (fix, kind) in conflicts.iter().skip(1).zip(kinds) {
+            rows.push(scenarios::conflict(
+                subject,
+                format!(
+                    "conflict stop, a later one ({kind}; worktree kept): `backport` vs {baseline}"
+                ),
+                fix,
+                Some(first),
+                s.runs,
+                tools,
+                work,
+            )?);
+        }
+    }
+    Ok(rows)
 }
 
 /// The branch of a real repository's clones that receives the fixes.

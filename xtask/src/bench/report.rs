@@ -132,7 +132,10 @@ pub fn markdown(r: &Results) -> String {
     out
 }
 
-/// The goals, each checked against the rows that measure it.
+/// The most peak memory a row may take, as a multiple of git's.
+const MEMORY_GOAL: f64 = 1.25;
+
+/// The issues' goals, each checked against the rows that measure it.
 fn goals(r: &Results) -> String {
     let find = |prefix: &str| {
         r.comparisons
@@ -159,14 +162,36 @@ fn goals(r: &Results) -> String {
         0.5,
     );
     ratio_goal(
+        "backport vs one `git cherry-pick -x` sequence",
+        r.comparisons
+            .iter()
+            .find(|c| c.scenario.starts_with("backport ") && c.scenario.ends_with("on conflict")),
+        0.2,
+    );
+    ratio_goal(
         "cold backport (a fresh clone, few fixes) vs the `git cherry-pick -x` loop",
         find("cold:"),
         1.0,
     );
     ratio_goal(
+        "stop at the fork's first conflict vs `git worktree add` + `git cherry-pick -x`",
+        find("conflict stop, the fork's first"),
+        0.5,
+    );
+    let later = r
+        .comparisons
+        .iter()
+        .filter(|c| c.scenario.starts_with("conflict stop, a later one"))
+        .max_by(|a, b| a.ratio().total_cmp(&b.ratio()));
+    ratio_goal(
+        "stop at a later conflict (the slowest kind) vs `git worktree add` + `git cherry-pick -x`",
+        later,
+        0.1,
+    );
+    ratio_goal(
         "already-applied detection vs `git cherry`",
         find("already-applied"),
-        1.0,
+        0.5,
     );
     ratio_goal("rebuild from the queue vs `git am`", find("rebuild "), 0.5);
     let worst = r
@@ -180,9 +205,13 @@ fn goals(r: &Results) -> String {
         })
         .max_by(|a, b| a.0.total_cmp(&b.0));
     if let Some((ratio, c)) = worst {
-        let verdict = if ratio <= 2.0 { "met" } else { "**not met**" };
+        let verdict = if ratio <= MEMORY_GOAL {
+            "met"
+        } else {
+            "**not met**"
+        };
         rows.push(format!(
-            "| peak memory, every row | ≤ 2× git's | at most {ratio:.2}× ({}: {} / {}) | {verdict} |",
+            "| peak memory, every row | ≤ {MEMORY_GOAL}× git's | at most {ratio:.2}× ({}: {} / {}) | {verdict} |",
             c.scenario,
             mib(c.toolkit.max_rss_kib),
             mib(c.git.max_rss_kib)

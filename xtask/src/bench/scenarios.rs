@@ -737,3 +737,180 @@ pub fn patches(
         ),
     })
 }
+
+/// The toolkit stopping at a conflict on a bare fork: it writes the conflict into a worktree of
+/// its own (exit status 1: stopped).
+const TOOLKIT_CONFLICT: &str = r#"
+"$XTASK" backport --fork "$FORK" --onto "$ONTO" --json "$FIX" > "$REPORT"
+[ $? -eq 1 ] || exit 5
+"#;
+
+/// What a person does with git on the same bare fork: a worktree of the branch, then the pick,
+/// which stops at the conflict.
+const GIT_CONFLICT: &str = r#"
+git -C "$FORK" worktree add -q "$WT" "$ONTO" || exit 5
+cd "$WT" || exit 5
+git cherry-pick -x "$FIX" >/dev/null 2>&1 && exit 6
+git rev-parse -q --verify CHERRY_PICK_HEAD >/dev/null || exit 3
+"#;
+
+/// Ends a stopped backport as a person who keeps the fork's side would (untimed), so that the
+/// branch is where it was and the toolkit's worktree is kept for the next conflict.
+const TOOLKIT_RESOLVE_AS_OURS: &str = r#"
+cd "$WT" || exit 5
+git diff -z --name-only HEAD | xargs -0 git checkout HEAD -- || exit 5
+"$XTASK" backport --fork "$FORK" --continue --json > /dev/null || exit 5
+"#;
+
+/// What `git status` shows in a worktree stopped at a conflict, with the commit it stopped on.
+fn conflict_state(worktree: &Path) -> Result<(String, String)> {
+    let sh = crate::process::shell()?;
+    let status = crate::process::read(
+        sh.cmd("git")
+            .arg("-C")
+            .arg(worktree)
+            .args(["status", "--porcelain"]),
+    )?;
+    let head = crate::process::read(sh.cmd("git").arg("-C").arg(worktree).args([
+        "rev-parse",
+        "HEAD",
+        "CHERRY_PICK_HEAD",
+    ]))?;
+    Ok((status, head))
+}
+
+/// Stopping at the conflict of `fix` (an upstream commit that conflicts on the subject's branch):
+/// the toolkit's `backport` on a bare clone vs `git worktree add` + `git cherry-pick -x` on
+/// another; both end in a worktree where `git status` shows the conflict, checked equal (the
+/// same status lines, HEAD and CHERRY_PICK_HEAD). With `earlier`, the toolkit stopped at that
+/// fix's conflict on the same clone before (untimed, resolved by keeping the fork's side and
+/// `--continue`), so it has its worktree from then; git's side is the same either way.
+pub fn conflict(
+    subject: &Subject,
+    label: String,
+    fix: &str,
+    earlier: Option<&str>,
+    runs: usize,
+    tools: &Tools,
+    work: &Path,
+) -> Result<Comparison> {
+    let (mut toolkit, mut git_samples) = (Vec::new(), Vec::new());
+    let mut outcome = String::new();
+    for run in 0..runs {
+        let dir = run_dir(work)?;
+        let d = dir.path();
+        let mut states = Vec::new();
+        let mut sides = vec![true, false];
+        if run % 2 == 1 {
+            sides.reverse();
+        }
+        for is_toolkit in sides {
+            let name = if is_toolkit { "toolkit" } else { "git" };
+            let fork = bare_clone(subject.path, d, &format!("{name}.git"))?;
+            let report = d.join(format!("{name}.json"));
+            let mut wt = d.join(format!("{name}.wt"));
+            let onto = Path::new(subject.branch);
+            let xtask = tools.xtask.as_path();
+            if is_toolkit {
+                if let Some(first) = earlier {
+                    let first_env = [
+                        ("XTASK", xtask),
+                        ("FORK", fork.as_path()),
+                        ("ONTO", onto),
+                        ("FIX", Path::new(first)),
+                        ("REPORT", report.as_path()),
+                    ];
+                    run_script(
+                        tools,
+                        TOOLKIT_CONFLICT,
+                        d,
+                        &first_env,
+                        &d.join("earlier.log"),
+                    )?;
+                    let kept = stopped_worktree(&report)?;
+                    let resolve_env = [
+                        ("XTASK", xtask),
+                        ("FORK", fork.as_path()),
+                        ("WT", kept.as_path()),
+                    ];
+                    run_script(
+                        tools,
+                        TOOLKIT_RESOLVE_AS_OURS,
+                        d,
+                        &resolve_env,
+                        &d.join("resolve.log"),
+                    )?;
+                }
+            }
+            let env = [
+                ("XTASK", xtask),
+                ("FORK", fork.as_path()),
+                ("ONTO", onto),
+                ("FIX", Path::new(fix)),
+                ("REPORT", report.as_path()),
+                ("WT", wt.as_path()),
+            ];
+            let script = if is_toolkit {
+                TOOLKIT_CONFLICT
+            } else {
+                GIT_CONFLICT
+            };
+            let sample = run_script(tools, script, d, &env, &d.join(format!("{name}.log")))?;
+            if is_toolkit {
+                wt = stopped_worktree(&report)?;
+                toolkit.push(sample);
+            } else {
+                git_samples.push(sample);
+            }
+            states.push((name, conflict_state(&wt)?));
+        }
+        let (_, first) = &states[0];
+        let (_, second) = &states[1];
+        if first != second {
+            bail!(
+                "{label}: the toolkit's and git's worktrees differ (kept for inspection in {}):\n{}: {:?}\n{}: {:?}",
+                dir.keep().display(),
+                states[0].0,
+                first,
+                states[1].0,
+                second
+            );
+        }
+        let unmerged = first
+            .0
+            .lines()
+            .filter(|l| {
+                let code = l.get(..2).unwrap_or("");
+                code.contains('U') || code == "AA" || code == "DD"
+            })
+            .count();
+        ensure!(
+            unmerged > 0,
+            "{label}: `git status` shows no conflict:\n{}",
+            first.0
+        );
+        outcome = format!(
+            "identical `git status`: {unmerged} conflicted, {} staged",
+            first.0.lines().count() - unmerged
+        );
+    }
+    Ok(Comparison {
+        scenario: label,
+        files: subject.files,
+        fixes: 1,
+        toolkit: Stats::of(&toolkit),
+        git: Stats::of(&git_samples),
+        outcome,
+    })
+}
+
+/// The conflict worktree a stopped `backport --json` report names.
+fn stopped_worktree(report: &Path) -> Result<PathBuf> {
+    let text = std::fs::read_to_string(report)
+        .with_context(|| format!("cannot read {}", report.display()))?;
+    let report: crate::backport::Report = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a backport report", report.display()))?;
+    report
+        .conflict_worktree
+        .with_context(|| "the backport did not stop at a conflict")
+}

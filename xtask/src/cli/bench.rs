@@ -15,6 +15,10 @@ use crate::bench::{self, Settings};
 /// Cold and warm rows: a month's few fixes on a fresh clone (the patch-id cache empty, as CI
 /// starts) and again on a clone an earlier run left its cache in.
 ///
+/// Conflict rows: stopping at a conflict on a bare fork, until `git status` shows it in a
+/// worktree, vs `git worktree add` + `git cherry-pick -x`; the fork's first conflict and later
+/// ones (the toolkit's worktree kept from the first).
+///
 /// With --real the cold and warm rows run on a real repository instead: each run clones it,
 /// puts a fork branch at --fork-ref and backports the --fixes commits, side by side with a
 /// `git cherry-pick -x` loop, outcomes checked equal.
