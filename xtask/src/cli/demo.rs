@@ -192,7 +192,7 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
     )?;
     println!();
     heading("Linux packages → signed APT/DNF repositories: package → publish lab → promote to stable → verify");
-    crate::package::demo::demo(
+    crate::repository::demo::demo(
         &toolkit,
         &root.join("package-stage"),
         &mut std::io::stdout(),

@@ -157,6 +157,55 @@ pub fn examine(path: &Path, base_version: Version) -> Result<Archive> {
             path.display()
         )
     })?;
+    let all = zip_entries(path)?;
+    if !all.contains_key("dotnet.exe") {
+        bail!(
+            "{}: no dotnet.exe at the top; a {} archive holds the dotnet.exe muxer beside host\\ and shared\\",
+            path.display(),
+            product.file_prefix()
+        );
+    }
+    let own = format!("shared/{}", product.framework());
+    let found = framework_version(path, product, &all)?;
+    let version: Version = found.parse().with_context(|| {
+        format!(
+            "{}: {own}/{found}/ is not a 6.0.N version directory",
+            path.display()
+        )
+    })?;
+    if found != named_version {
+        bail!(
+            "{}: the name says {named_version} but the archive holds {own}/{found}/; rename or rebuild it",
+            path.display()
+        );
+    }
+    if version.major != base_version.major
+        || version.minor != base_version.minor
+        || version <= base_version
+    {
+        bail!(
+            "{}: version {version} is not above Microsoft's {base_version} in {}; Windows Installer would not replace Microsoft's runtime with it",
+            path.display(),
+            base_version.channel()
+        );
+    }
+    let commit = recorded_commit(path, &all, &own, &found)?;
+    let files = all
+        .into_iter()
+        .filter(|(entry, _)| installs(product, entry))
+        .collect();
+    Ok(Archive {
+        product,
+        version,
+        path: path.to_path_buf(),
+        commit,
+        files,
+    })
+}
+
+/// The files of a zip archive by entry name; every name must be a plain relative path, unique
+/// when case is ignored (as Windows does).
+fn zip_entries(path: &Path) -> Result<BTreeMap<String, Vec<u8>>> {
     let file =
         std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let mut zip = zip::ZipArchive::new(file)
@@ -193,13 +242,16 @@ pub fn examine(path: &Path, base_version: Version) -> Result<Archive> {
             .with_context(|| format!("{}: cannot read `{entry_name}`", path.display()))?;
         all.insert(entry_name, bytes);
     }
-    if !all.contains_key("dotnet.exe") {
-        bail!(
-            "{}: no dotnet.exe at the top; a {} archive holds the dotnet.exe muxer beside host\\ and shared\\",
-            path.display(),
-            product.file_prefix()
-        );
-    }
+    Ok(all)
+}
+
+/// The one version every framework (and hostfxr) in the archive carries; the product's own
+/// framework must be there.
+fn framework_version(
+    path: &Path,
+    product: Product,
+    all: &BTreeMap<String, Vec<u8>>,
+) -> Result<String> {
     // Every framework and hostfxr in the archive, each with the versions it carries.
     let mut versions: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for entry in all.keys() {
@@ -245,31 +297,20 @@ pub fn examine(path: &Path, base_version: Version) -> Result<Archive> {
             found.join(", ")
         );
     }
-    let found = distinct.into_iter().next().expect("one version").clone();
-    let version: Version = found.parse().with_context(|| {
-        format!(
-            "{}: {own}/{found}/ is not a 6.0.N version directory",
-            path.display()
-        )
-    })?;
-    if found != named_version {
-        bail!(
-            "{}: the name says {named_version} but the archive holds {own}/{found}/; rename or rebuild it",
-            path.display()
-        );
-    }
-    if version.major != base_version.major
-        || version.minor != base_version.minor
-        || version <= base_version
-    {
-        bail!(
-            "{}: version {version} is not above Microsoft's {base_version} in {}; Windows Installer would not replace Microsoft's runtime with it",
-            path.display(),
-            base_version.channel()
-        );
-    }
+    let version = distinct.into_iter().next().expect("one version").clone();
+    Ok(version)
+}
+
+/// The commit the framework's `.version` file records (its first line), if any; its second
+/// line, when present, must be the version `found`.
+fn recorded_commit(
+    path: &Path,
+    all: &BTreeMap<String, Vec<u8>>,
+    own: &str,
+    found: &str,
+) -> Result<Option<String>> {
     let version_file = format!("{own}/{found}/.version");
-    let commit = match all.get(&version_file) {
+    Ok(match all.get(&version_file) {
         Some(bytes) => {
             let text = String::from_utf8_lossy(bytes);
             let mut lines = text.lines().map(str::trim);
@@ -285,17 +326,6 @@ pub fn examine(path: &Path, base_version: Version) -> Result<Archive> {
             Some(commit).filter(|c| !c.is_empty())
         }
         None => None,
-    };
-    let files = all
-        .into_iter()
-        .filter(|(entry, _)| installs(product, entry))
-        .collect();
-    Ok(Archive {
-        product,
-        version,
-        path: path.to_path_buf(),
-        commit,
-        files,
     })
 }
 
@@ -590,6 +620,80 @@ fn build_one(archive: &Archive, options: &Options, work: &Path) -> Result<PathBu
     Ok(msi)
 }
 
+/// Shapes a release archive like Microsoft's `<product>-<version>-win-x64.zip` in `out_dir` from
+/// the Windows test runtime root
+/// ([`ensure_windows`](crate::compat::testenv::ensure_windows)): `dotnet.exe`, the licence files, hostfxr
+/// and Microsoft.NETCore.App (8.0.4's files) under `version`. No registry ships the Windows files
+/// of ASP.NET Core or the desktop runtime, so for those products the real Windows files of the
+/// 3.1.23 framework stand in under the product's framework name, as `version`.
+pub fn archive_from_test_runtime(
+    root: &Path,
+    product: Product,
+    version: Version,
+    out_dir: &Path,
+) -> Result<PathBuf> {
+    use crate::compat::testenv::{CURRENT, OLDER};
+    let v = version.to_string();
+    let mut entries: Vec<(String, PathBuf)> = vec![
+        ("dotnet.exe".into(), root.join("dotnet.exe")),
+        ("LICENSE.txt".into(), root.join("LICENSE.txt")),
+        (
+            "ThirdPartyNotices.txt".into(),
+            root.join("ThirdPartyNotices.txt"),
+        ),
+        (
+            format!("host/fxr/{v}/hostfxr.dll"),
+            root.join(format!("host/fxr/{CURRENT}/hostfxr.dll")),
+        ),
+    ];
+    let mut add_dir = |from: &Path, to: &str| -> Result<()> {
+        for e in walkdir::WalkDir::new(from).sort_by_file_name() {
+            let e = e?;
+            if e.file_type().is_file() {
+                let rel = e
+                    .path()
+                    .strip_prefix(from)?
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                entries.push((format!("{to}/{rel}"), e.path().to_path_buf()));
+            }
+        }
+        Ok(())
+    };
+    let netcore = root.join("shared/Microsoft.NETCore.App");
+    add_dir(
+        &netcore.join(CURRENT),
+        &format!("shared/Microsoft.NETCore.App/{v}"),
+    )?;
+    if product != Product::Runtime {
+        add_dir(
+            &netcore.join(OLDER),
+            &format!("shared/{}/{v}", product.framework()),
+        )?;
+    }
+    std::fs::create_dir_all(out_dir)
+        .with_context(|| format!("cannot create {}", out_dir.display()))?;
+    let path = out_dir.join(product.archive_name(version));
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .compression_level(Some(1));
+    for (name, source) in entries {
+        let mut bytes =
+            std::fs::read(&source).with_context(|| format!("cannot read {}", source.display()))?;
+        // `.version` records the commit and the version; the archive's version is the shaped one.
+        if name.ends_with("/.version") {
+            let text = String::from_utf8_lossy(&bytes).into_owned();
+            let commit = text.lines().next().unwrap_or_default();
+            bytes = format!("{commit}\n{v}\n").into_bytes();
+        }
+        zip.start_file(name, options)?;
+        std::io::Write::write_all(&mut zip, &bytes)?;
+    }
+    crate::atomic::write(&path, zip.finish()?.into_inner())?;
+    Ok(path)
+}
+
 /// The MSI stage of `cargo xtask demo`: shapes the release archives of `version` from the real
 /// Windows runtime files cached under `cache` (downloading them when missing), builds the three
 /// MSIs in `dir` and prints, as `msiinfo` reads them back, what each installs and registers.
@@ -602,7 +706,7 @@ pub fn demo(cache: &Path, dir: &Path, out: &mut dyn std::io::Write) -> Result<()
     };
     let archives = Product::ALL
         .iter()
-        .map(|p| crate::compat::testenv::windows_archive(&root, *p, version, &dir.join("release")))
+        .map(|p| archive_from_test_runtime(&root, *p, version, &dir.join("release")))
         .collect::<Result<Vec<_>>>()?;
     let options = Options {
         vendor: ".NET 6 ELS (demo)".into(),

@@ -35,6 +35,14 @@ pub const SIGNED: [&str; 3] = [CHECKSUMS, RELEASE_JSON, NOTES];
 /// The release.json components whose `files` list the release's archives and packages
 /// (`windowsdesktop` appears once its MSI is packaged).
 pub const FILE_COMPONENTS: [&str; 3] = ["runtime", "aspnetcore-runtime", "windowsdesktop"];
+/// The endings of the files those components must list: the build's archives and NuGet
+/// packages, and the packages `package` adds (its formats' extensions, a unit test there checks).
+const LISTED_ENDINGS: [&str; 6] = [".nupkg", ".tar.gz", ".zip", ".deb", ".rpm", ".msi"];
+
+/// Whether the release file `name` must be listed in release.json (`release verify`).
+pub fn must_be_listed(name: &str) -> bool {
+    LISTED_ENDINGS.iter().any(|ending| name.ends_with(ending))
+}
 
 /// What to release.
 #[derive(Clone, Debug, Default)]
