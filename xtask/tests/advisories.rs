@@ -828,7 +828,10 @@ fn gh_token_wins_over_the_jobs_ambient_github_token() {
             Some("Bearer fork-token"),
             "{r:?}"
         );
+        // The sync only reads.
+        assert_eq!(r.method, "GET", "{r:?}");
     }
+    assert!(server.pulls().is_empty());
 }
 
 #[test]

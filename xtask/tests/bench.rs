@@ -2,6 +2,8 @@
 //! with the toolkit's outcome checked against git's (and against what the generator intended).
 //! No timing is asserted; the benchmark itself fails when outcomes differ.
 
+mod support;
+
 use xtask::bench::{self, Settings};
 use xtask::fixtures::bench_history::{self, Shape};
 
@@ -79,32 +81,51 @@ fn a_real_repository_gets_cold_and_warm_rows_checked_against_git() {
     };
     // Any clone will do as the "real" repository: here a generated one, read through --real.
     let repo = bench_history::cached(cache.path(), shape, true).unwrap();
-    let mut s = settings(cache.path());
-    s.real = Some(bench::Real {
-        repo: repo.path.clone(),
-        fork_ref: "release/6.0".into(),
-        fixes: repo.fixes.iter().take(4).map(|f| f.id.clone()).collect(),
-    });
-    let results = bench::run(&s).unwrap();
-    let scenarios: Vec<&str> = results
-        .comparisons
+    // Through the command line, as a team runs it on its own clone: `support::xtask` validates
+    // the --json output against schemas/bench.schema.json.
+    let fixes: Vec<&str> = repo.fixes.iter().take(4).map(|f| f.id.as_str()).collect();
+    let markdown_file = cache.path().join("bench.md");
+    let mut args = vec![
+        "bench",
+        "--quick",
+        "--json",
+        "--real",
+        repo.path.to_str().unwrap(),
+        "--fork-ref",
+        "release/6.0",
+        "--out",
+        markdown_file.to_str().unwrap(),
+        "--fixes",
+    ];
+    args.extend(&fixes);
+    let out = support::xtask(cache.path(), &args, &[]);
+    assert_eq!(support::code(&out), 0, "{}", support::stderr(&out));
+    let results = support::json(&out);
+    let comparisons = results["comparisons"].as_array().unwrap();
+    let scenarios: Vec<&str> = comparisons
         .iter()
-        .map(|c| c.scenario.as_str())
+        .map(|c| c["scenario"].as_str().unwrap())
         .collect();
     assert_eq!(scenarios.len(), 2, "{scenarios:?}");
     assert!(scenarios[0].starts_with("cold: 4 fixes onto release/6.0, a fresh clone per run"));
     assert!(scenarios[1].starts_with("warm: 4 fixes onto release/6.0"));
-    for c in &results.comparisons {
-        assert!(c.outcome.starts_with("identical: "), "{}", c.outcome);
-        assert_eq!(c.files, 300);
+    for c in comparisons {
+        let outcome = c["outcome"].as_str().unwrap();
+        assert!(outcome.starts_with("identical: "), "{outcome}");
+        assert_eq!(c["files"], 300);
     }
-    let markdown = bench::markdown(&results);
+    let markdown = std::fs::read_to_string(&markdown_file).unwrap();
     assert!(
         markdown.contains("fork branch at `release/6.0`"),
         "{markdown}"
     );
     // A ref the repository lacks is a clear error, not a panic.
-    s.real.as_mut().unwrap().fork_ref = "v0.0.0-none".into();
+    let mut s = settings(cache.path());
+    s.real = Some(bench::Real {
+        repo: repo.path.clone(),
+        fork_ref: "v0.0.0-none".into(),
+        fixes: fixes.iter().map(|f| f.to_string()).collect(),
+    });
     let err = bench::run(&s).unwrap_err().to_string();
     assert!(err.contains("--fork-ref v0.0.0-none"), "{err}");
 }

@@ -135,6 +135,42 @@ fn same_runtime_as_baseline_and_candidate_passes_every_runnable_app() {
 }
 
 #[test]
+fn the_command_line_prints_one_report_that_follows_its_schema() {
+    // As the compat job runs it: a shard of the prebuilt corpus, candidate and baseline given as
+    // ROOT@VERSION; `support::xtask` validates the --json output against schemas/compat.schema.json.
+    let s = setup();
+    let root = s.runtimes.dotnet_root.display().to_string();
+    let current = format!("{root}@{}", testenv::CURRENT);
+    let work = target().join("compat-test/cli");
+    let mut args: Vec<String> = [
+        "compat",
+        "--candidate",
+        &current,
+        "--baseline",
+        &current,
+        "--prebuilt",
+        s.prebuilt.to_str().unwrap(),
+        "--only",
+        "csv-import,timezones",
+        "--work-dir",
+        work.to_str().unwrap(),
+        "--json",
+    ]
+    .map(String::from)
+    .to_vec();
+    for (k, v) in &s.runtimes.env {
+        args.extend(["--env".into(), format!("{k}={v}")]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = support::xtask(&workspace(), &args, &[]);
+    assert_eq!(support::code(&out), 0, "{}", support::stderr(&out));
+    let report = support::json(&out);
+    let cases = report["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), 4, "{report:#}");
+    assert!(cases.iter().all(|c| c["status"] == "passed"), "{report:#}");
+}
+
+#[test]
 fn older_baseline_shows_real_behaviour_differences_with_readable_diffs() {
     let s = setup();
     let report = xtask::compat::run(&options(

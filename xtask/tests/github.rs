@@ -15,6 +15,8 @@ use serde_json::{json, Value};
 use xtask::fixtures::files::{csharp, edit, versions_props};
 use xtask::fixtures::history;
 
+#[path = "github_server/pulls.rs"]
+mod pulls;
 mod support;
 
 const TOKEN: &str = "ghs_testTokenThatMustNeverBePrinted0001";
@@ -118,10 +120,7 @@ fn rate_headers() -> Vec<(&'static str, String)> {
 }
 
 fn not_found() -> (u16, Value) {
-    (
-        404,
-        json!({"message": "Not Found", "documentation_url": "https://docs.github.com/rest", "status": "404"}),
-    )
+    (404, pulls::error("Not Found", "404"))
 }
 
 impl FakeGitHub {
@@ -188,16 +187,6 @@ impl FakeGitHub {
     }
 }
 
-fn repo_json(full_name: &str) -> Value {
-    let (owner, name) = full_name.split_once('/').unwrap();
-    json!({
-        "id": 210716005, "node_id": "MDEwOlJlcG9zaXRvcnkyMTA3MTYwMDU=", "name": name,
-        "full_name": full_name, "private": false,
-        "owner": {"login": owner, "id": 9141961, "type": "Organization"},
-        "html_url": format!("https://github.com/{full_name}"), "default_branch": "main"
-    })
-}
-
 impl State {
     fn answer(
         &mut self,
@@ -243,105 +232,6 @@ impl State {
         let (path, query) = url.split_once('?').unwrap_or((url, ""));
         let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
         let (status, value) = match (method, parts.as_slice()) {
-            ("GET", ["repos", o, r, "pulls"]) => {
-                let head = query_value(query, "head").unwrap_or_default();
-                let full = format!("{o}/{r}");
-                let list: Vec<Value> = self
-                    .pulls
-                    .iter()
-                    .filter(|p| p["state"] == "open")
-                    .filter(|p| {
-                        format!(
-                            "{}:{}",
-                            p["head"]["repo"]["owner"]["login"].as_str().unwrap(),
-                            p["head"]["ref"].as_str().unwrap()
-                        ) == head
-                            && p["base"]["repo"]["full_name"] == full.as_str()
-                    })
-                    .cloned()
-                    .collect();
-                (200, json!(list))
-            }
-            ("POST", ["repos", o, r, "pulls"]) => {
-                let b = body.unwrap_or_default();
-                let full = format!("{o}/{r}");
-                let number = self.pulls.len() as u64 + 1;
-                let pr = json!({
-                    "url": format!("https://api.github.com/repos/{full}/pulls/{number}"),
-                    "id": 1_800_000_000u64 + number,
-                    "node_id": "PR_kwDOAbCdEf5rQ1Zx",
-                    "html_url": format!("https://github.com/{full}/pull/{number}"),
-                    "number": number,
-                    "state": "open",
-                    "locked": false,
-                    "title": b["title"],
-                    "user": {"login": "els-bot", "id": 41898282, "type": "Bot"},
-                    "body": b["body"],
-                    "labels": [],
-                    "created_at": "2025-10-15T06:17:03Z",
-                    "updated_at": "2025-10-15T06:17:03Z",
-                    "closed_at": null,
-                    "merged_at": null,
-                    "merge_commit_sha": null,
-                    "draft": b["draft"].as_bool().unwrap_or(false),
-                    "head": {"label": format!("{o}:{}", b["head"].as_str().unwrap()), "ref": b["head"], "sha": "0000000000000000000000000000000000000000", "repo": repo_json(&full)},
-                    "base": {"label": format!("{o}:{}", b["base"].as_str().unwrap()), "ref": b["base"], "sha": "0000000000000000000000000000000000000000", "repo": repo_json(&full)},
-                    "author_association": "NONE",
-                    "merged": false,
-                    "mergeable": null,
-                    "maintainer_can_modify": b["maintainer_can_modify"],
-                    "commits": 1, "additions": 1, "deletions": 1, "changed_files": 1
-                });
-                self.pulls.push(pr.clone());
-                (201, pr)
-            }
-            ("PATCH", ["repos", _, _, "pulls", n]) => match self.pull_mut(n) {
-                Some(p) => {
-                    let b = body.unwrap_or_default();
-                    for key in ["title", "body", "state"] {
-                        if !b[key].is_null() {
-                            p[key] = b[key].clone();
-                        }
-                    }
-                    p["updated_at"] = json!("2025-10-16T06:17:03Z");
-                    (200, p.clone())
-                }
-                None => not_found(),
-            },
-            ("POST", ["repos", _, _, "issues", n, "labels"]) => match self.pull_mut(n) {
-                Some(p) => {
-                    let wanted: Vec<String> = body.unwrap_or_default()["labels"]
-                        .as_array()
-                        .unwrap()
-                        .iter()
-                        .map(|l| l.as_str().unwrap().to_string())
-                        .collect();
-                    let labels = p["labels"].as_array_mut().unwrap();
-                    for name in wanted {
-                        if !labels.iter().any(|l| l["name"] == name.as_str()) {
-                            labels.push(json!({"id": 5_000_000 + labels.len(), "node_id": "LA_kwDOAbCdEf8AAAABc", "name": name, "color": "d73a4a", "default": false, "description": null}));
-                        }
-                    }
-                    (200, json!(labels))
-                }
-                None => not_found(),
-            },
-            ("DELETE", ["repos", _, _, "issues", n, "labels", name]) => match self.pull_mut(n) {
-                Some(p) => {
-                    let labels = p["labels"].as_array_mut().unwrap();
-                    let before = labels.len();
-                    labels.retain(|l| l["name"] != *name);
-                    if labels.len() == before {
-                        (
-                            404,
-                            json!({"message": "Label does not exist", "documentation_url": "https://docs.github.com/rest", "status": "404"}),
-                        )
-                    } else {
-                        (200, json!(labels))
-                    }
-                }
-                None => not_found(),
-            },
             ("GET", ["repos", _, _, "pulls", n]) => {
                 match self
                     .upstream_pulls
@@ -373,8 +263,8 @@ impl State {
             }
             ("GET", ["repos", _, _, "commits"]) => {
                 // First-parent history from `sha`, newest first, `per_page` of them.
-                let mut sha = query_value(query, "sha").unwrap_or_default();
-                let n: usize = query_value(query, "per_page")
+                let mut sha = pulls::query_value(query, "sha").unwrap_or_default();
+                let n: usize = pulls::query_value(query, "per_page")
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(30);
                 let mut list = Vec::new();
@@ -394,39 +284,10 @@ impl State {
                 }
                 (200, json!(list))
             }
-            _ => not_found(),
+            _ => pulls::answer(&mut self.pulls, method, path, query, body),
         };
         (status, headers, value)
     }
-
-    fn pull_mut(&mut self, n: &str) -> Option<&mut Value> {
-        self.pulls
-            .iter_mut()
-            .find(|p| p["number"].as_u64() == n.parse().ok())
-    }
-}
-
-fn query_value(query: &str, key: &str) -> Option<String> {
-    query.split('&').find_map(|kv| {
-        let (k, v) = kv.split_once('=')?;
-        (k == key).then(|| percent_decode(v))
-    })
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            out.push(u8::from_str_radix(&s[i + 1..i + 3], 16).unwrap());
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).unwrap()
 }
 
 /// A commit as GET /repos/{o}/{r}/commits/{sha} returns it (trimmed to the fields that matter).
@@ -465,8 +326,8 @@ fn upstream_pull(number: u64, title: &str, merged: Option<Oid>, state: &str) -> 
         "merged_at": merged.map(|_| "2025-09-30T17:02:11Z"),
         "merge_commit_sha": merged.map(|m| m.to_string()),
         "draft": false,
-        "head": {"label": "dotnet:backport/pr-1", "ref": "backport/pr-1", "sha": "1111111111111111111111111111111111111111", "repo": repo_json("dotnet/runtime")},
-        "base": {"label": "dotnet:release/8.0", "ref": "release/8.0", "sha": "2222222222222222222222222222222222222222", "repo": repo_json("dotnet/runtime")},
+        "head": {"label": "dotnet:backport/pr-1", "ref": "backport/pr-1", "sha": "1111111111111111111111111111111111111111", "repo": pulls::repo_json("dotnet/runtime")},
+        "base": {"label": "dotnet:release/8.0", "ref": "release/8.0", "sha": "2222222222222222222222222222222222222222", "repo": pulls::repo_json("dotnet/runtime")},
         "merged": merged.is_some(),
         "mergeable": null,
         "commits": 1

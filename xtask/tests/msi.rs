@@ -609,6 +609,40 @@ fn authenticode_signs_msis_and_the_binaries_in_zips_and_a_tampered_msi_fails() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
+    // Signing with --json: one document following schemas/release-authenticode.schema.json,
+    // here for an unsigned copy of the MSI in a directory of its own (no manifest to update).
+    let alone = dir.path().join("alone");
+    std::fs::create_dir_all(&alone).unwrap();
+    let copy = alone.join("dotnet-runtime-6.0.37-win-x64.msi");
+    std::fs::copy(&built_msi("6.0.37", Product::Runtime).path, &copy).unwrap();
+    let args = ["release", "authenticode", "--json", copy.to_str().unwrap()];
+    let out = xtask(&args, &secrets);
+    assert_eq!(code(&out), 0, "{}", support::stderr(&out));
+    support::check_json_output(&args, &out);
+    let signed = support::json(&out);
+    assert_eq!(signed["files"][0]["signed"], 1, "{signed:#}");
+    assert_eq!(signed["files"][0]["manifest_updated"], false, "{signed:#}");
+    assert!(osslsigncode_verify(&copy, &ca).status.success());
+    // Verifying with --json: schemas/release-authenticode-verify.schema.json.
+    let args = [
+        "release",
+        "authenticode",
+        "--verify",
+        "--ca",
+        ca.to_str().unwrap(),
+        "--json",
+        files[0],
+        files[1],
+    ];
+    let out = xtask(&args, &[]);
+    assert_eq!(code(&out), 0, "{}", support::stderr(&out));
+    support::check_json_output(&args, &out);
+    assert_eq!(
+        support::json(&out)["files"].as_array().unwrap().len(),
+        2,
+        "{}",
+        support::stdout(&out)
+    );
 
     // A tampered MSI (one byte of its product name changed) fails verification.
     let mut bytes = std::fs::read(&msi).unwrap();

@@ -12,7 +12,7 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 use sha2::{Digest, Sha512};
-use support::{code, stderr, stdout, xtask};
+use support::{code, json, stderr, stdout, xtask};
 use xtask::channel::{Channel, Distribution, Record};
 use xtask::compat::testenv;
 use xtask::package::{self, Format};
@@ -880,22 +880,49 @@ fn verify_catches_a_removed_package_a_changed_byte_and_a_stale_signature() {
     let s = setup();
     let tmp = tempfile::tempdir().unwrap();
     let tree = tmp.path().join("repo");
-    publish(s, &tree, Channel::Lab);
-    let check = |dir: &Path| {
-        let out = xtask(
-            &s.root,
-            &[
-                "repo",
-                "verify",
-                "--channel",
-                "lab",
-                "--repo-dir",
-                &dir.display().to_string(),
-                "--key",
-                &s.public_key.display().to_string(),
-            ],
-            &[],
+    // Published and verified through the command line with --json: `support::xtask` validates
+    // the documents against schemas/repo.schema.json and schemas/repo-verify.schema.json.
+    let published = xtask(
+        &s.root,
+        &[
+            "repo",
+            "publish",
+            "--channel",
+            "lab",
+            "--release",
+            &s.release.display().to_string(),
+            "--repo-dir",
+            &tree.display().to_string(),
+            "--date",
+            DATE,
+            "--json",
+        ],
+        &[("ELS_SIGNING_KEY", s.secret.as_str())],
+    );
+    assert_eq!(code(&published), 0, "{}", stderr(&published));
+    assert_eq!(json(&published)["signer"], s.fingerprint.as_str());
+    let verify = |dir: &Path, format: &[&str]| {
+        let (dir, key) = (
+            dir.display().to_string(),
+            s.public_key.display().to_string(),
         );
+        let args = [
+            "repo",
+            "verify",
+            "--channel",
+            "lab",
+            "--repo-dir",
+            &dir,
+            "--key",
+            &key,
+        ];
+        xtask(&s.root, &[&args[..], format].concat(), &[])
+    };
+    let verified = verify(&tree, &["--json"]);
+    assert_eq!(code(&verified), 0, "{}", stdout(&verified));
+    assert_eq!(json(&verified)["problems"], serde_json::json!([]));
+    let check = |dir: &Path| {
+        let out = verify(dir, &[]);
         (code(&out), stdout(&out))
     };
     let (status, out) = check(&tree);
@@ -1064,6 +1091,8 @@ fn bad_inputs_exit_2_and_leave_the_repository_unchanged() {
             &other.display().to_string(),
             "--formats",
             "deb",
+            // One document following schemas/package.schema.json (`support::xtask` validates it).
+            "--json",
         ],
         &[
             ("SOURCE_DATE_EPOCH", "1700000000"),

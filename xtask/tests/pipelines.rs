@@ -362,6 +362,17 @@ fn rehearse(
 ) -> (Output, Vec<github_server::Request>) {
     let server =
         github_server::Server::start(workspace().join("xtask/tests/fixtures/dotnet-core"), 9_000);
+    let o = rehearse_on(&server, workflow, workdir, args);
+    (o, server.requests())
+}
+
+/// `pipelines rehearse --json` with `server` as GitHub's API; its output follows its schema.
+fn rehearse_on(
+    server: &github_server::Server,
+    workflow: &Path,
+    workdir: &Path,
+    args: &[&str],
+) -> Output {
     let o = Command::new(env!("CARGO_BIN_EXE_xtask"))
         .args(["pipelines", "rehearse", "--json", "--workdir"])
         .arg(workdir)
@@ -377,7 +388,7 @@ fn rehearse(
         .output()
         .unwrap();
     support::check_json_output(&["pipelines", "rehearse", "--json"], &o);
-    (o, server.requests())
+    o
 }
 
 #[test]
@@ -605,4 +616,256 @@ fn the_release_bump_check_rehearses_on_the_fixture_fork() {
     assert_eq!(bump["name"], "release/bump-check", "{report:#}");
     assert_eq!(bump["status"], "passed", "{bump:#}");
     assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+}
+
+/// The CVEs the demo sandbox's upstream fixes stand in for, with the real release/8.0 commit
+/// Microsoft's cve.json pairs with each (see `xtask::fixtures::sandbox::Sandbox`).
+const SANDBOX_CVES: [(&str, &str); 4] = [
+    ("CVE-2025-55248", "runtime@44527b9"),
+    ("CVE-2025-30399", "runtime@b33d4e3"),
+    ("CVE-2025-21172", "runtime@89ef51c"),
+    ("CVE-2025-21176", "runtime@89ef51c"),
+];
+
+/// The demo sandbox laid out as the advisories workflow sees it on a runner: this repository
+/// (els.toml, advisories/) in `els/`, the fork beside it in `runtime/` (`path = "../runtime"`,
+/// as in the repository's els.toml), the upstream at an absolute path (its URL's stand-in), and
+/// `[github.forks]` naming the fork's GitHub repository, since a clone's origin is a local path.
+/// Returns the `els/` directory and the sandbox.
+fn workflow_sandbox(dir: &Path) -> (PathBuf, xtask::fixtures::sandbox::Sandbox) {
+    let root = dir.join("sandbox");
+    let sb = xtask::fixtures::sandbox::build(&root, &workspace()).unwrap();
+    let els = root.join("els");
+    std::fs::create_dir_all(&els).unwrap();
+    std::fs::rename(&sb.fork, root.join("runtime")).unwrap();
+    std::fs::rename(root.join("advisories"), els.join("advisories")).unwrap();
+    std::fs::remove_file(root.join("els.toml")).unwrap();
+    std::fs::write(
+        els.join("els.toml"),
+        format!(
+            "[fork]\nname = \".NET 6 ELS (rehearsal)\"\nbase-version = \"6.0.36\"\n\n[[repo]]\nname = \"runtime\"\npath = \"../runtime\"\nbranch = \"release/6.0-els\"\nbase = \"v6.0.36\"\nupstream = \"{}\"\nupstream-branches = [\"release/8.0\"]\n\n[github.forks]\nruntime = \"contoso/runtime\"\n",
+            sb.upstream.display()
+        ),
+    )
+    .unwrap();
+    (els, sb)
+}
+
+/// Microsoft's feed as the local GitHub server serves it for the sandbox: the months of the
+/// sandbox's CVEs, holding only those CVEs, each release/8.0 runtime fix replaced by the sandbox
+/// commit that stands in for it (key and hash, as cve.json writes them); the releases listing
+/// only those CVEs.
+fn sandbox_feed(dir: &Path, sb: &xtask::fixtures::sandbox::Sandbox) -> PathBuf {
+    let fixtures = workspace().join("xtask/tests/fixtures/dotnet-core");
+    let feed = dir.join("dotnet-core");
+    std::fs::create_dir_all(feed.join("timeline")).unwrap();
+    std::fs::create_dir_all(feed.join("releases")).unwrap();
+    let wanted = |id: &Value| SANDBOX_CVES.iter().any(|(cve, _)| id == *cve);
+    for entry in std::fs::read_dir(fixtures.join("releases")).unwrap() {
+        let path = entry.unwrap().path();
+        let mut file: Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        for release in file["releases"].as_array_mut().unwrap() {
+            if let Some(list) = release["cve-list"].as_array_mut() {
+                list.retain(|c| wanted(&c["cve-id"]));
+            }
+        }
+        std::fs::write(
+            feed.join("releases").join(path.file_name().unwrap()),
+            serde_json::to_string_pretty(&file).unwrap(),
+        )
+        .unwrap();
+    }
+    let stand_in = |key: &str| match key {
+        "runtime@44527b9" => Some(sb.clean_fix),
+        "runtime@b33d4e3" => Some(sb.already_applied_fix),
+        "runtime@89ef51c" => Some(sb.versions_conflict_fix),
+        _ => None,
+    };
+    for month in ["2025-01", "2025-06", "2025-10"] {
+        let name = format!("{month}-cve.json");
+        let mut file: Value = serde_json::from_str(
+            &std::fs::read_to_string(fixtures.join("timeline").join(&name)).unwrap(),
+        )
+        .unwrap();
+        file["disclosures"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|d| wanted(&d["id"]));
+        for list in ["products", "packages"] {
+            if let Some(fixes) = file[list].as_array_mut() {
+                fixes.retain(|f| wanted(&f["cve_id"]));
+                for fix in fixes {
+                    for key in fix["commits"].as_array_mut().into_iter().flatten() {
+                        if let Some(id) = stand_in(key.as_str().unwrap()) {
+                            *key = xtask::fixtures::sandbox::cve_json_key("runtime", id).into();
+                        }
+                    }
+                }
+            }
+        }
+        let commits = file["commits"].as_object_mut().unwrap();
+        for (_, key) in SANDBOX_CVES {
+            if let (Some(mut commit), Some(id)) = (commits.remove(key), stand_in(key)) {
+                commit["hash"] = id.to_string().into();
+                commit["url"] = format!("https://github.com/dotnet/runtime/commit/{id}").into();
+                commits.insert(
+                    xtask::fixtures::sandbox::cve_json_key("runtime", id),
+                    commit,
+                );
+            }
+        }
+        std::fs::write(
+            feed.join("timeline").join(&name),
+            serde_json::to_string_pretty(&file).unwrap(),
+        )
+        .unwrap();
+    }
+    feed
+}
+
+#[test]
+fn the_advisories_workflow_plans_backports_opens_their_pull_requests_and_checks_the_sla() {
+    let dir = tempfile::tempdir().unwrap();
+    let (els, sb) = workflow_sandbox(dir.path());
+    let feed = sandbox_feed(dir.path(), &sb);
+    let server = github_server::Server::start(feed, 9_000);
+    let context = context_file(dir.path());
+    let workdir = dir.path().join("run");
+    let config = els.join("els.toml");
+    let o = rehearse_on(
+        &server,
+        &workspace().join(".github/workflows/advisories.yml"),
+        &workdir,
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--context",
+            context.to_str().unwrap(),
+        ],
+    );
+    // The SLA job fails the run: the CVEs are still pending (their pull requests are open).
+    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+    let report: Value = serde_json::from_slice(&o.stdout).expect("stdout is one JSON document");
+    let jobs = report["jobs"].as_array().unwrap();
+    let job = |name: &str| {
+        jobs.iter()
+            .find(|j| j["name"].as_str().unwrap().starts_with(name))
+            .unwrap_or_else(|| panic!("no job {name}: {report:#}"))
+    };
+    assert_eq!(jobs.len(), 1 + SANDBOX_CVES.len() + 1, "{report:#}");
+    assert_eq!(job("advisories/plan")["status"], "passed", "{report:#}");
+    let matrix: Value = serde_json::from_str(
+        job("advisories/plan")["outputs"]["matrix"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    let key = |id| xtask::fixtures::sandbox::cve_json_key("runtime", id);
+    let fix_of = |cve: &str| match cve {
+        "CVE-2025-55248" => key(sb.clean_fix),
+        "CVE-2025-30399" => key(sb.already_applied_fix),
+        _ => key(sb.versions_conflict_fix),
+    };
+    for (cve, _) in SANDBOX_CVES {
+        assert!(
+            matrix["include"].as_array().unwrap().contains(
+                &serde_json::json!({"cve": cve, "repo": "runtime", "fixes": fix_of(cve)})
+            ),
+            "{matrix:#}"
+        );
+        let leg = job(&format!("advisories/backport ({cve}, "));
+        assert_eq!(leg["status"], "passed", "{leg:#}");
+    }
+
+    // The pull requests the server recorded: one per CVE with something to propose, none for
+    // the fix the fork already has; a conflict gives a draft with the conflict label.
+    let pulls = server.pulls();
+    let pull = |cve: &str| {
+        pulls
+            .iter()
+            .find(|p| p["title"].as_str().unwrap().contains(cve))
+    };
+    assert_eq!(pulls.len(), 3, "{pulls:#?}");
+    assert!(pull("CVE-2025-30399").is_none(), "{pulls:#?}");
+    let fork = dir.path().join("sandbox/runtime");
+    for (cve, draft) in [
+        ("CVE-2025-55248", false),
+        ("CVE-2025-21172", true),
+        ("CVE-2025-21176", true),
+    ] {
+        let p = pull(cve).unwrap_or_else(|| panic!("no pull request for {cve}: {pulls:#?}"));
+        let fix = fix_of(cve);
+        let branch = format!("els/{cve}/{}", fix.trim_start_matches("runtime@"));
+        assert_eq!(p["head"]["ref"], branch.as_str(), "{p:#}");
+        assert_eq!(p["base"]["ref"], "release/6.0-els", "{p:#}");
+        assert_eq!(p["base"]["repo"]["full_name"], "contoso/runtime", "{p:#}");
+        assert_eq!(p["draft"], draft, "{p:#}");
+        let conflict_label = p["labels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["name"] == "backport-conflict");
+        assert_eq!(conflict_label, draft, "{p:#}");
+        // The branch was pushed to the fork's remote, at the commit the body records.
+        let tip = support::git(&fork, &["rev-parse", &format!("refs/heads/{branch}")]);
+        assert!(
+            p["body"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("<!-- net6-els pushed: {} -->", tip.trim())),
+            "{p:#}"
+        );
+    }
+    let clean = support::git(
+        &fork,
+        &[
+            "show",
+            &format!(
+                "els/CVE-2025-55248/{}:{}",
+                fix_of("CVE-2025-55248").trim_start_matches("runtime@"),
+                support::SMTP_CLIENT
+            ),
+        ],
+    );
+    assert!(clean.contains("RequireStartTls(5)"), "{clean}");
+    // Writes carried the fork token; the feed was read with the job's `github.token`.
+    let requests = server.requests();
+    for r in &requests {
+        let expected = if r.method == "GET" && !r.path.starts_with("/repos/contoso/") {
+            "Bearer rehearsal-github-token"
+        } else {
+            "Bearer rehearsal-fork-token"
+        };
+        assert_eq!(r.authorization.as_deref(), Some(expected), "{r:?}");
+    }
+    assert!(requests.iter().any(|r| r.method == "POST"), "{requests:#?}");
+    // A step's `git config --global` went to the job's own home, not this machine's.
+    let gitconfig = workdir.join("job-2/home/.gitconfig");
+    assert!(
+        std::fs::read_to_string(&gitconfig)
+            .unwrap_or_default()
+            .contains("name = net6-els"),
+        "{}",
+        gitconfig.display()
+    );
+
+    // The SLA job ran after the backports and failed on the pending, overdue CVEs.
+    let sla = job("advisories/sla");
+    assert_eq!(sla["status"], "failed", "{sla:#}");
+    let step = sla["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["status"] == "failed")
+        .unwrap();
+    assert_eq!(step["name"], "Fail when a CVE is overdue or needs triage");
+    let log = step["log"].as_str().unwrap();
+    for (cve, _) in SANDBOX_CVES {
+        assert!(
+            log.lines()
+                .any(|l| l.starts_with(&format!("::error::{cve} is ")) && l.ends_with("(pending)")),
+            "{cve} in\n{log}"
+        );
+    }
 }

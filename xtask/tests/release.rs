@@ -1,6 +1,8 @@
 //! `cargo xtask release`, `release sign` and `release verify` on a release built from a fixture
 //! fork, with real GnuPG and a throwaway key in a temporary home.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 
 use xtask::fixtures::official_build as fixture;
@@ -372,6 +374,18 @@ fn sign_takes_the_key_from_the_environment_and_never_prints_it() {
     assert!(all.contains(&format!("signed with {fpr}")), "{all}");
     assert!(!all.contains("PRIVATE KEY"), "{all}");
     assert!(problems(&resigned, &public_path).is_empty());
+    // With --json: one document following schemas/release-sign.schema.json (validated by
+    // `support::xtask`), naming the key and the signatures, still without the key.
+    let out = support::xtask(
+        &r.root,
+        &["release", "sign", resigned.to_str().unwrap(), "--json"],
+        &[("ELS_SIGNING_KEY", &secret)],
+    );
+    assert_eq!(support::code(&out), 0, "{}", support::stderr(&out));
+    let report = support::json(&out);
+    assert_eq!(report["fingerprint"], fpr.as_str(), "{report:#}");
+    assert!(!report["signatures"].as_array().unwrap().is_empty());
+    assert!(!support::stdout(&out).contains("PRIVATE KEY"));
 
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
         .args(["release", "sign"])
@@ -437,7 +451,16 @@ fn assemble_refuses_a_contradicting_vex_and_an_existing_release() {
     );
     assert!(!tmp.path().join("artifacts/els/release").exists());
 
-    assemble(&config, &Options::default()).unwrap();
+    // Through the command line, with --json: one document following schemas/release.schema.json
+    // (validated by `support::xtask`).
+    let out = support::xtask(tmp.path(), &["release", "--json"], &[]);
+    assert_eq!(support::code(&out), 0, "{}", support::stderr(&out));
+    let report = support::json(&out);
+    assert!(
+        Path::new(report["dir"].as_str().unwrap()).is_dir()
+            && !report["files"].as_array().unwrap().is_empty(),
+        "{report:#}"
+    );
     let err = assemble(&config, &Options::default()).unwrap_err();
     assert!(format!("{err:#}").contains("already exists"), "{err:#}");
 }

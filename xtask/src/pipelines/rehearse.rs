@@ -513,7 +513,9 @@ impl Run<'_> {
         let dir = self.plan.workdir.join(format!("job-{}", self.legs));
         let workspace = dir.join("workspace");
         let temp = dir.join("temp");
-        for d in [&workspace, &temp] {
+        // The job's own home, as on a fresh runner: a step's `git config --global` stays there.
+        let home = dir.join("home");
+        for d in [&workspace, &temp, &home] {
             std::fs::create_dir_all(d).with_context(|| format!("cannot create {}", d.display()))?;
         }
         let mut env: BTreeMap<String, String> = BTreeMap::new();
@@ -610,6 +612,7 @@ impl Run<'_> {
                     path_prepend: &path_prepend,
                     workspace: &workspace,
                     temp: &temp,
+                    home: &home,
                     dir: &dir.join(format!("step-{i}")),
                     summary: &summary_path,
                 })?
@@ -696,6 +699,7 @@ impl Run<'_> {
             .env("CI", "true")
             .env("RUNNER_OS", "Linux")
             .env("RUNNER_TEMP", s.temp)
+            .env("HOME", s.home)
             .env("GITHUB_WORKSPACE", s.workspace)
             .env("GITHUB_REPOSITORY", "els/rehearsal")
             .env("GITHUB_OUTPUT", &files[0])
@@ -947,6 +951,8 @@ struct RunStep<'a> {
     path_prepend: &'a [String],
     workspace: &'a Path,
     temp: &'a Path,
+    /// `HOME` (the job's, not the host's).
+    home: &'a Path,
     /// The step's own directory (its command files).
     dir: &'a Path,
     /// The job's step summary, which each step's is appended to.

@@ -7,18 +7,26 @@
 //! It serves the flat fixture copy laid out as dotnet/core has it: the timeline on branch
 //! `release-index` (`release-notes/timeline/YYYY/MM/{cve.json,index.json}`), `releases.json` on
 //! `main` (`release-notes/<channel>/releases.json`).
+//!
+//! It also holds the pull requests of any other repository, as `backport --open-pr` uses them
+//! ([`pulls`]: list by head, create, update, label); writes without a token get GitHub's 401.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use base64::Engine;
 
+pub mod pulls;
+
 /// One request the server saw.
 #[derive(Clone, Debug)]
 pub struct Request {
+    pub method: String,
+    /// The contents path under `/repos/dotnet/core/contents/`, or the whole route of any other
+    /// request.
     pub path: String,
     pub r#ref: Option<String>,
     /// Asked for the raw media type.
@@ -34,6 +42,7 @@ enum Node {
 pub struct Server {
     addr: std::net::SocketAddr,
     requests: Arc<Mutex<Vec<Request>>>,
+    pulls: Arc<Mutex<Vec<serde_json::Value>>>,
 }
 
 impl Server {
@@ -44,16 +53,22 @@ impl Server {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let requests = Arc::new(Mutex::new(Vec::new()));
-        let seen = Arc::clone(&requests);
+        let pulls = Arc::new(Mutex::new(Vec::new()));
+        let (seen, opened) = (Arc::clone(&requests), Arc::clone(&pulls));
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { continue };
                 let tree = Arc::clone(&tree);
                 let seen = Arc::clone(&seen);
-                std::thread::spawn(move || handle(stream, &tree, &seen, inline_limit));
+                let opened = Arc::clone(&opened);
+                std::thread::spawn(move || handle(stream, &tree, &seen, &opened, inline_limit));
             }
         });
-        Server { addr, requests }
+        Server {
+            addr,
+            requests,
+            pulls,
+        }
     }
 
     pub fn url(&self) -> String {
@@ -62,6 +77,12 @@ impl Server {
 
     pub fn requests(&self) -> Vec<Request> {
         self.requests.lock().unwrap().clone()
+    }
+
+    /// The pull requests opened on the server, as GitHub would now return them (labels and
+    /// edits applied), in the order they were opened.
+    pub fn pulls(&self) -> Vec<serde_json::Value> {
+        self.pulls.lock().unwrap().clone()
     }
 }
 
@@ -169,6 +190,7 @@ fn handle(
     stream: TcpStream,
     tree: &BTreeMap<(String, String), Node>,
     seen: &Mutex<Vec<Request>>,
+    pulls: &Mutex<Vec<serde_json::Value>>,
     inline_limit: usize,
 ) {
     let mut reader = BufReader::new(stream.try_clone().unwrap());
@@ -186,35 +208,84 @@ fn handle(
             headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
         }
     }
-    let target = request_line
-        .split_whitespace()
-        .nth(1)
-        .unwrap_or("/")
-        .to_string();
+    let length: usize = headers
+        .get("content-length")
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0; length];
+    if reader.read_exact(&mut body).is_err() {
+        return;
+    }
+    let mut words = request_line.split_whitespace();
+    let method = words.next().unwrap_or("GET").to_string();
+    let target = words.next().unwrap_or("/").to_string();
     let (route, query) = target.split_once('?').unwrap_or((&target, ""));
-    let r#ref = query
-        .split('&')
-        .find_map(|kv| kv.strip_prefix("ref="))
-        .map(str::to_string);
+    let contents = route.strip_prefix("/repos/dotnet/core/contents/");
+    let r#ref = pulls::query_value(query, "ref");
     let raw = headers.get("accept").is_some_and(|a| a.contains("raw"));
-    let path = route
-        .strip_prefix("/repos/dotnet/core/contents/")
-        .unwrap_or("")
-        .trim_end_matches('/')
-        .to_string();
+    let path = contents.unwrap_or(route).trim_end_matches('/').to_string();
+    let body: Option<serde_json::Value> = serde_json::from_slice(&body).ok();
+    let authorization = headers.get("authorization").cloned();
+    let anonymous = authorization.is_none();
     seen.lock().unwrap().push(Request {
+        method: method.clone(),
         path: path.clone(),
         r#ref: r#ref.clone(),
         raw,
-        authorization: headers.get("authorization").cloned(),
+        authorization,
     });
 
     let base = format!(
         "http://{}",
         headers.get("host").cloned().unwrap_or_default()
     );
-    let branch = r#ref.unwrap_or_else(|| "main".to_string());
-    let (status, content_type, body) = match tree.get(&(branch.clone(), path.clone())) {
+    let (status, content_type, body) = if contents.is_some() {
+        let branch = r#ref.unwrap_or_else(|| "main".to_string());
+        serve_contents(tree, &base, &branch, &path, raw, inline_limit)
+    } else {
+        // GitHub answers an anonymous write with 401.
+        let (status, value) = if method != "GET" && anonymous {
+            (401, pulls::error("Requires authentication", "401"))
+        } else {
+            pulls::answer(&mut pulls.lock().unwrap(), &method, route, query, body)
+        };
+        (
+            status_line(status),
+            "application/json; charset=utf-8",
+            value.to_string().into_bytes(),
+        )
+    };
+    let mut stream = stream;
+    let head = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let _ = stream
+        .write_all(head.as_bytes())
+        .and_then(|()| stream.write_all(&body));
+    let _ = stream.flush();
+}
+
+fn status_line(status: u16) -> &'static str {
+    match status {
+        200 => "200 OK",
+        201 => "201 Created",
+        401 => "401 Unauthorized",
+        422 => "422 Unprocessable Entity",
+        _ => "404 Not Found",
+    }
+}
+
+/// A file, a directory listing or GitHub's 404 from the dotnet/core fixture tree.
+fn serve_contents(
+    tree: &BTreeMap<(String, String), Node>,
+    base: &str,
+    branch: &str,
+    path: &str,
+    raw: bool,
+    inline_limit: usize,
+) -> (&'static str, &'static str, Vec<u8>) {
+    match tree.get(&(branch.to_string(), path.to_string())) {
         None => (
             "404 Not Found",
             "application/json; charset=utf-8",
@@ -228,7 +299,7 @@ fn handle(
         ),
         Some(Node::File(bytes)) if raw => ("200 OK", "application/vnd.github.raw; charset=utf-8", bytes.clone()),
         Some(node @ Node::File(bytes)) => {
-            let mut json = entry_json(&base, &branch, &path, node);
+            let mut json = entry_json(base, branch, path, node);
             if bytes.len() <= inline_limit {
                 let encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
                 // GitHub wraps base64 content at 60 characters.
@@ -245,19 +316,10 @@ fn handle(
             let prefix = format!("{path}/");
             let children: Vec<serde_json::Value> = tree
                 .iter()
-                .filter(|((b, p), _)| *b == branch && p.strip_prefix(&prefix).is_some_and(|rest| !rest.contains('/')))
-                .map(|((_, p), n)| entry_json(&base, &branch, p, n))
+                .filter(|((b, p), _)| b == branch && p.strip_prefix(&prefix).is_some_and(|rest| !rest.contains('/')))
+                .map(|((_, p), n)| entry_json(base, branch, p, n))
                 .collect();
             ("200 OK", "application/json; charset=utf-8", serde_json::Value::Array(children).to_string().into_bytes())
         }
-    };
-    let mut stream = stream;
-    let head = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    let _ = stream
-        .write_all(head.as_bytes())
-        .and_then(|()| stream.write_all(&body));
-    let _ = stream.flush();
+    }
 }
