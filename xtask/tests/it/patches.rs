@@ -16,7 +16,7 @@ use xtask::fixtures::files::{csharp, edit, versions_props};
 use xtask::fixtures::history;
 use xtask::patches;
 
-mod support;
+use crate::support;
 use support::{
     file, release_8_0, JSON_READER, SIGNED_XML, SMTP_CONNECTION, SMTP_CONNECTION_8, VERSIONS,
 };

@@ -2,7 +2,7 @@
 //! read the MSIs built from release archives shaped from real Windows runtime files (the
 //! `win_amd64` test wheels), and Wine's `msiexec` installs, upgrades and uninstalls them.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::io::Read;

@@ -1,7 +1,7 @@
 //! `cargo xtask release`, `release sign` and `release verify` on a release built from a fixture
 //! fork, with real GnuPG and a throwaway key in a temporary home.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 
@@ -151,7 +151,7 @@ fn a_release_is_complete_readable_and_verifiable_with_standard_tools() {
 
     // release.json is valid against Microsoft's releases.json schema.
     let schema: serde_json::Value =
-        serde_json::from_str(include_str!("data/dotnet-releases.schema.json")).unwrap();
+        serde_json::from_str(include_str!("../data/dotnet-releases.schema.json")).unwrap();
     let doc: serde_json::Value =
         serde_json::from_slice(&std::fs::read(r.dir.join("release.json")).unwrap()).unwrap();
     let validator = jsonschema::validator_for(&schema).unwrap();

@@ -2,8 +2,8 @@
 //! detects, each problem at its file:line), the real actionlint and zizmor over the repository's
 //! own workflows, and `pipelines rehearse` running workflows on the demo sandbox.
 
-mod github_server;
-mod support;
+use crate::github_server;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

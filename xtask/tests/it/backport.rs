@@ -11,7 +11,7 @@ use git2::{Oid, Repository};
 use xtask::fixtures::files::{csharp, edit, versions_props};
 use xtask::fixtures::history;
 
-mod support;
+use crate::support;
 use support::*;
 
 /// An upstream repository with release/6.0 and release/8.0, and a fork cloned from release/6.0.

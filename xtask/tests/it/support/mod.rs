@@ -1,6 +1,5 @@
 //! Helpers shared by the integration tests: runtime-shaped paths, running git and the real
-//! binary, reading their output. Each test crate uses a subset.
-#![allow(dead_code)]
+//! binary, reading their output.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
