@@ -12,7 +12,7 @@ use super::{ConflictedPath, Evidence, Prerequisite};
 use crate::console::{paint, Style};
 use crate::table::{Column, Table};
 
-/// What `backport --open-pr` did to the pull request's branch on the remote.
+/// What happened to the branch on the remote.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Push {
@@ -26,8 +26,7 @@ pub enum Push {
     KeptOthersWork,
 }
 
-/// The pull request `backport --open-pr` published (part of `backport --json` as
-/// `pull_request`).
+/// The published pull request (part of `backport --json` as `pull_request`).
 #[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Published {
     pub repository: String,
