@@ -9,6 +9,9 @@ use git2::{BranchType, Repository};
 use serde::Serialize;
 
 use crate::config::{Config, RepoConfig};
+use crate::upstream::{
+    known_repo_names, BaseTag, KnownRepo, COMBINED_BRANCHES, COMBINED_REPO, KNOWN_REPOS,
+};
 
 /// The branch that receives backports in every fork repository.
 pub const ELS_BRANCH: &str = "release/6.0-els";
@@ -18,74 +21,6 @@ pub const DEFAULT_UPSTREAM_BASE: &str = "https://github.com/dotnet";
 
 /// The repositories a team starts with when `--repos` is not given.
 pub const DEFAULT_REPOS: [&str; 3] = ["runtime", "aspnetcore", "wpf"];
-
-/// What the toolkit knows about one of Microsoft's repositories: where 6.0's last release is
-/// tagged and which upstream branches carry the fixes to backport, preferred first.
-struct KnownRepo {
-    name: &'static str,
-    base: BaseTag,
-    upstream_branches: &'static [&'static str],
-}
-
-/// How a repository's base tag is found.
-enum BaseTag {
-    /// A fixed tag (runtime and the desktop repositories tag every release `v6.0.N`).
-    Fixed(&'static str),
-    /// The newest release tag (no `-preview`) starting with this prefix: MSBuild is versioned
-    /// with Visual Studio, and SDK 6.0.4xx (the last band, 6.0.428) ships MSBuild 17.3.
-    NewestWithPrefix(&'static str),
-}
-
-const RELEASE_BRANCHES: &[&str] = &["release/8.0", "release/9.0"];
-
-const KNOWN_REPOS: &[KnownRepo] = &[
-    KnownRepo {
-        name: "runtime",
-        base: BaseTag::Fixed("v6.0.36"),
-        upstream_branches: RELEASE_BRANCHES,
-    },
-    KnownRepo {
-        name: "aspnetcore",
-        base: BaseTag::Fixed("v6.0.36"),
-        upstream_branches: RELEASE_BRANCHES,
-    },
-    KnownRepo {
-        name: "wpf",
-        base: BaseTag::Fixed("v6.0.36"),
-        upstream_branches: RELEASE_BRANCHES,
-    },
-    KnownRepo {
-        name: "winforms",
-        base: BaseTag::Fixed("v6.0.36"),
-        upstream_branches: RELEASE_BRANCHES,
-    },
-    KnownRepo {
-        name: "windowsdesktop",
-        base: BaseTag::Fixed("v6.0.36"),
-        upstream_branches: RELEASE_BRANCHES,
-    },
-    KnownRepo {
-        name: "sdk",
-        base: BaseTag::Fixed("v6.0.428"),
-        upstream_branches: &["release/8.0.1xx", "release/9.0.1xx"],
-    },
-    // MSBuild's servicing branches are Visual Studio's (cve.json names vs17.8 … vs17.14 for
-    // CVE-2025-55247), not release/8.0.
-    KnownRepo {
-        name: "msbuild",
-        base: BaseTag::NewestWithPrefix("v17.3."),
-        upstream_branches: &["vs17.8", "vs17.10", "vs17.11", "vs17.12", "vs17.14"],
-    },
-];
-
-/// The combined repository (dotnet/dotnet), as cve.json names it, whose `src/runtime/` fixes apply to the runtime fork.
-pub const COMBINED_REPO: &str = "dotnet";
-const COMBINED_BRANCHES: &[&str] = &["release/10.0.1xx"];
-
-/// The names `--repos` accepts.
-pub fn known_repo_names() -> Vec<&'static str> {
-    KNOWN_REPOS.iter().map(|k| k.name).collect()
-}
 
 /// What `init` is asked to do.
 #[derive(Clone, Debug)]

@@ -19,6 +19,8 @@ pub mod error;
 pub mod fixtures;
 pub mod github;
 pub mod init;
+#[cfg(test)]
+mod module_cycles;
 pub mod msbuild;
 pub mod nuget_feed;
 pub mod official_build;
@@ -36,4 +38,5 @@ pub mod repository;
 pub mod schemas;
 pub mod table;
 pub mod token;
+pub mod upstream;
 pub mod version;

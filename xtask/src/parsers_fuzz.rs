@@ -11,9 +11,19 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 // The one fuzzing harness of the tests (the GitHub answer tests use it too).
-#[path = "../tests/support/fuzz.rs"]
+#[path = "../tests/it/support/fuzz.rs"]
 mod harness;
-use harness::fuzz;
+
+/// Runs `check` on mutations of the seeds for the time budget and returns the cases run.
+fn fuzz(name: &str, seeds: &[(String, Vec<u8>)], check: impl Fn(&str, &[u8])) -> usize {
+    assert!(!seeds.is_empty(), "{name}: no seed files");
+    harness::cases(name, |u| {
+        let (origin, seed) = u.choose(seeds)?;
+        let input = harness::mutate(u, seed)?;
+        check(origin, &input);
+        Ok(())
+    })
+}
 
 fn manifest_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

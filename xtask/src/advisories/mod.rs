@@ -150,7 +150,7 @@ impl Advisory {
     /// dotnet/dotnet repository last.
     pub fn commits_by_branch(&self) -> Vec<(&str, &FixCommit)> {
         let rank = |c: &FixCommit| match (c.repo.as_str(), c.branch.as_str()) {
-            (plan::COMBINED_REPO, _) => 3,
+            (crate::upstream::COMBINED_REPO, _) => 3,
             (_, "release/8.0") => 0,
             (_, "release/9.0") => 1,
             _ => 2,

@@ -11,9 +11,7 @@ use super::status::{Status, StatusReport};
 use super::{compare_versions, Advisory, Snapshot};
 use crate::config::Config;
 use crate::cve::CveId;
-
-/// The combined repository (the "VMR") fixes land in from .NET 10 on.
-pub const COMBINED_REPO: &str = "dotnet";
+use crate::upstream::COMBINED_REPO;
 
 /// One upstream commit to pick.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]

@@ -26,28 +26,24 @@ namespace System.Net.Mail
 }
 "#;
 
-/// The fork's 6.0.37: the CVE-2025-55248 fix needs a new public member (accepted), and a backport
-/// from release/8.0 carried an extra public overload along with it (not accepted).
-const CANDIDATE: &str = r#"// System.Net.Mail as the fork builds it for 6.0.37 (a stand-in with the same shape).
-[assembly: System.Reflection.AssemblyVersion("6.0.0.0")]
-
-namespace System.Net.Mail
-{
-    public class SmtpClient
-    {
-        public string Host { get; set; }
-        public bool EnableSsl { get; set; }
-
-        public void Send(string from, string recipients, string subject, string body) { }
-
+/// What the fork's 6.0.37 adds to [`BASELINE`]: the CVE-2025-55248 fix needs a new public member
+/// (accepted), and a backport from release/8.0 carried an extra public overload along with it
+/// (not accepted).
+const ADDED_MEMBERS: &str = r#"
         // Needed by the CVE-2025-55248 fix: callers can refuse to send without STARTTLS.
         public void RequireStartTls(bool required) { }
 
         // Came along with a backport from release/8.0: no fix needs it.
         public void Send(string from, string recipients, string subject, string body, int timeout) { }
-    }
-}
 "#;
+
+/// The fork's 6.0.37: [`BASELINE`] with [`ADDED_MEMBERS`] after its last member.
+fn candidate() -> String {
+    let last_member = "string body) { }\n";
+    BASELINE
+        .replace("as in 6.0.36", "as the fork builds it for 6.0.37")
+        .replace(last_member, &format!("{last_member}{ADDED_MEMBERS}"))
+}
 
 /// The difference apicompat.toml accepts, as the report names it.
 pub const ACCEPTED_ITEM: &str = "System.Net.Mail.SmtpClient.RequireStartTls(bool)";
@@ -74,7 +70,7 @@ pub fn demo(fork_root: &Path, out: &mut dyn Write) -> Result<()> {
     )?;
     let work = fork_root.join("apicompat-demo");
     let baseline = compile(&mcs, &work.join("6.0.36"), BASELINE)?;
-    let candidate = compile(&mcs, &work.join("6.0.37"), CANDIDATE)?;
+    let candidate = compile(&mcs, &work.join("6.0.37"), &candidate())?;
     let accepted_file = fork_root.join(suppressions::FILE_NAME);
     crate::atomic::write(&accepted_file, SUPPRESSIONS)?;
     eprintln!(

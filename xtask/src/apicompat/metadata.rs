@@ -328,116 +328,10 @@ impl<'a> Metadata<'a> {
         if u32_at(root, 0, "metadata signature")? != 0x424a_5342 {
             return malformed("the metadata root has no BSJB signature");
         }
-        let version_len = u32_at(root, 12, "metadata version length")? as usize;
-        let after_version = 16usize
-            .checked_add(version_len)
-            .ok_or_else(|| ReadError::Malformed("metadata version length overflows".into()))?;
-        let stream_count = u16_at(root, after_version + 2, "stream count")? as usize;
-        let mut at = after_version + 4;
-        let (mut strings, mut blobs, mut tables_stream) = (None, None, None);
-        for _ in 0..stream_count {
-            let offset = u32_at(root, at, "stream header")? as usize;
-            let size = u32_at(root, at + 4, "stream header")? as usize;
-            let name_start = at + 8;
-            let name_area = root.get(name_start..).unwrap_or_default();
-            let name_len = name_area
-                .iter()
-                .take(32)
-                .position(|&b| b == 0)
-                .ok_or_else(|| ReadError::Malformed("unterminated stream name".into()))?;
-            let name = &name_area[..name_len];
-            let data = slice(root, offset, size, "metadata stream")?;
-            match name {
-                b"#Strings" => strings = Some(data),
-                b"#Blob" => blobs = Some(data),
-                b"#~" => tables_stream = Some(data),
-                b"#-" => {
-                    return malformed(
-                        "uncompressed (#-) tables, written by edit-and-continue, are not supported",
-                    )
-                }
-                _ => {}
-            }
-            at = name_start + (name_len + 4) / 4 * 4;
-        }
+        let (strings, blobs, tables_stream) = streams(root)?;
         let stream = tables_stream.ok_or_else(|| ReadError::Malformed("no #~ stream".into()))?;
-        let heap_sizes = *stream
-            .get(6)
-            .ok_or_else(|| ReadError::Malformed("#~ header truncated".into()))?;
-        let valid = u64_at(stream, 8, "#~ header")?;
-        let mut rows = [0u32; 64];
-        let mut at = 24;
-        for (table, count) in rows.iter_mut().enumerate() {
-            if valid & (1u64 << table) != 0 {
-                if schema(table as u8).is_none() {
-                    return malformed(format!("unknown metadata table {table:#04x}"));
-                }
-                *count = u32_at(stream, at, "table row counts")?;
-                at += 4;
-            }
-        }
-        if heap_sizes & 0x40 != 0 {
-            at += 4;
-        }
-        for ptr in [0x03u8, 0x05, 0x07, 0x13, 0x16] {
-            if rows[ptr as usize] != 0 {
-                return malformed(format!(
-                    "indirection table {ptr:#04x} (edit-and-continue metadata) is not supported"
-                ));
-            }
-        }
-        let width = |big: bool| if big { 4 } else { 2 };
-        let str_w = width(heap_sizes & 0x01 != 0);
-        let guid_w = width(heap_sizes & 0x02 != 0);
-        let blob_w = width(heap_sizes & 0x04 != 0);
-        let index_w = |t: u8| width(rows[t as usize] >= 1 << 16);
-        let coded_w = |c: Coded| {
-            let (targets, bits) = c.targets();
-            let max = targets
-                .iter()
-                .flatten()
-                .map(|&t| rows[t as usize])
-                .max()
-                .unwrap_or(0);
-            width(max >= 1 << (16 - bits))
-        };
-        let mut tables = vec![TableLayout::default(); 64];
-        for (t, layout) in tables.iter_mut().enumerate() {
-            let Some(cols) = schema(t as u8) else {
-                continue;
-            };
-            let mut columns = Vec::with_capacity(cols.len());
-            let mut size = 0;
-            for col in cols {
-                let w = match *col {
-                    Col::U16 => 2,
-                    Col::U32 => 4,
-                    Col::Str => str_w,
-                    Col::Guid => guid_w,
-                    Col::Blob => blob_w,
-                    Col::Index(t) => index_w(t),
-                    Col::Coded(c) => coded_w(c),
-                };
-                columns.push((size, w));
-                size += w;
-            }
-            let total = (rows[t] as usize)
-                .checked_mul(size)
-                .filter(|&n| at.checked_add(n).is_some_and(|end| end <= stream.len()))
-                .ok_or_else(|| {
-                    ReadError::Malformed(format!(
-                        "table {t:#04x} has {} rows, more than the #~ stream holds",
-                        rows[t]
-                    ))
-                })?;
-            *layout = TableLayout {
-                rows: rows[t],
-                offset: at,
-                row_size: size,
-                columns,
-            };
-            at += total;
-        }
+        let (rows, heap_sizes, tables_offset) = row_counts(stream)?;
+        let tables = table_layouts(stream, &rows, heap_sizes, tables_offset)?;
         Ok(Metadata {
             strings: strings.unwrap_or_default(),
             blobs: blobs.unwrap_or_default(),
@@ -521,6 +415,139 @@ impl<'a> Metadata<'a> {
         }
         Ok((start, end))
     }
+}
+
+/// The metadata streams this reader uses: `#Strings`, `#Blob` and `#~` (each when present).
+type Streams<'a> = (Option<&'a [u8]>, Option<&'a [u8]>, Option<&'a [u8]>);
+
+/// Finds the streams in the metadata root's stream headers.
+fn streams(root: &[u8]) -> Result<Streams<'_>> {
+    let version_len = u32_at(root, 12, "metadata version length")? as usize;
+    let after_version = 16usize
+        .checked_add(version_len)
+        .ok_or_else(|| ReadError::Malformed("metadata version length overflows".into()))?;
+    let stream_count = u16_at(root, after_version + 2, "stream count")? as usize;
+    let mut at = after_version + 4;
+    let (mut strings, mut blobs, mut tables_stream) = (None, None, None);
+    for _ in 0..stream_count {
+        let offset = u32_at(root, at, "stream header")? as usize;
+        let size = u32_at(root, at + 4, "stream header")? as usize;
+        let name_start = at + 8;
+        let name_area = root.get(name_start..).unwrap_or_default();
+        let name_len = name_area
+            .iter()
+            .take(32)
+            .position(|&b| b == 0)
+            .ok_or_else(|| ReadError::Malformed("unterminated stream name".into()))?;
+        let name = &name_area[..name_len];
+        let data = slice(root, offset, size, "metadata stream")?;
+        match name {
+            b"#Strings" => strings = Some(data),
+            b"#Blob" => blobs = Some(data),
+            b"#~" => tables_stream = Some(data),
+            b"#-" => {
+                return malformed(
+                    "uncompressed (#-) tables, written by edit-and-continue, are not supported",
+                )
+            }
+            _ => {}
+        }
+        at = name_start + (name_len + 4) / 4 * 4;
+    }
+    Ok((strings, blobs, tables_stream))
+}
+
+/// The `#~` header: each table's row count, the heap size flags and where the tables start.
+fn row_counts(stream: &[u8]) -> Result<([u32; 64], u8, usize)> {
+    let heap_sizes = *stream
+        .get(6)
+        .ok_or_else(|| ReadError::Malformed("#~ header truncated".into()))?;
+    let valid = u64_at(stream, 8, "#~ header")?;
+    let mut rows = [0u32; 64];
+    let mut at = 24;
+    for (table, count) in rows.iter_mut().enumerate() {
+        if valid & (1u64 << table) != 0 {
+            if schema(table as u8).is_none() {
+                return malformed(format!("unknown metadata table {table:#04x}"));
+            }
+            *count = u32_at(stream, at, "table row counts")?;
+            at += 4;
+        }
+    }
+    if heap_sizes & 0x40 != 0 {
+        at += 4;
+    }
+    for ptr in [0x03u8, 0x05, 0x07, 0x13, 0x16] {
+        if rows[ptr as usize] != 0 {
+            return malformed(format!(
+                "indirection table {ptr:#04x} (edit-and-continue metadata) is not supported"
+            ));
+        }
+    }
+    Ok((rows, heap_sizes, at))
+}
+
+/// Each table's place and column layout in the `#~` stream, from `at` on: column widths follow
+/// the heap sizes and the row counts of the tables an index can point to.
+fn table_layouts(
+    stream: &[u8],
+    rows: &[u32; 64],
+    heap_sizes: u8,
+    mut at: usize,
+) -> Result<Vec<TableLayout>> {
+    let width = |big: bool| if big { 4 } else { 2 };
+    let str_w = width(heap_sizes & 0x01 != 0);
+    let guid_w = width(heap_sizes & 0x02 != 0);
+    let blob_w = width(heap_sizes & 0x04 != 0);
+    let index_w = |t: u8| width(rows[t as usize] >= 1 << 16);
+    let coded_w = |c: Coded| {
+        let (targets, bits) = c.targets();
+        let max = targets
+            .iter()
+            .flatten()
+            .map(|&t| rows[t as usize])
+            .max()
+            .unwrap_or(0);
+        width(max >= 1 << (16 - bits))
+    };
+    let mut tables = vec![TableLayout::default(); 64];
+    for (t, layout) in tables.iter_mut().enumerate() {
+        let Some(cols) = schema(t as u8) else {
+            continue;
+        };
+        let mut columns = Vec::with_capacity(cols.len());
+        let mut size = 0;
+        for col in cols {
+            let w = match *col {
+                Col::U16 => 2,
+                Col::U32 => 4,
+                Col::Str => str_w,
+                Col::Guid => guid_w,
+                Col::Blob => blob_w,
+                Col::Index(t) => index_w(t),
+                Col::Coded(c) => coded_w(c),
+            };
+            columns.push((size, w));
+            size += w;
+        }
+        let total = (rows[t] as usize)
+            .checked_mul(size)
+            .filter(|&n| at.checked_add(n).is_some_and(|end| end <= stream.len()))
+            .ok_or_else(|| {
+                ReadError::Malformed(format!(
+                    "table {t:#04x} has {} rows, more than the #~ stream holds",
+                    rows[t]
+                ))
+            })?;
+        *layout = TableLayout {
+            rows: rows[t],
+            offset: at,
+            row_size: size,
+            columns,
+        };
+        at += total;
+    }
+    Ok(tables)
 }
 
 /// Decodes a coded index value.

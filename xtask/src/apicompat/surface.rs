@@ -489,18 +489,7 @@ impl<'m, 'a> Reader<'m, 'a> {
             Some(b) => Some(self.type_name(b, &generics, 0)?),
             None => None,
         };
-        let mut interfaces = Vec::new();
-        for &i in self.interfaces.get(&t).into_iter().flatten() {
-            if let Some(iface) = md.coded(Table::InterfaceImpl, i, 1, Coded::TypeDefOrRef)? {
-                // An internal interface of this assembly is no part of the public surface.
-                let root = self.spec_root(iface)?;
-                if root.table == Table::TypeDef as u8 && !self.type_visible(root.row, 0)? {
-                    continue;
-                }
-                interfaces.push(self.type_name(iface, &generics, 0)?);
-            }
-        }
-        interfaces.sort();
+        let interfaces = self.public_interfaces(t, &generics)?;
         let is_enum = base.as_deref() == Some("System.Enum");
         let kind = if flags & INTERFACE != 0 {
             "interface"
@@ -531,43 +520,16 @@ impl<'m, 'a> Reader<'m, 'a> {
             Some(b) => vec![b.to_string()],
         };
         bases.extend(interfaces);
-        let mut members = BTreeMap::new();
-        let (fields_start, fields_end) = md.list(Table::TypeDef, t, 4, Table::Field)?;
-        for f in fields_start..fields_end {
-            if let Some((key, member)) = self.field(f, &name, is_enum, &generics)? {
-                members.insert(key, member);
-            }
-        }
+        let members = self.members(t, &name, is_enum, &generics)?;
         if is_enum {
             // The underlying type is the instance field `value__`.
+            let (fields_start, fields_end) = md.list(Table::TypeDef, t, 4, Table::Field)?;
             for f in fields_start..fields_end {
                 if md.cell(Table::Field, f, 0)? as u16 & STATIC == 0 {
                     let sig = md.blob(Table::Field, f, 2)?;
                     let mut blob = Blob::new(sig);
                     blob.byte()?;
                     bases = vec![self.sig_type(&mut blob, &generics, 0)?];
-                }
-            }
-        }
-        let (methods_start, methods_end) = md.list(Table::TypeDef, t, 5, Table::MethodDef)?;
-        for m in methods_start..methods_end {
-            if let Some((key, member)) = self.method(m, &name, &generics)? {
-                members.insert(key, member);
-            }
-        }
-        for &p in self.property_maps.get(&t).into_iter().flatten() {
-            let (start, end) = md.list(Table::PropertyMap, p, 1, Table::Property)?;
-            for prop in start..end {
-                if let Some((key, member)) = self.property(prop, &name, &generics)? {
-                    members.insert(key, member);
-                }
-            }
-        }
-        for &e in self.event_maps.get(&t).into_iter().flatten() {
-            let (start, end) = md.list(Table::EventMap, e, 1, Table::Event)?;
-            for event in start..end {
-                if let Some((key, member)) = self.event(event, &name, &generics)? {
-                    members.insert(key, member);
                 }
             }
         }
@@ -585,6 +547,66 @@ impl<'m, 'a> Reader<'m, 'a> {
             forwarded: false,
             members,
         })
+    }
+
+    /// The interfaces type `t` implements, but for internal ones of this assembly, sorted.
+    fn public_interfaces(&self, t: u32, generics: &Generics) -> Result<Vec<String>> {
+        let md = self.md;
+        let mut interfaces = Vec::new();
+        for &i in self.interfaces.get(&t).into_iter().flatten() {
+            if let Some(iface) = md.coded(Table::InterfaceImpl, i, 1, Coded::TypeDefOrRef)? {
+                // An internal interface of this assembly is no part of the public surface.
+                let root = self.spec_root(iface)?;
+                if root.table == Table::TypeDef as u8 && !self.type_visible(root.row, 0)? {
+                    continue;
+                }
+                interfaces.push(self.type_name(iface, generics, 0)?);
+            }
+        }
+        interfaces.sort();
+        interfaces.sort();
+        Ok(interfaces)
+    }
+
+    /// The public surface of type `t`'s fields, methods, properties and events, by identity.
+    fn members(
+        &self,
+        t: u32,
+        name: &str,
+        is_enum: bool,
+        generics: &Generics,
+    ) -> Result<BTreeMap<String, Member>> {
+        let md = self.md;
+        let mut members = BTreeMap::new();
+        let (fields_start, fields_end) = md.list(Table::TypeDef, t, 4, Table::Field)?;
+        for f in fields_start..fields_end {
+            if let Some((key, member)) = self.field(f, name, is_enum, generics)? {
+                members.insert(key, member);
+            }
+        }
+        let (methods_start, methods_end) = md.list(Table::TypeDef, t, 5, Table::MethodDef)?;
+        for m in methods_start..methods_end {
+            if let Some((key, member)) = self.method(m, name, generics)? {
+                members.insert(key, member);
+            }
+        }
+        for &p in self.property_maps.get(&t).into_iter().flatten() {
+            let (start, end) = md.list(Table::PropertyMap, p, 1, Table::Property)?;
+            for prop in start..end {
+                if let Some((key, member)) = self.property(prop, name, generics)? {
+                    members.insert(key, member);
+                }
+            }
+        }
+        for &e in self.event_maps.get(&t).into_iter().flatten() {
+            let (start, end) = md.list(Table::EventMap, e, 1, Table::Event)?;
+            for event in start..end {
+                if let Some((key, member)) = self.event(event, name, generics)? {
+                    members.insert(key, member);
+                }
+            }
+        }
+        Ok(members)
     }
 
     /// The TypeDef or TypeRef a reference names (the generic type of an instantiation).

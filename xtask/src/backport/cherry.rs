@@ -15,6 +15,7 @@ use super::changes;
 use super::equivalence::{Evidence, ForkHistory, UNRELATED_SCAN_LIMIT};
 use super::pick::ReducedFix;
 use super::remap::PathMap;
+use crate::console::{paint, Style};
 
 /// One upstream commit the fork branch does not have as an ancestor.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -33,6 +34,37 @@ pub struct CherryEntry {
 #[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct CherryReport {
     pub entries: Vec<CherryEntry>,
+}
+
+impl CherryReport {
+    /// Like `git cherry -v`: `- <commit> <subject> (<why> <fork commit>)` for a commit the fork
+    /// already carries, `+ <commit> <subject>` for one it does not.
+    pub fn human(&self) -> String {
+        let mut out = String::new();
+        for e in &self.entries {
+            match (&e.evidence, &e.equivalent) {
+                (Some(evidence), Some(fork_commit)) => out.push_str(&format!(
+                    "- {} {} {}\n",
+                    e.commit,
+                    paint(&e.subject, Style::Dim),
+                    paint(
+                        &format!("({} {})", evidence_label(evidence), &fork_commit[..10]),
+                        Style::Dim
+                    )
+                )),
+                _ => out.push_str(&format!("+ {} {}\n", e.commit, e.subject)),
+            }
+        }
+        out
+    }
+}
+
+fn evidence_label(e: &Evidence) -> &'static str {
+    match e {
+        Evidence::Trailer => "cherry-picked as",
+        Evidence::PatchId => "same patch-id as",
+        Evidence::Ancestor | Evidence::Empty => "already in",
+    }
 }
 
 /// The commits reachable from `upstream` but not from `onto` (merges left out), oldest first,

@@ -77,7 +77,7 @@ pub fn ensure_fix_fits_fork(
     let how = if names.is_empty() {
         // The combined repository holds every other one under src/<repo>/, so without a
         // config saying otherwise its fixes may fit any fork.
-        if prefix == crate::init::COMBINED_REPO {
+        if prefix == crate::upstream::COMBINED_REPO {
             return Ok(());
         }
         names = remote_repository_names(fork);
@@ -117,7 +117,7 @@ fn remote_repository_names(fork: &std::path::Path) -> Vec<String> {
         let name = last.strip_suffix(".git").unwrap_or(last);
         // Only Microsoft's repository names say which repository a clone is; a remote called
         // `upstream.git` or `fork` says nothing.
-        let known = crate::init::known_repo_names().contains(&name);
+        let known = crate::upstream::known_repo_names().contains(&name);
         if known && !names.iter().any(|n| n == name) {
             names.push(name.to_string());
         }

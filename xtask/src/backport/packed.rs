@@ -119,7 +119,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         Repository::init_bare(dir.path()).unwrap();
         // `open` bounds the pack windows to a few MiB; the file is larger. (The bench's generated
-        // repositories, in tests/bench.rs, are the packs that need `with_whole_pack_windows`.)
+        // repositories, in tests/it/bench.rs, are the packs that need `with_whole_pack_windows`.)
         let repo = crate::repo::open(dir.path()).unwrap();
         let mut state = 0x2545_f491_4f6c_dd1d_u64;
         let noise: Vec<u8> = (0..6 << 20)

@@ -12,6 +12,58 @@ use super::{ConflictedPath, Evidence, Prerequisite};
 use crate::console::{paint, Style};
 use crate::table::{Column, Table};
 
+/// What happened to the branch on the remote.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Push {
+    /// The branch did not exist and was created.
+    Created,
+    /// The branch moved forward (or replaced this tool's own earlier push).
+    Updated,
+    /// The branch already held exactly this result.
+    Unchanged,
+    /// The branch has commits this tool did not push; it was left alone, and so was the PR.
+    KeptOthersWork,
+}
+
+/// The published pull request (part of `backport --json` as `pull_request`).
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+pub struct Published {
+    pub repository: String,
+    pub branch: String,
+    pub number: u64,
+    pub url: String,
+    /// True when this run opened it (false: an open one was updated).
+    pub created: bool,
+    pub draft: bool,
+    /// The commit the branch should hold.
+    pub head: String,
+    pub push: Push,
+}
+
+impl Published {
+    /// One line saying what happened to the pull request, for the terminal and step summaries.
+    pub fn summary_line(&self) -> String {
+        let what = match (self.push, self.created) {
+            (Push::KeptOthersWork, _) => {
+                return format!(
+                "pull request #{} ({}) left as it is: branch {} has commits net6-els did not push",
+                self.number, self.url, self.branch
+            )
+            }
+            (_, true) => "opened",
+            (_, false) => "updated",
+        };
+        format!(
+            "{what} {}pull request #{} {} (branch {})",
+            if self.draft { "draft " } else { "" },
+            self.number,
+            self.url,
+            self.branch
+        )
+    }
+}
+
 /// What happened to one fix.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
@@ -87,7 +139,7 @@ pub struct Document<'a> {
     pub report: &'a Report,
     /// With `--open-pr`: the pull request, or null when every fix was already on the branch.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub pull_request: Option<Option<&'a crate::github::backport_pr::Published>>,
+    pub pull_request: Option<Option<&'a Published>>,
     /// The patch queue the result was recorded in.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub queue: Option<QueueRecord>,

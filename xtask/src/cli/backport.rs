@@ -4,12 +4,13 @@ use anyhow::{bail, Context as _, Result};
 
 use super::{Context, Outcome};
 use crate::backport::report::short;
+use crate::backport::report::{Published, Push};
 use crate::backport::{self, Report, Request};
 use crate::config::{Config, RepoConfig};
 use crate::console::{self, Annotation};
 use crate::cve::CveId;
 use crate::error::ResultExt as _;
-use crate::github::{self, backport_pr, backport_pr::Published, pull_fix, pull_fix::FixArg};
+use crate::github::{self, backport_pr, pull_fix, pull_fix::FixArg};
 use crate::patches;
 
 /// Bring upstream fix commits onto the fork branch.
@@ -363,7 +364,7 @@ fn render(
         }
     }
     if let Some(Some(p)) = &published {
-        if p.push == backport_pr::Push::KeptOthersWork {
+        if p.push == Push::KeptOthersWork {
             console::annotate(Annotation::Warning, None, None, &p.summary_line());
         }
         console::step_summary(&format!("{}\n", p.summary_line()))?;

@@ -2,7 +2,7 @@ use anyhow::Result;
 
 use super::{Context, Outcome};
 use crate::console::{paint, paint_err, Style};
-use crate::official_build::{build, Arch, Options, Os};
+use crate::official_build::{build, Arch, Options, Os, RepoBuild};
 
 /// Build the fork's runtime and ASP.NET Core (on Windows also winforms, wpf and windowsdesktop,
 /// the Windows Desktop runtime) for one OS and architecture, then collect the
@@ -70,52 +70,7 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
         );
     }
     for b in &report.repos {
-        println!("{} [{}]", paint(&b.repo, Style::Bold), b.status);
-        // The lines a user pastes into that OS's shell: cmd.exe for Windows builds.
-        if report.rid.starts_with("win") {
-            println!("  cd /d {}", b.dir.display());
-            for (k, v) in &b.env {
-                println!("  set {k}={v}");
-            }
-        } else {
-            println!("  cd {}", b.dir.display());
-            for (k, v) in &b.env {
-                println!("  {k}={v}");
-            }
-        }
-        println!("  {}", b.command.join(" "));
-        if !b.feeds.removed.is_empty() {
-            let added = b
-                .feeds
-                .added
-                .as_deref()
-                .map(|f| format!("; added {f}"))
-                .unwrap_or_default();
-            println!(
-                "  NuGet.config: removed internal feeds {}{added}",
-                b.feeds.removed.join(", ")
-            );
-        }
-        if b.status != "planned" {
-            println!("  log: {} ({:.1}s)", b.log.display(), b.elapsed_secs);
-        }
-        if b.status == "failed" {
-            let msg = format!(
-                "the {} build failed; last error lines of {}:",
-                b.repo,
-                b.log.display()
-            );
-            eprintln!("{} {msg}", paint_err("error:", Style::Bad));
-            for line in &b.error_tail {
-                eprintln!("  {line}");
-            }
-            crate::console::annotate(
-                crate::console::Annotation::Error,
-                None,
-                None,
-                &format!("{msg}\n{}", b.error_tail.join("\n")),
-            );
-        }
+        print_repo(b, report.rid.starts_with("win"));
     }
     for missing in &report.missing_artifacts {
         eprintln!(
@@ -138,4 +93,55 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
             .join("\n")
     ))?;
     Ok(outcome)
+}
+
+/// One repository's build: the command lines to paste into that OS's shell (cmd.exe for
+/// `windows`), its feeds and log; a failure's last error lines go to stderr and the CI log.
+fn print_repo(b: &RepoBuild, windows: bool) {
+    println!("{} [{}]", paint(&b.repo, Style::Bold), b.status);
+    // The lines a user pastes into that OS's shell: cmd.exe for Windows builds.
+    if windows {
+        println!("  cd /d {}", b.dir.display());
+        for (k, v) in &b.env {
+            println!("  set {k}={v}");
+        }
+    } else {
+        println!("  cd {}", b.dir.display());
+        for (k, v) in &b.env {
+            println!("  {k}={v}");
+        }
+    }
+    println!("  {}", b.command.join(" "));
+    if !b.feeds.removed.is_empty() {
+        let added = b
+            .feeds
+            .added
+            .as_deref()
+            .map(|f| format!("; added {f}"))
+            .unwrap_or_default();
+        println!(
+            "  NuGet.config: removed internal feeds {}{added}",
+            b.feeds.removed.join(", ")
+        );
+    }
+    if b.status != "planned" {
+        println!("  log: {} ({:.1}s)", b.log.display(), b.elapsed_secs);
+    }
+    if b.status == "failed" {
+        let msg = format!(
+            "the {} build failed; last error lines of {}:",
+            b.repo,
+            b.log.display()
+        );
+        eprintln!("{} {msg}", paint_err("error:", Style::Bad));
+        for line in &b.error_tail {
+            eprintln!("  {line}");
+        }
+        crate::console::annotate(
+            crate::console::Annotation::Error,
+            None,
+            None,
+            &format!("{msg}\n{}", b.error_tail.join("\n")),
+        );
+    }
 }

@@ -5,7 +5,6 @@ use anyhow::{bail, Context as _, Result};
 use super::{Context, Outcome};
 use crate::backport::{self, PathMap};
 use crate::config::RepoConfig;
-use crate::console::{paint, Style};
 
 /// Which upstream commits the fork branch already has, like `git cherry`.
 ///
@@ -76,36 +75,11 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
     let (onto, upstream) = (rev(&args.onto)?, rev(&args.upstream)?);
     let map = PathMap::new(repo_config.map(|r| r.remaps.as_slice()).unwrap_or_default());
     let entries = backport::cherry(&repo, onto, upstream, &map)?;
+    let report = backport::CherryReport { entries };
     if args.json {
-        println!(
-            "{}",
-            crate::schemas::to_json(&crate::backport::CherryReport { entries })?
-        );
-        return Ok(Outcome::Success);
+        println!("{}", crate::schemas::to_json(&report)?);
+    } else {
+        print!("{}", report.human());
     }
-    let mut out = String::new();
-    for e in &entries {
-        match (&e.evidence, &e.equivalent) {
-            (Some(evidence), Some(fork_commit)) => out.push_str(&format!(
-                "- {} {} {}\n",
-                e.commit,
-                paint(&e.subject, Style::Dim),
-                paint(
-                    &format!("({} {})", evidence_label(evidence), &fork_commit[..10]),
-                    Style::Dim
-                )
-            )),
-            _ => out.push_str(&format!("+ {} {}\n", e.commit, e.subject)),
-        }
-    }
-    print!("{out}");
     Ok(Outcome::Success)
-}
-
-fn evidence_label(e: &backport::Evidence) -> &'static str {
-    match e {
-        backport::Evidence::Trailer => "cherry-picked as",
-        backport::Evidence::PatchId => "same patch-id as",
-        backport::Evidence::Ancestor | backport::Evidence::Empty => "already in",
-    }
 }

@@ -35,26 +35,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
-    let temp;
-    let root = match &args.dir {
-        Some(dir) => {
-            let dir = ctx.cwd().join(dir);
-            if dir.exists() && std::fs::read_dir(&dir)?.next().is_some() {
-                bail!(
-                    "{} is not empty; give --dir a new or empty directory",
-                    dir.display()
-                );
-            }
-            dir
-        }
-        None => {
-            temp = tempfile::Builder::new().prefix("els-demo-").tempdir()?;
-            match args.keep {
-                true => temp.keep(),
-                false => temp.path().to_path_buf(),
-            }
-        }
-    };
+    // Removed at the end of the run unless kept.
+    let (root, _temp) = sandbox_dir(&args, ctx)?;
     heading(&format!("Building a sandbox in {}", root.display()));
     let toolkit = toolkit_root();
     let sb = sandbox::build(&root, &toolkit)?;
@@ -71,6 +53,47 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
         root.join(crate::config::FILE_NAME).display()
     );
 
+    advisories_backport_and_queue_stages(&root, &sb)?;
+    let compat_ran = release_stages(&root, &toolkit)?;
+
+    let summary = match compat_ran {
+        true => "The demo ran every stage for real. The compat FAIL rows and apicompat's exit 1 above are the differences those stages exist to find.",
+        false => "The demo ran every other stage for real; the compatibility stage did NOT run (the test runtimes are not installed, see above).",
+    };
+    println!("{}", paint(summary, Style::Good));
+    if args.keep || args.dir.is_some() {
+        println!(
+            "The sandbox stays in {}: try `cd {} && cargo xtask backport --help`.",
+            root.display(),
+            root.display()
+        );
+    }
+    Ok(Outcome::Success)
+}
+
+/// The sandbox's directory: `--dir` (new or empty), or a new temporary directory, returned too
+/// so that it lives as long as the run when it is not kept.
+fn sandbox_dir(args: &Args, ctx: &Context) -> Result<(PathBuf, Option<tempfile::TempDir>)> {
+    if let Some(dir) = &args.dir {
+        let dir = ctx.cwd().join(dir);
+        if dir.exists() && std::fs::read_dir(&dir)?.next().is_some() {
+            bail!(
+                "{} is not empty; give --dir a new or empty directory",
+                dir.display()
+            );
+        }
+        return Ok((dir, None));
+    }
+    let temp = tempfile::Builder::new().prefix("els-demo-").tempdir()?;
+    Ok(match args.keep {
+        true => (temp.keep(), None),
+        false => (temp.path().to_path_buf(), Some(temp)),
+    })
+}
+
+/// Patch Tuesday in the sandbox: the advisories, the plan, the backports (clean, already
+/// applied, a conflict aborted, then resolved and continued), the queue's round trip and VEX.
+fn advisories_backport_and_queue_stages(root: &Path, sb: &sandbox::Sandbox) -> Result<()> {
     let clean = sandbox::cve_json_key("runtime", sb.clean_fix);
     let already = sandbox::cve_json_key("runtime", sb.already_applied_fix);
     let conflict = sandbox::cve_json_key("runtime", sb.versions_conflict_fix);
@@ -80,7 +103,7 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
         sandbox::VERSIONS_CONFLICT_CVE,
     );
     use Outcome::{Failure, Success};
-    let run = |title: &str, argv: &[&str], expected: Outcome| command(&root, title, argv, expected);
+    let run = |title: &str, argv: &[&str], expected: Outcome| command(root, title, argv, expected);
 
     let config = crate::config::Config::load(&root.join(crate::config::FILE_NAME))?;
     heading("Patch Tuesday: every .NET CVE since 6.0's end of support, and ours");
@@ -154,8 +177,15 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
         Success,
     )?;
 
+    Ok(())
+}
+
+/// The stages after the backports: compat, apicompat, bump → build → release → sign → verify,
+/// the NuGet feed, the Windows build and MSIs, and the Linux package repositories. Returns
+/// whether the compat stage ran (it needs the test runtimes).
+fn release_stages(root: &Path, toolkit: &Path) -> Result<bool> {
     heading("Compatibility: the legacy app corpus on two real runtimes");
-    let compat_ran = crate::compat::demo::demo(&toolkit, &mut std::io::stdout())?;
+    let compat_ran = crate::compat::demo::demo(toolkit, &mut std::io::stdout())?;
     println!();
     heading("Servicing adds no public API: one difference accepted in apicompat.toml, one not");
     crate::apicompat::demo::demo(&root.join("release-stage"), &mut std::io::stdout())?;
@@ -175,19 +205,19 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
     let feed = crate::nuget_feed::demo::run_stage(
         &root.join("release-stage"),
         &release.release_dir,
-        &toolkit,
+        toolkit,
     )?;
     println!("{}\n", feed.join("\n"));
     command(
         &root.join("release-stage"),
         "Windows (in release-stage/, whose els.toml adds the desktop forks winforms, wpf, windowsdesktop): the build's cmd.exe lines",
         &["build", "--os", "windows", "--dry-run"],
-        Success,
+        Outcome::Success,
     )?;
     heading("Windows: a release with the win-x64 archives (shaped from real Windows runtime files) in msi-stage/");
     let msi_stage = root.join("msi-stage");
     let windows_release = crate::package::demo::windows_release(
-        &crate::compat::testenv::cache_dir(&crate::compat::testenv::target_dir(&toolkit)),
+        &crate::compat::testenv::cache_dir(&crate::compat::testenv::target_dir(toolkit)),
         &msi_stage,
         &crate::version::today_iso(),
     )?;
@@ -203,31 +233,15 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
             "--formats",
             "msi",
         ],
-        Success,
+        Outcome::Success,
     )?;
     heading("What the MSIs install and register, read back with msitools");
     crate::package::demo::show_msis(&windows_release, &mut std::io::stdout())?;
     println!();
     heading("Linux packages → signed APT/DNF repositories: package → publish lab → promote to stable → verify");
-    crate::package::demo::demo(
-        &toolkit,
-        &root.join("package-stage"),
-        &mut std::io::stdout(),
-    )?;
+    crate::repository::demo::demo(toolkit, &root.join("package-stage"), &mut std::io::stdout())?;
 
-    let summary = match compat_ran {
-        true => "The demo ran every stage for real. The compat FAIL rows and apicompat's exit 1 above are the differences those stages exist to find.",
-        false => "The demo ran every other stage for real; the compatibility stage did NOT run (the test runtimes are not installed, see above).",
-    };
-    println!("{}", paint(summary, Style::Good));
-    if args.keep || args.dir.is_some() {
-        println!(
-            "The sandbox stays in {}: try `cd {} && cargo xtask backport --help`.",
-            root.display(),
-            root.display()
-        );
-    }
-    Ok(Outcome::Success)
+    Ok(compat_ran)
 }
 
 /// This repository: the demo copies its advisory snapshot and runs its app corpus.

@@ -4,7 +4,6 @@ use anyhow::Result;
 
 use super::{Context, Outcome};
 use crate::channel::Channel;
-use crate::console::{paint, Style};
 use crate::nuget_feed::{self, Feed};
 
 /// Publish a release's nupkgs as a static NuGet V3 feed (lab, then stable by promotion), check a
@@ -154,20 +153,12 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
             let feed = locate(channel, location)?;
             let releases: Vec<PathBuf> = release.into_iter().map(|r| ctx.cwd().join(r)).collect();
             let report = nuget_feed::verify::verify(&feed, &releases)?;
-            if json {
-                println!("{}", crate::schemas::to_json(&report)?);
-                return Ok(Outcome::of_problems(&report.problems));
-            }
-            let outcome = super::print_problems(&report.problems);
-            if outcome == Outcome::Success {
-                println!(
-                    "{} {} packages, {} consistent",
-                    paint("ok", Style::Good),
-                    report.packages,
-                    report.index_url
-                );
-            }
-            Ok(outcome)
+            super::print_verification(&report, &report.problems, json, || {
+                format!(
+                    "{} packages, {} consistent",
+                    report.packages, report.index_url
+                )
+            })
         }
     }
 }
@@ -175,19 +166,8 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
 fn print_report(report: &nuget_feed::Report, json: bool) -> Result<Outcome> {
     if json {
         println!("{}", crate::schemas::to_json(report)?);
-        return Ok(Outcome::Success);
+    } else {
+        print!("{}", report.human());
     }
-    println!(
-        "{} feed {}: {} added, {} already there, {} packages in all",
-        report.channel,
-        report.index_url,
-        report.added.len(),
-        report.unchanged.len(),
-        report.packages
-    );
-    for a in &report.added {
-        println!("  + {a}");
-    }
-    println!("  files: {}", report.feed.display());
     Ok(Outcome::Success)
 }

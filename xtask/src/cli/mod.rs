@@ -102,6 +102,29 @@ fn print_problems(problems: &[String]) -> Outcome {
     Outcome::of_problems(problems)
 }
 
+/// Prints a verification's result: its JSON document, or each problem (FAIL, and a CI annotation)
+/// and, when there is none, `ok` and `summary`. Exit 1 on a problem.
+fn print_verification<T: crate::schemas::JsonOutput>(
+    report: &T,
+    problems: &[String],
+    json: bool,
+    summary: impl FnOnce() -> String,
+) -> Result<Outcome> {
+    if json {
+        println!("{}", crate::schemas::to_json(report)?);
+        return Ok(Outcome::of_problems(problems));
+    }
+    let outcome = print_problems(problems);
+    if outcome == Outcome::Success {
+        println!(
+            "{} {}",
+            crate::console::paint("ok", crate::console::Style::Good),
+            summary()
+        );
+    }
+    Ok(outcome)
+}
+
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<Outcome> {
     crate::console::set_color(cli.color);

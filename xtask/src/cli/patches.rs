@@ -5,7 +5,7 @@ use anyhow::{bail, Context as _, Result};
 use super::{Context, Outcome};
 use crate::config::Config;
 use crate::console::{self, paint, Annotation, Style};
-use crate::patches::{self, Against, Change, ExportOptions, RepoExport};
+use crate::patches::{self, Against, ExportOptions, RepoExport};
 
 /// Keep the patch queue (runtime-patches/): base tag + series = fork branch.
 ///
@@ -175,7 +175,7 @@ fn export(config: &Config, only: &[String], opts: ExportOptions, json: bool) -> 
         );
     } else {
         for r in &reports {
-            print_export(r, opts.dry_run);
+            print!("{}", r.human(opts.dry_run));
         }
     }
     let stale = opts.dry_run && reports.iter().any(RepoExport::changed);
@@ -184,43 +184,6 @@ fn export(config: &Config, only: &[String], opts: ExportOptions, json: bool) -> 
     } else {
         Outcome::Success
     })
-}
-
-fn print_export(r: &RepoExport, dry_run: bool) {
-    let count = |c: Change| r.patches.iter().filter(|p| p.change == c).count();
-    let verb = match (dry_run, r.written) {
-        (true, _) => "would write",
-        (false, true) => "wrote",
-        (false, false) => "unchanged:",
-    };
-    println!(
-        "{}: {verb} {} patch(es) in {} ({} added, {} updated, {} unchanged, {} removed)",
-        paint(&r.repo, Style::Bold),
-        r.patches.len(),
-        r.dir.display(),
-        count(Change::Added),
-        count(Change::Updated),
-        count(Change::Unchanged),
-        r.removed.len()
-    );
-    for p in r.patches.iter().filter(|p| p.change != Change::Unchanged) {
-        let change = match p.change {
-            Change::Added => paint("added  ", Style::Good),
-            _ => paint("updated", Style::Warn),
-        };
-        let origin = if p.origin == "backport" && !p.deviating_paths.is_empty() {
-            format!(
-                "backport (differs from upstream in {})",
-                p.deviating_paths.join(", ")
-            )
-        } else {
-            p.origin.clone()
-        };
-        println!("  {change} {}  {}", p.file, paint(&origin, Style::Dim));
-    }
-    for f in &r.removed {
-        println!("  {} {f}", paint("removed", Style::Bad));
-    }
 }
 
 fn apply(config: &Config, a: ApplyArgs) -> Result<Outcome> {

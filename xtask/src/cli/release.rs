@@ -135,20 +135,13 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
                 }
             };
             let report = crate::release::verify::verify(&dir, &key)?;
-            if json {
-                println!("{}", crate::schemas::to_json(&report)?);
-                return Ok(Outcome::of_problems(&report.problems));
-            }
-            let outcome = super::print_problems(&report.problems);
-            if outcome == Outcome::Success {
-                println!(
-                    "{} {} files, signed by {}",
-                    paint("ok", Style::Good),
+            super::print_verification(&report, &report.problems, json, || {
+                format!(
+                    "{} files, signed by {}",
                     report.checked,
                     report.signer.as_deref().unwrap_or("?")
-                );
-            }
-            Ok(outcome)
+                )
+            })
         }
     }
 }

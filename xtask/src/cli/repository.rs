@@ -4,7 +4,6 @@ use anyhow::{Context as _, Result};
 
 use super::{Context, Outcome};
 use crate::channel::Channel;
-use crate::console::{paint, Style};
 use crate::release::sign::Signer;
 use crate::repository::{self, PublishOptions, Tree};
 use crate::version::Version;
@@ -31,6 +30,30 @@ pub struct TreeArgs {
     pub json: bool,
 }
 
+/// Flags of the commands that change a channel: `publish` and `promote`.
+#[derive(Debug, clap::Args)]
+pub struct Publication {
+    /// The release directory, whose packages are published and where the channel is recorded
+    /// (default: <artifacts-dir>/release/<version>).
+    #[arg(long, value_name = "DIR")]
+    pub release: Option<PathBuf>,
+    /// The date recorded in the release's channels.json (default: today).
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub date: Option<String>,
+    #[command(flatten)]
+    pub tree: TreeArgs,
+}
+
+impl Publication {
+    fn options(&self) -> PublishOptions {
+        PublishOptions {
+            release: self.release.clone(),
+            repo_dir: self.tree.repo_dir.clone(),
+            date: self.date.clone(),
+        }
+    }
+}
+
 #[derive(Debug, clap::Subcommand)]
 pub enum Action {
     /// Add a release's .deb and .rpm files to a channel and sign its metadata with the release key.
@@ -41,14 +64,8 @@ pub enum Action {
         /// The channel: lab or stable.
         #[arg(long)]
         channel: Channel,
-        /// The release directory (default: <artifacts-dir>/release/<current version>).
-        #[arg(long, value_name = "DIR")]
-        release: Option<PathBuf>,
-        /// The date recorded in the release's channels.json (default: today).
-        #[arg(long, value_name = "YYYY-MM-DD")]
-        date: Option<String>,
         #[command(flatten)]
-        tree: TreeArgs,
+        publication: Publication,
     },
     /// Put the exact package files of a release that are in one channel into another.
     ///
@@ -60,14 +77,8 @@ pub enum Action {
         from: Channel,
         #[arg(long, default_value = "stable")]
         to: Channel,
-        /// The release directory, where the promotion is recorded (default: <artifacts-dir>/release/<version>).
-        #[arg(long, value_name = "DIR")]
-        release: Option<PathBuf>,
-        /// The date recorded in the release's channels.json (default: today).
-        #[arg(long, value_name = "YYYY-MM-DD")]
-        date: Option<String>,
         #[command(flatten)]
-        tree: TreeArgs,
+        publication: Publication,
     },
     /// Check every signature, every hash in the metadata and every listed package; exit 1 on a problem.
     ///
@@ -90,35 +101,22 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
     match args.action {
         Action::Publish {
             channel,
-            release,
-            date,
-            tree,
+            publication,
         } => {
-            let options = PublishOptions {
-                release,
-                repo_dir: tree.repo_dir,
-                date,
-            };
             let signer = signer(&config)?;
-            let report = repository::publish(&config, channel, &options, &signer)?;
-            print_report(&report, tree.json)
+            let report = repository::publish(&config, channel, &publication.options(), &signer)?;
+            print_report(&report, publication.tree.json)
         }
         Action::Promote {
             version,
             from,
             to,
-            release,
-            date,
-            tree,
+            publication,
         } => {
-            let options = PublishOptions {
-                release,
-                repo_dir: tree.repo_dir,
-                date,
-            };
             let signer = signer(&config)?;
+            let options = publication.options();
             let report = repository::promote(&config, version, from, to, &options, &signer)?;
-            print_report(&report, tree.json)
+            print_report(&report, publication.tree.json)
         }
         Action::Verify { channel, key, tree } => {
             let t = Tree::new(&config, tree.repo_dir.as_deref())?;
@@ -127,29 +125,14 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
                 None => Channel::ALL.to_vec(),
             };
             let report = repository::verify::verify(&t, &channels, key.as_deref())?;
-            let outcome = if report.problems.is_empty() {
-                Outcome::Success
-            } else {
-                Outcome::Failure
-            };
-            if tree.json {
-                println!("{}", crate::schemas::to_json(&report)?);
-                return Ok(outcome);
-            }
-            for p in &report.problems {
-                println!("{} {p}", paint("FAIL", Style::Bad));
-                crate::console::annotate(crate::console::Annotation::Error, None, None, p);
-            }
-            if report.problems.is_empty() {
+            super::print_verification(&report, &report.problems, tree.json, || {
                 let names: Vec<&str> = report.channels.iter().map(|c| c.as_str()).collect();
-                println!(
-                    "{} {}: {} package files and every signature check out",
-                    paint("ok", Style::Good),
+                format!(
+                    "{}: {} package files and every signature check out",
                     names.join(", "),
                     report.packages
-                );
-            }
-            Ok(outcome)
+                )
+            })
         }
     }
 }
@@ -163,29 +146,8 @@ fn signer(config: &crate::config::Config) -> Result<Signer> {
 fn print_report(report: &repository::Report, json: bool) -> Result<Outcome> {
     if json {
         println!("{}", crate::schemas::to_json(report)?);
-        return Ok(Outcome::Success);
+    } else {
+        print!("{}", report.human());
     }
-    let new = report
-        .apt
-        .iter()
-        .chain(&report.rpm)
-        .filter(|a| a.new)
-        .count();
-    println!(
-        "{} {} in {}: {} .deb, {} .rpm ({new} new files), signed by {}",
-        report.version,
-        report.channel,
-        report.repo_dir.display(),
-        report.apt.len(),
-        report.rpm.len(),
-        report.signer
-    );
-    println!("  APT:  {}", report.apt_source);
-    println!("  DNF:  {}", report.dnf_repo_file.display());
-    println!("  key:  {}", report.public_key.display());
-    println!(
-        "  recorded in channels.json: {} on {}",
-        report.channel, report.date
-    );
     Ok(Outcome::Success)
 }

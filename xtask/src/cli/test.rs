@@ -22,7 +22,7 @@ const ZIZMOR_PACKAGE: &str = "zizmor==1.32.0";
 ///
 /// Example: cargo xtask test
 ///
-/// Example: cargo xtask test -- --test backport
+/// Example: cargo xtask test -- --test it backport::
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 #[command(after_long_help = super::exit::gate("every test passed", "a test failed (or the suite did not build)"))]

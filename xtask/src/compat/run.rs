@@ -130,21 +130,7 @@ pub fn run_app(app: &App, runtime: &Runtime, ctx: &RunContext) -> Result<RunOutp
         Some(_) => Some(web::free_port()?),
         None => None,
     };
-    let mut env = isolation_env(run_dir.path(), runtime);
-    env.extend(ctx.extra_env.iter().cloned());
-    env.extend(app.manifest.env.clone());
-    if let (Some(web), Some(port)) = (&app.manifest.web, port) {
-        env.insert(web.port_env.clone(), port.to_string());
-    }
-    let args: Vec<String> = app
-        .manifest
-        .args
-        .iter()
-        .map(|a| match port {
-            Some(p) => a.replace("{port}", &p.to_string()),
-            None => a.clone(),
-        })
-        .collect();
+    let (env, args) = environment_and_args(app, runtime, ctx, run_dir.path(), port);
 
     let sh = crate::process::shell()?;
     sh.change_dir(run_dir.path());
@@ -169,35 +155,7 @@ pub fn run_app(app: &App, runtime: &Runtime, ctx: &RunContext) -> Result<RunOutp
     let mut child = command
         .spawn()
         .with_context(|| format!("cannot start {}", runtime.muxer().display()))?;
-    let (lines_tx, lines_rx) = mpsc::channel::<String>();
-    let stdout = Arc::new(Mutex::new(Vec::new()));
-    let stdout_reader = {
-        let pipe = child.stdout.take().context("no stdout pipe")?;
-        let sink = Arc::clone(&stdout);
-        std::thread::spawn(move || {
-            let mut reader = BufReader::new(pipe);
-            let mut line = Vec::new();
-            while reader
-                .read_until(b'\n', &mut line)
-                .map(|n| n > 0)
-                .unwrap_or(false)
-            {
-                sink.lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .extend_from_slice(&line);
-                let _ = lines_tx.send(String::from_utf8_lossy(&line).into_owned());
-                line.clear();
-            }
-        })
-    };
-    let stderr_reader = {
-        let mut pipe = child.stderr.take().context("no stderr pipe")?;
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = pipe.read_to_end(&mut buf);
-            buf
-        })
-    };
+    let captured = Captured::start(&mut child)?;
     let deadline = started + Duration::from_secs(app.manifest.timeout_secs);
 
     let mut web_problems = Vec::new();
@@ -208,7 +166,7 @@ pub fn run_app(app: &App, runtime: &Runtime, ctx: &RunContext) -> Result<RunOutp
             settings,
             deadline,
         };
-        match session.drive(&mut child, &lines_rx) {
+        match session.drive(&mut child, &captured.lines) {
             Ok(t) => transcript = t,
             Err(e) => web_problems.push(format!("{e:#}")),
         }
@@ -216,11 +174,8 @@ pub fn run_app(app: &App, runtime: &Runtime, ctx: &RunContext) -> Result<RunOutp
     let (status, timed_out) = wait_until(&mut child, deadline)?;
     // Whatever the app left running in its group goes too.
     crate::process::kill_group(&child, libc::SIGKILL);
-    let _ = stdout_reader.join();
-    let stderr = stderr_reader.join().unwrap_or_default();
+    let (raw, stderr) = captured.finish();
     let duration = started.elapsed();
-    let raw =
-        String::from_utf8_lossy(&stdout.lock().unwrap_or_else(|e| e.into_inner())).into_owned();
     let mut output = scrub(app, &raw, run_dir.path(), port);
     if app.manifest.web.is_some() {
         output.push_str("=== HTTP ===\n");
@@ -231,12 +186,100 @@ pub fn run_app(app: &App, runtime: &Runtime, ctx: &RunContext) -> Result<RunOutp
         .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
     Ok(RunOutput {
         output,
-        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        stderr,
         exit_code,
         timed_out,
         duration,
         web_problems,
     })
+}
+
+/// The app's environment (isolated, then the runner's and the manifest's additions, and the web
+/// port) and its arguments with `{port}` filled in.
+fn environment_and_args(
+    app: &App,
+    runtime: &Runtime,
+    ctx: &RunContext,
+    run_dir: &Path,
+    port: Option<u16>,
+) -> (BTreeMap<String, String>, Vec<String>) {
+    let mut env = isolation_env(run_dir, runtime);
+    env.extend(ctx.extra_env.iter().cloned());
+    env.extend(app.manifest.env.clone());
+    if let (Some(web), Some(port)) = (&app.manifest.web, port) {
+        env.insert(web.port_env.clone(), port.to_string());
+    }
+    let args = app
+        .manifest
+        .args
+        .iter()
+        .map(|a| match port {
+            Some(p) => a.replace("{port}", &p.to_string()),
+            None => a.clone(),
+        })
+        .collect();
+    (env, args)
+}
+
+/// A running app's output, read by two threads so that neither pipe fills: its stdout line by
+/// line (for a web session to watch) and in full, and its stderr in full.
+struct Captured {
+    /// Each stdout line as it comes.
+    lines: mpsc::Receiver<String>,
+    stdout: Arc<Mutex<Vec<u8>>>,
+    stdout_reader: std::thread::JoinHandle<()>,
+    stderr_reader: std::thread::JoinHandle<Vec<u8>>,
+}
+
+impl Captured {
+    fn start(child: &mut Child) -> Result<Captured> {
+        let (lines_tx, lines) = mpsc::channel::<String>();
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        let stdout_reader = {
+            let pipe = child.stdout.take().context("no stdout pipe")?;
+            let sink = Arc::clone(&stdout);
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(pipe);
+                let mut line = Vec::new();
+                while reader
+                    .read_until(b'\n', &mut line)
+                    .map(|n| n > 0)
+                    .unwrap_or(false)
+                {
+                    sink.lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .extend_from_slice(&line);
+                    let _ = lines_tx.send(String::from_utf8_lossy(&line).into_owned());
+                    line.clear();
+                }
+            })
+        };
+        let stderr_reader = {
+            let mut pipe = child.stderr.take().context("no stderr pipe")?;
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                let _ = pipe.read_to_end(&mut buf);
+                buf
+            })
+        };
+        Ok(Captured {
+            lines,
+            stdout,
+            stdout_reader,
+            stderr_reader,
+        })
+    }
+
+    /// Waits for the pipes to close (the app and its group are gone); stdout and stderr.
+    fn finish(self) -> (String, String) {
+        let _ = self.stdout_reader.join();
+        let stderr = self.stderr_reader.join().unwrap_or_default();
+        let stdout = self.stdout.lock().unwrap_or_else(|e| e.into_inner());
+        (
+            String::from_utf8_lossy(&stdout).into_owned(),
+            String::from_utf8_lossy(&stderr).into_owned(),
+        )
+    }
 }
 
 /// Waits for the child until `deadline`; past it, kills the process group.

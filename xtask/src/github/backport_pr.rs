@@ -17,10 +17,11 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use git2::{Oid, Repository};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::json;
 
 use super::{encode, GitHub, RepoSlug};
+use crate::backport::report::{Published, Push};
 use crate::backport::{FixStatus, Report};
 use crate::config::{Config, GithubSettings};
 use crate::error::ResultExt as _;
@@ -103,58 +104,6 @@ pub fn target(settings: &GithubSettings, repo_name: Option<&str>, fork: &Path) -
         remote: settings.remote.clone(),
         labels: settings.labels.clone(),
     })
-}
-
-/// What happened to the branch on the remote.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum Push {
-    /// The branch did not exist and was created.
-    Created,
-    /// The branch moved forward (or replaced this tool's own earlier push).
-    Updated,
-    /// The branch already held exactly this result.
-    Unchanged,
-    /// The branch has commits this tool did not push; it was left alone, and so was the PR.
-    KeptOthersWork,
-}
-
-/// The published pull request (part of `backport --json` as `pull_request`).
-#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
-pub struct Published {
-    pub repository: String,
-    pub branch: String,
-    pub number: u64,
-    pub url: String,
-    /// True when this run opened it (false: an open one was updated).
-    pub created: bool,
-    pub draft: bool,
-    /// The commit the branch should hold.
-    pub head: String,
-    pub push: Push,
-}
-
-impl Published {
-    /// One line saying what happened to the pull request, for the terminal and step summaries.
-    pub fn summary_line(&self) -> String {
-        let what = match (self.push, self.created) {
-            (Push::KeptOthersWork, _) => {
-                return format!(
-                "pull request #{} ({}) left as it is: branch {} has commits net6-els did not push",
-                self.number, self.url, self.branch
-            )
-            }
-            (_, true) => "opened",
-            (_, false) => "updated",
-        };
-        format!(
-            "{what} {}pull request #{} {} (branch {})",
-            if self.draft { "draft " } else { "" },
-            self.number,
-            self.url,
-            self.branch
-        )
-    }
 }
 
 /// Pushes the backport and creates or updates its pull request. `None` when there is nothing to

@@ -68,7 +68,19 @@ pub fn run_stage(sandbox: &Path, release: &Path, workspace: &Path) -> Result<Vec
         ));
         return Ok(log);
     };
-    // The patched out-of-band package: the one with the fork's four-part version.
+    log.extend(install_patched_package(&nuget, sandbox, release, &feed)?);
+    Ok(log)
+}
+
+/// Installs the release's patched out-of-band package (the one with the fork's four-part
+/// version) from the served `feed` with nuget.exe, in a private NuGet home under `sandbox`, and
+/// checks it got the release's bytes. Returns the lines to print.
+fn install_patched_package(
+    nuget: &Path,
+    sandbox: &Path,
+    release: &Path,
+    feed: &Feed,
+) -> Result<Vec<String>> {
     let packages = super::release_packages(release)?;
     let Some(patched) = packages
         .iter()
@@ -127,14 +139,13 @@ pub fn run_stage(sandbox: &Path, release: &Path, workspace: &Path) -> Result<Vec
     if bytes != original {
         bail!("nuget.exe installed {id} {version} with other bytes than the release's");
     }
-    log.push(format!(
-        "$ mono nuget.exe install {id} -Version {version} -Source {index}"
-    ));
-    log.push(format!(
-        "  installed {id} {version} into {}: the release's bytes",
-        out.display()
-    ));
-    Ok(log)
+    Ok(vec![
+        format!("$ mono nuget.exe install {id} -Version {version} -Source {index}"),
+        format!(
+            "  installed {id} {version} into {}: the release's bytes",
+            out.display()
+        ),
+    ])
 }
 
 /// nuget.exe from `ELS_NUGET_EXE`, or where `cargo xtask test` installs it.

@@ -215,6 +215,25 @@ pub struct Report {
     pub date: String,
 }
 
+impl Report {
+    /// What a person reads: the feed's new state and the packages added.
+    pub fn human(&self) -> String {
+        let mut text = format!(
+            "{} feed {}: {} added, {} already there, {} packages in all\n",
+            self.channel,
+            self.index_url,
+            self.added.len(),
+            self.unchanged.len(),
+            self.packages
+        );
+        for a in &self.added {
+            text.push_str(&format!("  + {a}\n"));
+        }
+        text.push_str(&format!("  files: {}\n", self.feed.display()));
+        text
+    }
+}
+
 /// The release directory: the given one, or the current version's under the artifacts directory.
 pub fn release_dir(config: &Config, release: Option<&Path>) -> Result<PathBuf> {
     match release {

@@ -357,18 +357,13 @@ fn prerequisite_message(os: Os, missing: &[String]) -> String {
     format!("the build needs {} on PATH; {how}", missing.join(", "))
 }
 
-fn plan(
-    config: &Config,
-    repo: &RepoConfig,
-    os: Os,
-    arch: Arch,
-    build_id: BuildId,
-) -> Result<RepoBuild> {
-    let dir = config.resolve(&repo.path);
+/// The build script of `repo` (by name) for `os`, relative to the clone, and its arguments: each
+/// repository's official build command line.
+fn build_command(repo: &str, os: Os, arch: Arch, build_id: BuildId) -> (&'static str, Vec<String>) {
     let arch = match arch {
         Arch::X64 => "x64",
     };
-    let (script, args): (&str, Vec<String>) = match repo.name.as_str() {
+    match repo {
         "runtime" => (
             if os == Os::Linux {
                 "./build.sh"
@@ -429,7 +424,18 @@ fn plan(
             .chain([format!("-p:OfficialBuildId={build_id}")])
             .collect(),
         ),
-    };
+    }
+}
+
+fn plan(
+    config: &Config,
+    repo: &RepoConfig,
+    os: Os,
+    arch: Arch,
+    build_id: BuildId,
+) -> Result<RepoBuild> {
+    let dir = config.resolve(&repo.path);
+    let (script, args) = build_command(&repo.name, os, arch, build_id);
     let script_path = dir.join(script.trim_start_matches("./").replace('\\', "/"));
     if !script_path.is_file() {
         bail!(

@@ -1,19 +1,17 @@
-//! The package → publish lab → promote → verify stage of `cargo xtask demo`, and the release it
-//! starts from: a fixture fork's release whose Linux archives are made from the real CoreCLR test
-//! runtime (its `dotnet` muxer, hostfxr and framework), so what is packaged installs and runs;
-//! and the Windows release the demo packages as MSIs (its win-x64 archives shaped from the real
-//! Windows runtime files), with what each MSI installs as msitools read it back.
+//! The releases the package tests and the demo's package stages start from: a fixture fork's
+//! release whose Linux archives are made from the real CoreCLR test runtime (its `dotnet` muxer,
+//! hostfxr and framework), so what is packaged installs and runs (`repository::demo` publishes
+//! it); and the Windows release the demo packages as MSIs (its win-x64 archives shaped from the
+//! real Windows runtime files), with what each MSI installs as msitools read it back.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-use crate::channel::Channel;
 use crate::config::Config;
 use crate::fixtures::official_build as fixture;
 use crate::official_build::{self as build, Arch, Manifest, Os, MANIFEST};
-use crate::release::sign::{self, GpgHome, Signer, SigningKey};
 
 /// A fixture fork in `root`, bumped, built and released on `date`; before the release is
 /// assembled, the build's two Linux archives are replaced by archives of the real runtime at
@@ -73,81 +71,9 @@ fn assemble_on(config: &Config, date: &str) -> Result<PathBuf> {
     Ok(release.dir)
 }
 
-/// Packages a release made from the real test runtime (cached under `<workspace>/target`, set up
-/// when missing), publishes it to `lab`, promotes it to `stable` and verifies both channels, in
-/// `sandbox`, with a throwaway key; tells `out` where the repositories and the key are.
-pub fn demo(workspace: &Path, sandbox: &Path, out: &mut dyn Write) -> Result<()> {
-    let runtimes = crate::compat::testenv::from_env_or_ensure(&crate::compat::testenv::cache_dir(
-        &workspace.join("target"),
-    ))?;
-    let (config, release) =
-        release_from_test_runtime(sandbox, &runtimes.dotnet_root, &crate::version::today_iso())?;
-    let home = GpgHome::temporary()?;
-    let (secret, _, _) = sign::throwaway_key(&home, "net6-els demo <demo@example.org>")?;
-    let signer = Signer::new(&SigningKey::Armored(secret), None)?;
-    let packaged = super::package(
-        &config,
-        &super::Options {
-            release: Some(release.clone()),
-            quiet: true,
-            ..Default::default()
-        },
-        Some(&signer),
-    )?;
-    let mut log = vec![format!(
-        "package: {} packages of {} ({})",
-        packaged.packages.len(),
-        packaged.version,
-        packaged.package_version
-    )];
-    let version = packaged.version.parse()?;
-    let options = crate::repository::PublishOptions {
-        release: Some(release),
-        ..Default::default()
-    };
-    let lab = crate::repository::publish(&config, Channel::Lab, &options, &signer)?;
-    log.push(format!(
-        "publish lab: {} .deb and {} .rpm",
-        lab.apt.len(),
-        lab.rpm.len()
-    ));
-    let stable = crate::repository::promote(
-        &config,
-        version,
-        Channel::Lab,
-        Channel::Stable,
-        &options,
-        &signer,
-    )?;
-    log.push(format!(
-        "promote lab → stable: {} files, identical bytes",
-        stable.apt.len() + stable.rpm.len()
-    ));
-    let tree = crate::repository::Tree::new(&config, None)?;
-    let verified = crate::repository::verify::verify(&tree, &Channel::ALL, None)?;
-    if !verified.problems.is_empty() {
-        bail!(
-            "the demo repository does not verify: {}",
-            verified.problems.join("; ")
-        );
-    }
-    log.push(format!(
-        "verify: {} package files and every signature check out",
-        verified.packages
-    ));
-    for line in &log {
-        writeln!(out, "  {line}")?;
-    }
-    writeln!(out, "  repositories: {}", lab.repo_dir.display())?;
-    writeln!(out, "  APT source:   {}", lab.apt_source)?;
-    writeln!(out, "  DNF .repo:    {}", stable.dnf_repo_file.display())?;
-    writeln!(out, "  public key:   {}", lab.public_key.display())?;
-    Ok(())
-}
-
 /// A fixture fork in `sandbox`, bumped, with the Windows build leg's collection (the three win-x64
 /// archives and the desktop runtime pack shaped from the real Windows runtime files cached under
-/// `cache`, see `compat::testenv::windows_build_leg`) assembled into a release on `date`: what
+/// `cache`, see `msi::windows_build_leg`) assembled into a release on `date`: what
 /// `cargo xtask package --formats msi` starts from. Writes to stderr the command lines that do the
 /// same. Returns the release directory.
 pub fn windows_release(cache: &Path, sandbox: &Path, date: &str) -> Result<PathBuf> {
@@ -166,7 +92,7 @@ pub fn windows_release(cache: &Path, sandbox: &Path, date: &str) -> Result<PathB
         "(the Windows build leg's archives, shaped from the real Windows runtime files, in {})",
         collected.display()
     );
-    crate::compat::testenv::windows_build_leg(
+    super::msi::windows_build_leg(
         &windows_root,
         version,
         &format!("{}.1", date.replace('-', "")),

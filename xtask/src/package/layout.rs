@@ -89,14 +89,35 @@ pub fn read(dir: &Path, version: Version, base: Version) -> Result<Layout> {
     let aspnet_path = dir.join(aspnetcore_archive(version));
     let runtime = read_archive(&runtime_path)?;
     let aspnet = read_archive(&aspnet_path)?;
+    check_versions(
+        &runtime,
+        &runtime_path,
+        &aspnet,
+        &aspnet_path,
+        version,
+        base,
+    )?;
+    let license_text = runtime_license(&runtime, &runtime_path)?;
+    let specs = specs(&runtime, &aspnet, version, license_text);
+    Ok(Layout { version, specs })
+}
 
-    let runtime_version = framework_version(&runtime, NETCORE_APP, &runtime_path)?;
-    let fxr_version = framework_version(&runtime, HOST_FXR, &runtime_path)?;
-    let aspnet_version = framework_version(&aspnet, ASPNETCORE_APP, &aspnet_path)?;
+/// The frameworks and hostfxr in the archives are `version`, which is above `base`.
+fn check_versions(
+    runtime: &[Member],
+    runtime_path: &Path,
+    aspnet: &[Member],
+    aspnet_path: &Path,
+    version: Version,
+    base: Version,
+) -> Result<()> {
+    let runtime_version = framework_version(runtime, NETCORE_APP, runtime_path)?;
+    let fxr_version = framework_version(runtime, HOST_FXR, runtime_path)?;
+    let aspnet_version = framework_version(aspnet, ASPNETCORE_APP, aspnet_path)?;
     for (what, found, path) in [
-        (NETCORE_APP, runtime_version, &runtime_path),
-        (HOST_FXR, fxr_version, &runtime_path),
-        (ASPNETCORE_APP, aspnet_version, &aspnet_path),
+        (NETCORE_APP, runtime_version, runtime_path),
+        (HOST_FXR, fxr_version, runtime_path),
+        (ASPNETCORE_APP, aspnet_version, aspnet_path),
     ] {
         if found != version {
             bail!(
@@ -110,13 +131,18 @@ pub fn read(dir: &Path, version: Version, base: Version) -> Result<Layout> {
             "version {version} is not above Microsoft's last release {base}: apt and dnf would not upgrade to it (set the fork's version with `cargo xtask bump`)"
         );
     }
+    Ok(())
+}
+
+/// The runtime archive's licence text; the archive must also hold the `dotnet` muxer.
+fn runtime_license(runtime: &[Member], runtime_path: &Path) -> Result<String> {
     if !runtime.iter().any(|m| m.path == "dotnet") {
         bail!(
             "{}: no `dotnet` muxer at the archive's root",
             runtime_path.display()
         );
     }
-    let license_text = runtime
+    runtime
         .iter()
         .find_map(|m| match (&m.kind, m.path.as_str()) {
             (EntryKind::File { data, .. }, "LICENSE.txt") => {
@@ -129,8 +155,17 @@ pub fn read(dir: &Path, version: Version, base: Version) -> Result<Layout> {
                 "{}: no LICENSE.txt at the archive's root",
                 runtime_path.display()
             )
-        })?;
+        })
+}
 
+/// The packages: the muxer, hostfxr, the runtime's system dependencies, the runtime and
+/// ASP.NET Core, each with the archive members it installs.
+fn specs(
+    runtime: &[Member],
+    aspnet: &[Member],
+    version: Version,
+    license_text: String,
+) -> Vec<Spec> {
     let v = version.to_string();
     let fxr_dir = format!("{HOST_FXR}/{v}");
     let netcore_dir = format!("{NETCORE_APP}/{v}");
@@ -146,7 +181,7 @@ pub fn read(dir: &Path, version: Version, base: Version) -> Result<Layout> {
         move |m: &Member| m.path.starts_with(&prefix)
     };
 
-    let mut host = install(&runtime, host_files, &[]);
+    let mut host = install(runtime, host_files, &[]);
     host.push(Entry {
         path: "/usr/bin/dotnet".into(),
         kind: EntryKind::Symlink {
@@ -157,7 +192,7 @@ pub fn read(dir: &Path, version: Version, base: Version) -> Result<Layout> {
         path: INSTALL_ROOT.into(),
         kind: EntryKind::Dir,
     });
-    let specs = vec![
+    vec![
         Spec {
             name: "dotnet-host",
             summary: "Microsoft .NET Host - the dotnet muxer",
@@ -171,7 +206,7 @@ pub fn read(dir: &Path, version: Version, base: Version) -> Result<Layout> {
             name: "dotnet-hostfxr-6.0",
             summary: "Microsoft .NET 6.0 Host FX Resolver",
             description: "hostfxr, which resolves the .NET 6.0 framework an application runs on.",
-            entries: sorted(install(&runtime, under(&fxr_dir), &["host", HOST_FXR, &fxr_dir])),
+            entries: sorted(install(runtime, under(&fxr_dir), &["host", HOST_FXR, &fxr_dir])),
             requires: vec!["dotnet-host"],
             system_dependencies: false,
             license_text: license_text.clone(),
@@ -190,7 +225,7 @@ pub fn read(dir: &Path, version: Version, base: Version) -> Result<Layout> {
             summary: "Microsoft .NET 6.0 runtime",
             description: "The shared framework Microsoft.NETCore.App, with security fixes\nbackported after the end of Microsoft's support.",
             entries: sorted(install(
-                &runtime,
+                runtime,
                 under(&netcore_dir),
                 &["shared", NETCORE_APP, &netcore_dir],
             )),
@@ -203,7 +238,7 @@ pub fn read(dir: &Path, version: Version, base: Version) -> Result<Layout> {
             summary: "Microsoft ASP.NET Core 6.0 shared framework",
             description: "The shared framework Microsoft.AspNetCore.App, with security fixes\nbackported after the end of Microsoft's support.",
             entries: sorted(install(
-                &aspnet,
+                aspnet,
                 under(&aspnet_dir),
                 &[ASPNETCORE_APP, &aspnet_dir],
             )),
@@ -211,8 +246,7 @@ pub fn read(dir: &Path, version: Version, base: Version) -> Result<Layout> {
             system_dependencies: false,
             license_text,
         },
-    ];
-    Ok(Layout { version, specs })
+    ]
 }
 
 /// The members `select` picks, at their installed paths, plus the directories `owned` (relative

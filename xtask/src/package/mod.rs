@@ -255,69 +255,16 @@ pub fn package(config: &Config, options: &Options, signer: Option<&Signer>) -> R
         linux_formats * specs.len() + windows_archives.len(),
         options.quiet,
     );
-    for format in formats.iter().filter(|f| f.linux()) {
-        for spec in specs {
-            let (file, bytes) = match format {
-                Format::Deb => (deb::file_name(spec, &id), deb::build(spec, &id)?),
-                Format::Rpm => {
-                    let signer = signer.context("RPMs need the release key")?;
-                    (rpm::file_name(spec, &id), rpm::build(spec, &id, signer)?)
-                }
-                // Built from the Windows archives below.
-                Format::Msi => continue,
-            };
-            progress.step(&format!("built {file}"));
-            let component = if spec.name.starts_with("aspnetcore") {
-                "aspnetcore-runtime"
-            } else {
-                "runtime"
-            };
-            built.push((
-                Package {
-                    name: spec.name.to_string(),
-                    format: *format,
-                    file,
-                    component: component.to_string(),
-                    sha512: sha512_hex(&bytes),
-                    size: bytes.len() as u64,
-                },
-                bytes,
-            ));
-        }
-    }
-
+    built.extend(linux_packages(&formats, specs, &id, signer, &mut progress)?);
     if !windows_archives.is_empty() {
-        let work = tempfile::tempdir().context("cannot create a temporary directory")?;
-        let msi_options = msi::Options {
-            vendor: id.fork_name.clone(),
-            base_version: base,
-        };
-        let msis = msi::build(&windows_archives, &msi_options, work.path())?;
-        if let Some(certificate) = &options.authenticode {
-            // A signature changes the bytes, so it is made before anything hashes them.
-            let paths: Vec<PathBuf> = msis.iter().map(|m| m.path.clone()).collect();
-            let signing = crate::release::authenticode::Options {
-                description: Some(config.fork.name.clone()),
-                timestamp_url: config.release.authenticode_timestamp_url.clone(),
-            };
-            crate::release::authenticode::sign(&paths, certificate, &signing)?;
-        }
-        for built_msi in msis {
-            let bytes = std::fs::read(&built_msi.path)
-                .with_context(|| format!("cannot read {}", built_msi.path.display()))?;
-            progress.step(&format!("built {}", built_msi.name));
-            built.push((
-                Package {
-                    name: built_msi.product.file_prefix().to_string(),
-                    format: Format::Msi,
-                    file: built_msi.name,
-                    component: built_msi.product.release_component().to_string(),
-                    sha512: sha512_hex(&bytes),
-                    size: bytes.len() as u64,
-                },
-                bytes,
-            ));
-        }
+        built.extend(msi_packages(
+            config,
+            options,
+            &windows_archives,
+            &id,
+            base,
+            &mut progress,
+        )?);
     }
 
     let url = config.release.download_url.clone().with_context(|| {
@@ -352,6 +299,93 @@ pub fn package(config: &Config, options: &Options, signer: Option<&Signer>) -> R
         },
         resigned,
     })
+}
+
+/// The `.deb` and `.rpm` files of `specs` in the Linux `formats`, with their release.json facts.
+fn linux_packages(
+    formats: &[Format],
+    specs: &[layout::Spec],
+    id: &Identity,
+    signer: Option<&Signer>,
+    progress: &mut crate::console::Progress,
+) -> Result<Vec<(Package, Vec<u8>)>> {
+    let mut built = Vec::new();
+    for format in formats.iter().filter(|f| f.linux()) {
+        for spec in specs {
+            let (file, bytes) = match format {
+                Format::Deb => (deb::file_name(spec, id), deb::build(spec, id)?),
+                Format::Rpm => {
+                    let signer = signer.context("RPMs need the release key")?;
+                    (rpm::file_name(spec, id), rpm::build(spec, id, signer)?)
+                }
+                // Built from the Windows archives below.
+                Format::Msi => continue,
+            };
+            progress.step(&format!("built {file}"));
+            let component = if spec.name.starts_with("aspnetcore") {
+                "aspnetcore-runtime"
+            } else {
+                "runtime"
+            };
+            built.push((
+                Package {
+                    name: spec.name.to_string(),
+                    format: *format,
+                    file,
+                    component: component.to_string(),
+                    sha512: sha512_hex(&bytes),
+                    size: bytes.len() as u64,
+                },
+                bytes,
+            ));
+        }
+    }
+    Ok(built)
+}
+
+/// The MSIs of the release's Windows archives, Authenticode-signed when `options` carry a
+/// certificate, with their release.json facts.
+fn msi_packages(
+    config: &Config,
+    options: &Options,
+    windows_archives: &[PathBuf],
+    id: &Identity,
+    base: Version,
+    progress: &mut crate::console::Progress,
+) -> Result<Vec<(Package, Vec<u8>)>> {
+    let mut built = Vec::new();
+    let work = tempfile::tempdir().context("cannot create a temporary directory")?;
+    let msi_options = msi::Options {
+        vendor: id.fork_name.clone(),
+        base_version: base,
+    };
+    let msis = msi::build(windows_archives, &msi_options, work.path())?;
+    if let Some(certificate) = &options.authenticode {
+        // A signature changes the bytes, so it is made before anything hashes them.
+        let paths: Vec<PathBuf> = msis.iter().map(|m| m.path.clone()).collect();
+        let signing = crate::release::authenticode::Options {
+            description: Some(config.fork.name.clone()),
+            timestamp_url: config.release.authenticode_timestamp_url.clone(),
+        };
+        crate::release::authenticode::sign(&paths, certificate, &signing)?;
+    }
+    for built_msi in msis {
+        let bytes = std::fs::read(&built_msi.path)
+            .with_context(|| format!("cannot read {}", built_msi.path.display()))?;
+        progress.step(&format!("built {}", built_msi.name));
+        built.push((
+            Package {
+                name: built_msi.product.file_prefix().to_string(),
+                format: Format::Msi,
+                file: built_msi.name,
+                component: built_msi.product.release_component().to_string(),
+                sha512: sha512_hex(&bytes),
+                size: bytes.len() as u64,
+            },
+            bytes,
+        ));
+    }
+    Ok(built)
 }
 
 /// A revision both dpkg and rpm accept: letters, digits, `.` and `+`, starting with a digit.
@@ -449,13 +483,6 @@ fn windows_archives(dir: &Path, version: Version) -> Result<Vec<PathBuf>> {
         .collect())
 }
 
-/// Whether `name` is a package file this module writes (release verify requires them listed).
-pub fn is_package_file(name: &str) -> bool {
-    Format::ALL
-        .iter()
-        .any(|f| name.ends_with(&format!(".{}", f.as_str())))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -467,6 +494,14 @@ mod tests {
         assert_eq!("msi".parse::<Format>().unwrap(), Format::Msi);
         let err = "apk".parse::<Format>().unwrap_err().to_string();
         assert!(err.contains("deb, rpm, msi"), "{err}");
+    }
+
+    #[test]
+    fn release_verify_requires_every_format_listed() {
+        for format in Format::ALL {
+            let name = format!("dotnet-runtime-6.0.37.{format}");
+            assert!(crate::release::must_be_listed(&name), "{name}");
+        }
     }
 
     #[test]

@@ -157,6 +157,55 @@ pub fn examine(path: &Path, base_version: Version) -> Result<Archive> {
             path.display()
         )
     })?;
+    let all = zip_entries(path)?;
+    if !all.contains_key("dotnet.exe") {
+        bail!(
+            "{}: no dotnet.exe at the top; a {} archive holds the dotnet.exe muxer beside host\\ and shared\\",
+            path.display(),
+            product.file_prefix()
+        );
+    }
+    let own = format!("shared/{}", product.framework());
+    let found = framework_version(path, product, &all)?;
+    let version: Version = found.parse().with_context(|| {
+        format!(
+            "{}: {own}/{found}/ is not a 6.0.N version directory",
+            path.display()
+        )
+    })?;
+    if found != named_version {
+        bail!(
+            "{}: the name says {named_version} but the archive holds {own}/{found}/; rename or rebuild it",
+            path.display()
+        );
+    }
+    if version.major != base_version.major
+        || version.minor != base_version.minor
+        || version <= base_version
+    {
+        bail!(
+            "{}: version {version} is not above Microsoft's {base_version} in {}; Windows Installer would not replace Microsoft's runtime with it",
+            path.display(),
+            base_version.channel()
+        );
+    }
+    let commit = recorded_commit(path, &all, &own, &found)?;
+    let files = all
+        .into_iter()
+        .filter(|(entry, _)| installs(product, entry))
+        .collect();
+    Ok(Archive {
+        product,
+        version,
+        path: path.to_path_buf(),
+        commit,
+        files,
+    })
+}
+
+/// The files of a zip archive by entry name; every name must be a plain relative path, unique
+/// when case is ignored (as Windows does).
+fn zip_entries(path: &Path) -> Result<BTreeMap<String, Vec<u8>>> {
     let file =
         std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let mut zip = zip::ZipArchive::new(file)
@@ -193,13 +242,16 @@ pub fn examine(path: &Path, base_version: Version) -> Result<Archive> {
             .with_context(|| format!("{}: cannot read `{entry_name}`", path.display()))?;
         all.insert(entry_name, bytes);
     }
-    if !all.contains_key("dotnet.exe") {
-        bail!(
-            "{}: no dotnet.exe at the top; a {} archive holds the dotnet.exe muxer beside host\\ and shared\\",
-            path.display(),
-            product.file_prefix()
-        );
-    }
+    Ok(all)
+}
+
+/// The one version every framework (and hostfxr) in the archive carries; the product's own
+/// framework must be there.
+fn framework_version(
+    path: &Path,
+    product: Product,
+    all: &BTreeMap<String, Vec<u8>>,
+) -> Result<String> {
     // Every framework and hostfxr in the archive, each with the versions it carries.
     let mut versions: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for entry in all.keys() {
@@ -245,31 +297,20 @@ pub fn examine(path: &Path, base_version: Version) -> Result<Archive> {
             found.join(", ")
         );
     }
-    let found = distinct.into_iter().next().expect("one version").clone();
-    let version: Version = found.parse().with_context(|| {
-        format!(
-            "{}: {own}/{found}/ is not a 6.0.N version directory",
-            path.display()
-        )
-    })?;
-    if found != named_version {
-        bail!(
-            "{}: the name says {named_version} but the archive holds {own}/{found}/; rename or rebuild it",
-            path.display()
-        );
-    }
-    if version.major != base_version.major
-        || version.minor != base_version.minor
-        || version <= base_version
-    {
-        bail!(
-            "{}: version {version} is not above Microsoft's {base_version} in {}; Windows Installer would not replace Microsoft's runtime with it",
-            path.display(),
-            base_version.channel()
-        );
-    }
+    let version = distinct.into_iter().next().expect("one version").clone();
+    Ok(version)
+}
+
+/// The commit the framework's `.version` file records (its first line), if any; its second
+/// line, when present, must be the version `found`.
+fn recorded_commit(
+    path: &Path,
+    all: &BTreeMap<String, Vec<u8>>,
+    own: &str,
+    found: &str,
+) -> Result<Option<String>> {
     let version_file = format!("{own}/{found}/.version");
-    let commit = match all.get(&version_file) {
+    Ok(match all.get(&version_file) {
         Some(bytes) => {
             let text = String::from_utf8_lossy(bytes);
             let mut lines = text.lines().map(str::trim);
@@ -285,17 +326,6 @@ pub fn examine(path: &Path, base_version: Version) -> Result<Archive> {
             Some(commit).filter(|c| !c.is_empty())
         }
         None => None,
-    };
-    let files = all
-        .into_iter()
-        .filter(|(entry, _)| installs(product, entry))
-        .collect();
-    Ok(Archive {
-        product,
-        version,
-        path: path.to_path_buf(),
-        commit,
-        files,
     })
 }
 
@@ -588,4 +618,144 @@ fn build_one(archive: &Archive, options: &Options, work: &Path) -> Result<PathBu
         "wixl (msitools) could not build the MSI; install it with `apt-get install wixl msitools`",
     )?;
     Ok(msi)
+}
+
+/// Shapes a release archive like Microsoft's `<product>-<version>-win-x64.zip` in `out_dir` from
+/// the Windows test runtime root
+/// ([`ensure_windows`](crate::compat::testenv::ensure_windows)): `dotnet.exe`, the licence files, hostfxr
+/// and Microsoft.NETCore.App (8.0.4's files) under `version`. No registry ships the Windows files
+/// of ASP.NET Core or the desktop runtime, so for those products the real Windows files of the
+/// 3.1.23 framework stand in under the product's framework name, as `version`.
+pub fn archive_from_test_runtime(
+    root: &Path,
+    product: Product,
+    version: Version,
+    out_dir: &Path,
+) -> Result<PathBuf> {
+    use crate::compat::testenv::{CURRENT, OLDER};
+    let v = version.to_string();
+    let mut entries: Vec<(String, PathBuf)> = vec![
+        ("dotnet.exe".into(), root.join("dotnet.exe")),
+        ("LICENSE.txt".into(), root.join("LICENSE.txt")),
+        (
+            "ThirdPartyNotices.txt".into(),
+            root.join("ThirdPartyNotices.txt"),
+        ),
+        (
+            format!("host/fxr/{v}/hostfxr.dll"),
+            root.join(format!("host/fxr/{CURRENT}/hostfxr.dll")),
+        ),
+    ];
+    let mut add_dir = |from: &Path, to: &str| -> Result<()> {
+        for e in walkdir::WalkDir::new(from).sort_by_file_name() {
+            let e = e?;
+            if e.file_type().is_file() {
+                let rel = e
+                    .path()
+                    .strip_prefix(from)?
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                entries.push((format!("{to}/{rel}"), e.path().to_path_buf()));
+            }
+        }
+        Ok(())
+    };
+    let netcore = root.join("shared/Microsoft.NETCore.App");
+    add_dir(
+        &netcore.join(CURRENT),
+        &format!("shared/Microsoft.NETCore.App/{v}"),
+    )?;
+    if product != Product::Runtime {
+        add_dir(
+            &netcore.join(OLDER),
+            &format!("shared/{}/{v}", product.framework()),
+        )?;
+    }
+    std::fs::create_dir_all(out_dir)
+        .with_context(|| format!("cannot create {}", out_dir.display()))?;
+    let path = out_dir.join(product.archive_name(version));
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .compression_level(Some(1));
+    for (name, source) in entries {
+        let mut bytes =
+            std::fs::read(&source).with_context(|| format!("cannot read {}", source.display()))?;
+        // `.version` records the commit and the version; the archive's version is the shaped one.
+        if name.ends_with("/.version") {
+            let text = String::from_utf8_lossy(&bytes).into_owned();
+            let commit = text.lines().next().unwrap_or_default();
+            bytes = format!("{commit}\n{v}\n").into_bytes();
+        }
+        zip.start_file(name, options)?;
+        std::io::Write::write_all(&mut zip, &bytes)?;
+    }
+    crate::atomic::write(&path, zip.finish()?.into_inner())?;
+    Ok(path)
+}
+
+/// Writes into `collected` (`<artifacts-dir>/<version>/win-x64/`) what the Windows build leg
+/// collects, shaped from the Windows test runtime root: the three archives of
+/// [`archive_from_test_runtime`], the desktop runtime's pack
+/// `Microsoft.WindowsDesktop.App.Runtime.win-x64.<version>.nupkg` (its framework's files under
+/// `runtimes/win-x64/lib/net6.0/`, with a nuspec) and the build manifest naming the repository of
+/// each. Returns the manifest.
+pub fn windows_build_leg(
+    root: &Path,
+    version: Version,
+    official_build_id: &str,
+    collected: &Path,
+) -> Result<crate::official_build::Manifest> {
+    use crate::official_build::{sha512_hex, Manifest, ManifestFile, MANIFEST};
+    let mut files = Vec::new();
+    let mut add = |name: String, repo: &str, bytes: &[u8]| {
+        files.push(ManifestFile {
+            name,
+            repo: repo.to_string(),
+            size: bytes.len() as u64,
+            sha512: sha512_hex(bytes),
+        });
+    };
+    for (product, repo) in [
+        (Product::Runtime, "runtime"),
+        (Product::AspNetCore, "aspnetcore"),
+        (Product::WindowsDesktop, "windowsdesktop"),
+    ] {
+        let archive = archive_from_test_runtime(root, product, version, collected)?;
+        let bytes = std::fs::read(&archive)?;
+        add(product.archive_name(version), repo, &bytes);
+    }
+    let id = "Microsoft.WindowsDesktop.App.Runtime.win-x64";
+    let pack_name = format!("{id}.{version}.nupkg");
+    let framework = format!("shared/{}/{version}/", Product::WindowsDesktop.framework());
+    let desktop_zip = collected.join(Product::WindowsDesktop.archive_name(version));
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(&desktop_zip)?)?;
+    let mut pack = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default();
+    pack.start_file(format!("{id}.nuspec"), options)?;
+    std::io::Write::write_all(
+        &mut pack,
+        format!("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<package xmlns=\"http://schemas.microsoft.com/packaging/2013/05/nuspec.xsd\"><metadata><id>{id}</id><version>{version}</version><authors>Microsoft</authors><description>Internal implementation package not meant for direct consumption.</description></metadata></package>\n").as_bytes(),
+    )?;
+    for i in 0..archive.len() {
+        let mut entry = archive.by_index(i)?;
+        let Some(rel) = entry.name()?.strip_prefix(&framework).map(str::to_string) else {
+            continue;
+        };
+        let mut bytes = Vec::new();
+        entry.read_to_end(&mut bytes)?;
+        pack.start_file(format!("runtimes/win-x64/lib/net6.0/{rel}"), options)?;
+        std::io::Write::write_all(&mut pack, &bytes)?;
+    }
+    let pack_bytes = pack.finish()?.into_inner();
+    crate::atomic::write(&collected.join(&pack_name), &pack_bytes)?;
+    add(pack_name, "windowsdesktop", &pack_bytes);
+    let manifest = Manifest {
+        version: version.to_string(),
+        rid: "win-x64".to_string(),
+        official_build_id: official_build_id.to_string(),
+        files,
+    };
+    crate::atomic::write(&collected.join(MANIFEST), manifest.to_json()?)?;
+    Ok(manifest)
 }

@@ -17,6 +17,7 @@ use super::provenance::{self, Deviation, Origin, Provenance};
 use super::queue::{self, QueueDir};
 use super::series;
 use crate::config::{Config, RepoConfig};
+use crate::console::{paint, Style};
 use crate::cve::CveId;
 use crate::repo;
 
@@ -68,6 +69,56 @@ pub struct RepoExport {
     pub removed: Vec<String>,
     /// False when nothing changed or for a dry run: no file was written.
     pub written: bool,
+}
+
+impl RepoExport {
+    /// What a person reads: the counts, then each added, updated and removed patch (with where a
+    /// backport differs from upstream). `dry_run`: nothing was written.
+    pub fn human(&self, dry_run: bool) -> String {
+        let count = |c: Change| self.patches.iter().filter(|p| p.change == c).count();
+        let verb = match (dry_run, self.written) {
+            (true, _) => "would write",
+            (false, true) => "wrote",
+            (false, false) => "unchanged:",
+        };
+        let mut out = format!(
+            "{}: {verb} {} patch(es) in {} ({} added, {} updated, {} unchanged, {} removed)\n",
+            paint(&self.repo, Style::Bold),
+            self.patches.len(),
+            self.dir.display(),
+            count(Change::Added),
+            count(Change::Updated),
+            count(Change::Unchanged),
+            self.removed.len()
+        );
+        for p in self
+            .patches
+            .iter()
+            .filter(|p| p.change != Change::Unchanged)
+        {
+            let change = match p.change {
+                Change::Added => paint("added  ", Style::Good),
+                _ => paint("updated", Style::Warn),
+            };
+            let origin = if p.origin == "backport" && !p.deviating_paths.is_empty() {
+                format!(
+                    "backport (differs from upstream in {})",
+                    p.deviating_paths.join(", ")
+                )
+            } else {
+                p.origin.clone()
+            };
+            out.push_str(&format!(
+                "  {change} {}  {}\n",
+                p.file,
+                paint(&origin, Style::Dim)
+            ));
+        }
+        for f in &self.removed {
+            out.push_str(&format!("  {} {f}\n", paint("removed", Style::Bad)));
+        }
+        out
+    }
 }
 
 impl RepoExport {
@@ -254,39 +305,7 @@ fn patch_of(
     }
     let origin = provenance.origin(repo, commit)?;
     let mut fields = vec![field("Description", &subject)];
-    let (kind, upstream, deviating) = match &origin {
-        Origin::Upstream { url, commit } => {
-            fields.push(field("Origin", &format!("upstream, {url}")));
-            ("upstream", Some(*commit), Vec::new())
-        }
-        Origin::Backport {
-            url,
-            commit: up,
-            deviation,
-        } => {
-            fields.push(field("Origin", &format!("backport, {url}")));
-            let (note, paths) = match deviation {
-                Deviation::Files(paths) => {
-                    let mut note = format!("changed to apply on {}; the change differs from upstream's in:", rc.branch);
-                    for p in paths {
-                        note.push('\n');
-                        note.push_str(p);
-                    }
-                    (note, paths.clone())
-                }
-                Deviation::UpstreamMissing => (
-                    format!("upstream commit {up} is not in this repository, so the change could not be compared with it; fetch it and run `cargo xtask patches refresh`"),
-                    Vec::new(),
-                ),
-            };
-            fields.push(field("Backport-Note", &note));
-            ("backport", Some(*up), paths)
-        }
-        Origin::Vendor => {
-            fields.push(field("Origin", "vendor"));
-            ("vendor", None, Vec::new())
-        }
-    };
+    let (kind, upstream, deviating) = origin_fields(&origin, rc, &mut fields);
     if let Some(cve) = cves.first() {
         fields.push(field(
             "Bug",
@@ -341,6 +360,48 @@ fn patch_of(
             change: Change::Added,
         },
     ))
+}
+
+/// The DEP-3 `Origin` (and `Backport-Note`) fields of `origin`, added to `fields`; the origin's
+/// kind, its upstream commit and the paths where a backport differs from it.
+fn origin_fields(
+    origin: &Origin,
+    rc: &RepoConfig,
+    fields: &mut Vec<Field>,
+) -> (&'static str, Option<Oid>, Vec<String>) {
+    match origin {
+        Origin::Upstream { url, commit } => {
+            fields.push(field("Origin", &format!("upstream, {url}")));
+            ("upstream", Some(*commit), Vec::new())
+        }
+        Origin::Backport {
+            url,
+            commit: up,
+            deviation,
+        } => {
+            fields.push(field("Origin", &format!("backport, {url}")));
+            let (note, paths) = match deviation {
+                Deviation::Files(paths) => {
+                    let mut note = format!("changed to apply on {}; the change differs from upstream's in:", rc.branch);
+                    for p in paths {
+                        note.push('\n');
+                        note.push_str(p);
+                    }
+                    (note, paths.clone())
+                }
+                Deviation::UpstreamMissing => (
+                    format!("upstream commit {up} is not in this repository, so the change could not be compared with it; fetch it and run `cargo xtask patches refresh`"),
+                    Vec::new(),
+                ),
+            };
+            fields.push(field("Backport-Note", &note));
+            ("backport", Some(*up), paths)
+        }
+        Origin::Vendor => {
+            fields.push(field("Origin", "vendor"));
+            ("vendor", None, Vec::new())
+        }
+    }
 }
 
 fn field(name: &str, value: &str) -> Field {

@@ -138,48 +138,10 @@ impl PatchFile {
     /// Parses a patch file, checking its whole structure.
     pub fn parse(bytes: &[u8]) -> Result<PatchFile, ParseError> {
         let lines = split_lines(bytes);
-        let text = |i: usize| -> Result<&str, ParseError> {
-            std::str::from_utf8(lines[i])
-                .or_else(|_| err(i + 1, "the mail header and message must be UTF-8"))
-        };
         if lines.is_empty() || !lines[0].starts_with(b"From ") {
             return err(1, "not a `git format-patch` mail: the first line must be `From <commit> Mon Sep 17 00:00:00 2001`");
         }
-        // The mail header, with folded continuation lines.
-        let mut header: Vec<Field> = Vec::new();
-        let mut i = 1;
-        loop {
-            if i >= lines.len() {
-                return err(i, "the file ends inside the mail header (truncated?): a blank line must end the header, then the message, `---` and the diff");
-            }
-            let line = text(i)?;
-            if line.is_empty() {
-                break;
-            }
-            if line.starts_with([' ', '\t']) {
-                let Some(last) = header.last_mut() else {
-                    return err(i + 1, "a continuation line before any header field");
-                };
-                last.value.push('\n');
-                last.value.push_str(line.trim());
-            } else {
-                let Some((name, value)) = line.split_once(':') else {
-                    return err(
-                        i + 1,
-                        format!("bad header line `{line}`: expected `Field: value`"),
-                    );
-                };
-                if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-                    return err(i + 1, format!("bad header field name `{name}`"));
-                }
-                header.push(Field {
-                    name: name.to_string(),
-                    value: value.trim().to_string(),
-                    line: i + 1,
-                });
-            }
-            i += 1;
-        }
+        let (header, mut i) = mail_header(&lines)?;
         let header_end = i + 1;
         let take = |name: &str| -> Result<Field, ParseError> {
             header
@@ -206,21 +168,8 @@ impl PatchFile {
             })
             .collect();
 
-        // The message body, up to the `---` separator.
-        i += 1;
-        let mut body = String::new();
-        loop {
-            if i >= lines.len() {
-                return err(i, "the file ends inside the commit message (truncated?): no `---` line separates it from the diff");
-            }
-            let line = text(i)?;
-            if line == "---" {
-                break;
-            }
-            body.push_str(line);
-            body.push('\n');
-            i += 1;
-        }
+        let (body, separator) = message_body(&lines, i + 1)?;
+        i = separator;
         // The diffstat, up to the first diff or the signature.
         i += 1;
         let mut diffstat = String::new();
@@ -250,6 +199,72 @@ impl PatchFile {
             files,
         })
     }
+}
+
+/// Line `i` as UTF-8 (the mail header and message must be).
+fn utf8_line<'a>(lines: &[&'a [u8]], i: usize) -> Result<&'a str, ParseError> {
+    std::str::from_utf8(lines[i])
+        .or_else(|_| err(i + 1, "the mail header and message must be UTF-8"))
+}
+
+/// The mail header after the `From ` line, with folded continuation lines joined; the fields and
+/// the index of the blank line that ends it.
+fn mail_header(lines: &[&[u8]]) -> Result<(Vec<Field>, usize), ParseError> {
+    let mut header: Vec<Field> = Vec::new();
+    let mut i = 1;
+    loop {
+        if i >= lines.len() {
+            return err(i, "the file ends inside the mail header (truncated?): a blank line must end the header, then the message, `---` and the diff");
+        }
+        let line = utf8_line(lines, i)?;
+        if line.is_empty() {
+            break;
+        }
+        if line.starts_with([' ', '\t']) {
+            let Some(last) = header.last_mut() else {
+                return err(i + 1, "a continuation line before any header field");
+            };
+            last.value.push('\n');
+            last.value.push_str(line.trim());
+        } else {
+            let Some((name, value)) = line.split_once(':') else {
+                return err(
+                    i + 1,
+                    format!("bad header line `{line}`: expected `Field: value`"),
+                );
+            };
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+                return err(i + 1, format!("bad header field name `{name}`"));
+            }
+            header.push(Field {
+                name: name.to_string(),
+                value: value.trim().to_string(),
+                line: i + 1,
+            });
+        }
+        i += 1;
+    }
+    Ok((header, i))
+}
+
+/// The commit message from line index `start` up to the `---` separator; the message and the
+/// separator's index.
+fn message_body(lines: &[&[u8]], start: usize) -> Result<(String, usize), ParseError> {
+    let mut i = start;
+    let mut body = String::new();
+    loop {
+        if i >= lines.len() {
+            return err(i, "the file ends inside the commit message (truncated?): no `---` line separates it from the diff");
+        }
+        let line = utf8_line(lines, i)?;
+        if line == "---" {
+            break;
+        }
+        body.push_str(line);
+        body.push('\n');
+        i += 1;
+    }
+    Ok((body, i))
 }
 
 fn strip_patch_prefix(subject: &str) -> &str {
@@ -307,43 +322,7 @@ fn parse_diff(lines: &[&[u8]], start: usize) -> Result<(Vec<DiffFile>, usize), P
                     format!("malformed hunk header `{}`", String::from_utf8_lossy(line)),
                 );
             };
-            let header = i + 1;
-            let (mut old_left, mut new_left) = (old, new);
-            i += 1;
-            while old_left > 0 || new_left > 0 {
-                let Some(l) = lines.get(i) else {
-                    return err(header, format!("the hunk at line {header} is truncated: the file ends {old_left} old / {new_left} new line(s) early"));
-                };
-                match l.first() {
-                    Some(b' ') => {
-                        old_left = old_left.checked_sub(1).map_or_else(
-                            || err(i + 1, "hunk has more lines than its header says"),
-                            Ok,
-                        )?;
-                        new_left = new_left.checked_sub(1).map_or_else(
-                            || err(i + 1, "hunk has more lines than its header says"),
-                            Ok,
-                        )?;
-                    }
-                    Some(b'-') => {
-                        old_left = old_left.checked_sub(1).map_or_else(
-                            || err(i + 1, "hunk removes more lines than its header says"),
-                            Ok,
-                        )?
-                    }
-                    Some(b'+') => {
-                        new_left = new_left.checked_sub(1).map_or_else(
-                            || err(i + 1, "hunk adds more lines than its header says"),
-                            Ok,
-                        )?
-                    }
-                    Some(b'\\') => {}
-                    _ => {
-                        return err(i + 1, format!("the hunk at line {header} ends early: {old_left} old / {new_left} new line(s) missing (truncated or hand-edited patch)"));
-                    }
-                }
-                i += 1;
-            }
+            i = hunk_end(lines, i, old, new)?;
             while lines.get(i).is_some_and(|l| l.starts_with(b"\\")) {
                 i += 1;
             }
@@ -376,6 +355,54 @@ fn parse_diff(lines: &[&[u8]], start: usize) -> Result<(Vec<DiffFile>, usize), P
         }
         i += 1;
     }
+}
+
+/// Checks the hunk whose header (`old` and `new` line counts) is at line index `header_index`
+/// against its lines; the index after its last line.
+fn hunk_end(
+    lines: &[&[u8]],
+    header_index: usize,
+    old: usize,
+    new: usize,
+) -> Result<usize, ParseError> {
+    let header = header_index + 1;
+    let (mut old_left, mut new_left) = (old, new);
+    let mut i = header_index + 1;
+    while old_left > 0 || new_left > 0 {
+        let Some(l) = lines.get(i) else {
+            return err(header, format!("the hunk at line {header} is truncated: the file ends {old_left} old / {new_left} new line(s) early"));
+        };
+        match l.first() {
+            Some(b' ') => {
+                old_left = old_left.checked_sub(1).map_or_else(
+                    || err(i + 1, "hunk has more lines than its header says"),
+                    Ok,
+                )?;
+                new_left = new_left.checked_sub(1).map_or_else(
+                    || err(i + 1, "hunk has more lines than its header says"),
+                    Ok,
+                )?;
+            }
+            Some(b'-') => {
+                old_left = old_left.checked_sub(1).map_or_else(
+                    || err(i + 1, "hunk removes more lines than its header says"),
+                    Ok,
+                )?
+            }
+            Some(b'+') => {
+                new_left = new_left.checked_sub(1).map_or_else(
+                    || err(i + 1, "hunk adds more lines than its header says"),
+                    Ok,
+                )?
+            }
+            Some(b'\\') => {}
+            _ => {
+                return err(i + 1, format!("the hunk at line {header} ends early: {old_left} old / {new_left} new line(s) missing (truncated or hand-edited patch)"));
+            }
+        }
+        i += 1;
+    }
+    Ok(i)
 }
 
 /// The paths in `diff --git a/X b/Y` (quoted or not; unquoted ones split where `a/X` = `b/X`).

@@ -382,7 +382,7 @@ mod tests {
     use super::*;
 
     /// The part of the command line these workflows use: the rules are tested here, the real
-    /// command line by `tests/pipelines.rs` against the real workflows.
+    /// command line by `tests/it/pipelines.rs` against the real workflows.
     fn command_line() -> clap::Command {
         let flag = |name: &'static str| {
             clap::Arg::new(name)

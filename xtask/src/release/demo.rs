@@ -33,39 +33,7 @@ pub fn run_stage(sandbox: &Path, vex: Option<&Path>) -> Result<StageReport> {
     let f = fixture::create(sandbox)?;
     let config = f.load_config()?;
     let xtask = format!("cargo xtask --config {}", f.config.display());
-    eprintln!("$ {xtask} bump");
-    let bumped = crate::bump::bump(&config, &crate::bump::Options::default())?;
-    log.push(format!(
-        "bump: {} → {} in {} repositories",
-        bumped.from,
-        bumped.to,
-        bumped.repos.len()
-    ));
-    let options = official_build::Options {
-        os: Os::Linux,
-        arch: Arch::X64,
-        repos: Vec::new(),
-        build_id: None,
-        dry_run: false,
-        quiet: true,
-    };
-    eprintln!("$ {xtask} build --os linux --arch x64");
-    let built = official_build::build(&config, &options)?;
-    if !built.succeeded {
-        bail!(
-            "the fixture build failed: {:?} {:?}",
-            built.missing_artifacts,
-            built
-                .repos
-                .iter()
-                .map(|r| &r.error_tail)
-                .collect::<Vec<_>>()
-        );
-    }
-    log.push(format!(
-        "build: linux-x64, OfficialBuildId {}",
-        built.official_build_id
-    ));
+    bump_and_build(&config, &xtask, &mut log)?;
     let vex_arg = vex
         .map(|v| format!(" --vex {}", v.display()))
         .unwrap_or_default();
@@ -82,36 +50,7 @@ pub fn run_stage(sandbox: &Path, vex: Option<&Path>) -> Result<StageReport> {
         release.files.len(),
         release.cves.join(", ")
     ));
-    let home = GpgHome::temporary()?;
-    let (secret, public, _) = sign::throwaway_key(&home, "net6-els demo <demo@example.org>")?;
-    eprintln!(
-        "$ ELS_SIGNING_KEY=\"$(cat <a throwaway key>)\" {xtask} release sign {}",
-        release.dir.display()
-    );
-    let signed = sign::sign(&release.dir, &SigningKey::Armored(secret), None)?;
-    log.push(format!(
-        "sign: {} signatures by {}",
-        signed.signatures.len(),
-        signed.fingerprint
-    ));
-    let public_key = sandbox.join("signing-key.pub.asc");
-    crate::atomic::write(&public_key, public)?;
-    eprintln!(
-        "$ {xtask} release verify {} --key {}",
-        release.dir.display(),
-        public_key.display()
-    );
-    let verified = verify::verify(&release.dir, &TrustedKey::File(public_key))?;
-    if !verified.problems.is_empty() {
-        bail!(
-            "the fresh release does not verify: {}",
-            verified.problems.join("; ")
-        );
-    }
-    log.push(format!(
-        "verify: {} files and their signatures check out",
-        verified.checked
-    ));
+    let signer = sign_and_verify(sandbox, &release.dir, &xtask, &mut log)?;
     let notes = std::fs::read_to_string(release.dir.join(super::NOTES))?;
     let accepted_api_changes = notes
         .split_once(super::ACCEPTED_API_HEADING)
@@ -125,7 +64,90 @@ pub fn run_stage(sandbox: &Path, vex: Option<&Path>) -> Result<StageReport> {
         version: release.version,
         release_dir: release.dir,
         cves: release.cves,
-        signer: signed.fingerprint,
+        signer,
         log,
     })
+}
+
+/// Bumps the fixture fork and builds linux-x64 with its build scripts.
+fn bump_and_build(
+    config: &crate::config::Config,
+    xtask: &str,
+    log: &mut Vec<String>,
+) -> Result<()> {
+    eprintln!("$ {xtask} bump");
+    let bumped = crate::bump::bump(config, &crate::bump::Options::default())?;
+    log.push(format!(
+        "bump: {} → {} in {} repositories",
+        bumped.from,
+        bumped.to,
+        bumped.repos.len()
+    ));
+    let options = official_build::Options {
+        os: Os::Linux,
+        arch: Arch::X64,
+        repos: Vec::new(),
+        build_id: None,
+        dry_run: false,
+        quiet: true,
+    };
+    eprintln!("$ {xtask} build --os linux --arch x64");
+    let built = official_build::build(config, &options)?;
+    if !built.succeeded {
+        bail!(
+            "the fixture build failed: {:?} {:?}",
+            built.missing_artifacts,
+            built
+                .repos
+                .iter()
+                .map(|r| &r.error_tail)
+                .collect::<Vec<_>>()
+        );
+    }
+    log.push(format!(
+        "build: linux-x64, OfficialBuildId {}",
+        built.official_build_id
+    ));
+    Ok(())
+}
+
+/// Signs the release with a throwaway key and verifies it against the key's public half (written
+/// into `sandbox`); returns the signer's fingerprint.
+fn sign_and_verify(
+    sandbox: &Path,
+    release_dir: &Path,
+    xtask: &str,
+    log: &mut Vec<String>,
+) -> Result<String> {
+    let home = GpgHome::temporary()?;
+    let (secret, public, _) = sign::throwaway_key(&home, "net6-els demo <demo@example.org>")?;
+    eprintln!(
+        "$ ELS_SIGNING_KEY=\"$(cat <a throwaway key>)\" {xtask} release sign {}",
+        release_dir.display()
+    );
+    let signed = sign::sign(release_dir, &SigningKey::Armored(secret), None)?;
+    log.push(format!(
+        "sign: {} signatures by {}",
+        signed.signatures.len(),
+        signed.fingerprint
+    ));
+    let public_key = sandbox.join("signing-key.pub.asc");
+    crate::atomic::write(&public_key, public)?;
+    eprintln!(
+        "$ {xtask} release verify {} --key {}",
+        release_dir.display(),
+        public_key.display()
+    );
+    let verified = verify::verify(release_dir, &TrustedKey::File(public_key))?;
+    if !verified.problems.is_empty() {
+        bail!(
+            "the fresh release does not verify: {}",
+            verified.problems.join("; ")
+        );
+    }
+    log.push(format!(
+        "verify: {} files and their signatures check out",
+        verified.checked
+    ));
+    Ok(signed.fingerprint)
 }

@@ -36,6 +36,14 @@ pub const SIGNED: [&str; 3] = [CHECKSUMS, RELEASE_JSON, NOTES];
 /// (`windowsdesktop` appears when the release holds the Windows build's desktop runtime or its
 /// MSI).
 pub const FILE_COMPONENTS: [&str; 3] = ["runtime", "aspnetcore-runtime", "windowsdesktop"];
+/// The endings of the files those components must list: the build's archives and NuGet
+/// packages, and the packages `package` adds (its formats' extensions, a unit test there checks).
+const LISTED_ENDINGS: [&str; 6] = [".nupkg", ".tar.gz", ".zip", ".deb", ".rpm", ".msi"];
+
+/// Whether the release file `name` must be listed in release.json (`release verify`).
+pub fn must_be_listed(name: &str) -> bool {
+    LISTED_ENDINGS.iter().any(|ending| name.ends_with(ending))
+}
 
 /// What to release.
 #[derive(Clone, Debug, Default)]

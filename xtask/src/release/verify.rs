@@ -42,6 +42,35 @@ pub fn verify(dir: &Path, key: &TrustedKey) -> Result<Report> {
         bail!("{} is not a release directory", dir.display());
     }
     let home = GpgHome::temporary()?;
+    let trusted = import_trusted_key(&home, key)?;
+    let mut report = Report {
+        dir: dir.to_path_buf(),
+        signer: None,
+        checked: 0,
+        problems: Vec::new(),
+    };
+    let mut names: Vec<String> = Vec::new();
+    for e in std::fs::read_dir(dir)?.filter_map(|e| e.ok()) {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if e.path().is_dir() {
+            report
+                .problems
+                .push(format!("{name}/: a release holds no directories"));
+        } else {
+            names.push(name);
+        }
+    }
+    names.sort();
+
+    check_signatures(&home, dir, &names, &trusted, &mut report)?;
+    let sums = check_hashes(dir, &names, &mut report)?;
+    check_manifests(dir, &names, &sums, &mut report);
+    check_release_json(dir, &names, &sums, &mut report);
+    Ok(report)
+}
+
+/// Imports `key` into `home`; its primary-key fingerprints.
+fn import_trusted_key(home: &GpgHome, key: &TrustedKey) -> Result<Vec<String>> {
     let public = match key {
         TrustedKey::File(path) => std::fs::read(path)
             .with_context(|| format!("cannot read the trusted key {}", path.display()))?,
@@ -65,26 +94,18 @@ pub fn verify(dir: &Path, key: &TrustedKey) -> Result<Report> {
         }
     }
 
-    let mut report = Report {
-        dir: dir.to_path_buf(),
-        signer: None,
-        checked: 0,
-        problems: Vec::new(),
-    };
-    let mut names: Vec<String> = Vec::new();
-    for e in std::fs::read_dir(dir)?.filter_map(|e| e.ok()) {
-        let name = e.file_name().to_string_lossy().into_owned();
-        if e.path().is_dir() {
-            report
-                .problems
-                .push(format!("{name}/: a release holds no directories"));
-        } else {
-            names.push(name);
-        }
-    }
-    names.sort();
+    Ok(trusted)
+}
 
-    // Signatures: every metadata file signed, every signature valid and made by the trusted key.
+/// Every metadata file signed, every signature valid and made by the trusted key, and no
+/// signature of anything else.
+fn check_signatures(
+    home: &GpgHome,
+    dir: &Path,
+    names: &[String],
+    trusted: &[String],
+    report: &mut Report,
+) -> Result<()> {
     let mut signed: Vec<&str> = SIGNED.to_vec();
     if names.iter().any(|n| n == VEX) {
         signed.push(VEX);
@@ -97,7 +118,7 @@ pub fn verify(dir: &Path, key: &TrustedKey) -> Result<Report> {
                 .problems
                 .push(format!("{name} is not signed ({name}.asc is missing)"));
         } else {
-            check_signature(&home, dir, name, &trusted, &mut report)?;
+            check_signature(home, dir, name, trusted, report)?;
         }
     }
     for sig in names.iter().filter(|n| n.ends_with(".asc")) {
@@ -108,9 +129,16 @@ pub fn verify(dir: &Path, key: &TrustedKey) -> Result<Report> {
             ));
         }
     }
+    Ok(())
+}
 
-    // Hashes: the checksum file covers every other file, and every hash matches.
-    let sums = read_checksums(dir, &mut report)?;
+/// The checksum file covers every other file and every hash matches; the checksums.
+fn check_hashes(
+    dir: &Path,
+    names: &[String],
+    report: &mut Report,
+) -> Result<BTreeMap<String, String>> {
+    let sums = read_checksums(dir, report)?;
     for name in names
         .iter()
         .filter(|n| *n != CHECKSUMS && !n.ends_with(".asc") && *n != CHANNELS_JSON)
@@ -136,10 +164,7 @@ pub fn verify(dir: &Path, key: &TrustedKey) -> Result<Report> {
                 .push(format!("{name} is listed in {CHECKSUMS} but missing")),
         }
     }
-
-    check_manifests(dir, &names, &sums, &mut report);
-    check_release_json(dir, &names, &sums, &mut report);
-    Ok(report)
+    Ok(sums)
 }
 
 fn check_signature(
@@ -293,12 +318,7 @@ pub(crate) fn check_release_json(
             }
         }
     }
-    for name in sums.keys().filter(|n| {
-        n.ends_with(".nupkg")
-            || n.ends_with(".tar.gz")
-            || n.ends_with(".zip")
-            || crate::package::is_package_file(n)
-    }) {
+    for name in sums.keys().filter(|n| super::must_be_listed(n)) {
         if !listed.contains(name) {
             report
                 .problems

@@ -9,6 +9,7 @@
 //! so a reader sees the old or the new metadata, never a mix, and a failure leaves the old.
 
 pub mod apt;
+pub mod demo;
 pub mod dnf;
 pub mod verify;
 
@@ -54,6 +55,27 @@ pub struct Report {
     pub apt_source: String,
     pub dnf_repo_file: PathBuf,
     pub public_key: PathBuf,
+}
+
+impl Report {
+    /// What a person reads: the channel's new state and what customers configure.
+    pub fn human(&self) -> String {
+        let new = self.apt.iter().chain(&self.rpm).filter(|a| a.new).count();
+        format!(
+            "{} {} in {}: {} .deb, {} .rpm ({new} new files), signed by {}\n  APT:  {}\n  DNF:  {}\n  key:  {}\n  recorded in channels.json: {} on {}\n",
+            self.version,
+            self.channel,
+            self.repo_dir.display(),
+            self.apt.len(),
+            self.rpm.len(),
+            self.signer,
+            self.apt_source,
+            self.dnf_repo_file.display(),
+            self.public_key.display(),
+            self.channel,
+            self.date
+        )
+    }
 }
 
 /// Where the tree lies and how customers reach it.

@@ -114,6 +114,26 @@ fn verify_apt(
             .push(format!("{} is missing", at("Release")));
         return Ok(());
     };
+    apt_signatures(dir, &release, home, trusted, &at, report)?;
+    release_sums(dir, &release, &at, report);
+    let Ok(packages) = std::fs::read_to_string(dir.join(PACKAGES)) else {
+        report.problems.push(format!("{} is missing", at(PACKAGES)));
+        return Ok(());
+    };
+    apt_packages(tree, &packages, &at, report);
+    Ok(())
+}
+
+/// Release.gpg and InRelease verify with a trusted key, and InRelease signs Release's text.
+fn apt_signatures(
+    dir: &Path,
+    release: &str,
+    home: &GpgHome,
+    trusted: &[String],
+    at: &dyn Fn(&str) -> String,
+    report: &mut Report,
+) -> Result<()> {
+    let release_path = dir.join("Release");
     for (name, args) in [
         (
             "Release.gpg",
@@ -149,7 +169,12 @@ fn verify_apt(
             ));
         }
     }
-    let fields = parse_stanza(&release);
+    Ok(())
+}
+
+/// Every file Release lists has the SHA-256 and size it gives.
+fn release_sums(dir: &Path, release: &str, at: &dyn Fn(&str) -> String, report: &mut Report) {
+    let fields = parse_stanza(release);
     let sums = fields.get("SHA256").cloned().unwrap_or_default();
     if sums.trim().is_empty() {
         report
@@ -179,11 +204,11 @@ fn verify_apt(
                 .push(format!("{} is listed in Release but missing", at(name))),
         }
     }
-    let Ok(packages) = std::fs::read_to_string(dir.join(PACKAGES)) else {
-        report.problems.push(format!("{} is missing", at(PACKAGES)));
-        return Ok(());
-    };
-    for stanza in stanzas(&packages) {
+}
+
+/// Every package Packages lists is in the pool with the SHA-256 and size it gives.
+fn apt_packages(tree: &Tree, packages: &str, at: &dyn Fn(&str) -> String, report: &mut Report) {
+    for stanza in stanzas(packages) {
         let f = parse_stanza(&stanza);
         let name = format!(
             "{} {}",
@@ -215,7 +240,6 @@ fn verify_apt(
             )),
         }
     }
-    Ok(())
 }
 
 fn verify_dnf(

@@ -16,8 +16,10 @@ use xtask::fixtures::files::{csharp, edit, versions_props};
 use xtask::fixtures::history;
 use xtask::patches;
 
-mod support;
-use support::{file, JSON_READER, SIGNED_XML, SMTP_CONNECTION, SMTP_CONNECTION_8, VERSIONS};
+use crate::support;
+use support::{
+    file, release_8_0, JSON_READER, SIGNED_XML, SMTP_CONNECTION, SMTP_CONNECTION_8, VERSIONS,
+};
 
 const BRANCH: &str = "release/6.0-els";
 
@@ -56,46 +58,17 @@ impl World {
             ),
             ("NuGet.config", "<configuration />\n".to_string()),
         ];
-        let changes: Vec<(&str, Option<&str>)> =
-            files.iter().map(|(p, c)| (*p, Some(c.as_str()))).collect();
-        let base = history::commit(
+        let base = history::commit_files(
             &repo,
             "release/6.0",
-            &changes,
+            &files,
             "Initial .NET 6 servicing tree",
             &dev,
         )
         .unwrap();
         tag(&repo, "v6.0.36", base);
-        history::branch(&repo, "release/8.0", base).unwrap();
-        let f = |p: &str| file(&repo, "release/8.0", p);
-        let branding = history::commit(
-            &repo,
-            "release/8.0",
-            &[(VERSIONS, Some(&versions_props(8, 0, 10)))],
-            "Update branding to 8.0.10",
-            &dev,
-        )
-        .unwrap();
+        let (branding, _) = release_8_0(&repo, base);
         tag(&repo, "v8.0.10", branding);
-        let moved = edit(&f(SMTP_CONNECTION), "statement 40", "statement 40 (auth)");
-        history::commit(
-            &repo,
-            "release/8.0",
-            &[(SMTP_CONNECTION, None), (SMTP_CONNECTION_8, Some(&moved))],
-            "Split SmtpConnection authentication",
-            &dev,
-        )
-        .unwrap();
-        let reader = edit(&f(JSON_READER), "Step20() => 20;", "Step20() => 20 + 0;");
-        history::commit(
-            &repo,
-            "release/8.0",
-            &[(JSON_READER, Some(&reader))],
-            "Refactor Utf8JsonReader step 20",
-            &dev,
-        )
-        .unwrap();
         let mut fix = |name: &'static str, path: &str, from: &str, to: &str, msg: &str| {
             let content = edit(&file(&repo, "release/8.0", path), from, to);
             ids.insert(

@@ -112,14 +112,3 @@ pub fn cases(
     assert!(n > 0, "{name}: no case ran");
     n
 }
-
-/// Runs `check` on mutations of the seeds for the time budget and returns the cases run.
-pub fn fuzz(name: &str, seeds: &[(String, Vec<u8>)], check: impl Fn(&str, &[u8])) -> usize {
-    assert!(!seeds.is_empty(), "{name}: no seed files");
-    cases(name, |u| {
-        let (origin, seed) = u.choose(seeds)?;
-        let input = mutate(u, seed)?;
-        check(origin, &input);
-        Ok(())
-    })
-}

@@ -15,9 +15,8 @@ use serde_json::{json, Value};
 use xtask::fixtures::files::{csharp, edit, versions_props};
 use xtask::fixtures::history;
 
-#[path = "github_server/pulls.rs"]
-mod pulls;
-mod support;
+use crate::github_server::pulls;
+use crate::support;
 
 const TOKEN: &str = "ghs_testTokenThatMustNeverBePrinted0001";
 const CVE: &str = "CVE-2025-55248";

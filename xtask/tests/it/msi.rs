@@ -2,7 +2,7 @@
 //! read the MSIs built from release archives shaped from real Windows runtime files (the
 //! `win_amd64` test wheels), and Wine's `msiexec` installs, upgrades and uninstalls them.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -45,7 +45,7 @@ fn options() -> msi::Options {
 fn archives(dir: &Path, version: &str) -> Vec<PathBuf> {
     Product::ALL
         .iter()
-        .map(|p| testenv::windows_archive(windows_root(), *p, v(version), dir).unwrap())
+        .map(|p| msi::archive_from_test_runtime(windows_root(), *p, v(version), dir).unwrap())
         .collect()
 }
 
@@ -493,8 +493,8 @@ fn authenticode_signs_msis_and_the_binaries_in_zips_and_a_tampered_msi_fails() {
     std::fs::create_dir_all(&work).unwrap();
     let msi = work.join("dotnet-runtime-6.0.37-win-x64.msi");
     std::fs::copy(&built_msi("6.0.37", Product::Runtime).path, &msi).unwrap();
-    let zip =
-        testenv::windows_archive(windows_root(), Product::Runtime, v("6.0.37"), &work).unwrap();
+    let zip = msi::archive_from_test_runtime(windows_root(), Product::Runtime, v("6.0.37"), &work)
+        .unwrap();
     let unsigned_zip = zip_files(&zip);
     // A build's manifest lists the zip: signing must keep it true.
     let manifest = format!(
@@ -748,7 +748,7 @@ fn package_formats_msi_adds_the_installers_to_the_release_and_refuses_bad_archiv
     let version = release.file_name().unwrap().to_str().unwrap().to_string();
     for product in Product::ALL {
         let archive =
-            testenv::windows_archive(windows_root(), product, v(&version), &release).unwrap();
+            msi::archive_from_test_runtime(windows_root(), product, v(&version), &release).unwrap();
         list_in_release(&release, &archive, product.release_component());
     }
     let home = GpgHome::temporary().unwrap();

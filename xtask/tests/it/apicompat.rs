@@ -2,7 +2,7 @@
 //! (installed by `testenv`, as `cargo xtask test` does), v1/v2 libraries compiled with Mono's
 //! `mcs`, suppression files, and damaged input (property tests: the reader never panics).
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

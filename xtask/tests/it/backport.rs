@@ -11,7 +11,7 @@ use git2::{Oid, Repository};
 use xtask::fixtures::files::{csharp, edit, versions_props};
 use xtask::fixtures::history;
 
-mod support;
+use crate::support;
 use support::*;
 
 /// An upstream repository with release/6.0 and release/8.0, and a fork cloned from release/6.0.
@@ -43,53 +43,19 @@ impl World {
             (JSON_TESTS, csharp("System.Text.Json.Tests", "Utf8JsonReaderTests", 10)),
             (SIGNED_XML, csharp("System.Security.Cryptography.Xml", "SignedXml", 40)),
         ];
-        let changes: Vec<(&str, Option<&str>)> = base_files
-            .iter()
-            .map(|(p, c)| (*p, Some(c.as_str())))
-            .collect();
-        let base = history::commit(
+        let base = history::commit_files(
             &repo,
             "release/6.0",
-            &changes,
+            &base_files,
             "Initial .NET 6 servicing tree",
             &dev,
         )
         .unwrap();
         repo.tag_lightweight("v6.0.36", &repo.find_object(base, None).unwrap(), false)
             .unwrap();
-        history::branch(&repo, "release/8.0", base).unwrap();
-
+        let (_, prereq) = release_8_0(&repo, base);
+        ids.insert("prereq", prereq);
         let f = |p: &str| file(&repo, "release/8.0", p);
-        history::commit(
-            &repo,
-            "release/8.0",
-            &[(VERSIONS, Some(&versions_props(8, 0, 10)))],
-            "Update branding to 8.0.10",
-            &dev,
-        )
-        .unwrap();
-        // 8.0 renamed SmtpConnection.cs; the fork still has the old name.
-        let conn = edit(&f(SMTP_CONNECTION), "statement 40", "statement 40 (auth)");
-        history::commit(
-            &repo,
-            "release/8.0",
-            &[(SMTP_CONNECTION, None), (SMTP_CONNECTION_8, Some(&conn))],
-            "Split SmtpConnection authentication",
-            &dev,
-        )
-        .unwrap();
-        let reader = edit(&f(JSON_READER), "Step20() => 20;", "Step20() => 20 + 0;");
-        ids.insert(
-            "prereq",
-            history::commit(
-                &repo,
-                "release/8.0",
-                &[(JSON_READER, Some(&reader))],
-                "Refactor Utf8JsonReader step 20",
-                &dev,
-            )
-            .unwrap(),
-        );
 
         let fix = |ids: &mut HashMap<&'static str, Oid>,
                    name: &'static str,

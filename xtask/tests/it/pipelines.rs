@@ -2,8 +2,8 @@
 //! detects, each problem at its file:line), the real actionlint and zizmor over the repository's
 //! own workflows, and `pipelines rehearse` running workflows on the demo sandbox.
 
-mod github_server;
-mod support;
+use crate::github_server;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -928,7 +928,7 @@ fn the_release_after_the_build_packages_signs_verifies_and_publishes() {
     ))
     .unwrap();
     let version: xtask::version::Version = linux.version.parse().unwrap();
-    xtask::compat::testenv::windows_build_leg(
+    xtask::package::msi::windows_build_leg(
         &windows_root,
         version,
         &linux.official_build_id,

@@ -6,7 +6,7 @@ use std::path::Path;
 use xtask::bump::{bump, Options};
 use xtask::fixtures::official_build as fixture;
 
-mod support;
+use crate::support;
 use support::git;
 
 fn commit_all(dir: &Path, msg: &str) {

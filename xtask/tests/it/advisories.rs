@@ -2,9 +2,9 @@
 //! timeline cve.json and releases.json in tests/fixtures/dotnet-core), a generated patch queue,
 //! a local HTTP server speaking GitHub's contents API, and the OpenVEX JSON schema.
 
-mod github_server;
+use crate::github_server;
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

@@ -4,7 +4,7 @@
 //! sandbox and the release stage validate against their schemas with a JSON Schema validator.
 //! (The other test binaries validate every `--json` output they run through `support`.)
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 

@@ -1,7 +1,7 @@
 //! The compat runner on real runtimes: the corpus compiled with Mono's `mcs`, run on CoreCLR
 //! 8.0.4 and 3.1.23 (installed and verified by `testenv`, as `cargo xtask test` does).
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;

@@ -4,7 +4,7 @@
 //! `--installroot` and the published `.repo`, `rpm --root -i` — and the installed runtime runs a
 //! compiled app.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

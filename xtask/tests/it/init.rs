@@ -3,7 +3,7 @@
 //! vs17.x branches), with the advisory data in tests/fixtures/dotnet-core. The result is judged
 //! with git itself and by running the toolkit's own commands on the config init wrote.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 
@@ -359,7 +359,7 @@ fn init_names_unknown_repositories_and_missing_fork_locations() {
 
 /// A trial on a real clone of dotnet/wpf (a read-only bare snapshot, see README.md "init on a
 /// real repository"). Opt-in and fail-able: run with `ELS_WPF_SNAPSHOT=<bare clone> cargo test
-/// --test init -- --ignored`; without the variable the test fails rather than pass silently.
+/// --test it init:: -- --ignored`; without the variable the test fails rather than pass silently.
 #[test]
 #[ignore = "needs a real dotnet/wpf clone: ELS_WPF_SNAPSHOT=<bare clone>"]
 fn init_on_a_real_dotnet_wpf_clone() {

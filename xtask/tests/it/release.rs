@@ -2,7 +2,7 @@
 //! fork (and, for the complete release, the Windows leg's archives shaped from the real Windows
 //! runtime files), with real GnuPG and a throwaway key in a temporary home.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 
@@ -68,7 +68,7 @@ fn released(windows: bool) -> Released {
                 .unwrap_or_else(|e| {
                     panic!("the release test needs the Windows runtime files: {e:#}")
                 });
-        testenv::windows_build_leg(
+        xtask::package::msi::windows_build_leg(
             &windows_root,
             "6.0.37".parse().unwrap(),
             "20251111.1",
@@ -175,7 +175,7 @@ fn a_release_is_complete_readable_and_verifiable_with_standard_tools() {
 
     // release.json is valid against Microsoft's releases.json schema.
     let schema: serde_json::Value =
-        serde_json::from_str(include_str!("data/dotnet-releases.schema.json")).unwrap();
+        serde_json::from_str(include_str!("../data/dotnet-releases.schema.json")).unwrap();
     let doc: serde_json::Value =
         serde_json::from_slice(&std::fs::read(r.dir.join("release.json")).unwrap()).unwrap();
     let validator = jsonschema::validator_for(&schema).unwrap();

@@ -2,7 +2,7 @@
 //! loopback HTTP server and read by the real NuGet client (nuget.exe 5.8 and the NuGet client
 //! library inside it, under Mono).
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::io::Write;

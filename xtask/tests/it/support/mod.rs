@@ -1,6 +1,5 @@
 //! Helpers shared by the integration tests: runtime-shaped paths, running git and the real
-//! binary, reading their output. Each test crate uses a subset.
-#![allow(dead_code)]
+//! binary, reading their output.
 
 pub mod fuzz;
 pub mod tamper;
@@ -8,8 +7,10 @@ pub mod tamper;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use git2::Repository;
+use git2::{Oid, Repository};
 use serde_json::Value;
+use xtask::fixtures::files::{edit, versions_props};
+use xtask::fixtures::history;
 
 pub const SMTP_CLIENT: &str = "src/libraries/System.Net.Mail/src/System/Net/Mail/SmtpClient.cs";
 pub const SMTP_CONNECTION: &str =
@@ -21,6 +22,43 @@ pub const JSON_READER: &str =
 pub const JSON_TESTS: &str = "src/libraries/System.Text.Json/tests/Utf8JsonReaderTests.cs";
 pub const SIGNED_XML: &str = "src/libraries/System.Security.Cryptography.Xml/src/System/Security/Cryptography/Xml/SignedXml.cs";
 pub const VERSIONS: &str = "eng/Versions.props";
+
+/// Upstream's release/8.0, branched from `base` (release/6.0 at v6.0.36), as the backport and
+/// the patch queue tests share it: the 8.0 branding, SmtpConnection.cs moved to its 8.0 name with
+/// an edit, and Utf8JsonReader's step 20 refactored (a later fix's prerequisite). Returns the
+/// branding commit and the refactoring.
+pub fn release_8_0(repo: &Repository, base: Oid) -> (Oid, Oid) {
+    let dev = history::signature("Dev One", "dev1@example.com", 1_600_000_000);
+    history::branch(repo, "release/8.0", base).unwrap();
+    let f = |p: &str| file(repo, "release/8.0", p);
+    let branding = history::commit(
+        repo,
+        "release/8.0",
+        &[(VERSIONS, Some(&versions_props(8, 0, 10)))],
+        "Update branding to 8.0.10",
+        &dev,
+    )
+    .unwrap();
+    let moved = edit(&f(SMTP_CONNECTION), "statement 40", "statement 40 (auth)");
+    history::commit(
+        repo,
+        "release/8.0",
+        &[(SMTP_CONNECTION, None), (SMTP_CONNECTION_8, Some(&moved))],
+        "Split SmtpConnection authentication",
+        &dev,
+    )
+    .unwrap();
+    let reader = edit(&f(JSON_READER), "Step20() => 20;", "Step20() => 20 + 0;");
+    let refactoring = history::commit(
+        repo,
+        "release/8.0",
+        &[(JSON_READER, Some(&reader))],
+        "Refactor Utf8JsonReader step 20",
+        &dev,
+    )
+    .unwrap();
+    (branding, refactoring)
+}
 
 /// The toolkit's repository root (where `Cargo.lock`, `test-apps/` and `pipelines/` are).
 pub fn workspace() -> PathBuf {

@@ -2,7 +2,7 @@
 //! with the toolkit's outcome checked against git's (and against what the generator intended).
 //! No timing is asserted; the benchmark itself fails when outcomes differ.
 
-mod support;
+use crate::support;
 
 use xtask::bench::{self, Settings};
 use xtask::fixtures::bench_history::{self, Shape};
