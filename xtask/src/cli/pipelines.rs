@@ -172,30 +172,8 @@ fn run_rehearse(args: RehearseArgs, ctx: &Context) -> Result<Outcome> {
             .ok_or_else(|| anyhow!("--input `{i}` is not NAME=VALUE"))?;
         inputs.insert(k.to_string(), v.to_string());
     }
-    let mut artifacts = Vec::new();
-    for a in &args.artifacts {
-        let (name, dir) = a
-            .split_once('=')
-            .filter(|(n, d)| !n.is_empty() && !n.contains(['/', '\\']) && !d.is_empty())
-            .ok_or_else(|| {
-                anyhow!("--artifact `{a}` is not NAME=DIR (an artifact name, without `/`, and a directory)")
-            })?;
-        artifacts.push((name.to_string(), ctx.cwd().join(dir)));
-    }
-    let context = match &args.context {
-        None => ContextFile::default(),
-        Some(p) => {
-            let path = ctx.cwd().join(p);
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
-            toml::from_str(&text).with_context(|| {
-                format!(
-                    "{} is not a rehearsal context ([vars] and [secrets] tables of strings)",
-                    path.display()
-                )
-            })?
-        }
-    };
+    let artifacts = parse_artifacts(&args.artifacts, ctx)?;
+    let context = read_context(args.context.as_deref(), ctx)?;
     let workdir = match &args.workdir {
         Some(d) => ctx.cwd().join(d),
         None => tempfile::Builder::new()
@@ -259,4 +237,38 @@ fn run_rehearse(args: RehearseArgs, ctx: &Context) -> Result<Outcome> {
     } else {
         Outcome::Failure
     })
+}
+
+/// `--context FILE`: the `vars` and `secrets` contexts (none when not given).
+fn read_context(path: Option<&Path>, ctx: &Context) -> Result<ContextFile> {
+    Ok(match path {
+        None => ContextFile::default(),
+        Some(p) => {
+            let path = ctx.cwd().join(p);
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            toml::from_str(&text).with_context(|| {
+                format!(
+                    "{} is not a rehearsal context ([vars] and [secrets] tables of strings)",
+                    path.display()
+                )
+            })?
+        }
+    })
+}
+
+/// `--artifact NAME=DIR` values, directories relative to the working directory.
+fn parse_artifacts(values: &[String], ctx: &Context) -> Result<Vec<(String, PathBuf)>> {
+    values
+        .iter()
+        .map(|a| {
+            let (name, dir) = a
+                .split_once('=')
+                .filter(|(n, d)| !n.is_empty() && !n.contains(['/', '\\']) && !d.is_empty())
+                .ok_or_else(|| {
+                    anyhow!("--artifact `{a}` is not NAME=DIR (an artifact name, without `/`, and a directory)")
+                })?;
+            Ok((name.to_string(), ctx.cwd().join(dir)))
+        })
+        .collect()
 }

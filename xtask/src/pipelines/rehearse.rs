@@ -102,6 +102,27 @@ pub struct Report {
     pub recorded_calls: Vec<String>,
 }
 
+impl JobResult {
+    /// Takes a finished step's status into the job's; true when the step failed.
+    fn add_step_status(&mut self, status: Status) -> bool {
+        match status {
+            Status::Failed => {
+                self.status = Status::Failed;
+                true
+            }
+            Status::NotRehearsed if self.status == Status::Passed => {
+                self.status = Status::NotRehearsed;
+                self.reason = Some(format!(
+                    "step `{}` was not rehearsed",
+                    self.steps.last().map_or("", |s| s.name.as_str())
+                ));
+                false
+            }
+            _ => false,
+        }
+    }
+}
+
 impl Report {
     /// True when no job failed.
     pub fn passed(&self) -> bool {
@@ -300,23 +321,7 @@ impl Run<'_> {
         let jobs = root
             .get("jobs")
             .ok_or_else(|| anyhow!("{}: no `jobs:`: not a workflow", file.display()))?;
-        // Declared inputs take their defaults when not given.
-        if let Some(on) = root.get("on") {
-            for trigger in ["workflow_call", "workflow_dispatch"] {
-                for (name, spec) in on
-                    .get(trigger)
-                    .and_then(|t| t.get("inputs"))
-                    .map(Node::entries)
-                    .unwrap_or_default()
-                {
-                    let key = name.as_str().unwrap_or_default().to_string();
-                    if !inputs.contains_key(&key) {
-                        let default = spec.get("default").and_then(Node::as_str).unwrap_or("");
-                        inputs.insert(key, Value::String(default.to_string()));
-                    }
-                }
-            }
-        }
+        add_input_defaults(&root, &mut inputs);
         let order = job_order(file, jobs, only)?;
         // `--from` names a job of the workflow the rehearsal was started on, not of the ones
         // it calls.
@@ -331,17 +336,10 @@ impl Run<'_> {
             }
             let job = jobs.get(&name).expect("ordered from these jobs");
             if given.contains(&name) {
-                self.jobs.push(JobResult {
-                    name: format!("{prefix}{name}"),
-                    status: Status::Given,
-                    reason: Some(format!(
-                        "not run: the rehearsal starts at `{}`; its artifacts are the ones given with --artifact",
-                        self.plan.from.as_deref().unwrap_or_default()
-                    )),
-                    steps: Vec::new(),
-                    outputs: BTreeMap::new(),
-                    summary: String::new(),
-                });
+                self.jobs.push(given_job(
+                    &format!("{prefix}{name}"),
+                    self.plan.from.as_deref().unwrap_or_default(),
+                ));
                 finished.insert(
                     name,
                     Finished {
@@ -546,39 +544,19 @@ impl Run<'_> {
             outputs: BTreeMap::new(),
             summary: String::new(),
         };
-        let runs_on = match job.get("runs-on") {
-            Some(n) => expr::to_text(&node_value(n, &ctx)?),
-            None => String::new(),
-        };
-        if !runs_on.contains("ubuntu") && !runs_on.contains("linux") {
+        if let Some(reason) = not_on_linux(job, &ctx)? {
             result.status = Status::NotRehearsed;
-            result.reason = Some(format!(
-                "runs on `{runs_on}`; only Linux runners are rehearsed here"
-            ));
+            result.reason = Some(reason);
             return Ok(result);
         }
         self.legs += 1;
-        let dir = self.plan.workdir.join(format!("job-{}", self.legs));
-        let workspace = dir.join("workspace");
-        let temp = dir.join("temp");
-        // The job's own home, as on a fresh runner: a step's `git config --global` stays there.
-        let home = dir.join("home");
-        for d in [&workspace, &temp, &home] {
-            std::fs::create_dir_all(d).with_context(|| format!("cannot create {}", d.display()))?;
-        }
-        let mut env: BTreeMap<String, String> = BTreeMap::new();
+        let dirs = JobDirs::create(&self.plan.workdir.join(format!("job-{}", self.legs)))?;
         let mut path_prepend: Vec<String> = vec![self.shims.to_string_lossy().into_owned()];
+        // `defaults.run.working-directory`
         let default_dir = job
             .get("defaults")
-            .and_then(|d| d.get("run"))
-            .and_then(|r| r.get("working-directory"))
-            .and_then(Node::as_str)
-            .map(str::to_string);
-        for (k, v) in job.get("env").map(Node::entries).unwrap_or_default() {
-            let value = expr::to_text(&node_value(v, &ctx)?);
-            env.insert(k.as_str().unwrap_or_default().to_string(), value);
-        }
-        let summary_path = dir.join("summary.md");
+            .and_then(|d| d.get("run")?.get("working-directory")?.as_str());
+        let mut env = evaluate_entries(job.get("env"), &ctx)?;
         let mut steps_ctx = Map::new();
         let mut failed = false;
         for (i, step) in job
@@ -613,69 +591,21 @@ impl Run<'_> {
                 });
                 continue;
             }
-            let scope_env = |ctx: &Map<String, Value>| -> Result<BTreeMap<String, String>> {
-                let mut all = env.clone();
-                for (k, v) in step.get("env").map(Node::entries).unwrap_or_default() {
-                    all.insert(
-                        k.as_str().unwrap_or_default().to_string(),
-                        expr::to_text(&node_value(v, ctx)?),
-                    );
-                }
-                Ok(all)
-            };
-            let step_env = scope_env(&ctx)?;
-            let outcome = if let Some(script) = step.get("run").and_then(Node::as_str) {
-                let shell = step
-                    .get("shell")
-                    .and_then(Node::as_str)
-                    .unwrap_or("bash")
-                    .to_string();
-                let dir_text = step
-                    .get("working-directory")
-                    .and_then(Node::as_str)
-                    .map(str::to_string)
-                    .or(default_dir.clone());
-                let cwd = match dir_text {
-                    Some(d) => workspace.join(expr::to_text(&expr::interpolate(
-                        &d,
-                        &Scope {
-                            contexts: &ctx,
-                            failed,
-                        },
-                    )?)),
-                    None => workspace.clone(),
-                };
-                let script = expr::to_text(&expr::interpolate(
-                    script,
-                    &Scope {
-                        contexts: &ctx,
-                        failed,
-                    },
-                )?);
-                self.run_step(&RunStep {
-                    script: &script,
-                    shell: &shell,
-                    cwd: &cwd,
+            let mut step_env = env.clone();
+            step_env.extend(evaluate_entries(step.get("env"), &ctx)?);
+            let outcome = self.step(
+                step,
+                &StepPlace {
+                    index: i,
+                    name: &step_name,
+                    default_dir,
                     env: &step_env,
                     path_prepend: &path_prepend,
-                    workspace: &workspace,
-                    temp: &temp,
-                    home: &home,
-                    dir: &dir.join(format!("step-{i}")),
-                    summary: &summary_path,
-                })?
-            } else if let Some(uses) = step.get("uses").and_then(Node::as_str) {
-                let mut with = BTreeMap::new();
-                for (k, v) in step.get("with").map(Node::entries).unwrap_or_default() {
-                    with.insert(
-                        k.as_str().unwrap_or_default().to_string(),
-                        expr::to_text(&node_value(v, &ctx)?),
-                    );
-                }
-                self.action(uses, &with, &workspace)
-            } else {
-                bail!("step `{step_name}` has neither `run:` nor `uses:`");
-            };
+                    dirs: &dirs,
+                },
+                &ctx,
+                failed,
+            )?;
             let status = outcome.status;
             for (k, v) in &outcome.env {
                 env.insert(k.clone(), v.clone());
@@ -693,33 +623,64 @@ impl Run<'_> {
                 how: outcome.how,
                 log: outcome.log,
             });
-            match status {
-                Status::Failed => {
-                    failed = true;
-                    result.status = Status::Failed;
-                    // The first failing step ends the rehearsal (after this job's `if: failure()`
-                    // steps, which run on a real runner too).
-                    self.stopped = true;
-                }
-                Status::NotRehearsed if result.status == Status::Passed => {
-                    result.status = Status::NotRehearsed;
-                    result.reason = Some(format!(
-                        "step `{}` was not rehearsed",
-                        result.steps.last().map_or("", |s| s.name.as_str())
-                    ));
-                }
-                _ => {}
+            if result.add_step_status(status) {
+                failed = true;
+                // The first failing step ends the rehearsal (after this job's `if: failure()`
+                // steps, which run on a real runner too).
+                self.stopped = true;
             }
         }
         ctx.insert("steps".into(), Value::Object(steps_ctx));
-        for (k, v) in job.get("outputs").map(Node::entries).unwrap_or_default() {
-            result.outputs.insert(
-                k.as_str().unwrap_or_default().to_string(),
-                expr::to_text(&node_value(v, &ctx)?),
-            );
-        }
-        result.summary = std::fs::read_to_string(&summary_path).unwrap_or_default();
+        result.outputs = evaluate_entries(job.get("outputs"), &ctx)?;
+        result.summary = std::fs::read_to_string(&dirs.summary).unwrap_or_default();
         Ok(result)
+    }
+
+    /// Runs one step that is not skipped: a `run:` script in its shell, or an action's local
+    /// equivalent.
+    fn step(
+        &self,
+        step: &Node,
+        place: &StepPlace,
+        ctx: &Map<String, Value>,
+        failed: bool,
+    ) -> Result<StepOutcome> {
+        let scope = Scope {
+            contexts: ctx,
+            failed,
+        };
+        if let Some(script) = step.get("run").and_then(Node::as_str) {
+            let shell = step.get("shell").and_then(Node::as_str).unwrap_or("bash");
+            let dir_text = step
+                .get("working-directory")
+                .and_then(Node::as_str)
+                .or(place.default_dir);
+            let cwd = match dir_text {
+                Some(d) => place
+                    .dirs
+                    .workspace
+                    .join(expr::to_text(&expr::interpolate(d, &scope)?)),
+                None => place.dirs.workspace.clone(),
+            };
+            let script = expr::to_text(&expr::interpolate(script, &scope)?);
+            self.run_step(&RunStep {
+                script: &script,
+                shell,
+                cwd: &cwd,
+                env: place.env,
+                path_prepend: place.path_prepend,
+                workspace: &place.dirs.workspace,
+                temp: &place.dirs.temp,
+                home: &place.dirs.home,
+                dir: &place.dirs.root.join(format!("step-{}", place.index)),
+                summary: &place.dirs.summary,
+            })
+        } else if let Some(uses) = step.get("uses").and_then(Node::as_str) {
+            let with = evaluate_entries(step.get("with"), ctx)?;
+            Ok(self.action(uses, &with, &place.dirs.workspace))
+        } else {
+            bail!("step `{}` has neither `run:` nor `uses:`", place.name);
+        }
     }
 
     fn run_step(&self, s: &RunStep) -> Result<StepOutcome> {
@@ -989,6 +950,44 @@ impl Run<'_> {
             None,
         ))
     }
+}
+
+/// The directories of one job (or matrix leg) in the run's work directory.
+struct JobDirs {
+    root: PathBuf,
+    workspace: PathBuf,
+    temp: PathBuf,
+    /// The job's own home, as on a fresh runner: a step's `git config --global` stays there.
+    home: PathBuf,
+    /// The job's step summary, which each step's is appended to.
+    summary: PathBuf,
+}
+
+impl JobDirs {
+    fn create(root: &Path) -> Result<JobDirs> {
+        let dirs = JobDirs {
+            root: root.to_path_buf(),
+            workspace: root.join("workspace"),
+            temp: root.join("temp"),
+            home: root.join("home"),
+            summary: root.join("summary.md"),
+        };
+        for d in [&dirs.workspace, &dirs.temp, &dirs.home] {
+            std::fs::create_dir_all(d).with_context(|| format!("cannot create {}", d.display()))?;
+        }
+        Ok(dirs)
+    }
+}
+
+/// Where a step runs in its job, and with what.
+struct StepPlace<'a> {
+    index: usize,
+    name: &'a str,
+    /// `defaults.run.working-directory` of the job.
+    default_dir: Option<&'a str>,
+    env: &'a BTreeMap<String, String>,
+    path_prepend: &'a [String],
+    dirs: &'a JobDirs,
 }
 
 struct RunStep<'a> {
@@ -1300,6 +1299,66 @@ fn aggregate(statuses: impl Iterator<Item = Status>) -> Status {
         };
     }
     all
+}
+
+/// Why a job is not rehearsed here: it runs on a runner other than Linux.
+fn not_on_linux(job: &Node, contexts: &Map<String, Value>) -> Result<Option<String>> {
+    let runs_on = match job.get("runs-on") {
+        Some(n) => expr::to_text(&node_value(n, contexts)?),
+        None => String::new(),
+    };
+    Ok((!runs_on.contains("ubuntu") && !runs_on.contains("linux"))
+        .then(|| format!("runs on `{runs_on}`; only Linux runners are rehearsed here")))
+}
+
+/// A mapping (`outputs:`, `with:`) with each value's expressions evaluated, as text.
+fn evaluate_entries(
+    node: Option<&Node>,
+    contexts: &Map<String, Value>,
+) -> Result<BTreeMap<String, String>> {
+    let mut values = BTreeMap::new();
+    for (k, v) in node.map(Node::entries).unwrap_or_default() {
+        values.insert(
+            k.as_str().unwrap_or_default().to_string(),
+            expr::to_text(&node_value(v, contexts)?),
+        );
+    }
+    Ok(values)
+}
+
+/// Declared inputs take their defaults when not given.
+fn add_input_defaults(workflow: &Node, inputs: &mut Map<String, Value>) {
+    let Some(on) = workflow.get("on") else {
+        return;
+    };
+    for trigger in ["workflow_call", "workflow_dispatch"] {
+        for (name, spec) in on
+            .get(trigger)
+            .and_then(|t| t.get("inputs"))
+            .map(Node::entries)
+            .unwrap_or_default()
+        {
+            let key = name.as_str().unwrap_or_default().to_string();
+            if !inputs.contains_key(&key) {
+                let default = spec.get("default").and_then(Node::as_str).unwrap_or("");
+                inputs.insert(key, Value::String(default.to_string()));
+            }
+        }
+    }
+}
+
+/// A job before `--from`: listed, not run.
+fn given_job(name: &str, from: &str) -> JobResult {
+    JobResult {
+        name: name.to_string(),
+        status: Status::Given,
+        reason: Some(format!(
+            "not run: the rehearsal starts at `{from}`; its artifacts are the ones given with --artifact"
+        )),
+        steps: Vec::new(),
+        outputs: BTreeMap::new(),
+        summary: String::new(),
+    }
 }
 
 fn skipped(name: &str, condition: Option<&str>, needs_failed: bool) -> JobResult {
