@@ -429,51 +429,6 @@ fn wine_msiexec_installs_upgrades_and_uninstalls() {
     assert_eq!(reg(r"HKLM\SOFTWARE\dotnet"), None);
 }
 
-/// A throwaway self-signed code-signing certificate made with openssl: (PFX bytes, PEM path).
-fn throwaway_certificate(dir: &Path, password: &str) -> (Vec<u8>, PathBuf) {
-    let key = dir.join("key.pem");
-    let cert = dir.join("cert.pem");
-    let pfx = dir.join("cert.pfx");
-    run(
-        "openssl",
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            key.to_str().unwrap(),
-            "-out",
-            cert.to_str().unwrap(),
-            "-days",
-            "2",
-            "-subj",
-            "/CN=net6-els test code signing",
-            "-addext",
-            "extendedKeyUsage=codeSigning",
-        ],
-        &[],
-    );
-    run(
-        "openssl",
-        &[
-            "pkcs12",
-            "-export",
-            "-out",
-            pfx.to_str().unwrap(),
-            "-inkey",
-            key.to_str().unwrap(),
-            "-in",
-            cert.to_str().unwrap(),
-            "-passout",
-            &format!("pass:{password}"),
-        ],
-        &[],
-    );
-    (std::fs::read(&pfx).unwrap(), cert)
-}
-
 fn osslsigncode_verify(file: &Path, ca: &Path) -> std::process::Output {
     Command::new("osslsigncode")
         .args(["verify", "-CAfile", ca.to_str().unwrap(), "-in"])
@@ -487,7 +442,7 @@ fn authenticode_signs_msis_and_the_binaries_in_zips_and_a_tampered_msi_fails() {
     use base64::Engine as _;
     let dir = tempfile::tempdir().unwrap();
     let password = "correct horse battery staple";
-    let (pfx, ca) = throwaway_certificate(dir.path(), password);
+    let (pfx, ca) = support::throwaway_certificate(dir.path(), password);
     let pfx_base64 = base64::engine::general_purpose::STANDARD.encode(&pfx);
     let work = dir.path().join("win-x64");
     std::fs::create_dir_all(&work).unwrap();
@@ -664,7 +619,7 @@ fn authenticode_signs_msis_and_the_binaries_in_zips_and_a_tampered_msi_fails() {
     // So does a signature by another certificate.
     let other = dir.path().join("other");
     std::fs::create_dir_all(&other).unwrap();
-    let (_, other_ca) = throwaway_certificate(&other, "x");
+    let (_, other_ca) = support::throwaway_certificate(&other, "x");
     assert!(!osslsigncode_verify(&msi, &other_ca).status.success());
 
     // Refused, exit 2, nothing changed: a wrong password, no certificate, an already hashed file.
@@ -822,7 +777,7 @@ fn package_formats_msi_adds_the_installers_to_the_release_and_refuses_bad_archiv
 
     use base64::Engine as _;
     let password = "correct horse battery staple";
-    let (pfx, ca) = throwaway_certificate(tmp.path(), password);
+    let (pfx, ca) = support::throwaway_certificate(tmp.path(), password);
     let pfx_base64 = base64::engine::general_purpose::STANDARD.encode(&pfx);
     let out = package_msi(&[
         ("ELS_AUTHENTICODE_PFX", pfx_base64.as_str()),

@@ -941,46 +941,10 @@ fn the_release_after_the_build_packages_signs_verifies_and_publishes() {
     let (secret, public, _) =
         xtask::release::sign::throwaway_key(&gpg, "net6-els rehearsal <rehearsal@example.org>")
             .unwrap();
-    let key = dir.path().join("cert.key");
-    let cert = dir.path().join("cert.pem");
-    let pfx = dir.path().join("cert.pfx");
-    for args in [
-        vec![
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            key.to_str().unwrap(),
-            "-out",
-            cert.to_str().unwrap(),
-            "-days",
-            "2",
-            "-subj",
-            "/CN=net6-els rehearsal",
-            "-addext",
-            "extendedKeyUsage=codeSigning",
-        ],
-        vec![
-            "pkcs12",
-            "-export",
-            "-out",
-            pfx.to_str().unwrap(),
-            "-inkey",
-            key.to_str().unwrap(),
-            "-in",
-            cert.to_str().unwrap(),
-            "-passout",
-            "pass:rehearsal-pfx",
-        ],
-    ] {
-        let o = Command::new("openssl").args(&args).output().unwrap();
-        assert!(o.status.success(), "{}", out(&o));
-    }
+    let (pfx_bytes, cert) = support::throwaway_certificate(dir.path(), "rehearsal-pfx");
     let pfx_base64 = {
         use base64::Engine;
-        base64::engine::general_purpose::STANDARD.encode(std::fs::read(&pfx).unwrap())
+        base64::engine::general_purpose::STANDARD.encode(&pfx_bytes)
     };
     // The Authenticode job's step, as it runs there.
     let zips: Vec<PathBuf> = std::fs::read_dir(&rid_dir)

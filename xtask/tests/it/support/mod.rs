@@ -200,3 +200,51 @@ pub fn json(o: &Output) -> Value {
 pub fn code(o: &Output) -> i32 {
     o.status.code().unwrap_or(-1)
 }
+
+/// A throwaway self-signed code-signing certificate made with openssl: (PFX bytes, PEM path).
+pub fn throwaway_certificate(dir: &Path, password: &str) -> (Vec<u8>, PathBuf) {
+    let key = dir.join("key.pem");
+    let cert = dir.join("cert.pem");
+    let pfx = dir.join("cert.pfx");
+    let (key_arg, cert_arg, pfx_arg) = (
+        key.to_str().unwrap(),
+        cert.to_str().unwrap(),
+        pfx.to_str().unwrap(),
+    );
+    let pass = format!("pass:{password}");
+    for args in [
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            key_arg,
+            "-out",
+            cert_arg,
+            "-days",
+            "2",
+            "-subj",
+            "/CN=net6-els test code signing",
+            "-addext",
+            "extendedKeyUsage=codeSigning",
+        ][..],
+        &[
+            "pkcs12", "-export", "-out", pfx_arg, "-inkey", key_arg, "-in", cert_arg, "-passout",
+            &pass,
+        ][..],
+    ] {
+        let out = Command::new("openssl")
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run openssl (is it installed?): {e}"));
+        assert!(
+            out.status.success(),
+            "openssl {args:?} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    (std::fs::read(&pfx).unwrap(), cert)
+}
