@@ -5,7 +5,7 @@
 //! must never panic, errors must name the file and a line or JSON path, and where the toolkit
 //! writes the format, parse → write → parse gives the same thing. Each parser runs for a bounded
 //! time (`ELS_FUZZ_MS` milliseconds, default 1500); `ELS_FUZZ_SEED` replays one case. GitHub's
-//! API answers are fuzzed through the real client in tests/github.rs and tests/advisories.rs.
+//! API answers are fuzzed through the real client in tests/it/github.rs and tests/it/advisories.rs.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
