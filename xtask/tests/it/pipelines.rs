@@ -353,6 +353,38 @@ fn context_file(dir: &Path) -> PathBuf {
     path
 }
 
+/// `pipelines rehearse` of `workflow` (relative to the repository) on the release stage's
+/// sandbox, with `context` as `--context` (the thin callers' vars and secrets when `None`), run in
+/// `workdir`; `args` adds to those.
+fn rehearse_on_stage(
+    workflow: &str,
+    workdir: &Path,
+    context: Option<&Path>,
+    args: &[&str],
+) -> Output {
+    let config = release_stage().join("els.toml");
+    let default_context;
+    let context = match context {
+        Some(c) => c,
+        None => {
+            default_context = context_file(workdir.parent().unwrap());
+            &default_context
+        }
+    };
+    let stage = [
+        "--config",
+        config.to_str().unwrap(),
+        "--context",
+        context.to_str().unwrap(),
+    ];
+    rehearse(
+        &workspace().join(workflow),
+        workdir,
+        &[&stage[..], args].concat(),
+    )
+    .0
+}
+
 /// `pipelines rehearse` on the demo sandbox (or the sandbox `--config` names in `args`), with
 /// the local GitHub API server serving the dotnet/core fixtures to `advisories sync`.
 fn rehearse(
@@ -497,21 +529,12 @@ fn windows_jobs_are_listed_as_not_rehearsed_never_passed() {
 #[test]
 fn the_build_workflow_builds_linux_for_real_and_lists_windows_as_not_rehearsed() {
     let dir = tempfile::tempdir().unwrap();
-    let config = release_stage().join("els.toml");
-    let context = context_file(dir.path());
     let workdir = dir.path().join("run");
-    let (o, _) = rehearse(
-        &workspace().join(".github/workflows/build.yml"),
+    let o = rehearse_on_stage(
+        ".github/workflows/build.yml",
         &workdir,
-        &[
-            "--job",
-            "build",
-            "--real-build",
-            "--config",
-            config.to_str().unwrap(),
-            "--context",
-            context.to_str().unwrap(),
-        ],
+        None,
+        &["--job", "build", "--real-build"],
     );
     assert_eq!(o.status.code(), Some(0), "{}", out(&o));
     let report: Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -557,19 +580,11 @@ fn the_build_workflow_builds_linux_for_real_and_lists_windows_as_not_rehearsed()
 #[test]
 fn the_source_build_runs_as_its_dry_run_unless_asked_so_its_upload_has_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let config = release_stage().join("els.toml");
-    let context = context_file(dir.path());
-    let (o, _) = rehearse(
-        &workspace().join(".github/workflows/build.yml"),
+    let o = rehearse_on_stage(
+        ".github/workflows/build.yml",
         &dir.path().join("run"),
-        &[
-            "--job",
-            "build",
-            "--config",
-            config.to_str().unwrap(),
-            "--context",
-            context.to_str().unwrap(),
-        ],
+        None,
+        &["--job", "build"],
     );
     assert_eq!(o.status.code(), Some(1), "{}", out(&o));
     let report: Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -593,21 +608,11 @@ fn the_source_build_runs_as_its_dry_run_unless_asked_so_its_upload_has_nothing()
 #[test]
 fn the_release_bump_check_rehearses_on_the_fixture_fork() {
     let dir = tempfile::tempdir().unwrap();
-    let config = release_stage().join("els.toml");
-    let context = context_file(dir.path());
-    let (o, _) = rehearse(
-        &workspace().join(".github/workflows/release.yml"),
+    let o = rehearse_on_stage(
+        ".github/workflows/release.yml",
         &dir.path().join("run"),
-        &[
-            "--job",
-            "release",
-            "--config",
-            config.to_str().unwrap(),
-            "--context",
-            context.to_str().unwrap(),
-            "--input",
-            "version=6.0.38",
-        ],
+        None,
+        &["--job", "release", "--input", "version=6.0.38"],
     );
     // The caller's one job runs els-release.yml, whose first job is the bump check; the rehearsal
     // goes on to the build, which stops it (its source build is a dry run here).
@@ -883,19 +888,11 @@ fn the_release_after_the_build_packages_signs_verifies_and_publishes() {
     let dir = tempfile::tempdir().unwrap();
     let config = release_stage().join("els.toml");
     let build_run = dir.path().join("build-run");
-    let context = context_file(dir.path());
-    let (o, _) = rehearse(
-        &workspace().join(".github/workflows/build.yml"),
+    let o = rehearse_on_stage(
+        ".github/workflows/build.yml",
         &build_run,
-        &[
-            "--job",
-            "build",
-            "--real-build",
-            "--config",
-            config.to_str().unwrap(),
-            "--context",
-            context.to_str().unwrap(),
-        ],
+        None,
+        &["--job", "build", "--real-build"],
     );
     assert_eq!(o.status.code(), Some(0), "{}", out(&o));
     let linux_artifact = build_run.join("artifacts/runtime-linux-x64");
@@ -998,9 +995,10 @@ fn the_release_after_the_build_packages_signs_verifies_and_publishes() {
     let linux_arg = format!("runtime-linux-x64={}", linux_artifact.display());
     let win_arg = format!("runtime-win-x64-signed={}", win_artifact.display());
     let version_arg = format!("version={}", linux.version);
-    let (o, _) = rehearse(
-        &workspace().join("pipelines/release.yml"),
+    let o = rehearse_on_stage(
+        "pipelines/release.yml",
         &workdir,
+        Some(&release_context),
         &[
             "--from",
             "assemble",
@@ -1012,10 +1010,6 @@ fn the_release_after_the_build_packages_signs_verifies_and_publishes() {
             &version_arg,
             "--input",
             "fork-repository=contoso/runtime",
-            "--config",
-            config.to_str().unwrap(),
-            "--context",
-            release_context.to_str().unwrap(),
         ],
     );
     assert_eq!(o.status.code(), Some(0), "{}", out(&o));
