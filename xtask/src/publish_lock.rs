@@ -1,5 +1,6 @@
 //! The publish lock: one publication at a time per published directory (a NuGet feed directory,
-//! a package repository), so two `publish`/`promote` runs never interleave their writes.
+//! a package repository, a release directory), so two `publish`/`promote`/`package` runs never
+//! interleave their writes.
 //!
 //! It is an advisory lock of the operating system (`flock` on Unix, `LockFileEx` on Windows) on a
 //! file beside the channels' trees. The system releases it when the holder's process ends, however
@@ -36,7 +37,24 @@ impl PublishLock {
     /// naming the holder.
     pub fn acquire(dir: &Path, what: &str, timeout: Duration) -> Result<PublishLock> {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        let path = dir.join(FILE_NAME);
+        PublishLock::acquire_file(dir.join(FILE_NAME), what, timeout)
+    }
+
+    /// Locks `dir` with a lock file beside it (`.<name>.publish-lock` in its parent) rather than
+    /// in it: for a directory whose every file is published, such as a release directory.
+    pub fn acquire_beside(dir: &Path, what: &str, timeout: Duration) -> Result<PublishLock> {
+        let name = dir
+            .file_name()
+            .with_context(|| format!("{} names no directory to lock", dir.display()))?;
+        let parent = match dir.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let path = parent.join(format!(".{}{FILE_NAME}", name.to_string_lossy()));
+        PublishLock::acquire_file(path, what, timeout)
+    }
+
+    fn acquire_file(path: PathBuf, what: &str, timeout: Duration) -> Result<PublishLock> {
         let file = File::options()
             .read(true)
             .write(true)
@@ -126,5 +144,21 @@ mod tests {
         assert!(!crate::error::is_internal(&anyhow::anyhow!(err)));
         drop(first);
         PublishLock::acquire(dir.path(), "the feed", Duration::ZERO).unwrap();
+    }
+
+    #[test]
+    fn a_lock_beside_a_directory_puts_nothing_in_it_and_excludes_a_second_holder() {
+        let parent = tempfile::tempdir().unwrap();
+        let release = parent.path().join("6.0.37");
+        std::fs::create_dir(&release).unwrap();
+        let first = PublishLock::acquire_beside(&release, "the release", DEFAULT_TIMEOUT).unwrap();
+        assert_eq!(std::fs::read_dir(&release).unwrap().count(), 0);
+        assert!(parent.path().join(".6.0.37.publish-lock").is_file());
+        let err = PublishLock::acquire_beside(&release, "the release", Duration::ZERO)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("another publication of the release"), "{err}");
+        drop(first);
+        PublishLock::acquire_beside(&release, "the release", Duration::ZERO).unwrap();
     }
 }

@@ -367,6 +367,7 @@ fn add(feed: &Feed, release: &Path, incoming: Vec<FeedPackage>) -> Result<Report
             crate::atomic::write(&path, bytes)?;
         }
     }
+    let _release_lock = crate::release::lock(release)?;
     let record = Record::add(
         release,
         feed.channel,

@@ -203,6 +203,9 @@ pub fn package(config: &Config, options: &Options, signer: Option<&Signer>) -> R
     };
     formats.sort();
     formats.dedup();
+    // Held from reading release.json to resealing it, so a concurrent publication cannot lose an
+    // update.
+    let _release_lock = crate::release::lock(&dir)?;
     let release_doc = read_release_json(&dir)?;
     let signed_release = SIGNED
         .iter()

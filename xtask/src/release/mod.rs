@@ -18,8 +18,10 @@ use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use crate::channel::CHANNELS_JSON;
 use crate::config::Config;
 use crate::official_build::{sha512_hex, Manifest, MANIFEST};
+use crate::publish_lock::PublishLock;
 use crate::version::Version;
 
 /// The checksum file, in `sha512sum` format.
@@ -415,17 +417,33 @@ fn accepted_api_changes(accepted: &Suppressions) -> String {
     md
 }
 
-/// Writes `SHA512SUMS` for every file in `dir` (except itself and signatures); returns the names.
+/// Locks the release directory `dir` for a change to its files. `package`, `repo publish`/`promote`
+/// and `feed publish`/`promote` all change a release after it was assembled; two at once would
+/// lose a channel record or seal a half-written file. The lock file is beside the directory, so it
+/// is never part of the release.
+pub fn lock(dir: &Path) -> Result<PublishLock> {
+    PublishLock::acquire_beside(
+        dir,
+        &format!("the release {}", dir.display()),
+        crate::publish_lock::DEFAULT_TIMEOUT,
+    )
+}
+
+/// Writes `SHA512SUMS` for every file in `dir` (except itself, signatures and the channel record,
+/// which changes with every promotion); returns the names. Hold [`lock`] while calling it.
 pub fn write_checksums(dir: &Path) -> Result<Vec<String>> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)?
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot list the release directory {}", dir.display()))?
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n != CHECKSUMS && !n.ends_with(".asc"))
+        .filter(|n| n != CHECKSUMS && !n.ends_with(".asc") && n != CHANNELS_JSON)
         .collect();
     names.sort();
     let mut text = String::new();
     for name in &names {
-        let bytes = std::fs::read(dir.join(name))?;
+        let path = dir.join(name);
+        let bytes = std::fs::read(&path)
+            .with_context(|| format!("cannot read {} to checksum it", path.display()))?;
         text.push_str(&format!("{}  {name}\n", sha512_hex(&bytes)));
     }
     crate::atomic::write(&dir.join(CHECKSUMS), text)?;

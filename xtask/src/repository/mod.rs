@@ -266,6 +266,7 @@ fn finish(
     let apt = apt::commit(tree, channel, apt_plan, signer)?;
     let rpm = dnf::commit(tree, channel, rpm_plan, signer)?;
     let dnf_repo_file = dnf::write_repo_file(tree, channel)?;
+    let _release_lock = crate::release::lock(&release.dir)?;
     let record = Record::add(&release.dir, channel, Distribution::Packages, &date)?;
     let date = record
         .date(channel, Distribution::Packages)

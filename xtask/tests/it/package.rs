@@ -1178,3 +1178,38 @@ fn bad_inputs_exit_2_and_leave_the_repository_unchanged() {
     );
     assert_eq!(snapshot(&tree), before);
 }
+
+#[test]
+fn publications_of_one_release_at_once_all_land_and_the_release_still_verifies() {
+    // Every `repo publish` reseals the release directory and records its channel there; the
+    // other tests of this file do the same to the shared release at the same time, which is what
+    // once failed CI here (one publication checksummed another's half-written file).
+    let s = setup();
+    let tmp = tempfile::tempdir().unwrap();
+    std::thread::scope(|scope| {
+        for (i, channel) in [Channel::Lab, Channel::Stable, Channel::Lab, Channel::Stable]
+            .into_iter()
+            .enumerate()
+        {
+            let tree = tmp.path().join(format!("repo-{i}"));
+            scope.spawn(move || publish(s, &tree, channel));
+        }
+    });
+    let record = Record::read(&s.release).unwrap();
+    assert!(record.date(Channel::Lab, Distribution::Packages).is_some());
+    assert!(record
+        .date(Channel::Stable, Distribution::Packages)
+        .is_some());
+    // The channel record keeps changing after the release is sealed (the feed's publication adds
+    // its date without resealing); the release must verify all the same.
+    Record::add(&s.release, Channel::Stable, Distribution::Feed, DATE).unwrap();
+    let verified = xtask::release::verify::verify(
+        &s.release,
+        &xtask::release::verify::TrustedKey::File(s.public_key.clone()),
+    )
+    .unwrap();
+    assert!(verified.problems.is_empty(), "{:?}", verified.problems);
+    let sums = std::fs::read_to_string(s.release.join("SHA512SUMS")).unwrap();
+    assert!(!sums.contains("channels.json"), "{sums}");
+    assert!(!sums.contains(".tmp"), "{sums}");
+}
