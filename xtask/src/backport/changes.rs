@@ -25,21 +25,30 @@ pub fn changed_files(repo: &Repository, old: Option<&Tree>, new: Option<&Tree>) 
     TreeDiff::new(repo)?.changed_files(old.map(Tree::id), new.map(Tree::id))
 }
 
-/// Diffs trees one after another, as walks over history do. The trees the previous diff read on
-/// its new side are kept for the next one: walking oldest first, a commit's parent tree is the
-/// tree the diff before read, so each big directory is inflated once instead of twice.
+/// Diffs trees one after another, as walks over history do. The last tree read at each directory
+/// path is kept, one per side: walking oldest first, a commit's parent tree at a path is the tree
+/// the last diff that reached the path read on its new side (newest first, on its old side), so
+/// each directory version is inflated once — also when the commits in between changed other
+/// directories (the old side of `src/libraries/` is usually what a commit a few steps back left
+/// there). Two trees per path bound the memory to two snapshots of the repository's directories.
 pub struct TreeDiff<'r> {
     odb: git2::Odb<'r>,
-    previous: HashMap<Oid, Rc<[u8]>>,
-    current: HashMap<Oid, Rc<[u8]>>,
+    /// Directory path (`""` for the root, else ending in `/`) → the last trees read there.
+    trees: HashMap<String, KeptTrees>,
+}
+
+/// The last tree read at a directory path on each side of a diff.
+#[derive(Default)]
+struct KeptTrees {
+    old: Option<(Oid, Rc<[u8]>)>,
+    new: Option<(Oid, Rc<[u8]>)>,
 }
 
 impl<'r> TreeDiff<'r> {
     pub fn new(repo: &'r Repository) -> Result<TreeDiff<'r>> {
         Ok(TreeDiff {
             odb: repo.odb()?,
-            previous: HashMap::new(),
-            current: HashMap::new(),
+            trees: HashMap::new(),
         })
     }
 
@@ -47,7 +56,6 @@ impl<'r> TreeDiff<'r> {
     pub fn changed_files(&mut self, old: Option<Oid>, new: Option<Oid>) -> Result<Changes> {
         let mut out = Changes::new();
         self.diff(old, new, "", None, &mut out)?;
-        self.previous = std::mem::take(&mut self.current);
         Ok(out)
     }
 
@@ -62,26 +70,39 @@ impl<'r> TreeDiff<'r> {
     ) -> Result<Option<Changes>> {
         let mut out = Changes::new();
         let complete = self.diff(old, new, "", Some(within), &mut out)?;
-        self.previous = std::mem::take(&mut self.current);
         Ok(complete.then_some(out))
     }
 
-    /// Reads a tree for the old side (kept only if the previous diff read it) or the new side
-    /// (kept for the next diff).
-    fn read(&mut self, id: Option<Oid>, new_side: bool) -> Result<Option<Rc<[u8]>>> {
+    /// Reads the tree `id` at the directory `prefix`, and keeps it for the next diff.
+    fn read(&mut self, id: Option<Oid>, prefix: &str, new_side: bool) -> Result<Option<Rc<[u8]>>> {
         let Some(id) = id else { return Ok(None) };
-        let object = match self.previous.get(&id) {
-            Some(o) => o.clone(),
-            None => Rc::from(self.odb.read(id)?.data()),
-        };
-        if new_side {
-            self.current.insert(id, object.clone());
+        let kept = self.trees.get(prefix);
+        let found = kept
+            .into_iter()
+            .flat_map(|k| [&k.new, &k.old])
+            .flatten()
+            .find(|(kept_id, _)| *kept_id == id);
+        if let Some((_, object)) = found {
+            return Ok(Some(object.clone()));
         }
+        let object: Rc<[u8]> = Rc::from(self.odb.read(id)?.data());
+        let kept = match self.trees.get_mut(prefix) {
+            Some(kept) => kept,
+            None => self.trees.entry(prefix.to_string()).or_default(),
+        };
+        let slot = if new_side {
+            &mut kept.new
+        } else {
+            &mut kept.old
+        };
+        *slot = Some((id, object.clone()));
         Ok(Some(object))
     }
 
     /// Walks both trees' entries in step (both are sorted in git order), descending only into
-    /// subtrees whose ids differ.
+    /// subtrees whose ids differ. The bytes both tree objects start and end with hold the same
+    /// entries, so only the entries in between are compared (most directories a commit changes
+    /// differ in one entry).
     fn diff(
         &mut self,
         old: Option<Oid>,
@@ -90,37 +111,68 @@ impl<'r> TreeDiff<'r> {
         within: Option<&HashSet<String>>,
         out: &mut Changes,
     ) -> Result<bool> {
-        let (old, new) = (self.read(old, false)?, self.read(new, true)?);
-        let mut a = RawEntries(old.as_deref().unwrap_or_default()).peekable();
-        let mut b = RawEntries(new.as_deref().unwrap_or_default()).peekable();
+        let (old, new) = (
+            self.read(old, prefix, false)?,
+            self.read(new, prefix, true)?,
+        );
+        let (old, new) = (
+            old.as_deref().unwrap_or_default(),
+            new.as_deref().unwrap_or_default(),
+        );
+        let start = whole_entries(old, shared_prefix(old, new));
+        let same_end = shared_suffix(old, new);
+        let (mut rest_a, mut rest_b) = (&old[start..], &new[start..]);
         loop {
-            let (ea, eb) = match (a.peek(), b.peek()) {
+            // Both rests start at an entry; equal and within the shared end, they are the same.
+            if rest_a.len() == rest_b.len() && rest_a.len() <= same_end {
+                return Ok(true);
+            }
+            let (ea, eb) = match (RawEntry::parse(rest_a), RawEntry::parse(rest_b)) {
                 (None, None) => return Ok(true),
-                (Some(_), None) => (a.next(), None),
-                (None, Some(_)) => (None, b.next()),
-                (Some(x), Some(y)) => match git_order(x, y) {
-                    Ordering::Less => (a.next(), None),
-                    Ordering::Greater => (None, b.next()),
-                    Ordering::Equal => (a.next(), b.next()),
+                (Some((x, after)), None) => {
+                    rest_a = after;
+                    (Some(x), None)
+                }
+                (None, Some((y, after))) => {
+                    rest_b = after;
+                    (None, Some(y))
+                }
+                (Some((x, after_x)), Some((y, after_y))) => match git_order(&x, &y) {
+                    Ordering::Less => {
+                        rest_a = after_x;
+                        (Some(x), None)
+                    }
+                    Ordering::Greater => {
+                        rest_b = after_y;
+                        (None, Some(y))
+                    }
+                    Ordering::Equal => {
+                        (rest_a, rest_b) = (after_x, after_y);
+                        (Some(x), Some(y))
+                    }
                 },
             };
-            // Most entries are the same on both sides: compare the raw bytes before decoding.
+            // Entries between the shared ends are mostly still the same: compare the raw bytes
+            // before decoding.
             if let (Some(x), Some(y)) = (&ea, &eb) {
                 if x.id == y.id && x.mode == y.mode {
                     continue;
                 }
             }
             let name = ea.as_ref().or(eb.as_ref()).map_or(&[][..], |e| e.name);
-            let path = format!("{prefix}{}", String::from_utf8_lossy(name));
+            let mut path = String::with_capacity(prefix.len() + name.len() + 1);
+            path.push_str(prefix);
+            path.push_str(&String::from_utf8_lossy(name));
             if within.is_some_and(|w| !w.contains(&path)) {
                 return Ok(false);
             }
             let (ea, eb) = (ea.and_then(|e| e.decode()), eb.and_then(|e| e.decode()));
             let (ta, tb) = (subtree(ea), subtree(eb));
-            if (ta.is_some() || tb.is_some())
-                && !self.diff(ta, tb, &format!("{path}/"), within, out)?
-            {
-                return Ok(false);
+            if ta.is_some() || tb.is_some() {
+                let directory = path.clone() + "/";
+                if !self.diff(ta, tb, &directory, within, out)? {
+                    return Ok(false);
+                }
             }
             let (fa, fb) = (file(ea), file(eb));
             if fa != fb {
@@ -128,6 +180,53 @@ impl<'r> TreeDiff<'r> {
             }
         }
     }
+}
+
+/// How many leading bytes `a` and `b` share (compared a chunk at a time).
+fn shared_prefix(a: &[u8], b: &[u8]) -> usize {
+    const CHUNK: usize = 16;
+    let chunks = a
+        .chunks_exact(CHUNK)
+        .zip(b.chunks_exact(CHUNK))
+        .take_while(|(x, y)| x == y)
+        .count();
+    let start = chunks * CHUNK;
+    start
+        + a[start..]
+            .iter()
+            .zip(&b[start..])
+            .take_while(|(x, y)| x == y)
+            .count()
+}
+
+/// How many trailing bytes `a` and `b` share.
+fn shared_suffix(a: &[u8], b: &[u8]) -> usize {
+    const CHUNK: usize = 16;
+    let chunks = a
+        .rchunks_exact(CHUNK)
+        .zip(b.rchunks_exact(CHUNK))
+        .take_while(|(x, y)| x == y)
+        .count();
+    let end = chunks * CHUNK;
+    end + a[..a.len() - end]
+        .iter()
+        .rev()
+        .zip(b[..b.len() - end].iter().rev())
+        .take_while(|(x, y)| x == y)
+        .count()
+}
+
+/// Where the last whole entry of the raw tree `data` within its first `len` bytes ends.
+fn whole_entries(data: &[u8], len: usize) -> usize {
+    let mut end = 0;
+    while let Some((_, after)) = RawEntry::parse(&data[end..]) {
+        let next = data.len() - after.len();
+        if next > len {
+            break;
+        }
+        end = next;
+    }
+    end
 }
 
 fn is_tree(mode: i32) -> bool {
@@ -167,26 +266,34 @@ impl RawEntry<'_> {
     }
 }
 
-/// The entries of a raw tree object (`<octal mode> <name>\0<20-byte id>`), read in place: git
-/// does not parse a whole tree to walk it, and libgit2's full parse is most of a history walk's
-/// cost.
+impl<'a> RawEntry<'a> {
+    /// The first entry of the raw tree bytes `data` (`<octal mode> <name>\0<20-byte id>`) and
+    /// the bytes after it; `None` at the end or for a malformed entry.
+    fn parse(data: &'a [u8]) -> Option<(RawEntry<'a>, &'a [u8])> {
+        // A mode has at most 6 digits; the name runs to the NUL.
+        let space = data.iter().take(7).position(|&b| b == b' ')?;
+        let nul = space + memchr::memchr(0, &data[space..])?;
+        let id = data.get(nul + 1..nul + 21)?;
+        let entry = RawEntry {
+            name: &data[space + 1..nul],
+            mode: &data[..space],
+            id,
+        };
+        Some((entry, &data[nul + 21..]))
+    }
+}
+
+/// The entries of a raw tree object, read in place: git does not parse a whole tree to walk it,
+/// and libgit2's full parse is most of a history walk's cost.
 struct RawEntries<'a>(&'a [u8]);
 
 impl<'a> Iterator for RawEntries<'a> {
     type Item = RawEntry<'a>;
 
     fn next(&mut self) -> Option<RawEntry<'a>> {
-        let data = self.0;
-        // A mode has at most 6 digits; the name runs to the NUL.
-        let space = data.iter().take(7).position(|&b| b == b' ')?;
-        let nul = space + memchr::memchr(0, &data[space..])?;
-        let id = data.get(nul + 1..nul + 21)?;
-        self.0 = &data[nul + 21..];
-        Some(RawEntry {
-            name: &data[space + 1..nul],
-            mode: &data[..space],
-            id,
-        })
+        let (entry, rest) = RawEntry::parse(self.0)?;
+        self.0 = rest;
+        Some(entry)
     }
 }
 
@@ -309,14 +416,30 @@ impl AddedFiles {
         let (base, onto, added) = match self.last.take() {
             Some((b, o, added)) if (b, o) == (base, onto) => (b, o, added),
             Some((b, o, mut added)) => {
-                let mut moved: BTreeSet<String> =
-                    diff.changed_files(b, base)?.into_keys().collect();
-                moved.extend(diff.changed_files(Some(o), Some(onto))?.into_keys());
+                // What moved on each side says where most moved paths are now; a path that did
+                // not move on one side is there as before (an added file: absent upstream, and
+                // its entry on the fork), and only the rest is looked up.
+                let upstream_moved = diff.changed_files(b, base)?;
+                let fork_moved = diff.changed_files(Some(o), Some(onto))?;
+                let moved: BTreeSet<&String> =
+                    upstream_moved.keys().chain(fork_moved.keys()).collect();
                 let mut lookup = PathHistory::new(repo)?;
                 for path in moved {
-                    match (lookup.file(base, &path)?, lookup.file(Some(onto), &path)?) {
-                        (None, Some(e)) => added.insert(path, e),
-                        _ => added.remove(&path),
+                    let was_added = added.get(path).copied();
+                    let at_base = match (upstream_moved.get(path), was_added) {
+                        (Some((_, now)), _) => *now,
+                        (None, Some(_)) => None,
+                        (None, None) => lookup.file(base, path)?,
+                    };
+                    let at_onto = match (at_base, fork_moved.get(path), was_added) {
+                        (Some(_), _, _) => None,
+                        (None, Some((_, now)), _) => *now,
+                        (None, None, Some(entry)) => Some(entry),
+                        (None, None, None) => lookup.file(Some(onto), path)?,
+                    };
+                    match at_onto {
+                        Some(e) => added.insert(path.clone(), e),
+                        None => added.remove(path),
                     };
                 }
                 (base, onto, added)

@@ -134,12 +134,19 @@ pub fn cherry(
             let candidates = paths.and_then(|p| Some((fork_commits.get(&p)?, p)));
             if let Some((candidates, paths)) = candidates {
                 let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
-                let (parent, tree) = (repo.find_tree(parent)?, commit.tree()?);
-                let reduced = ReducedFix::new(repo, Some(&parent), &tree, map)?;
-                if let Some(pid) = history.patch_id(repo, &reduced)? {
+                // Without remaps the commit's own diff is the fix: its patch-id comes from its
+                // trees, as a fork commit's does (no throwaway trees written), and is cached.
+                let pid = if map.is_identity() {
+                    history.commit_patch_id(repo, &commit, &paths)?
+                } else {
+                    let (parent, tree) = (repo.find_tree(parent)?, commit.tree()?);
+                    let reduced = ReducedFix::new(repo, Some(&parent), &tree, map)?;
+                    history.patch_id(repo, &reduced)?
+                };
+                if let Some(pid) = pid {
                     for candidate in candidates.iter() {
                         let fork_commit = repo.find_commit(*candidate)?;
-                        if history.fork_patch_id(repo, &fork_commit, &paths)? == Some(pid) {
+                        if history.commit_patch_id(repo, &fork_commit, &paths)? == Some(pid) {
                             found = Some((Evidence::PatchId, *candidate));
                             break;
                         }

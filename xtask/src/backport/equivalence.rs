@@ -96,6 +96,9 @@ impl<'r> ForkHistory<'r> {
                     return Ok(on_fork);
                 }
                 if !on_fork && descends_soon(repo, upstream, earlier)? {
+                    // Covered too, and not on the fork: the next fix's walk (newest covered
+                    // first) stops here instead of going back to the first fix every time.
+                    self.covered.push((upstream, false));
                     return Ok(false);
                 }
             }
@@ -137,9 +140,9 @@ impl<'r> ForkHistory<'r> {
         &self.merge_bases
     }
 
-    /// The stable patch-id of a single-parent fork commit that changes exactly the files
-    /// `paths`, from the cache when known.
-    pub fn fork_patch_id(
+    /// The stable patch-id of a single-parent commit (a fork commit, or an upstream one when no
+    /// path is remapped) that changes exactly the files `paths`, from the cache when known.
+    pub fn commit_patch_id(
         &mut self,
         repo: &Repository,
         commit: &Commit,
@@ -245,7 +248,7 @@ impl<'r> ForkHistory<'r> {
             let Some(wanted) = once(&mut fix_patch_id, || self.patch_id(repo, fix))? else {
                 return Ok(None);
             };
-            if self.fork_patch_id(repo, &repo.find_commit(id)?, &fix_paths)? == Some(wanted) {
+            if self.commit_patch_id(repo, &repo.find_commit(id)?, &fix_paths)? == Some(wanted) {
                 return Ok(Some(id));
             }
         }

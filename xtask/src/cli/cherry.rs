@@ -75,6 +75,10 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
     let (onto, upstream) = (rev(&args.onto)?, rev(&args.upstream)?);
     let map = PathMap::new(repo_config.map(|r| r.remaps.as_slice()).unwrap_or_default());
     let entries = backport::cherry(&repo, onto, upstream, &map)?;
+    // The process ends after printing, which frees everything at once: libgit2 freeing the
+    // walk's object cache (every commit of the divergence) one object at a time was a tenth of
+    // the command's time.
+    std::mem::forget(repo);
     let report = backport::CherryReport { entries };
     if args.json {
         println!("{}", crate::schemas::to_json(&report)?);
