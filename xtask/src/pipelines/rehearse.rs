@@ -100,6 +100,9 @@ pub struct Report {
     pub jobs: Vec<JobResult>,
     /// Calls recorded instead of made (attestations, `gh release create`).
     pub recorded_calls: Vec<String>,
+    /// Commands that ran in a declared local form instead of as written (the source build as
+    /// its `--dry-run`, the corpus compiled with Mono's `mcs` instead of a .NET SDK).
+    pub stand_ins: Vec<String>,
 }
 
 impl JobResult {
@@ -163,6 +166,9 @@ impl Report {
         for call in &report.recorded_calls {
             out.push_str(&format!("recorded: {call}\n"));
         }
+        for stand_in in &report.stand_ins {
+            out.push_str(&format!("stand-in: {stand_in}\n"));
+        }
         let count = |status| report.jobs.iter().filter(|j| j.status == status).count();
         let not = count(Status::NotRehearsed);
         let given = match count(Status::Given) {
@@ -196,12 +202,7 @@ pub fn rehearse(plan: &Plan) -> Result<Report> {
     std::fs::create_dir_all(&plan.workdir)
         .with_context(|| format!("cannot create {}", plan.workdir.display()))?;
     let shims = plan.workdir.join("shims");
-    write_shims(
-        &shims,
-        &plan.xtask,
-        &plan.workdir.join("calls.log"),
-        plan.real_build,
-    )?;
+    write_shims(&shims, plan)?;
     for (name, dir) in &plan.artifacts {
         if !dir.is_dir() {
             bail!(
@@ -229,32 +230,75 @@ pub fn rehearse(plan: &Plan) -> Result<Report> {
         .map(|(k, v)| (k.clone(), Value::String(v.clone())))
         .collect();
     run.workflow(&plan.workflow, "", inputs, secrets, plan.job.as_deref())?;
-    let recorded_calls = std::fs::read_to_string(plan.workdir.join("calls.log"))
-        .unwrap_or_default()
-        .lines()
-        .map(str::to_string)
-        .collect();
+    let log_lines = |name: &str| -> Vec<String> {
+        let mut lines: Vec<String> = Vec::new();
+        for line in std::fs::read_to_string(plan.workdir.join(name))
+            .unwrap_or_default()
+            .lines()
+        {
+            if !lines.iter().any(|l| l == line) {
+                lines.push(line.to_string());
+            }
+        }
+        lines
+    };
     Ok(Report {
         workflow: plan.workflow.clone(),
         workdir: plan.workdir.clone(),
         jobs: run.jobs,
-        recorded_calls,
+        recorded_calls: log_lines(CALLS_LOG),
+        stand_ins: log_lines(STAND_INS_LOG),
     })
 }
 
-/// `cargo` runs the toolkit binary for `cargo xtask` (a real build job's source build as its
-/// `--dry-run` unless `real_build`); `gh` and `sudo` record what they were asked to do.
-fn write_shims(dir: &Path, xtask: &Path, calls: &Path, real_build: bool) -> Result<()> {
+/// The file the shims record the calls they stand in for (`gh`, `sudo`), one a line.
+const CALLS_LOG: &str = "calls.log";
+/// The file the `cargo` shim records each command it ran in another form, one a line.
+const STAND_INS_LOG: &str = "stand-ins.log";
+
+/// `cargo` runs the toolkit binary for `cargo xtask`: a real build job's source build as its
+/// `--dry-run` unless `real_build`, and `compat build --sdk` (no .NET SDK here) as `--mcs` on the
+/// test runtimes, each such change recorded; `gh` and `sudo` record what they were asked to do.
+fn write_shims(dir: &Path, plan: &Plan) -> Result<()> {
     let quote = |p: &Path| shlex::try_quote(&p.to_string_lossy()).map(|q| q.into_owned());
-    let xtask = quote(xtask)?;
-    let calls = quote(calls)?;
-    let dry_run_build = if real_build {
-        ""
+    let xtask = quote(&plan.xtask)?;
+    let calls = quote(&plan.workdir.join(CALLS_LOG))?;
+    let stand_ins = quote(&plan.workdir.join(STAND_INS_LOG))?;
+    let dry_run_build = if plan.real_build {
+        String::new()
     } else {
-        "if [ \"$1\" = build ]; then\n  case \" $* \" in *' --dry-run '*) ;; *) set -- \"$@\" --dry-run; echo 'rehearsal: the source build runs as its --dry-run form' >&2;; esac\nfi\n"
+        format!("if [ \"$1\" = build ]; then\n  case \" $* \" in *' --dry-run '*) ;; *)\n    set -- \"$@\" --dry-run\n    echo 'rehearsal: the source build runs as its --dry-run form' >&2\n    echo 'cargo xtask build ran as its --dry-run (the real source build does not run here)' >> {stand_ins};;\n  esac\nfi\n")
+    };
+    let mcs_corpus = match &plan.dotnet_root {
+        None => String::new(),
+        Some(root) => format!(
+            r#"if [ "$1" = compat ] && [ "$2" = build ]; then
+  shift 2
+  rest=() sdk=""
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --sdk) sdk=$2; shift 2 ;;
+      --sdk=*) sdk=${{1#--sdk=}}; shift ;;
+      *) rest+=("$1"); shift ;;
+    esac
+  done
+  if [ -n "$sdk" ]; then
+    echo "rehearsal: there is no .NET SDK here; the corpus is compiled with Mono's mcs, as the compat tests do" >&2
+    echo "cargo xtask compat build --sdk ran as --mcs (no .NET SDK here: Mono's mcs against the test runtimes, as the compat tests build the corpus)" >> {stand_ins}
+    set -- compat build --mcs "${{rest[@]}}"
+  else
+    set -- compat build "${{rest[@]}}"
+  fi
+  export ELS_TEST_DOTNET_ROOT={root}
+  ELS_TEST_MCS=${{ELS_TEST_MCS:-$(command -v mcs || true)}}
+  export ELS_TEST_MCS
+fi
+"#,
+            root = quote(root)?
+        ),
     };
     let cargo = format!(
-        "#!/usr/bin/env bash\nif [ \"$1\" != xtask ]; then echo \"rehearsal: only 'cargo xtask' runs here, not 'cargo $1'\" >&2; exit 127; fi\nshift\n{dry_run_build}exec {xtask} \"$@\"\n"
+        "#!/usr/bin/env bash\nif [ \"$1\" != xtask ]; then echo \"rehearsal: only 'cargo xtask' runs here, not 'cargo $1'\" >&2; exit 127; fi\nshift\n{dry_run_build}{mcs_corpus}exec {xtask} \"$@\"\n"
     );
     let record = |tool: &str| {
         format!("#!/usr/bin/env bash\nprintf '{tool}' >> {calls}\nprintf ' %q' \"$@\" >> {calls}\necho >> {calls}\n")
@@ -772,15 +816,7 @@ impl Run<'_> {
             "dtolnay/rust-toolchain" | "actions/cache" => {
                 Ok(("the host's toolchain (nothing to do)".to_string(), None))
             }
-            "actions/setup-dotnet" => match &self.plan.dotnet_root {
-                Some(root) => Ok((
-                    "the test runtimes".to_string(),
-                    Some(root.to_string_lossy().into_owned()),
-                )),
-                None => Err(anyhow!(
-                    "actions/setup-dotnet stands in for the test runtimes, and none are prepared: give --dotnet-root or set ELS_TEST_DOTNET_ROOT"
-                )),
-            },
+            "actions/setup-dotnet" => self.setup_dotnet(with),
             "actions/upload-artifact" => self.upload(with, workspace),
             "actions/download-artifact" => self.download(with, workspace),
             "actions/attest-build-provenance" => self.attest(with, workspace),
@@ -845,9 +881,46 @@ impl Run<'_> {
         }
     }
 
+    /// The test runtimes, with Microsoft's runtime of the fork's base version (`[fork]
+    /// base-version`, the workflows' baseline) stood in for by the 8.0.4 runtime under that
+    /// version; no SDK. A `dotnet-version` of another .NET line is refused.
+    fn setup_dotnet(&self, with: &BTreeMap<String, String>) -> Result<(String, Option<String>)> {
+        let Some(root) = &self.plan.dotnet_root else {
+            bail!("actions/setup-dotnet stands in for the test runtimes, and none are prepared: give --dotnet-root or set ELS_TEST_DOTNET_ROOT");
+        };
+        let base = self.sandbox_config()?.fork.base_version;
+        let line = |v: &str| v.split('.').take(2).collect::<Vec<_>>().join(".");
+        let wanted = with.get("dotnet-version").map_or("", String::as_str);
+        if !wanted.is_empty() && line(wanted) != line(&base) {
+            bail!(
+                "`dotnet-version: {wanted}` is not of the .NET {} line of the fork's base-version {base}; the rehearsal can stand in only for that runtime",
+                line(&base)
+            );
+        }
+        let dest = crate::compat::testenv::root_with_alias(
+            root,
+            &base,
+            &self.plan.workdir.join(format!("dotnet-{base}")),
+        )?;
+        Ok((
+            format!(
+                "the test runtimes in {}: Microsoft.NETCore.App {} and {}, and {} standing in for {base} (no .NET 6 runtime or SDK exists here)",
+                dest.display(),
+                crate::compat::testenv::OLDER,
+                crate::compat::testenv::CURRENT,
+                crate::compat::testenv::CURRENT
+            ),
+            Some(dest.to_string_lossy().into_owned()),
+        ))
+    }
+
+    fn sandbox_config(&self) -> Result<crate::config::Config> {
+        crate::config::Config::load(&self.plan.sandbox.join("els.toml"))
+    }
+
     fn sandbox_repo(&self, name: &str) -> Result<PathBuf> {
         let config_path = self.plan.sandbox.join("els.toml");
-        let config = crate::config::Config::load(&config_path)?;
+        let config = self.sandbox_config()?;
         config
             .repos
             .iter()
@@ -941,7 +1014,7 @@ impl Run<'_> {
         if subjects.is_empty() {
             bail!("no file matches the attestation's subject-path");
         }
-        let calls = self.plan.workdir.join("calls.log");
+        let calls = self.plan.workdir.join(CALLS_LOG);
         let mut text = std::fs::read_to_string(&calls).unwrap_or_default();
         text.push_str(&format!("attest-build-provenance {}\n", subjects.join(" ")));
         crate::atomic::write(&calls, text)?;

@@ -1071,3 +1071,129 @@ fn the_release_after_the_build_packages_signs_verifies_and_publishes() {
     assert!(!text.contains(&pfx_base64) && !text.contains("rehearsal-pfx"));
     assert!(!text.contains("PRIVATE KEY BLOCK"));
 }
+
+/// A copy of the release stage's sandbox in `dir`, with `extra` (paths, each copied to its file
+/// name) beside its els.toml.
+fn copy_of_stage(dir: &Path, extra: &[&Path]) -> PathBuf {
+    let sandbox = dir.join("sandbox");
+    let copy = |from: &Path, to: &Path| {
+        let o = Command::new("cp")
+            .arg("-a")
+            .arg(from)
+            .arg(to)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", out(&o));
+    };
+    copy(release_stage(), &sandbox);
+    for path in extra {
+        copy(path, &sandbox.join(path.file_name().unwrap()));
+    }
+    sandbox
+}
+
+/// The prepared test runtimes (as `cargo xtask test` prepares them).
+fn test_runtimes() -> xtask::compat::testenv::TestRuntimes {
+    use xtask::compat::testenv;
+    testenv::from_env_or_ensure(&testenv::cache_dir(&support::target()))
+        .unwrap_or_else(|e| panic!("the compat rehearsal needs the test runtimes: {e:#}"))
+}
+
+/// The compat workflow after a build (`build.yml --from compat`): the Linux build's runtime
+/// artifact is the 8.0.4 test runtime shaped as the fork's 6.0.37 archive (the fixture fork's own
+/// runtime is not one that runs apps); `actions/setup-dotnet` is the test runtimes with 8.0.4
+/// standing in for Microsoft's 6.0.36; the corpus job's `compat build --sdk` runs as `--mcs`.
+/// Both Linux shards run the corpus for real, the Windows legs are listed as not rehearsed,
+/// apicompat compares the two roots' public API.
+#[test]
+fn the_compat_workflow_runs_the_corpus_and_apicompat_on_the_test_runtimes() {
+    let dir = tempfile::tempdir().unwrap();
+    let runtimes = test_runtimes();
+    let artifact = dir.path().join("runtime-linux-x64");
+    xtask::compat::testenv::release_archives(&runtimes.dotnet_root, "6.0.37", &artifact).unwrap();
+    let sandbox = copy_of_stage(dir.path(), &[&workspace().join("test-apps")]);
+    let config = sandbox.join("els.toml");
+    let context = context_file(dir.path());
+    let workdir = dir.path().join("run");
+    let artifact_arg = format!("runtime-linux-x64={}", artifact.display());
+    let (o, _) = rehearse(
+        &workspace().join(".github/workflows/build.yml"),
+        &workdir,
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--context",
+            context.to_str().unwrap(),
+            "--dotnet-root",
+            runtimes.dotnet_root.to_str().unwrap(),
+            "--from",
+            "compat",
+            "--artifact",
+            &artifact_arg,
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let status = |name: &str| {
+        report["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|j| j["name"] == name)
+            .map(|j| j["status"].as_str().unwrap().to_string())
+            .unwrap_or_else(|| panic!("no job {name}: {report:#}"))
+    };
+    assert_eq!(status("build"), "given", "{report:#}");
+    assert_eq!(status("compat/corpus"), "passed", "{report:#}");
+    for shard in ["1", "2"] {
+        assert_eq!(
+            status(&format!("compat/compat (linux-x64, ubuntu-22.04, {shard})")),
+            "passed",
+            "{report:#}"
+        );
+        assert_eq!(
+            status(&format!("compat/compat (win-x64, windows-2022, {shard})")),
+            "not-rehearsed",
+            "{report:#}"
+        );
+    }
+    assert_eq!(status("compat/apicompat"), "passed", "{report:#}");
+    assert_eq!(report["jobs"].as_array().unwrap().len(), 7, "{report:#}");
+    let stand_ins = report["stand_ins"].to_string();
+    assert!(
+        stand_ins.contains("compat build --sdk ran as --mcs"),
+        "{stand_ins}"
+    );
+
+    // The corpus artifact is the prebuilt layout; each Linux shard ran its half of it on both
+    // runtimes, as the JUnit files say.
+    let apps = workdir.join("artifacts/compat-apps");
+    assert!(
+        apps.join("invoicing/invoicing.dll").is_file(),
+        "{}",
+        apps.display()
+    );
+    assert!(
+        !apps.join("web-api-kestrel").exists(),
+        "the Kestrel app needs an SDK"
+    );
+    let corpus = std::fs::read_dir(workspace().join("test-apps"))
+        .unwrap()
+        .count();
+    let mut cases = 0;
+    for shard in ["1", "2"] {
+        let junit = std::fs::read_to_string(workdir.join(format!(
+            "artifacts/compat-junit-linux-x64-{shard}/compat-junit.xml"
+        )))
+        .unwrap();
+        assert!(
+            junit.contains("6.0.37") && junit.contains("6.0.36"),
+            "{junit}"
+        );
+        assert!(!junit.contains("<failure"), "{junit}");
+        cases += junit.matches("<testcase ").count();
+    }
+    assert_eq!(cases, corpus * 2);
+    let api = std::fs::read_to_string(workdir.join("artifacts/apicompat/apicompat.md")).unwrap();
+    assert!(api.contains("6.0.36"), "{api}");
+}
