@@ -3,9 +3,11 @@
 //! `GITHUB_OUTPUT`, `GITHUB_ENV`, `GITHUB_PATH`, `GITHUB_STEP_SUMMARY`, `RUNNER_TEMP`), `${{ }}`
 //! evaluated, matrices expanded from earlier jobs' real outputs, local reusable workflows
 //! followed, and each `uses:` action replaced by a declared local equivalent. What cannot run
-//! here (a Windows or macOS runner, a PowerShell step, host package installs) is reported as not
-//! rehearsed, never as passed; `cargo xtask build` runs as its `--dry-run` form. The rehearsal
-//! stops at the first failing step and reports it with its log.
+//! here (a Windows or macOS runner, a PowerShell step, host package installs, a command left out
+//! with `--not-rehearsed`) is reported as not rehearsed, never as passed; a command that runs in
+//! a local form (`cargo xtask build` as its `--dry-run`, `compat build --sdk` as `--mcs`) is
+//! listed as a stand-in. The rehearsal stops at the first failing step and reports it with its
+//! log.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -31,6 +33,8 @@ pub struct Plan {
     pub from: Option<String>,
     /// Artifacts as if uploaded earlier in the run: `(name, directory)`.
     pub artifacts: Vec<(String, PathBuf)>,
+    /// GitHub releases `gh release download` finds: `(tag, directory of its files)`.
+    pub gh_releases: Vec<(String, PathBuf)>,
     /// The sandbox a checkout of this repository stands in for (it holds els.toml); a checkout of
     /// `owner/name` clones the sandbox repository named `name` in its els.toml.
     pub sandbox: PathBuf,
@@ -45,6 +49,9 @@ pub struct Plan {
     pub xtask: PathBuf,
     /// `DOTNET_ROOT` that `actions/setup-dotnet` stands in for (the test runtimes).
     pub dotnet_root: Option<PathBuf>,
+    /// `cargo …` commands (word prefixes, e.g. `cargo xtask test`) the `cargo` shim does not run:
+    /// a step that reaches one is listed as not rehearsed, naming it, never as passed.
+    pub left_out: Vec<String>,
     /// Run `cargo xtask build` for real: the sandbox's fork builds here (a fixture fork whose
     /// build scripts behave like the real ones). Otherwise it runs as its `--dry-run`.
     pub real_build: bool,
@@ -212,6 +219,15 @@ pub fn rehearse(plan: &Plan) -> Result<Report> {
         }
         copy_tree(dir, &plan.workdir.join("artifacts").join(name))?;
     }
+    for (tag, dir) in &plan.gh_releases {
+        if !dir.is_dir() {
+            bail!(
+                "--gh-release {tag}={}: not a directory; give the directory holding the release's files",
+                dir.display()
+            );
+        }
+        copy_tree(dir, &plan.workdir.join(GH_RELEASES).join(tag))?;
+    }
     let mut run = Run {
         plan,
         shims,
@@ -253,12 +269,17 @@ pub fn rehearse(plan: &Plan) -> Result<Report> {
 
 /// The file the shims record the calls they stand in for (`gh`, `sudo`), one a line.
 const CALLS_LOG: &str = "calls.log";
+/// The directory of the GitHub releases the `gh` shim serves and creates, one directory a tag.
+const GH_RELEASES: &str = "gh-releases";
+/// The variable naming the step's file where the `cargo` shim lists the commands it left out.
+const LEFT_OUT_ENV: &str = "ELS_REHEARSAL_LEFT_OUT";
 /// The file the `cargo` shim records each command it ran in another form, one a line.
 const STAND_INS_LOG: &str = "stand-ins.log";
 
 /// `cargo` runs the toolkit binary for `cargo xtask`: a real build job's source build as its
 /// `--dry-run` unless `real_build`, and `compat build --sdk` (no .NET SDK here) as `--mcs` on the
-/// test runtimes, each such change recorded; `gh` and `sudo` record what they were asked to do.
+/// test runtimes, each such change recorded; `gh` and `sudo` record what they were asked to do,
+/// and `gh release create`/`download` keep and serve the release's files in `gh-releases/TAG`.
 fn write_shims(dir: &Path, plan: &Plan) -> Result<()> {
     let quote = |p: &Path| shlex::try_quote(&p.to_string_lossy()).map(|q| q.into_owned());
     let xtask = quote(&plan.xtask)?;
@@ -297,22 +318,99 @@ fi
             root = quote(root)?
         ),
     };
+    let mut left_out = String::new();
+    for prefix in &plan.left_out {
+        let prefix = shlex::try_quote(prefix)?;
+        left_out.push_str(&format!(
+            "case \"cargo $* \" in {prefix}' '*) echo \"cargo $*\" >> \"${LEFT_OUT_ENV}\"; echo \"rehearsal: not rehearsed (--not-rehearsed): cargo $*\" >&2; exit 0 ;; esac\n"
+        ));
+    }
+    let host_cargo = host_cargo()?;
     let cargo = format!(
-        "#!/usr/bin/env bash\nif [ \"$1\" != xtask ]; then echo \"rehearsal: only 'cargo xtask' runs here, not 'cargo $1'\" >&2; exit 127; fi\nshift\n{dry_run_build}{mcs_corpus}exec {xtask} \"$@\"\n"
+        "#!/usr/bin/env bash\n{left_out}{host_cargo}if [ \"$1\" != xtask ]; then echo \"rehearsal: only 'cargo xtask', 'cargo fmt' and 'cargo clippy' run here, not 'cargo $1' (leave it out with --not-rehearsed)\" >&2; exit 127; fi\nshift\n{dry_run_build}{mcs_corpus}exec {xtask} \"$@\"\n"
     );
     let record = |tool: &str| {
         format!("#!/usr/bin/env bash\nprintf '{tool}' >> {calls}\nprintf ' %q' \"$@\" >> {calls}\necho >> {calls}\n")
     };
-    for (name, text) in [
-        ("cargo", cargo),
-        ("gh", record("gh")),
-        ("sudo", record("sudo")),
-    ] {
+    let releases = quote(&plan.workdir.join(GH_RELEASES))?;
+    // Assets are flat and named by their file name, as on GitHub: a second asset of one name
+    // fails the creation, and a download of a release nobody created or gave fails.
+    let gh = format!(
+        r#"{record}if [ "$1 $2" = "release create" ]; then
+  tag=$3; shift 3
+  mkdir -p {releases}/"$tag"
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --repo|-R|--title|-t|--notes|-n|--notes-file|-F|--target|--discussion-category) shift 2 ;;
+      -*) shift ;;
+      *) asset=${{1%%#*}}
+         if [ -e {releases}/"$tag"/"$(basename "$asset")" ]; then
+           echo "gh (rehearsal): the release $tag already has an asset named $(basename "$asset")" >&2; exit 1
+         fi
+         cp -- "$asset" {releases}/"$tag"/ || exit 1
+         shift ;;
+    esac
+  done
+elif [ "$1 $2" = "release download" ]; then
+  tag=$3; shift 3; dir=.
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --dir|-D) dir=$2; shift 2 ;;
+      --repo|-R) shift 2 ;;
+      *) echo "gh (rehearsal): \`release download\` stands in for TAG [--repo R] [--dir DIR] only, not $1" >&2; exit 2 ;;
+    esac
+  done
+  if [ ! -d {releases}/"$tag" ]; then
+    echo "gh (rehearsal): release not found: $tag (no earlier step created it; give it with --gh-release $tag=DIR)" >&2; exit 1
+  fi
+  mkdir -p "$dir" && cp -R {releases}/"$tag"/. "$dir"/
+fi
+"#,
+        record = record("gh")
+    );
+    for (name, text) in [("cargo", cargo), ("gh", gh), ("sudo", record("sudo"))] {
         let path = dir.join(name);
         crate::atomic::write(&path, text)?;
         make_executable(&path)?;
     }
     Ok(())
+}
+
+/// The shim's lines that run `cargo fmt` and `cargo clippy` (checks that change nothing outside
+/// the workspace) with the host's cargo and toolchain: a job's `HOME` is its own, so the host's
+/// `CARGO_HOME` and `RUSTUP_HOME` are named. Empty when the host has no cargo.
+fn host_cargo() -> Result<String> {
+    let Some(cargo) = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|d| d.join("cargo"))
+            .find(|p| p.is_file())
+    }) else {
+        return Ok(String::new());
+    };
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    let dir_of = |var: &str, default: &str| {
+        std::env::var_os(var)
+            .map(PathBuf::from)
+            .unwrap_or_else(|| home.join(default))
+    };
+    let mut exports = String::new();
+    for (var, dir) in [
+        ("CARGO_HOME", dir_of("CARGO_HOME", ".cargo")),
+        ("RUSTUP_HOME", dir_of("RUSTUP_HOME", ".rustup")),
+    ] {
+        if dir.is_dir() {
+            exports.push_str(&format!(
+                " {var}={}",
+                shlex::try_quote(&dir.to_string_lossy())?
+            ));
+        }
+    }
+    let cargo = shlex::try_quote(&cargo.to_string_lossy())?.into_owned();
+    Ok(format!(
+        "case \"$1\" in fmt|clippy) exec env{exports} {cargo} \"$@\" ;; esac\n"
+    ))
 }
 
 #[cfg(unix)]
@@ -736,7 +834,7 @@ impl Run<'_> {
         }
         std::fs::create_dir_all(s.dir)
             .with_context(|| format!("cannot create {}", s.dir.display()))?;
-        let files = ["output", "env", "path", "summary"].map(|f| s.dir.join(f));
+        let files = ["output", "env", "path", "summary", "left-out"].map(|f| s.dir.join(f));
         for f in &files {
             crate::atomic::write(f, "")?;
         }
@@ -758,7 +856,8 @@ impl Run<'_> {
             .env("GITHUB_OUTPUT", &files[0])
             .env("GITHUB_ENV", &files[1])
             .env("GITHUB_PATH", &files[2])
-            .env("GITHUB_STEP_SUMMARY", &files[3]);
+            .env("GITHUB_STEP_SUMMARY", &files[3])
+            .env(LEFT_OUT_ENV, &files[4]);
         if !s.cwd.is_dir() {
             return Ok(StepOutcome::failed(
                 "bash",
@@ -780,20 +879,30 @@ impl Run<'_> {
             crate::atomic::write(s.summary, all)?;
         }
         let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
-        let outcome = StepOutcome {
-            status: if out.status.success() {
-                Status::Passed
-            } else {
-                Status::Failed
-            },
-            how: "bash".into(),
-            log: (!out.status.success()).then(|| {
-                format!(
+        let left_out = read(&files[4]);
+        let (status, log) = if !out.status.success() {
+            (
+                Status::Failed,
+                Some(format!(
                     "exit status {}\n{}",
                     out.status.code().map_or("signal".into(), |c| c.to_string()),
                     tail(&log, 60)
-                )
-            }),
+                )),
+            )
+        } else if !left_out.is_empty() {
+            (
+                Status::NotRehearsed,
+                Some(format!(
+                    "left out of the rehearsal (--not-rehearsed), the rest of the step ran:\n{left_out}"
+                )),
+            )
+        } else {
+            (Status::Passed, None)
+        };
+        let outcome = StepOutcome {
+            status,
+            how: "bash".into(),
+            log,
             outputs: parse_commands_file(&read(&files[0]))?,
             env: parse_commands_file(&read(&files[1]))?
                 .into_iter()
@@ -852,6 +961,16 @@ impl Run<'_> {
             None => workspace.to_path_buf(),
         };
         match with.get("repository").filter(|r| !r.is_empty()) {
+            None if self.plan.sandbox.join(".git").exists() => {
+                let n = copy_worktree(&self.plan.sandbox, &dest)?;
+                Ok((
+                    format!(
+                        "a copy of the {n} files of the work tree {} that git does not ignore",
+                        self.plan.sandbox.display()
+                    ),
+                    None,
+                ))
+            }
             None => {
                 copy_tree(&self.plan.sandbox, &dest)?;
                 Ok((
@@ -945,15 +1064,45 @@ impl Run<'_> {
     ) -> Result<(String, Option<String>)> {
         let name = with.get("name").map_or("artifact", String::as_str);
         let dest = self.artifact_dir(name);
+        let sources: Vec<PathBuf> = with
+            .get("path")
+            .map_or("", String::as_str)
+            .lines()
+            .map(|l| workspace.join(l.trim().trim_end_matches('/')))
+            .filter(|p| p.exists())
+            .collect();
+        // As upload-artifact keeps them: relative to the least common ancestor of the paths
+        // (of a directory, the directory itself; of a file, its parent).
+        let mut root: Option<PathBuf> = None;
+        for source in &sources {
+            let dir = if source.is_dir() {
+                source.as_path()
+            } else {
+                source.parent().unwrap_or(workspace)
+            };
+            root = Some(match root {
+                None => dir.to_path_buf(),
+                Some(r) => r
+                    .components()
+                    .zip(dir.components())
+                    .take_while(|(a, b)| a == b)
+                    .map(|(a, _)| a)
+                    .collect(),
+            });
+        }
         let mut found = 0;
-        for line in with.get("path").map_or("", String::as_str).lines() {
-            let source = workspace.join(line.trim());
+        for source in &sources {
+            let rel = source
+                .strip_prefix(root.as_deref().unwrap_or(workspace))
+                .unwrap_or(source);
             if source.is_dir() {
-                found += copy_tree(&source, &dest)?;
-            } else if source.is_file() {
-                let file_name = source.file_name().unwrap_or_default();
-                std::fs::create_dir_all(&dest)?;
-                std::fs::copy(&source, dest.join(file_name))?;
+                found += copy_tree(source, &dest.join(rel))?;
+            } else {
+                let to = dest.join(rel);
+                std::fs::create_dir_all(to.parent().unwrap_or(&dest))?;
+                std::fs::copy(source, &to).with_context(|| {
+                    format!("cannot copy {} to {}", source.display(), to.display())
+                })?;
                 found += 1;
             }
         }
@@ -1464,6 +1613,37 @@ fn step_label(step: &Node, index: usize) -> String {
 fn tail(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// Copies the files of the git work tree `from` that a checkout has (tracked, or new and not
+/// ignored: no `target/`) into `to`, uncommitted changes included; returns how many.
+fn copy_worktree(from: &Path, to: &Path) -> Result<usize> {
+    let sh = crate::process::shell()?;
+    sh.change_dir(from);
+    let listed = crate::process::output(sh.cmd("git").args([
+        "ls-files",
+        "-z",
+        "--cached",
+        "--others",
+        "--exclude-standard",
+    ]))
+    .with_context(|| format!("cannot list the files of {}", from.display()))?;
+    let mut n = 0;
+    for rel in listed.stdout.split(|b| *b == 0).filter(|r| !r.is_empty()) {
+        let rel = Path::new(std::str::from_utf8(rel).context("a file name that is not UTF-8")?);
+        let source = from.join(rel);
+        // Tracked but deleted in the work tree: a checkout of this state does not have it.
+        if !source.is_file() {
+            continue;
+        }
+        let dest = to.join(rel);
+        std::fs::create_dir_all(dest.parent().unwrap_or(to))
+            .with_context(|| format!("cannot create the directory of {}", dest.display()))?;
+        std::fs::copy(&source, &dest)
+            .with_context(|| format!("cannot copy {} to {}", source.display(), dest.display()))?;
+        n += 1;
+    }
+    Ok(n)
 }
 
 /// Copies `from` into `to` (symlinks kept as links); returns how many files.

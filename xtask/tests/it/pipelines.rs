@@ -1070,13 +1070,70 @@ fn the_release_after_the_build_packages_signs_verifies_and_publishes() {
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(!text.contains(&pfx_base64) && !text.contains("rehearsal-pfx"));
     assert!(!text.contains("PRIVATE KEY BLOCK"));
+
+    // Then the promotion to stable (`promote.yml`): `gh release download` gets the release the
+    // publish job created (kept by the rehearsal's `gh`), and the served trees the promote job
+    // expects in repo/ and feed/ are what the lab jobs uploaded.
+    let artifacts = workdir.join("artifacts");
+    let sandbox = copy_of_stage(
+        dir.path(),
+        &[
+            (&artifacts.join("package-repositories/repo"), "repo"),
+            (&artifacts.join("nuget-feed-lab"), "feed/lab"),
+        ],
+    );
+    let tag = format!("v{}", linux.version);
+    let release_arg = format!("{tag}={}", workdir.join("gh-releases").join(&tag).display());
+    let promote_config = sandbox.join("els.toml");
+    let promote_run = dir.path().join("promote-run");
+    let (o, _) = rehearse(
+        &workspace().join(".github/workflows/promote.yml"),
+        &promote_run,
+        &[
+            "--config",
+            promote_config.to_str().unwrap(),
+            "--context",
+            release_context.to_str().unwrap(),
+            "--input",
+            &version_arg,
+            "--gh-release",
+            &release_arg,
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+    for job in report["jobs"].as_array().unwrap() {
+        assert_eq!(job["status"], "passed", "{report:#}");
+    }
+    assert_eq!(report["jobs"].as_array().unwrap().len(), 2, "{report:#}");
+    // What the promote job uploaded: the stable repositories and feed, and the release's record
+    // of both stable dates.
+    let stable = promote_run.join(format!("artifacts/stable-{}", linux.version));
+    let record: Value = serde_json::from_str(
+        &std::fs::read_to_string(stable.join("release/channels.json")).unwrap(),
+    )
+    .unwrap();
+    for distribution in ["packages", "feed"] {
+        assert!(
+            record["channels"]["stable"][distribution].is_string(),
+            "{record:#}"
+        );
+    }
+    for wanted in ["repo/apt/dists/stable/InRelease", "feed/stable/index.json"] {
+        assert!(
+            stable.join(wanted).is_file(),
+            "no {wanted} in {}",
+            stable.display()
+        );
+    }
 }
 
-/// A copy of the release stage's sandbox in `dir`, with `extra` (paths, each copied to its file
-/// name) beside its els.toml.
-fn copy_of_stage(dir: &Path, extra: &[&Path]) -> PathBuf {
+/// A copy of the release stage's sandbox in `dir`, with `extra` (each a path and where it goes,
+/// relative to the sandbox's els.toml) added.
+fn copy_of_stage(dir: &Path, extra: &[(&Path, &str)]) -> PathBuf {
     let sandbox = dir.join("sandbox");
     let copy = |from: &Path, to: &Path| {
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
         let o = Command::new("cp")
             .arg("-a")
             .arg(from)
@@ -1086,8 +1143,8 @@ fn copy_of_stage(dir: &Path, extra: &[&Path]) -> PathBuf {
         assert!(o.status.success(), "{}", out(&o));
     };
     copy(release_stage(), &sandbox);
-    for path in extra {
-        copy(path, &sandbox.join(path.file_name().unwrap()));
+    for (path, to) in extra {
+        copy(path, &sandbox.join(to));
     }
     sandbox
 }
@@ -1111,7 +1168,7 @@ fn the_compat_workflow_runs_the_corpus_and_apicompat_on_the_test_runtimes() {
     let runtimes = test_runtimes();
     let artifact = dir.path().join("runtime-linux-x64");
     xtask::compat::testenv::release_archives(&runtimes.dotnet_root, "6.0.37", &artifact).unwrap();
-    let sandbox = copy_of_stage(dir.path(), &[&workspace().join("test-apps")]);
+    let sandbox = copy_of_stage(dir.path(), &[(&workspace().join("test-apps"), "test-apps")]);
     let config = sandbox.join("els.toml");
     let context = context_file(dir.path());
     let workdir = dir.path().join("run");
@@ -1196,4 +1253,76 @@ fn the_compat_workflow_runs_the_corpus_and_apicompat_on_the_test_runtimes() {
     assert_eq!(cases, corpus * 2);
     let api = std::fs::read_to_string(workdir.join("artifacts/apicompat/apicompat.md")).unwrap();
     assert!(api.contains("6.0.36"), "{api}");
+}
+
+/// The toolkit's own CI (`ci.yml`) on this repository's work tree: `.ci/run`'s `cargo fmt
+/// --check` and both `pipelines check`s run for real; clippy and the whole test suite (which
+/// would run this very test again) are left out with `--not-rehearsed`, so the job is listed as
+/// NOT REHEARSED, naming them, never as passed. A misformatted file then fails the step.
+#[test]
+fn the_ci_workflow_runs_its_checks_and_lists_what_it_leaves_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let ci = |config: &Path, workdir: &Path| {
+        let (o, _) = rehearse(
+            &workspace().join(".github/workflows/ci.yml"),
+            workdir,
+            &[
+                "--config",
+                config.to_str().unwrap(),
+                "--not-rehearsed",
+                "cargo clippy",
+                "--not-rehearsed",
+                "cargo xtask test",
+            ],
+        );
+        let report: Value =
+            serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", out(&o)));
+        (o, report)
+    };
+    let step = |report: &Value, name: &str| {
+        report["jobs"][0]["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap_or_else(|| panic!("no step {name}: {report:#}"))
+            .clone()
+    };
+    let run = dir.path().join("run");
+    let (o, report) = ci(&workspace().join("els.toml"), &run);
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    assert_eq!(report["jobs"][0]["name"], "ci", "{report:#}");
+    assert_eq!(report["jobs"][0]["status"], "not-rehearsed", "{report:#}");
+    let lint = step(&report, ".ci/run");
+    assert_eq!(lint["status"], "not-rehearsed", "{lint:#}");
+    let log = lint["log"].as_str().unwrap();
+    assert!(
+        log.contains("cargo clippy --all-targets -- -D warnings\n")
+            && log.contains("cargo xtask test"),
+        "{log}"
+    );
+    assert_eq!(
+        step(&report, "Workflows match the command line")["status"],
+        "passed",
+        "{report:#}"
+    );
+    // The checkout was the work tree without what git ignores (no target/).
+    let checkout = run.join("job-1/workspace");
+    assert!(checkout.join(".ci/run").is_file() && !checkout.join("target").exists());
+
+    // The same checkout with one file misformatted, as a repository of its own: fmt fails.
+    let broken = dir.path().join("broken");
+    std::fs::rename(&checkout, &broken).unwrap();
+    support::git(&broken, &["init", "-q"]);
+    let lib = broken.join("xtask/src/lib.rs");
+    let text = std::fs::read_to_string(&lib).unwrap();
+    std::fs::write(&lib, format!("{text}\nfn  misformatted( ) {{}}\n")).unwrap();
+    let (o, report) = ci(&broken.join("els.toml"), &dir.path().join("run-broken"));
+    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+    let lint = step(&report, ".ci/run");
+    assert_eq!(lint["status"], "failed", "{lint:#}");
+    assert!(
+        lint["log"].as_str().unwrap().contains("misformatted"),
+        "{lint:#}"
+    );
 }
