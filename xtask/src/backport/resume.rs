@@ -7,7 +7,7 @@ use anyhow::{bail, Context, Result};
 use git2::{build::CheckoutBuilder, Oid, Repository};
 use serde::{Deserialize, Serialize};
 
-use super::conflict_worktree::{left_out, remove_linked_worktree};
+use super::conflict_worktree::remove_linked_worktree;
 use super::report::{FixStatus, Report};
 use super::run::{branch_tip, finish_run};
 use super::state::{self, Phase};
@@ -161,7 +161,7 @@ fn unstaged_changes(wt: &Repository) -> Result<Vec<String>> {
         .filter(|s| s.status().intersects(dirty))
         .filter_map(|s| s.path().map(str::to_string))
         // libgit2 reports a file left out of a sparse checkout as deleted; git does not.
-        .filter(|p| !left_out(&index, p))
+        .filter(|p| !repo::left_out(&index, p))
         .collect())
 }
 
