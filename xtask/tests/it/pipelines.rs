@@ -1014,15 +1014,7 @@ fn the_release_after_the_build_packages_signs_verifies_and_publishes() {
     );
     assert_eq!(o.status.code(), Some(0), "{}", out(&o));
     let report: Value = serde_json::from_slice(&o.stdout).unwrap();
-    let status = |name: &str| {
-        report["jobs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|j| j["name"] == name)
-            .map(|j| j["status"].as_str().unwrap().to_string())
-            .unwrap_or_else(|| panic!("no job {name}: {report:#}"))
-    };
+    let status = |name: &str| job_status(&report, name);
     for given in ["bump-check", "build", "compat", "authenticode"] {
         assert_eq!(status(given), "given", "{report:#}");
     }
@@ -1149,6 +1141,17 @@ fn copy_of_stage(dir: &Path, extra: &[(&Path, &str)]) -> PathBuf {
     sandbox
 }
 
+/// The status of the job `name` in a rehearsal's report.
+fn job_status(report: &Value, name: &str) -> String {
+    report["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["name"] == name)
+        .map(|j| j["status"].as_str().unwrap().to_string())
+        .unwrap_or_else(|| panic!("no job {name}: {report:#}"))
+}
+
 /// The prepared test runtimes (as `cargo xtask test` prepares them).
 fn test_runtimes() -> xtask::compat::testenv::TestRuntimes {
     use xtask::compat::testenv;
@@ -1191,15 +1194,7 @@ fn the_compat_workflow_runs_the_corpus_and_apicompat_on_the_test_runtimes() {
     );
     assert_eq!(o.status.code(), Some(0), "{}", out(&o));
     let report: Value = serde_json::from_slice(&o.stdout).unwrap();
-    let status = |name: &str| {
-        report["jobs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|j| j["name"] == name)
-            .map(|j| j["status"].as_str().unwrap().to_string())
-            .unwrap_or_else(|| panic!("no job {name}: {report:#}"))
-    };
+    let status = |name: &str| job_status(&report, name);
     assert_eq!(status("build"), "given", "{report:#}");
     assert_eq!(status("compat/corpus"), "passed", "{report:#}");
     for shard in ["1", "2"] {
