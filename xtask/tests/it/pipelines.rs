@@ -1321,3 +1321,56 @@ fn the_ci_workflow_runs_its_checks_and_lists_what_it_leaves_out() {
         "{lint:#}"
     );
 }
+
+/// The compat step as it was, `--baseline "$DOTNET_ROOT"` without the version: on a root that
+/// holds several runtimes, as a runner's does (and setup-dotnet's stand-in does), it fails.
+#[test]
+fn the_compat_step_as_it_was_fails_on_a_root_with_several_runtimes() {
+    let dir = tempfile::tempdir().unwrap();
+    let runtimes = test_runtimes();
+    let artifact = dir.path().join("runtime-linux-x64");
+    xtask::compat::testenv::release_archives(&runtimes.dotnet_root, "6.0.37", &artifact).unwrap();
+    let fixed = std::fs::read_to_string(workspace().join("pipelines/compat.yml")).unwrap();
+    let old = fixed.replace(
+        "--baseline \"$DOTNET_ROOT@6.0.36\"",
+        "--baseline \"$DOTNET_ROOT\"",
+    );
+    assert_ne!(old, fixed);
+    let workflow = dir.path().join("compat.yml");
+    std::fs::write(&workflow, old).unwrap();
+    let sandbox = copy_of_stage(dir.path(), &[(&workspace().join("test-apps"), "test-apps")]);
+    let config = sandbox.join("els.toml");
+    let artifact_arg = format!("runtime-linux-x64={}", artifact.display());
+    let (o, _) = rehearse(
+        &workflow,
+        &dir.path().join("run"),
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--dotnet-root",
+            runtimes.dotnet_root.to_str().unwrap(),
+            "--artifact",
+            &artifact_arg,
+            "--job",
+            "compat",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+    let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let leg = &report["jobs"][1];
+    assert_eq!(leg["status"], "failed", "{report:#}");
+    let step = leg["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["status"] == "failed")
+        .unwrap();
+    assert_eq!(step["name"], "Run the corpus", "{step:#}");
+    assert!(
+        step["log"]
+            .as_str()
+            .unwrap()
+            .contains("has several Microsoft.NETCore.App versions (3.1.23, 6.0.36, 8.0.4)"),
+        "{step:#}"
+    );
+}
