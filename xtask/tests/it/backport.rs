@@ -1639,6 +1639,69 @@ fn interrupted_runs_are_aborted_back_to_the_exact_branch() {
 }
 
 #[test]
+fn an_interrupted_run_on_a_branch_checked_out_nowhere_is_untouched_or_finished() {
+    // No worktree to update: moving the branch (against the tip the run started from) is the
+    // run's one change, so no state is saved and there is never anything to `--abort`.
+    for (point, finished) in [
+        ("state-saved", false),
+        ("before-ref-update", false),
+        ("after-ref-update", true),
+    ] {
+        let w = World::new();
+        git(&w.fork, &["checkout", "-q", "-b", "work", "v6.0.36"]);
+        let before = w.tip();
+        let fork = w.fork.to_str().unwrap().to_string();
+        let upstream = w.upstream.to_str().unwrap().to_string();
+        let args = [
+            "backport",
+            "--fork",
+            &fork,
+            "--onto",
+            "release/6.0-els",
+            "--upstream",
+            &upstream,
+            &w.id("clean"),
+            &w.id("renamed"),
+        ];
+        let out = xtask(&w.root, &args, &[("ELS_FAILPOINT", point)]);
+        assert!(
+            !out.status.success() && out.status.code() != Some(1),
+            "{point}: the run was killed"
+        );
+        assert!(
+            !w.fork.join(".git/els/backport-state.json").exists(),
+            "{point}: no state saved"
+        );
+        assert_eq!(code(&w.resume("--abort")), 2, "{point}: nothing to abort");
+        let tip = w.tip();
+        if finished {
+            let repo = w.fork_repo();
+            let first = repo.find_commit(tip).unwrap().parent(0).unwrap();
+            assert_eq!(
+                first.parent_id(0).unwrap(),
+                before,
+                "{point}: both fixes on top"
+            );
+        } else {
+            assert_eq!(tip, before, "{point}: branch untouched");
+        }
+        assert_eq!(
+            status(&w.fork),
+            "",
+            "{point}: the user's worktree untouched"
+        );
+        let again = w.backport(&["--json", &w.id("clean"), &w.id("renamed")]);
+        assert_eq!(code(&again), 0, "{point}: {}", stderr(&again));
+        let want = if finished {
+            "already-applied"
+        } else {
+            "applied"
+        };
+        assert_eq!(fields(&json(&again), "status"), [want, want], "{point}");
+    }
+}
+
+#[test]
 fn human_output_names_outcomes_and_next_steps() {
     let w = World::new();
     let out = w.backport(&[&w.id("clean"), &w.id("code-conflict")]);
