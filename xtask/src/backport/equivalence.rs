@@ -304,8 +304,14 @@ impl<'r> ForkHistory<'r> {
 /// dates are usually, but not always, later than their parents'.
 const DESCENT_DATE_SLACK_SECONDS: i64 = 24 * 60 * 60;
 
+/// How many commits the search of `descends_soon` reads at most. When it fails, the merge-base
+/// walk reads the same commits again, from libgit2's object cache while they fit there (a few
+/// MiB; `repo::MemoryBudget`): a fork with commits of its own, the usual case, then costs at
+/// most this many cache lookups more.
+const DESCENT_SEARCH_LIMIT: usize = 2_000;
+
 /// True when `upstream` is found to descend from `earlier` among the commits not much older than
-/// `earlier`; false when not found there, which is all a caller may rely on: false means "not
+/// `earlier` (reading at most `DESCENT_SEARCH_LIMIT` of them); false when not found there, which is all a caller may rely on: false means "not
 /// known", and the full walk decides. A path found is a proof, whatever the commit dates say.
 ///
 /// Depth first, first parents first: down the branch to `earlier`'s date, then into the side
@@ -323,9 +329,14 @@ fn descends_soon(repo: &Repository, upstream: Oid, earlier: Oid) -> Result<bool>
     let oldest = target.time - DESCENT_DATE_SLACK_SECONDS;
     let mut stack = vec![upstream];
     let mut seen = HashSet::from([upstream]);
+    let mut read = 0;
     while let Some(id) = stack.pop() {
         if id == earlier {
             return Ok(true);
+        }
+        read += 1;
+        if read > DESCENT_SEARCH_LIMIT {
+            return Ok(false);
         }
         // A parent missing from a shallow clone ends that path.
         let Some(commit) = CommitLinks::read(&odb, id)? else {
