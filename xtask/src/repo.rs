@@ -167,19 +167,35 @@ pub fn ensure_clean(repo: &Repository) -> Result<()> {
     if statuses.is_empty() {
         return Ok(());
     }
-    let mut paths: Vec<String> = statuses
+    // libgit2 reports a file that a sparse checkout left out on purpose (skip-worktree) as
+    // deleted; git does not, and neither does this check.
+    let index = repo.index().context("cannot read the index")?;
+    let changed: Vec<String> = statuses
         .iter()
-        .filter_map(|s| s.path().map(str::to_string))
-        .take(5)
+        .filter_map(|s| s.path().map(|p| (s.status(), p.to_string())))
+        .filter(|(status, p)| !(*status == git2::Status::WT_DELETED && left_out(&index, p)))
+        .map(|(_, p)| p)
         .collect();
-    if statuses.len() > paths.len() {
-        paths.push(format!("… and {} more", statuses.len() - paths.len()));
+    if changed.is_empty() {
+        return Ok(());
+    }
+    let mut paths: Vec<String> = changed.iter().take(5).cloned().collect();
+    if changed.len() > paths.len() {
+        paths.push(format!("… and {} more", changed.len() - paths.len()));
     }
     bail!(
         "the worktree {} has uncommitted changes ({}); commit or stash them (`git stash -u`) first",
         workdir_or_gitdir(repo).display(),
         paths.join(", ")
     )
+}
+
+/// True when `path` is marked skip-worktree in `index`: left out of the worktree on purpose, as
+/// `git sparse-checkout` leaves files out.
+pub fn left_out(index: &git2::Index, path: &str) -> bool {
+    index
+        .get_path(Path::new(path), 0)
+        .is_some_and(|e| e.flags_extended & git2::IndexEntryExtendedFlag::SKIP_WORKTREE.bits() != 0)
 }
 
 /// The worktree directory, or the git directory of a bare repository.
@@ -221,4 +237,50 @@ pub fn committer(repo: &Repository) -> git2::Signature<'static> {
     repo.signature().map(|s| s.to_owned()).unwrap_or_else(|_| {
         git2::Signature::now("net6-els", "net6-els@localhost").expect("static signature is valid")
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn git(dir: &Path, args: &[&str]) {
+        let sh = crate::process::shell().unwrap();
+        crate::process::output(sh.cmd("git").arg("-C").arg(dir).args(args)).unwrap();
+    }
+
+    #[test]
+    fn a_sparse_checkout_is_clean_but_a_change_inside_it_or_a_deleted_file_is_not() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        git(dir, &["init", "-q", "-b", "main"]);
+        for f in ["kept/a.txt", "left/b.txt", "left/c.txt"] {
+            std::fs::create_dir_all(dir.join(f).parent().unwrap()).unwrap();
+            std::fs::write(dir.join(f), f).unwrap();
+        }
+        git(dir, &["add", "."]);
+        git(
+            dir,
+            &[
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@t",
+                "commit",
+                "-qm",
+                "files",
+            ],
+        );
+        git(dir, &["sparse-checkout", "set", "kept"]);
+        assert!(!dir.join("left/b.txt").exists());
+        ensure_clean(&open(dir).unwrap()).unwrap();
+
+        std::fs::write(dir.join("kept/a.txt"), "changed").unwrap();
+        let err = ensure_clean(&open(dir).unwrap()).unwrap_err().to_string();
+        assert!(err.contains("uncommitted changes (kept/a.txt)"), "{err}");
+
+        git(dir, &["checkout", "--", "kept/a.txt"]);
+        std::fs::remove_file(dir.join("kept/a.txt")).unwrap();
+        let err = ensure_clean(&open(dir).unwrap()).unwrap_err().to_string();
+        assert!(err.contains("uncommitted changes (kept/a.txt)"), "{err}");
+    }
 }

@@ -189,13 +189,6 @@ pub(super) fn park(wt: &Repository, tip: Oid) -> Result<()> {
         .context("cannot detach the backport's worktree")
 }
 
-/// True when `path` is marked skip-worktree in `index`: left out of the worktree on purpose.
-pub(super) fn left_out(index: &Index, path: &str) -> bool {
-    index
-        .get_path(Path::new(path), 0)
-        .is_some_and(|e| is_skipped(&e))
-}
-
 fn is_skipped(e: &IndexEntry) -> bool {
     e.flags_extended & IndexEntryExtendedFlag::SKIP_WORKTREE.bits() != 0
 }

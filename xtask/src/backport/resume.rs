@@ -7,7 +7,7 @@ use anyhow::{bail, Context, Result};
 use git2::{build::CheckoutBuilder, Oid, Repository};
 use serde::{Deserialize, Serialize};
 
-use super::conflict_worktree::{left_out, remove_linked_worktree};
+use super::conflict_worktree::remove_linked_worktree;
 use super::report::{FixStatus, Report};
 use super::run::{branch_tip, finish_run};
 use super::state::{self, Phase};
@@ -50,58 +50,12 @@ pub fn continue_backport(fork: &Path, quiet: bool) -> Result<Report> {
     })?;
     let stopped_tip = Oid::from_str(&stopped_tip)?;
     let tip = branch_tip(&repo, &st.onto)?;
-    let mut index = wt.index()?;
-    if index.has_conflicts() {
-        let mut paths: Vec<String> = index
-            .conflicts()?
-            .filter_map(|c| c.ok())
-            .filter_map(|c| c.our.or(c.their).or(c.ancestor))
-            .map(|e| String::from_utf8_lossy(&e.path).into_owned())
-            .collect();
-        paths.dedup();
-        bail!(
-            "conflicts remain in {}: {}; resolve them and `git add` each file, then run --continue",
-            wt_path.display(),
-            paths.join(", ")
-        );
-    }
-    let unstaged = unstaged_changes(&wt)?;
-    if !unstaged.is_empty() {
-        bail!("{} has changes that are not staged ({}); `git add` what belongs to the fix (or discard the rest), then run --continue", wt_path.display(), unstaged.join(", "));
-    }
-    let upstream = repo.find_commit(Oid::from_str(&st.fixes[i].upstream)?)?;
-    let report_i = &mut st.fixes[i];
-    report_i.resolved_by_hand = true;
+    let index = resolved_index(&wt, &wt_path)?;
+    st.fixes[i].resolved_by_hand = true;
     if tip == stopped_tip {
-        let tree_id = index.write_tree()?;
-        let onto = repo.find_commit(tip)?;
-        if tree_id == onto.tree_id() {
-            report_i.status = FixStatus::AlreadyApplied;
-            report_i.evidence = Some(Evidence::Empty);
-        } else {
-            st.phase = Phase::Applying;
-            state::save(&repo, &st)?;
-            let tree = repo.find_tree(tree_id)?;
-            let new = repo.commit(
-                None,
-                &upstream.author(),
-                &repo::committer(&repo),
-                &message,
-                &tree,
-                &[&onto],
-            )?;
-            repo.reference_matching(
-                &format!("refs/heads/{}", st.onto),
-                new,
-                true,
-                tip,
-                "els backport: resolved conflict",
-            )?;
-            let report_i = &mut st.fixes[i];
-            report_i.status = FixStatus::Applied;
-            report_i.commit = Some(new.to_string());
-        }
+        commit_resolution(&repo, &mut st, i, index, &message)?;
     } else {
+        // The person committed the resolution in the worktree: adopt that commit.
         let head = repo.find_commit(tip)?;
         if head.parent_count() != 1 || head.parent_id(0)? != stopped_tip {
             bail!(
@@ -109,8 +63,8 @@ pub fn continue_backport(fork: &Path, quiet: bool) -> Result<Report> {
                 st.onto
             );
         }
-        report_i.status = FixStatus::Applied;
-        report_i.commit = Some(tip.to_string());
+        st.fixes[i].status = FixStatus::Applied;
+        st.fixes[i].commit = Some(tip.to_string());
     }
     st.fixes[i].conflicts.clear();
     st.fixes[i].prerequisites.clear();
@@ -128,6 +82,71 @@ pub fn continue_backport(fork: &Path, quiet: bool) -> Result<Report> {
     finish_run(&repo, &mut st, i + 1, tip, Some(wt), &req)
 }
 
+/// The conflict worktree's index, once every conflict is resolved and staged.
+fn resolved_index(wt: &Repository, wt_path: &Path) -> Result<git2::Index> {
+    let index = wt.index()?;
+    if index.has_conflicts() {
+        let mut paths: Vec<String> = index
+            .conflicts()?
+            .filter_map(|c| c.ok())
+            .filter_map(|c| c.our.or(c.their).or(c.ancestor))
+            .map(|e| String::from_utf8_lossy(&e.path).into_owned())
+            .collect();
+        paths.dedup();
+        bail!(
+            "conflicts remain in {}: {}; resolve them and `git add` each file, then run --continue",
+            wt_path.display(),
+            paths.join(", ")
+        );
+    }
+    let unstaged = unstaged_changes(wt)?;
+    if !unstaged.is_empty() {
+        bail!("{} has changes that are not staged ({}); `git add` what belongs to the fix (or discard the rest), then run --continue", wt_path.display(), unstaged.join(", "));
+    }
+    Ok(index)
+}
+
+/// Commits the staged resolution of fix `i` onto the branch (still at the tip where the run
+/// stopped), or records the fix as already applied when the resolution changes nothing.
+fn commit_resolution(
+    repo: &Repository,
+    st: &mut state::SavedState,
+    i: usize,
+    mut index: git2::Index,
+    message: &str,
+) -> Result<()> {
+    let tip = branch_tip(repo, &st.onto)?;
+    let upstream = repo.find_commit(Oid::from_str(&st.fixes[i].upstream)?)?;
+    let tree_id = index.write_tree()?;
+    let onto = repo.find_commit(tip)?;
+    if tree_id == onto.tree_id() {
+        st.fixes[i].status = FixStatus::AlreadyApplied;
+        st.fixes[i].evidence = Some(Evidence::Empty);
+        return Ok(());
+    }
+    st.phase = Phase::Applying;
+    state::save(repo, st)?;
+    let tree = repo.find_tree(tree_id)?;
+    let new = repo.commit(
+        None,
+        &upstream.author(),
+        &repo::committer(repo),
+        message,
+        &tree,
+        &[&onto],
+    )?;
+    repo.reference_matching(
+        &format!("refs/heads/{}", st.onto),
+        new,
+        true,
+        tip,
+        "els backport: resolved conflict",
+    )?;
+    st.fixes[i].status = FixStatus::Applied;
+    st.fixes[i].commit = Some(new.to_string());
+    Ok(())
+}
+
 fn unstaged_changes(wt: &Repository) -> Result<Vec<String>> {
     let mut opts = git2::StatusOptions::new();
     opts.include_untracked(false).exclude_submodules(true);
@@ -142,7 +161,7 @@ fn unstaged_changes(wt: &Repository) -> Result<Vec<String>> {
         .filter(|s| s.status().intersects(dirty))
         .filter_map(|s| s.path().map(str::to_string))
         // libgit2 reports a file left out of a sparse checkout as deleted; git does not.
-        .filter(|p| !left_out(&index, p))
+        .filter(|p| !repo::left_out(&index, p))
         .collect())
 }
 

@@ -85,6 +85,25 @@ impl RepoPlan<'_> {
         });
         Ok(())
     }
+
+    /// Reads `eng/Versions.props` into the plan and moves its patch-number property `name` to
+    /// `target`'s patch, refusing to go backwards; returns the file's index in the plan.
+    fn bump_patch_property(&mut self, name: &str, target: Version) -> Result<usize> {
+        let props = self.files.len();
+        self.files
+            .push(XmlFile::read(&self.root.join("eng/Versions.props"))?);
+        let doc = &self.files[props];
+        let (p, current) = doc.number_property(name)?;
+        if current >= target.patch {
+            bail!(
+                "{}:{}: <{name}> is already {current}; bumping to {target} would go backwards",
+                doc.path().display(),
+                p.line
+            );
+        }
+        self.set_property(props, name, &target.patch.to_string())?;
+        Ok(props)
+    }
 }
 
 /// Brands the fork's product repositories with the next version and commits the change.
@@ -321,19 +340,7 @@ fn changed_since_last_branding(repo: &Repository, base_tag: &str) -> Result<Vec<
 /// (`eng/Baseline.xml`, `eng/Baseline.Designer.props`), or its build fails with "The package
 /// baseline … is out of date".
 fn plan_aspnetcore(plan: &mut RepoPlan<'_>, target: Version) -> Result<()> {
-    let props = plan.files.len();
-    plan.files
-        .push(XmlFile::read(&plan.root.join("eng/Versions.props"))?);
-    let doc = &plan.files[props];
-    let (p, current) = doc.number_property("AspNetCorePatchVersion")?;
-    if current >= target.patch {
-        bail!(
-            "{}:{}: <AspNetCorePatchVersion> is already {current}; bumping to {target} would go backwards",
-            doc.path().display(),
-            p.line
-        );
-    }
-    plan.set_property(props, "AspNetCorePatchVersion", &target.patch.to_string())?;
+    plan.bump_patch_property("AspNetCorePatchVersion", target)?;
 
     let Some(previous) = target.previous() else {
         return Ok(());
@@ -422,19 +429,7 @@ fn plan_aspnetcore(plan: &mut RepoPlan<'_>, target: Version) -> Result<()> {
 /// runtime packages. Out-of-band packages at their own versions (6.0.0) keep them; the transport
 /// packages between desktop repositories carry their build's id and are set by the build.
 fn plan_desktop(plan: &mut RepoPlan<'_>, current: Version, target: Version) -> Result<()> {
-    let props = plan.files.len();
-    plan.files
-        .push(XmlFile::read(&plan.root.join("eng/Versions.props"))?);
-    let doc = &plan.files[props];
-    let (p, patch) = doc.number_property("PatchVersion")?;
-    if patch >= target.patch {
-        bail!(
-            "{}:{}: <PatchVersion> is already {patch}; bumping to {target} would go backwards",
-            doc.path().display(),
-            p.line
-        );
-    }
-    plan.set_property(props, "PatchVersion", &target.patch.to_string())?;
+    let props = plan.bump_patch_property("PatchVersion", target)?;
 
     let details_path = plan.root.join("eng/Version.Details.xml");
     let mut details = XmlFile::read(&details_path)?;

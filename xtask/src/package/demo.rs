@@ -24,18 +24,8 @@ pub fn release_from_test_runtime(
 ) -> Result<(Config, PathBuf)> {
     let f = fixture::create(root)?;
     let config = f.load_config()?;
-    crate::bump::bump(&config, &crate::bump::Options::default())?;
-    let options = build::Options {
-        os: Os::Linux,
-        arch: Arch::X64,
-        repos: Vec::new(),
-        build_id: None,
-        dry_run: false,
-        quiet: true,
-    };
-    if !build::build(&config, &options)?.succeeded {
-        bail!("the fixture build failed");
-    }
+    let xtask = format!("cargo xtask --config {}", f.config.display());
+    crate::release::demo::bump_and_build(&config, &xtask, &mut Vec::new())?;
     let version = build::product_version(&config)?;
     let collected = config
         .artifacts_dir()

@@ -217,80 +217,21 @@ pub fn package(config: &Config, options: &Options, signer: Option<&Signer>) -> R
             config.release.signing_key_id_env
         );
     }
-    let source_date = match options.source_date {
-        Some(t) => t,
-        None => release_date_epoch(&release_doc, &dir)?,
-    };
-    let base: Version = config.fork.base_version.parse().with_context(|| {
-        format!(
-            "[fork] base-version `{}` in els.toml",
-            config.fork.base_version
-        )
-    })?;
-    let layout = if formats.iter().any(|f| f.linux()) {
-        Some(layout::read(&dir, version, base)?)
-    } else {
-        None
-    };
-    let specs = layout
-        .as_ref()
-        .map(|l| l.specs.as_slice())
-        .unwrap_or_default();
-    let windows_archives = if formats.contains(&Format::Msi) {
-        windows_archives(&dir, version)?
-    } else {
-        Vec::new()
-    };
-    let id = Identity {
-        version,
-        revision: config.packages.revision.clone(),
-        maintainer: config.packages.maintainer.clone(),
-        vendor: config.packages.vendor.clone(),
-        homepage: config.packages.homepage.clone(),
-        fork_name: config.fork.name.clone(),
-        source_date,
-    };
-    check_revision(&id.revision)?;
-
-    let mut built: Vec<(Package, Vec<u8>)> = Vec::new();
-    let linux_formats = formats.iter().filter(|f| f.linux()).count();
-    let mut progress = crate::console::Progress::new(
-        linux_formats * specs.len() + windows_archives.len(),
-        options.quiet,
-    );
-    built.extend(linux_packages(&formats, specs, &id, signer, &mut progress)?);
-    if !windows_archives.is_empty() {
-        built.extend(msi_packages(
-            config,
-            options,
-            &windows_archives,
-            &id,
-            base,
-            &mut progress,
-        )?);
-    }
-
+    // Checked before the build, which takes minutes, rather than after it.
     let url = config.release.download_url.clone().with_context(|| {
         format!(
             "set `download-url` under [release] in {} (where the files will be published)",
             config.root.join(crate::config::FILE_NAME).display()
         )
     })?;
-    let doc = with_package_files(release_doc, &built, &formats, version, &url);
-    for (p, bytes) in &built {
-        crate::atomic::write(&dir.join(&p.file), bytes)?;
-    }
-    crate::atomic::write(
-        &dir.join(RELEASE_JSON),
-        serde_json::to_string_pretty(&doc)? + "\n",
-    )?;
-    let resigned = match signer {
-        Some(signer) => crate::release::reseal(&dir, signer)?,
-        None => {
-            crate::release::write_checksums(&dir)?;
-            false
-        }
+    let source_date = match options.source_date {
+        Some(t) => t,
+        None => release_date_epoch(&release_doc, &dir)?,
     };
+    let id = identity(config, version, source_date)?;
+    let built = build_packages(config, options, &dir, &formats, &id, signer)?;
+    let doc = with_package_files(release_doc, &built, &formats, version, &url);
+    let resigned = add_to_release(&dir, &doc, &built, signer)?;
     Ok(Report {
         version: version.to_string(),
         package_version: format!("{version}-{}", id.revision),
@@ -302,6 +243,94 @@ pub fn package(config: &Config, options: &Options, signer: Option<&Signer>) -> R
         },
         resigned,
     })
+}
+
+/// Who and what the packages of `version` say they are, from els.toml.
+fn identity(config: &Config, version: Version, source_date: i64) -> Result<Identity> {
+    let id = Identity {
+        version,
+        revision: config.packages.revision.clone(),
+        maintainer: config.packages.maintainer.clone(),
+        vendor: config.packages.vendor.clone(),
+        homepage: config.packages.homepage.clone(),
+        fork_name: config.fork.name.clone(),
+        source_date,
+    };
+    check_revision(&id.revision)?;
+    Ok(id)
+}
+
+/// Builds every package of the release in `dir` in `formats`, in memory, with progress (RPMs
+/// signed with `signer`).
+fn build_packages(
+    config: &Config,
+    options: &Options,
+    dir: &Path,
+    formats: &[Format],
+    id: &Identity,
+    signer: Option<&Signer>,
+) -> Result<Vec<(Package, Vec<u8>)>> {
+    let base: Version = config.fork.base_version.parse().with_context(|| {
+        format!(
+            "[fork] base-version `{}` in els.toml",
+            config.fork.base_version
+        )
+    })?;
+    let layout = if formats.iter().any(|f| f.linux()) {
+        Some(layout::read(dir, id.version, base)?)
+    } else {
+        None
+    };
+    let specs = layout
+        .as_ref()
+        .map(|l| l.specs.as_slice())
+        .unwrap_or_default();
+    let windows_archives = if formats.contains(&Format::Msi) {
+        windows_archives(dir, id.version)?
+    } else {
+        Vec::new()
+    };
+    let linux_formats = formats.iter().filter(|f| f.linux()).count();
+    let mut progress = crate::console::Progress::new(
+        linux_formats * specs.len() + windows_archives.len(),
+        options.quiet,
+    );
+    let mut built = linux_packages(formats, specs, id, signer, &mut progress)?;
+    if !windows_archives.is_empty() {
+        built.extend(msi_packages(
+            config,
+            options,
+            &windows_archives,
+            id,
+            base,
+            &mut progress,
+        )?);
+    }
+    Ok(built)
+}
+
+/// Writes the packages and the new release.json into the release `dir`, then its checksums (and,
+/// with `signer`, its signatures). Returns whether it signed.
+fn add_to_release(
+    dir: &Path,
+    doc: &Value,
+    built: &[(Package, Vec<u8>)],
+    signer: Option<&Signer>,
+) -> Result<bool> {
+    for (p, bytes) in built {
+        crate::atomic::write(&dir.join(&p.file), bytes)?;
+    }
+    crate::atomic::write(
+        &dir.join(RELEASE_JSON),
+        serde_json::to_string_pretty(doc)? + "\n",
+    )?;
+    match signer {
+        Some(signer) => crate::release::reseal(dir, signer),
+        None => {
+            crate::release::write_checksums(dir)?;
+            Ok(false)
+        }
+    }
 }
 
 /// The `.deb` and `.rpm` files of `specs` in the Linux `formats`, with their release.json facts.

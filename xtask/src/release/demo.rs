@@ -69,8 +69,9 @@ pub fn run_stage(sandbox: &Path, vex: Option<&Path>) -> Result<StageReport> {
     })
 }
 
-/// Bumps the fixture fork and builds linux-x64 with its build scripts.
-fn bump_and_build(
+/// Bumps the fixture fork and builds linux-x64 with its build scripts, writing the command lines
+/// (spelled with `xtask`) to stderr and what each did to `log`.
+pub(crate) fn bump_and_build(
     config: &crate::config::Config,
     xtask: &str,
     log: &mut Vec<String>,

@@ -122,6 +122,30 @@ fn setup() -> &'static Setup {
     })
 }
 
+/// A copy of the shared release in `to`. Other tests publish that release at the same time, so
+/// it is copied under the release's lock, whole.
+fn copy_of_release(s: &Setup, to: &Path) -> PathBuf {
+    let _release_lock = xtask::release::lock(&s.release).unwrap();
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(&s.release).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+    to.to_path_buf()
+}
+
+/// `release verify` of the shared release with its key finds nothing (under the release's lock:
+/// other tests publish it at the same time).
+fn assert_the_release_verifies(s: &Setup) {
+    let _release_lock = xtask::release::lock(&s.release).unwrap();
+    let verified = xtask::release::verify::verify(
+        &s.release,
+        &xtask::release::verify::TrustedKey::File(s.public_key.clone()),
+    )
+    .unwrap();
+    assert!(verified.problems.is_empty(), "{:?}", verified.problems);
+}
+
 fn signer(s: &Setup) -> Signer {
     Signer::new(&SigningKey::Armored(s.secret.clone()), None).unwrap()
 }
@@ -370,12 +394,7 @@ fn packages_are_split_like_microsofts_and_pass_dpkg_lintian_rpm_and_rpmlint() {
 
     // The release lists the packages and still verifies (it was signed before packaging).
     assert!(s.report.resigned);
-    let verified = xtask::release::verify::verify(
-        &s.release,
-        &xtask::release::verify::TrustedKey::File(s.public_key.clone()),
-    )
-    .unwrap();
-    assert!(verified.problems.is_empty(), "{:?}", verified.problems);
+    assert_the_release_verifies(s);
     let doc: serde_json::Value =
         serde_json::from_slice(&std::fs::read(s.release.join("release.json")).unwrap()).unwrap();
     let listed = doc["releases"][0]["runtime"]["files"].to_string()
@@ -412,12 +431,7 @@ addFilter("no-binary")
 #[test]
 fn the_same_inputs_and_source_date_give_identical_packages() {
     let s = setup();
-    let copy = s.root.join("copy-of-release");
-    std::fs::create_dir_all(&copy).unwrap();
-    for e in std::fs::read_dir(&s.release).unwrap() {
-        let e = e.unwrap();
-        std::fs::copy(e.path(), copy.join(e.file_name())).unwrap();
-    }
+    let copy = copy_of_release(s, &s.root.join("copy-of-release"));
     let again = package::package(
         &s.config,
         &package::Options {
@@ -835,12 +849,7 @@ fn apt_and_dnf_install_from_the_published_channels_and_the_runtime_runs() {
         record.date(Channel::Stable, Distribution::Packages),
         Some("2026-11-27")
     );
-    let verified = xtask::release::verify::verify(
-        &s.release,
-        &xtask::release::verify::TrustedKey::File(s.public_key.clone()),
-    )
-    .unwrap();
-    assert!(verified.problems.is_empty(), "{:?}", verified.problems);
+    assert_the_release_verifies(s);
     let stable_state = tmp.path().join("apt-stable");
     let update = apt(&tree, "stable", &keyring, &stable_state, &["update"]);
     assert!(
@@ -1077,12 +1086,7 @@ fn bad_inputs_exit_2_and_leave_the_repository_unchanged() {
     );
 
     // Same version, different bytes: refused.
-    let other = tmp.path().join("other-release");
-    std::fs::create_dir_all(&other).unwrap();
-    for e in std::fs::read_dir(&s.release).unwrap() {
-        let e = e.unwrap();
-        std::fs::copy(e.path(), other.join(e.file_name())).unwrap();
-    }
+    let other = copy_of_release(s, &tmp.path().join("other-release"));
     let other_out = xtask(
         &s.root,
         &[
@@ -1135,15 +1139,7 @@ fn bad_inputs_exit_2_and_leave_the_repository_unchanged() {
         assert!(stderr(&out).contains(wanted), "{wanted}: {}", stderr(&out));
         assert_eq!(snapshot(dir), before, "{} changed", dir.display());
     };
-    let copy_release = |name: &str| {
-        let dir = tmp.path().join(name);
-        std::fs::create_dir_all(&dir).unwrap();
-        for e in std::fs::read_dir(&s.release).unwrap() {
-            let e = e.unwrap();
-            std::fs::copy(e.path(), dir.join(e.file_name())).unwrap();
-        }
-        dir
-    };
+    let copy_release = |name: &str| copy_of_release(s, &tmp.path().join(name));
 
     let bare = copy_release("bare");
     let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(
@@ -1202,13 +1198,11 @@ fn publications_of_one_release_at_once_all_land_and_the_release_still_verifies()
         .is_some());
     // The channel record keeps changing after the release is sealed (the feed's publication adds
     // its date without resealing); the release must verify all the same.
-    Record::add(&s.release, Channel::Stable, Distribution::Feed, DATE).unwrap();
-    let verified = xtask::release::verify::verify(
-        &s.release,
-        &xtask::release::verify::TrustedKey::File(s.public_key.clone()),
-    )
-    .unwrap();
-    assert!(verified.problems.is_empty(), "{:?}", verified.problems);
+    {
+        let _release_lock = xtask::release::lock(&s.release).unwrap();
+        Record::add(&s.release, Channel::Stable, Distribution::Feed, DATE).unwrap();
+    }
+    assert_the_release_verifies(s);
     let sums = std::fs::read_to_string(s.release.join("SHA512SUMS")).unwrap();
     assert!(!sums.contains("channels.json"), "{sums}");
     assert!(!sums.contains(".tmp"), "{sums}");
