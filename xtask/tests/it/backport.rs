@@ -384,6 +384,26 @@ impl World {
         xtask(&self.root, &args, &[])
     }
 
+    /// Runs a backport of the named fixes that crashes at the failpoint `point`.
+    fn killed_at(&self, point: &str, fixes: &[&str]) {
+        let ids: Vec<String> = fixes.iter().map(|f| self.id(f)).collect();
+        let mut args = vec![
+            "backport",
+            "--fork",
+            self.fork.to_str().unwrap(),
+            "--onto",
+            "release/6.0-els",
+            "--upstream",
+            self.upstream.to_str().unwrap(),
+        ];
+        args.extend(ids.iter().map(String::as_str));
+        let out = xtask(&self.root, &args, &[("ELS_FAILPOINT", point)]);
+        assert!(
+            !out.status.success() && out.status.code() != Some(1),
+            "{point}: the run was killed"
+        );
+    }
+
     fn resume(&self, flag: &str) -> Output {
         xtask(
             &self.root,
@@ -1606,25 +1626,7 @@ fn interrupted_runs_are_aborted_back_to_the_exact_branch() {
     ] {
         let w = World::new();
         let before = w.tip();
-        let fork = w.fork.to_str().unwrap().to_string();
-        let upstream = w.upstream.to_str().unwrap().to_string();
-        let args = [
-            "backport",
-            "--fork",
-            &fork,
-            "--onto",
-            "release/6.0-els",
-            "--upstream",
-            &upstream,
-            &w.id("clean"),
-            &w.id("renamed"),
-            &w.id("code-conflict"),
-        ];
-        let out = xtask(&w.root, &args, &[("ELS_FAILPOINT", point)]);
-        assert!(
-            !out.status.success() && out.status.code() != Some(1),
-            "{point}: the run was killed"
-        );
+        w.killed_at(point, &["clean", "renamed", "code-conflict"]);
         let cont = w.resume("--continue");
         assert_eq!(code(&cont), 2, "{point}: {}", stderr(&cont));
         let abort = w.resume("--abort");
@@ -1650,24 +1652,7 @@ fn an_interrupted_run_on_a_branch_checked_out_nowhere_is_untouched_or_finished()
         let w = World::new();
         git(&w.fork, &["checkout", "-q", "-b", "work", "v6.0.36"]);
         let before = w.tip();
-        let fork = w.fork.to_str().unwrap().to_string();
-        let upstream = w.upstream.to_str().unwrap().to_string();
-        let args = [
-            "backport",
-            "--fork",
-            &fork,
-            "--onto",
-            "release/6.0-els",
-            "--upstream",
-            &upstream,
-            &w.id("clean"),
-            &w.id("renamed"),
-        ];
-        let out = xtask(&w.root, &args, &[("ELS_FAILPOINT", point)]);
-        assert!(
-            !out.status.success() && out.status.code() != Some(1),
-            "{point}: the run was killed"
-        );
+        w.killed_at(point, &["clean", "renamed"]);
         assert!(
             !w.fork.join(".git/els/backport-state.json").exists(),
             "{point}: no state saved"
