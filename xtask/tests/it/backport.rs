@@ -371,6 +371,10 @@ impl World {
 
     /// Runs `cargo xtask backport` against the fork with the upstream path.
     fn backport(&self, extra: &[&str]) -> Output {
+        self.backport_with_env(extra, &[])
+    }
+
+    fn backport_with_env(&self, extra: &[&str], env: &[(&str, &str)]) -> Output {
         let mut args = vec![
             "backport",
             "--fork",
@@ -381,23 +385,14 @@ impl World {
             self.upstream.to_str().unwrap(),
         ];
         args.extend_from_slice(extra);
-        xtask(&self.root, &args, &[])
+        xtask(&self.root, &args, env)
     }
 
     /// Runs a backport of the named fixes that crashes at the failpoint `point`.
     fn killed_at(&self, point: &str, fixes: &[&str]) {
         let ids: Vec<String> = fixes.iter().map(|f| self.id(f)).collect();
-        let mut args = vec![
-            "backport",
-            "--fork",
-            self.fork.to_str().unwrap(),
-            "--onto",
-            "release/6.0-els",
-            "--upstream",
-            self.upstream.to_str().unwrap(),
-        ];
-        args.extend(ids.iter().map(String::as_str));
-        let out = xtask(&self.root, &args, &[("ELS_FAILPOINT", point)]);
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let out = self.backport_with_env(&ids, &[("ELS_FAILPOINT", point)]);
         assert!(
             !out.status.success() && out.status.code() != Some(1),
             "{point}: the run was killed"
