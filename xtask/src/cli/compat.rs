@@ -249,8 +249,10 @@ fn build_corpus(b: BuildArgs, root: &Path) -> Result<Outcome> {
     if let Some(sdk) = b.sdk {
         build::sdk_corpus(&apps, &sdk, &b.out)?;
     } else if b.mcs {
-        let rt = testenv::ensure(&testenv::cache_dir(&root.join("target")))?;
-        let built = build::mcs_corpus(
+        // The runtimes `cargo xtask test` prepared (ELS_TEST_DOTNET_ROOT/ELS_TEST_MCS), else the
+        // cache in the target directory.
+        let rt = testenv::from_env_or_ensure(&testenv::cache_dir(&testenv::target_dir(root)))?;
+        let not_built = build::mcs_layout(
             &apps,
             &build::Mcs {
                 mcs: rt.mcs.clone(),
@@ -259,8 +261,8 @@ fn build_corpus(b: BuildArgs, root: &Path) -> Result<Outcome> {
             &b.out,
             2,
         )?;
-        println!("{}", built.dir.display());
-        for name in built.not_built {
+        println!("{}", b.out.display());
+        for name in not_built {
             eprintln!(
                 "{} {name}: needs an SDK (ASP.NET Core reference assemblies); not built",
                 console::paint_err("note:", Style::Warn)

@@ -31,9 +31,13 @@ pub enum PipelinesCommand {
 /// RUNNER_TEMP), `${{ }}` evaluated, matrices expanded from earlier jobs' outputs, local reusable
 /// workflows followed. Actions are replaced by local equivalents: checkout = a copy of the sandbox
 /// (or a clone of its repository `name` for `repository: owner/name`), setup-dotnet = the test
-/// runtimes, upload/download-artifact = a directory of the run, attest and `gh` = recorded calls,
-/// rust-toolchain/cache = the host's. `cargo xtask` runs this binary; `cargo xtask build` runs as
-/// `--dry-run`. Windows/macOS jobs and PowerShell steps are listed as NOT rehearsed. Stops at the
+/// runtimes (8.0.4 also standing in for the fork's base 6.0.36), upload/download-artifact = a
+/// directory of the run, attest and `gh` = recorded calls (`gh release create`/`download` keep
+/// and serve the release's files; --gh-release gives one), rust-toolchain/cache = the host's.
+/// `cargo xtask` runs this binary, `cargo fmt`/`clippy` the host's cargo; `cargo xtask build`
+/// runs as `--dry-run` and `compat build --sdk` as `--mcs` (listed as stand-ins). A command left
+/// out with --not-rehearsed makes its step NOT rehearsed, as are Windows/macOS jobs and
+/// PowerShell steps. Stops at the
 /// first failing step and prints its log; exit status 1 then. With --from JOB the rehearsal
 /// starts at a later job: the jobs before it are listed as GIVEN (never as passed) and what they
 /// would upload is given with --artifact.
@@ -45,6 +49,10 @@ pub enum PipelinesCommand {
 /// Example: cargo xtask --config els.toml pipelines rehearse .github/workflows/release.yml --input version=6.0.37 --context rehearsal.toml
 ///
 /// Example: cargo xtask --config els.toml pipelines rehearse pipelines/release.yml --from assemble --artifact runtime-linux-x64=run/artifacts/runtime-linux-x64 --artifact runtime-win-x64-signed=win
+///
+/// Example: cargo xtask --config els.toml pipelines rehearse .github/workflows/promote.yml --input version=6.0.37 --gh-release v6.0.37=release-run/gh-releases/v6.0.37
+///
+/// Example: cargo xtask --config els.toml pipelines rehearse .github/workflows/ci.yml --not-rehearsed 'cargo clippy' --not-rehearsed 'cargo xtask test'
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct RehearseArgs {
@@ -62,6 +70,11 @@ pub struct RehearseArgs {
     /// files (repeatable).
     #[arg(long = "artifact", value_name = "NAME=DIR")]
     pub artifacts: Vec<String>,
+    /// A GitHub release as `gh release download TAG` finds it: its tag and the directory holding
+    /// its files (repeatable), e.g. the `gh-releases/TAG` a rehearsal of the release workflow
+    /// kept of its `gh release create`.
+    #[arg(long = "gh-release", value_name = "TAG=DIR")]
+    pub gh_releases: Vec<String>,
     /// An input of the workflow (repeatable).
     #[arg(long = "input", value_name = "NAME=VALUE")]
     pub inputs: Vec<String>,
@@ -80,6 +93,10 @@ pub struct RehearseArgs {
     /// ones), so the build job's artifacts exist for the jobs after it.
     #[arg(long)]
     pub real_build: bool,
+    /// A `cargo …` command (its first words, e.g. `cargo xtask test`) not to run: a step that
+    /// reaches it is listed as NOT REHEARSED, naming it (repeatable).
+    #[arg(long = "not-rehearsed", value_name = "COMMAND")]
+    pub not_rehearsed: Vec<String>,
     /// Print the result as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -172,7 +189,8 @@ fn run_rehearse(args: RehearseArgs, ctx: &Context) -> Result<Outcome> {
             .ok_or_else(|| anyhow!("--input `{i}` is not NAME=VALUE"))?;
         inputs.insert(k.to_string(), v.to_string());
     }
-    let artifacts = parse_artifacts(&args.artifacts, ctx)?;
+    let artifacts = parse_named_dirs("artifact", &args.artifacts, ctx)?;
+    let gh_releases = parse_named_dirs("gh-release", &args.gh_releases, ctx)?;
     let context = read_context(args.context.as_deref(), ctx)?;
     let workdir = match &args.workdir {
         Some(d) => ctx.cwd().join(d),
@@ -218,6 +236,7 @@ fn run_rehearse(args: RehearseArgs, ctx: &Context) -> Result<Outcome> {
         job: args.job,
         from: args.from,
         artifacts,
+        gh_releases,
         sandbox,
         workdir,
         inputs,
@@ -226,6 +245,7 @@ fn run_rehearse(args: RehearseArgs, ctx: &Context) -> Result<Outcome> {
         xtask: std::env::current_exe().context("cannot find the toolkit's own binary")?,
         dotnet_root: args.dotnet_root,
         real_build: args.real_build,
+        left_out: left_out(&args.not_rehearsed)?,
     })?;
     if args.json {
         println!("{}", crate::schemas::to_json(&report)?);
@@ -237,6 +257,20 @@ fn run_rehearse(args: RehearseArgs, ctx: &Context) -> Result<Outcome> {
     } else {
         Outcome::Failure
     })
+}
+
+/// `--not-rehearsed` values: `cargo …` commands, words separated by single spaces.
+fn left_out(values: &[String]) -> Result<Vec<String>> {
+    values
+        .iter()
+        .map(|v| {
+            let words: Vec<&str> = v.split_whitespace().collect();
+            if words.len() < 2 || words[0] != "cargo" {
+                bail!("--not-rehearsed `{v}`: give a `cargo …` command, e.g. `cargo xtask test`; only the `cargo` the steps run can leave one out");
+            }
+            Ok(words.join(" "))
+        })
+        .collect()
 }
 
 /// `--context FILE`: the `vars` and `secrets` contexts (none when not given).
@@ -257,8 +291,13 @@ fn read_context(path: Option<&Path>, ctx: &Context) -> Result<ContextFile> {
     })
 }
 
-/// `--artifact NAME=DIR` values, directories relative to the working directory.
-fn parse_artifacts(values: &[String], ctx: &Context) -> Result<Vec<(String, PathBuf)>> {
+/// `--artifact NAME=DIR` or `--gh-release TAG=DIR` values (`flag` says which), directories
+/// relative to the working directory.
+fn parse_named_dirs(
+    flag: &str,
+    values: &[String],
+    ctx: &Context,
+) -> Result<Vec<(String, PathBuf)>> {
     values
         .iter()
         .map(|a| {
@@ -266,7 +305,7 @@ fn parse_artifacts(values: &[String], ctx: &Context) -> Result<Vec<(String, Path
                 .split_once('=')
                 .filter(|(n, d)| !n.is_empty() && !n.contains(['/', '\\']) && !d.is_empty())
                 .ok_or_else(|| {
-                    anyhow!("--artifact `{a}` is not NAME=DIR (an artifact name, without `/`, and a directory)")
+                    anyhow!("--{flag} `{a}` is not NAME=DIR (a name, without `/`, and a directory)")
                 })?;
             Ok((name.to_string(), ctx.cwd().join(dir)))
         })

@@ -81,30 +81,7 @@ pub fn mcs_corpus(apps: &[App], mcs: &Mcs, cache_root: &Path, jobs: usize) -> Re
         .with_context(|| format!("cannot create {}", cache_root.display()))?;
     let tmp = tempfile::tempdir_in(cache_root)
         .with_context(|| format!("cannot create a directory in {}", cache_root.display()))?;
-    let next = std::sync::Mutex::new(0usize);
-    let errors = std::sync::Mutex::new(Vec::new());
-    std::thread::scope(|scope| {
-        for _ in 0..jobs.max(1) {
-            scope.spawn(|| loop {
-                let i = {
-                    let mut n = next.lock().unwrap_or_else(|e| e.into_inner());
-                    *n += 1;
-                    *n - 1
-                };
-                let Some(app) = buildable.get(i) else { return };
-                if let Err(e) = compile(app, mcs, tmp.path()) {
-                    errors
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .push(format!("{e:#}"));
-                }
-            });
-        }
-    });
-    let errors = errors.into_inner().unwrap_or_else(|e| e.into_inner());
-    if !errors.is_empty() {
-        bail!("{}", errors.join("\n"));
-    }
+    compile_all(&buildable, mcs, tmp.path(), jobs)?;
     let tmp = tmp.keep();
     if std::fs::rename(&tmp, &dir).is_err() {
         // Another run finished the same layout first; theirs is identical.
@@ -118,6 +95,60 @@ pub fn mcs_corpus(apps: &[App], mcs: &Mcs, cache_root: &Path, jobs: usize) -> Re
         not_built,
         compiled: true,
     })
+}
+
+/// Compiles every app with `mcs` into the prebuilt layout `out` (`dotnet build -o <out>/<app>`'s
+/// shape, as `compat build --sdk` writes it): each app is compiled into a temporary directory
+/// beside `out` first, and an app's earlier output is replaced only once the whole corpus
+/// compiled. Returns the apps that need an SDK and were not built.
+pub fn mcs_layout(apps: &[App], mcs: &Mcs, out: &Path, jobs: usize) -> Result<Vec<String>> {
+    let (buildable, not_built): (Vec<&App>, Vec<&App>) = apps
+        .iter()
+        .partition(|a| a.manifest.build.profile != BuildProfile::SdkOnly);
+    let parent = out.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let tmp = tempfile::tempdir_in(parent)
+        .with_context(|| format!("cannot create a directory in {}", parent.display()))?;
+    compile_all(&buildable, mcs, tmp.path(), jobs)?;
+    for app in &buildable {
+        let dest = out.join(&app.name);
+        if dest.exists() {
+            std::fs::remove_dir_all(&dest)
+                .with_context(|| format!("cannot replace {}", dest.display()))?;
+        }
+        std::fs::rename(tmp.path().join(&app.name), &dest)
+            .with_context(|| format!("cannot move the built app to {}", dest.display()))?;
+    }
+    Ok(not_built.iter().map(|a| a.name.clone()).collect())
+}
+
+/// Compiles `apps` into `layout/<app>/`, `jobs` at a time; every failure is reported.
+fn compile_all(apps: &[&App], mcs: &Mcs, layout: &Path, jobs: usize) -> Result<()> {
+    let next = std::sync::Mutex::new(0usize);
+    let errors = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.max(1) {
+            scope.spawn(|| loop {
+                let i = {
+                    let mut n = next.lock().unwrap_or_else(|e| e.into_inner());
+                    *n += 1;
+                    *n - 1
+                };
+                let Some(app) = apps.get(i) else { return };
+                if let Err(e) = compile(app, mcs, layout) {
+                    errors
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(format!("{e:#}"));
+                }
+            });
+        }
+    });
+    let errors = errors.into_inner().unwrap_or_else(|e| e.into_inner());
+    if !errors.is_empty() {
+        bail!("{}", errors.join("\n"));
+    }
+    Ok(())
 }
 
 fn compile(app: &App, mcs: &Mcs, layout: &Path) -> Result<()> {

@@ -340,6 +340,45 @@ pub fn cache_dir(target_dir: &Path) -> PathBuf {
     target_dir.join("test-runtimes")
 }
 
+/// A DOTNET_ROOT at `dest` with the prepared root's `dotnet` muxer and runtimes (linked, not
+/// copied) and its 8.0.4 Microsoft.NETCore.App also under `version`: where a workflow installs
+/// Microsoft's runtime `version` (no .NET 6 runtime can be had here), a rehearsal stands it in
+/// with this, declared as such. Like a runner's DOTNET_ROOT it holds several versions. Made once
+/// (in a temporary directory beside `dest`, then renamed); returns `dest`.
+pub fn root_with_alias(dotnet_root: &Path, version: &str, dest: &Path) -> Result<PathBuf> {
+    use std::os::unix::fs::symlink;
+    if dest.join(MARKER).is_file() {
+        return Ok(dest.to_path_buf());
+    }
+    let parent = dest.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent)
+        .with_context(|| format!("cannot create {}", parent.display()))?;
+    let tmp = tempfile::tempdir_in(parent)
+        .with_context(|| format!("cannot create a directory in {}", parent.display()))?;
+    let frameworks = tmp.path().join("shared/Microsoft.NETCore.App");
+    std::fs::create_dir_all(&frameworks)?;
+    // The muxer finds the frameworks beside its own path, so it is copied; the rest is linked.
+    std::fs::copy(dotnet_root.join("dotnet"), tmp.path().join("dotnet"))
+        .with_context(|| format!("{} has no `dotnet` muxer", dotnet_root.display()))?;
+    symlink(dotnet_root.join("host"), tmp.path().join("host"))?;
+    let installed = dotnet_root.join("shared/Microsoft.NETCore.App");
+    for v in super::runtime::framework_versions(dotnet_root, super::manifest::NETCORE_APP) {
+        symlink(installed.join(&v), frameworks.join(&v))?;
+    }
+    if !frameworks.join(version).exists() {
+        symlink(installed.join(CURRENT), frameworks.join(version))?;
+    }
+    crate::atomic::write(&tmp.path().join(MARKER), "")?;
+    let tmp = tmp.keep();
+    if std::fs::rename(&tmp, dest).is_err() {
+        let _ = std::fs::remove_dir_all(&tmp);
+        if !dest.join(MARKER).is_file() {
+            bail!("cannot move the runtime root to {}", dest.display());
+        }
+    }
+    Ok(dest.to_path_buf())
+}
+
 /// Writes `dotnet-runtime-<version>-linux-x64.tar.gz` and `aspnetcore-runtime-<version>-linux-x64.tar.gz`
 /// into `dir`, shaped like Microsoft's archives, from the prepared root at `dotnet_root`: the real
 /// 8.0.4 `dotnet` muxer, hostfxr and Microsoft.NETCore.App renamed to `version`, with execute

@@ -3,9 +3,11 @@
 //! `GITHUB_OUTPUT`, `GITHUB_ENV`, `GITHUB_PATH`, `GITHUB_STEP_SUMMARY`, `RUNNER_TEMP`), `${{ }}`
 //! evaluated, matrices expanded from earlier jobs' real outputs, local reusable workflows
 //! followed, and each `uses:` action replaced by a declared local equivalent. What cannot run
-//! here (a Windows or macOS runner, a PowerShell step, host package installs) is reported as not
-//! rehearsed, never as passed; `cargo xtask build` runs as its `--dry-run` form. The rehearsal
-//! stops at the first failing step and reports it with its log.
+//! here (a Windows or macOS runner, a PowerShell step, host package installs, a command left out
+//! with `--not-rehearsed`) is reported as not rehearsed, never as passed; a command that runs in
+//! a local form (`cargo xtask build` as its `--dry-run`, `compat build --sdk` as `--mcs`) is
+//! listed as a stand-in. The rehearsal stops at the first failing step and reports it with its
+//! log.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -31,6 +33,8 @@ pub struct Plan {
     pub from: Option<String>,
     /// Artifacts as if uploaded earlier in the run: `(name, directory)`.
     pub artifacts: Vec<(String, PathBuf)>,
+    /// GitHub releases `gh release download` finds: `(tag, directory of its files)`.
+    pub gh_releases: Vec<(String, PathBuf)>,
     /// The sandbox a checkout of this repository stands in for (it holds els.toml); a checkout of
     /// `owner/name` clones the sandbox repository named `name` in its els.toml.
     pub sandbox: PathBuf,
@@ -45,6 +49,9 @@ pub struct Plan {
     pub xtask: PathBuf,
     /// `DOTNET_ROOT` that `actions/setup-dotnet` stands in for (the test runtimes).
     pub dotnet_root: Option<PathBuf>,
+    /// `cargo …` commands (word prefixes, e.g. `cargo xtask test`) the `cargo` shim does not run:
+    /// a step that reaches one is listed as not rehearsed, naming it, never as passed.
+    pub left_out: Vec<String>,
     /// Run `cargo xtask build` for real: the sandbox's fork builds here (a fixture fork whose
     /// build scripts behave like the real ones). Otherwise it runs as its `--dry-run`.
     pub real_build: bool,
@@ -100,6 +107,9 @@ pub struct Report {
     pub jobs: Vec<JobResult>,
     /// Calls recorded instead of made (attestations, `gh release create`).
     pub recorded_calls: Vec<String>,
+    /// Commands that ran in a declared local form instead of as written (the source build as
+    /// its `--dry-run`, the corpus compiled with Mono's `mcs` instead of a .NET SDK).
+    pub stand_ins: Vec<String>,
 }
 
 impl JobResult {
@@ -163,6 +173,9 @@ impl Report {
         for call in &report.recorded_calls {
             out.push_str(&format!("recorded: {call}\n"));
         }
+        for stand_in in &report.stand_ins {
+            out.push_str(&format!("stand-in: {stand_in}\n"));
+        }
         let count = |status| report.jobs.iter().filter(|j| j.status == status).count();
         let not = count(Status::NotRehearsed);
         let given = match count(Status::Given) {
@@ -196,12 +209,7 @@ pub fn rehearse(plan: &Plan) -> Result<Report> {
     std::fs::create_dir_all(&plan.workdir)
         .with_context(|| format!("cannot create {}", plan.workdir.display()))?;
     let shims = plan.workdir.join("shims");
-    write_shims(
-        &shims,
-        &plan.xtask,
-        &plan.workdir.join("calls.log"),
-        plan.real_build,
-    )?;
+    write_shims(&shims, plan)?;
     for (name, dir) in &plan.artifacts {
         if !dir.is_dir() {
             bail!(
@@ -210,6 +218,15 @@ pub fn rehearse(plan: &Plan) -> Result<Report> {
             );
         }
         copy_tree(dir, &plan.workdir.join("artifacts").join(name))?;
+    }
+    for (tag, dir) in &plan.gh_releases {
+        if !dir.is_dir() {
+            bail!(
+                "--gh-release {tag}={}: not a directory; give the directory holding the release's files",
+                dir.display()
+            );
+        }
+        copy_tree(dir, &plan.workdir.join(GH_RELEASES).join(tag))?;
     }
     let mut run = Run {
         plan,
@@ -229,46 +246,171 @@ pub fn rehearse(plan: &Plan) -> Result<Report> {
         .map(|(k, v)| (k.clone(), Value::String(v.clone())))
         .collect();
     run.workflow(&plan.workflow, "", inputs, secrets, plan.job.as_deref())?;
-    let recorded_calls = std::fs::read_to_string(plan.workdir.join("calls.log"))
-        .unwrap_or_default()
-        .lines()
-        .map(str::to_string)
-        .collect();
+    let log_lines = |name: &str| -> Vec<String> {
+        let mut lines: Vec<String> = Vec::new();
+        for line in std::fs::read_to_string(plan.workdir.join(name))
+            .unwrap_or_default()
+            .lines()
+        {
+            if !lines.iter().any(|l| l == line) {
+                lines.push(line.to_string());
+            }
+        }
+        lines
+    };
     Ok(Report {
         workflow: plan.workflow.clone(),
         workdir: plan.workdir.clone(),
         jobs: run.jobs,
-        recorded_calls,
+        recorded_calls: log_lines(CALLS_LOG),
+        stand_ins: log_lines(STAND_INS_LOG),
     })
 }
 
-/// `cargo` runs the toolkit binary for `cargo xtask` (a real build job's source build as its
-/// `--dry-run` unless `real_build`); `gh` and `sudo` record what they were asked to do.
-fn write_shims(dir: &Path, xtask: &Path, calls: &Path, real_build: bool) -> Result<()> {
+/// The file the shims record the calls they stand in for (`gh`, `sudo`), one a line.
+const CALLS_LOG: &str = "calls.log";
+/// The directory of the GitHub releases the `gh` shim serves and creates, one directory a tag.
+const GH_RELEASES: &str = "gh-releases";
+/// The variable naming the step's file where the `cargo` shim lists the commands it left out.
+const LEFT_OUT_ENV: &str = "ELS_REHEARSAL_LEFT_OUT";
+/// The file the `cargo` shim records each command it ran in another form, one a line.
+const STAND_INS_LOG: &str = "stand-ins.log";
+
+/// `cargo` runs the toolkit binary for `cargo xtask`: a real build job's source build as its
+/// `--dry-run` unless `real_build`, and `compat build --sdk` (no .NET SDK here) as `--mcs` on the
+/// test runtimes, each such change recorded; `gh` and `sudo` record what they were asked to do,
+/// and `gh release create`/`download` keep and serve the release's files in `gh-releases/TAG`.
+fn write_shims(dir: &Path, plan: &Plan) -> Result<()> {
     let quote = |p: &Path| shlex::try_quote(&p.to_string_lossy()).map(|q| q.into_owned());
-    let xtask = quote(xtask)?;
-    let calls = quote(calls)?;
-    let dry_run_build = if real_build {
-        ""
+    let xtask = quote(&plan.xtask)?;
+    let calls = quote(&plan.workdir.join(CALLS_LOG))?;
+    let stand_ins = quote(&plan.workdir.join(STAND_INS_LOG))?;
+    let dry_run_build = if plan.real_build {
+        String::new()
     } else {
-        "if [ \"$1\" = build ]; then\n  case \" $* \" in *' --dry-run '*) ;; *) set -- \"$@\" --dry-run; echo 'rehearsal: the source build runs as its --dry-run form' >&2;; esac\nfi\n"
+        format!("if [ \"$1\" = build ]; then\n  case \" $* \" in *' --dry-run '*) ;; *)\n    set -- \"$@\" --dry-run\n    echo 'rehearsal: the source build runs as its --dry-run form' >&2\n    echo 'cargo xtask build ran as its --dry-run (the real source build does not run here)' >> {stand_ins};;\n  esac\nfi\n")
     };
+    let mcs_corpus = match &plan.dotnet_root {
+        None => String::new(),
+        Some(root) => format!(
+            r#"if [ "$1" = compat ] && [ "$2" = build ]; then
+  shift 2
+  rest=() sdk=""
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --sdk) sdk=$2; shift 2 ;;
+      --sdk=*) sdk=${{1#--sdk=}}; shift ;;
+      *) rest+=("$1"); shift ;;
+    esac
+  done
+  if [ -n "$sdk" ]; then
+    echo "rehearsal: there is no .NET SDK here; the corpus is compiled with Mono's mcs, as the compat tests do" >&2
+    echo "cargo xtask compat build --sdk ran as --mcs (no .NET SDK here: Mono's mcs against the test runtimes, as the compat tests build the corpus)" >> {stand_ins}
+    set -- compat build --mcs "${{rest[@]}}"
+  else
+    set -- compat build "${{rest[@]}}"
+  fi
+  export ELS_TEST_DOTNET_ROOT={root}
+  ELS_TEST_MCS=${{ELS_TEST_MCS:-$(command -v mcs || true)}}
+  export ELS_TEST_MCS
+fi
+"#,
+            root = quote(root)?
+        ),
+    };
+    let mut left_out = String::new();
+    for prefix in &plan.left_out {
+        let prefix = shlex::try_quote(prefix)?;
+        left_out.push_str(&format!(
+            "case \"cargo $* \" in {prefix}' '*) echo \"cargo $*\" >> \"${LEFT_OUT_ENV}\"; echo \"rehearsal: not rehearsed (--not-rehearsed): cargo $*\" >&2; exit 0 ;; esac\n"
+        ));
+    }
+    let host_cargo = host_cargo()?;
     let cargo = format!(
-        "#!/usr/bin/env bash\nif [ \"$1\" != xtask ]; then echo \"rehearsal: only 'cargo xtask' runs here, not 'cargo $1'\" >&2; exit 127; fi\nshift\n{dry_run_build}exec {xtask} \"$@\"\n"
+        "#!/usr/bin/env bash\n{left_out}{host_cargo}if [ \"$1\" != xtask ]; then echo \"rehearsal: only 'cargo xtask', 'cargo fmt' and 'cargo clippy' run here, not 'cargo $1' (leave it out with --not-rehearsed)\" >&2; exit 127; fi\nshift\n{dry_run_build}{mcs_corpus}exec {xtask} \"$@\"\n"
     );
     let record = |tool: &str| {
         format!("#!/usr/bin/env bash\nprintf '{tool}' >> {calls}\nprintf ' %q' \"$@\" >> {calls}\necho >> {calls}\n")
     };
-    for (name, text) in [
-        ("cargo", cargo),
-        ("gh", record("gh")),
-        ("sudo", record("sudo")),
-    ] {
+    let releases = quote(&plan.workdir.join(GH_RELEASES))?;
+    // Assets are flat and named by their file name, as on GitHub: a second asset of one name
+    // fails the creation, and a download of a release nobody created or gave fails.
+    let gh = format!(
+        r#"{record}if [ "$1 $2" = "release create" ]; then
+  tag=$3; shift 3
+  mkdir -p {releases}/"$tag"
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --repo|-R|--title|-t|--notes|-n|--notes-file|-F|--target|--discussion-category) shift 2 ;;
+      -*) shift ;;
+      *) asset=${{1%%#*}}
+         if [ -e {releases}/"$tag"/"$(basename "$asset")" ]; then
+           echo "gh (rehearsal): the release $tag already has an asset named $(basename "$asset")" >&2; exit 1
+         fi
+         cp -- "$asset" {releases}/"$tag"/ || exit 1
+         shift ;;
+    esac
+  done
+elif [ "$1 $2" = "release download" ]; then
+  tag=$3; shift 3; dir=.
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --dir|-D) dir=$2; shift 2 ;;
+      --repo|-R) shift 2 ;;
+      *) echo "gh (rehearsal): \`release download\` stands in for TAG [--repo R] [--dir DIR] only, not $1" >&2; exit 2 ;;
+    esac
+  done
+  if [ ! -d {releases}/"$tag" ]; then
+    echo "gh (rehearsal): release not found: $tag (no earlier step created it; give it with --gh-release $tag=DIR)" >&2; exit 1
+  fi
+  mkdir -p "$dir" && cp -R {releases}/"$tag"/. "$dir"/
+fi
+"#,
+        record = record("gh")
+    );
+    for (name, text) in [("cargo", cargo), ("gh", gh), ("sudo", record("sudo"))] {
         let path = dir.join(name);
         crate::atomic::write(&path, text)?;
         make_executable(&path)?;
     }
     Ok(())
+}
+
+/// The shim's lines that run `cargo fmt` and `cargo clippy` (checks that change nothing outside
+/// the workspace) with the host's cargo and toolchain: a job's `HOME` is its own, so the host's
+/// `CARGO_HOME` and `RUSTUP_HOME` are named. Empty when the host has no cargo.
+fn host_cargo() -> Result<String> {
+    let Some(cargo) = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|d| d.join("cargo"))
+            .find(|p| p.is_file())
+    }) else {
+        return Ok(String::new());
+    };
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    let dir_of = |var: &str, default: &str| {
+        std::env::var_os(var)
+            .map(PathBuf::from)
+            .unwrap_or_else(|| home.join(default))
+    };
+    let mut exports = String::new();
+    for (var, dir) in [
+        ("CARGO_HOME", dir_of("CARGO_HOME", ".cargo")),
+        ("RUSTUP_HOME", dir_of("RUSTUP_HOME", ".rustup")),
+    ] {
+        if dir.is_dir() {
+            exports.push_str(&format!(
+                " {var}={}",
+                shlex::try_quote(&dir.to_string_lossy())?
+            ));
+        }
+    }
+    let cargo = shlex::try_quote(&cargo.to_string_lossy())?.into_owned();
+    Ok(format!(
+        "case \"$1\" in fmt|clippy) exec env{exports} {cargo} \"$@\" ;; esac\n"
+    ))
 }
 
 #[cfg(unix)]
@@ -692,7 +834,7 @@ impl Run<'_> {
         }
         std::fs::create_dir_all(s.dir)
             .with_context(|| format!("cannot create {}", s.dir.display()))?;
-        let files = ["output", "env", "path", "summary"].map(|f| s.dir.join(f));
+        let files = ["output", "env", "path", "summary", "left-out"].map(|f| s.dir.join(f));
         for f in &files {
             crate::atomic::write(f, "")?;
         }
@@ -714,7 +856,8 @@ impl Run<'_> {
             .env("GITHUB_OUTPUT", &files[0])
             .env("GITHUB_ENV", &files[1])
             .env("GITHUB_PATH", &files[2])
-            .env("GITHUB_STEP_SUMMARY", &files[3]);
+            .env("GITHUB_STEP_SUMMARY", &files[3])
+            .env(LEFT_OUT_ENV, &files[4]);
         if !s.cwd.is_dir() {
             return Ok(StepOutcome::failed(
                 "bash",
@@ -736,20 +879,30 @@ impl Run<'_> {
             crate::atomic::write(s.summary, all)?;
         }
         let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
-        let outcome = StepOutcome {
-            status: if out.status.success() {
-                Status::Passed
-            } else {
-                Status::Failed
-            },
-            how: "bash".into(),
-            log: (!out.status.success()).then(|| {
-                format!(
+        let left_out = read(&files[4]);
+        let (status, log) = if !out.status.success() {
+            (
+                Status::Failed,
+                Some(format!(
                     "exit status {}\n{}",
                     out.status.code().map_or("signal".into(), |c| c.to_string()),
                     tail(&log, 60)
-                )
-            }),
+                )),
+            )
+        } else if !left_out.is_empty() {
+            (
+                Status::NotRehearsed,
+                Some(format!(
+                    "left out of the rehearsal (--not-rehearsed), the rest of the step ran:\n{left_out}"
+                )),
+            )
+        } else {
+            (Status::Passed, None)
+        };
+        let outcome = StepOutcome {
+            status,
+            how: "bash".into(),
+            log,
             outputs: parse_commands_file(&read(&files[0]))?,
             env: parse_commands_file(&read(&files[1]))?
                 .into_iter()
@@ -772,15 +925,7 @@ impl Run<'_> {
             "dtolnay/rust-toolchain" | "actions/cache" => {
                 Ok(("the host's toolchain (nothing to do)".to_string(), None))
             }
-            "actions/setup-dotnet" => match &self.plan.dotnet_root {
-                Some(root) => Ok((
-                    "the test runtimes".to_string(),
-                    Some(root.to_string_lossy().into_owned()),
-                )),
-                None => Err(anyhow!(
-                    "actions/setup-dotnet stands in for the test runtimes, and none are prepared: give --dotnet-root or set ELS_TEST_DOTNET_ROOT"
-                )),
-            },
+            "actions/setup-dotnet" => self.setup_dotnet(with),
             "actions/upload-artifact" => self.upload(with, workspace),
             "actions/download-artifact" => self.download(with, workspace),
             "actions/attest-build-provenance" => self.attest(with, workspace),
@@ -816,6 +961,16 @@ impl Run<'_> {
             None => workspace.to_path_buf(),
         };
         match with.get("repository").filter(|r| !r.is_empty()) {
+            None if self.plan.sandbox.join(".git").exists() => {
+                let n = copy_worktree(&self.plan.sandbox, &dest)?;
+                Ok((
+                    format!(
+                        "a copy of the {n} files of the work tree {} that git does not ignore",
+                        self.plan.sandbox.display()
+                    ),
+                    None,
+                ))
+            }
             None => {
                 copy_tree(&self.plan.sandbox, &dest)?;
                 Ok((
@@ -845,9 +1000,46 @@ impl Run<'_> {
         }
     }
 
+    /// The test runtimes, with Microsoft's runtime of the fork's base version (`[fork]
+    /// base-version`, the workflows' baseline) stood in for by the 8.0.4 runtime under that
+    /// version; no SDK. A `dotnet-version` of another .NET line is refused.
+    fn setup_dotnet(&self, with: &BTreeMap<String, String>) -> Result<(String, Option<String>)> {
+        let Some(root) = &self.plan.dotnet_root else {
+            bail!("actions/setup-dotnet stands in for the test runtimes, and none are prepared: give --dotnet-root or set ELS_TEST_DOTNET_ROOT");
+        };
+        let base = self.sandbox_config()?.fork.base_version;
+        let line = |v: &str| v.split('.').take(2).collect::<Vec<_>>().join(".");
+        let wanted = with.get("dotnet-version").map_or("", String::as_str);
+        if !wanted.is_empty() && line(wanted) != line(&base) {
+            bail!(
+                "`dotnet-version: {wanted}` is not of the .NET {} line of the fork's base-version {base}; the rehearsal can stand in only for that runtime",
+                line(&base)
+            );
+        }
+        let dest = crate::compat::testenv::root_with_alias(
+            root,
+            &base,
+            &self.plan.workdir.join(format!("dotnet-{base}")),
+        )?;
+        Ok((
+            format!(
+                "the test runtimes in {}: Microsoft.NETCore.App {} and {}, and {} standing in for {base} (no .NET 6 runtime or SDK exists here)",
+                dest.display(),
+                crate::compat::testenv::OLDER,
+                crate::compat::testenv::CURRENT,
+                crate::compat::testenv::CURRENT
+            ),
+            Some(dest.to_string_lossy().into_owned()),
+        ))
+    }
+
+    fn sandbox_config(&self) -> Result<crate::config::Config> {
+        crate::config::Config::load(&self.plan.sandbox.join("els.toml"))
+    }
+
     fn sandbox_repo(&self, name: &str) -> Result<PathBuf> {
         let config_path = self.plan.sandbox.join("els.toml");
-        let config = crate::config::Config::load(&config_path)?;
+        let config = self.sandbox_config()?;
         config
             .repos
             .iter()
@@ -872,15 +1064,45 @@ impl Run<'_> {
     ) -> Result<(String, Option<String>)> {
         let name = with.get("name").map_or("artifact", String::as_str);
         let dest = self.artifact_dir(name);
+        let sources: Vec<PathBuf> = with
+            .get("path")
+            .map_or("", String::as_str)
+            .lines()
+            .map(|l| workspace.join(l.trim().trim_end_matches('/')))
+            .filter(|p| p.exists())
+            .collect();
+        // As upload-artifact keeps them: relative to the least common ancestor of the paths
+        // (of a directory, the directory itself; of a file, its parent).
+        let mut root: Option<PathBuf> = None;
+        for source in &sources {
+            let dir = if source.is_dir() {
+                source.as_path()
+            } else {
+                source.parent().unwrap_or(workspace)
+            };
+            root = Some(match root {
+                None => dir.to_path_buf(),
+                Some(r) => r
+                    .components()
+                    .zip(dir.components())
+                    .take_while(|(a, b)| a == b)
+                    .map(|(a, _)| a)
+                    .collect(),
+            });
+        }
         let mut found = 0;
-        for line in with.get("path").map_or("", String::as_str).lines() {
-            let source = workspace.join(line.trim());
+        for source in &sources {
+            let rel = source
+                .strip_prefix(root.as_deref().unwrap_or(workspace))
+                .unwrap_or(source);
             if source.is_dir() {
-                found += copy_tree(&source, &dest)?;
-            } else if source.is_file() {
-                let file_name = source.file_name().unwrap_or_default();
-                std::fs::create_dir_all(&dest)?;
-                std::fs::copy(&source, dest.join(file_name))?;
+                found += copy_tree(source, &dest.join(rel))?;
+            } else {
+                let to = dest.join(rel);
+                std::fs::create_dir_all(to.parent().unwrap_or(&dest))?;
+                std::fs::copy(source, &to).with_context(|| {
+                    format!("cannot copy {} to {}", source.display(), to.display())
+                })?;
                 found += 1;
             }
         }
@@ -941,7 +1163,7 @@ impl Run<'_> {
         if subjects.is_empty() {
             bail!("no file matches the attestation's subject-path");
         }
-        let calls = self.plan.workdir.join("calls.log");
+        let calls = self.plan.workdir.join(CALLS_LOG);
         let mut text = std::fs::read_to_string(&calls).unwrap_or_default();
         text.push_str(&format!("attest-build-provenance {}\n", subjects.join(" ")));
         crate::atomic::write(&calls, text)?;
@@ -1391,6 +1613,37 @@ fn step_label(step: &Node, index: usize) -> String {
 fn tail(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// Copies the files of the git work tree `from` that a checkout has (tracked, or new and not
+/// ignored: no `target/`) into `to`, uncommitted changes included; returns how many.
+fn copy_worktree(from: &Path, to: &Path) -> Result<usize> {
+    let sh = crate::process::shell()?;
+    sh.change_dir(from);
+    let listed = crate::process::output(sh.cmd("git").args([
+        "ls-files",
+        "-z",
+        "--cached",
+        "--others",
+        "--exclude-standard",
+    ]))
+    .with_context(|| format!("cannot list the files of {}", from.display()))?;
+    let mut n = 0;
+    for rel in listed.stdout.split(|b| *b == 0).filter(|r| !r.is_empty()) {
+        let rel = Path::new(std::str::from_utf8(rel).context("a file name that is not UTF-8")?);
+        let source = from.join(rel);
+        // Tracked but deleted in the work tree: a checkout of this state does not have it.
+        if !source.is_file() {
+            continue;
+        }
+        let dest = to.join(rel);
+        std::fs::create_dir_all(dest.parent().unwrap_or(to))
+            .with_context(|| format!("cannot create the directory of {}", dest.display()))?;
+        std::fs::copy(&source, &dest)
+            .with_context(|| format!("cannot copy {} to {}", source.display(), dest.display()))?;
+        n += 1;
+    }
+    Ok(n)
 }
 
 /// Copies `from` into `to` (symlinks kept as links); returns how many files.

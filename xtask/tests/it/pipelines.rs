@@ -1014,15 +1014,7 @@ fn the_release_after_the_build_packages_signs_verifies_and_publishes() {
     );
     assert_eq!(o.status.code(), Some(0), "{}", out(&o));
     let report: Value = serde_json::from_slice(&o.stdout).unwrap();
-    let status = |name: &str| {
-        report["jobs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|j| j["name"] == name)
-            .map(|j| j["status"].as_str().unwrap().to_string())
-            .unwrap_or_else(|| panic!("no job {name}: {report:#}"))
-    };
+    let status = |name: &str| job_status(&report, name);
     for given in ["bump-check", "build", "compat", "authenticode"] {
         assert_eq!(status(given), "given", "{report:#}");
     }
@@ -1070,4 +1062,315 @@ fn the_release_after_the_build_packages_signs_verifies_and_publishes() {
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(!text.contains(&pfx_base64) && !text.contains("rehearsal-pfx"));
     assert!(!text.contains("PRIVATE KEY BLOCK"));
+
+    // Then the promotion to stable (`promote.yml`): `gh release download` gets the release the
+    // publish job created (kept by the rehearsal's `gh`), and the served trees the promote job
+    // expects in repo/ and feed/ are what the lab jobs uploaded.
+    let artifacts = workdir.join("artifacts");
+    let sandbox = copy_of_stage(
+        dir.path(),
+        &[
+            (&artifacts.join("package-repositories/repo"), "repo"),
+            (&artifacts.join("nuget-feed-lab"), "feed/lab"),
+        ],
+    );
+    let tag = format!("v{}", linux.version);
+    let release_arg = format!("{tag}={}", workdir.join("gh-releases").join(&tag).display());
+    let promote_config = sandbox.join("els.toml");
+    let promote_run = dir.path().join("promote-run");
+    let (o, _) = rehearse(
+        &workspace().join(".github/workflows/promote.yml"),
+        &promote_run,
+        &[
+            "--config",
+            promote_config.to_str().unwrap(),
+            "--context",
+            release_context.to_str().unwrap(),
+            "--input",
+            &version_arg,
+            "--gh-release",
+            &release_arg,
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+    for job in report["jobs"].as_array().unwrap() {
+        assert_eq!(job["status"], "passed", "{report:#}");
+    }
+    assert_eq!(report["jobs"].as_array().unwrap().len(), 2, "{report:#}");
+    // What the promote job uploaded: the stable repositories and feed, and the release's record
+    // of both stable dates.
+    let stable = promote_run.join(format!("artifacts/stable-{}", linux.version));
+    let record: Value = serde_json::from_str(
+        &std::fs::read_to_string(stable.join("release/channels.json")).unwrap(),
+    )
+    .unwrap();
+    for distribution in ["packages", "feed"] {
+        assert!(
+            record["channels"]["stable"][distribution].is_string(),
+            "{record:#}"
+        );
+    }
+    for wanted in ["repo/apt/dists/stable/InRelease", "feed/stable/index.json"] {
+        assert!(
+            stable.join(wanted).is_file(),
+            "no {wanted} in {}",
+            stable.display()
+        );
+    }
+}
+
+/// A copy of the release stage's sandbox in `dir`, with `extra` (each a path and where it goes,
+/// relative to the sandbox's els.toml) added.
+fn copy_of_stage(dir: &Path, extra: &[(&Path, &str)]) -> PathBuf {
+    let sandbox = dir.join("sandbox");
+    let copy = |from: &Path, to: &Path| {
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        let o = Command::new("cp")
+            .arg("-a")
+            .arg(from)
+            .arg(to)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", out(&o));
+    };
+    copy(release_stage(), &sandbox);
+    for (path, to) in extra {
+        copy(path, &sandbox.join(to));
+    }
+    sandbox
+}
+
+/// The status of the job `name` in a rehearsal's report.
+fn job_status(report: &Value, name: &str) -> String {
+    report["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["name"] == name)
+        .map(|j| j["status"].as_str().unwrap().to_string())
+        .unwrap_or_else(|| panic!("no job {name}: {report:#}"))
+}
+
+/// The prepared test runtimes (as `cargo xtask test` prepares them).
+fn test_runtimes() -> xtask::compat::testenv::TestRuntimes {
+    use xtask::compat::testenv;
+    testenv::from_env_or_ensure(&testenv::cache_dir(&support::target()))
+        .unwrap_or_else(|e| panic!("the compat rehearsal needs the test runtimes: {e:#}"))
+}
+
+/// The compat workflow after a build (`build.yml --from compat`): the Linux build's runtime
+/// artifact is the 8.0.4 test runtime shaped as the fork's 6.0.37 archive (the fixture fork's own
+/// runtime is not one that runs apps); `actions/setup-dotnet` is the test runtimes with 8.0.4
+/// standing in for Microsoft's 6.0.36; the corpus job's `compat build --sdk` runs as `--mcs`.
+/// Both Linux shards run the corpus for real, the Windows legs are listed as not rehearsed,
+/// apicompat compares the two roots' public API.
+#[test]
+fn the_compat_workflow_runs_the_corpus_and_apicompat_on_the_test_runtimes() {
+    let dir = tempfile::tempdir().unwrap();
+    let runtimes = test_runtimes();
+    let artifact = dir.path().join("runtime-linux-x64");
+    xtask::compat::testenv::release_archives(&runtimes.dotnet_root, "6.0.37", &artifact).unwrap();
+    let sandbox = copy_of_stage(dir.path(), &[(&workspace().join("test-apps"), "test-apps")]);
+    let config = sandbox.join("els.toml");
+    let context = context_file(dir.path());
+    let workdir = dir.path().join("run");
+    let artifact_arg = format!("runtime-linux-x64={}", artifact.display());
+    let (o, _) = rehearse(
+        &workspace().join(".github/workflows/build.yml"),
+        &workdir,
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--context",
+            context.to_str().unwrap(),
+            "--dotnet-root",
+            runtimes.dotnet_root.to_str().unwrap(),
+            "--from",
+            "compat",
+            "--artifact",
+            &artifact_arg,
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let status = |name: &str| job_status(&report, name);
+    assert_eq!(status("build"), "given", "{report:#}");
+    assert_eq!(status("compat/corpus"), "passed", "{report:#}");
+    for shard in ["1", "2"] {
+        assert_eq!(
+            status(&format!("compat/compat (linux-x64, ubuntu-22.04, {shard})")),
+            "passed",
+            "{report:#}"
+        );
+        assert_eq!(
+            status(&format!("compat/compat (win-x64, windows-2022, {shard})")),
+            "not-rehearsed",
+            "{report:#}"
+        );
+    }
+    assert_eq!(status("compat/apicompat"), "passed", "{report:#}");
+    assert_eq!(report["jobs"].as_array().unwrap().len(), 7, "{report:#}");
+    let stand_ins = report["stand_ins"].to_string();
+    assert!(
+        stand_ins.contains("compat build --sdk ran as --mcs"),
+        "{stand_ins}"
+    );
+
+    // The corpus artifact is the prebuilt layout; each Linux shard ran its half of it on both
+    // runtimes, as the JUnit files say.
+    let apps = workdir.join("artifacts/compat-apps");
+    assert!(
+        apps.join("invoicing/invoicing.dll").is_file(),
+        "{}",
+        apps.display()
+    );
+    assert!(
+        !apps.join("web-api-kestrel").exists(),
+        "the Kestrel app needs an SDK"
+    );
+    let corpus = std::fs::read_dir(workspace().join("test-apps"))
+        .unwrap()
+        .count();
+    let mut cases = 0;
+    for shard in ["1", "2"] {
+        let junit = std::fs::read_to_string(workdir.join(format!(
+            "artifacts/compat-junit-linux-x64-{shard}/compat-junit.xml"
+        )))
+        .unwrap();
+        assert!(
+            junit.contains("6.0.37") && junit.contains("6.0.36"),
+            "{junit}"
+        );
+        assert!(!junit.contains("<failure"), "{junit}");
+        cases += junit.matches("<testcase ").count();
+    }
+    assert_eq!(cases, corpus * 2);
+    let api = std::fs::read_to_string(workdir.join("artifacts/apicompat/apicompat.md")).unwrap();
+    assert!(api.contains("6.0.36"), "{api}");
+}
+
+/// The toolkit's own CI (`ci.yml`) on this repository's work tree: `.ci/run`'s `cargo fmt
+/// --check` and both `pipelines check`s run for real; clippy and the whole test suite (which
+/// would run this very test again) are left out with `--not-rehearsed`, so the job is listed as
+/// NOT REHEARSED, naming them, never as passed. A misformatted file then fails the step.
+#[test]
+fn the_ci_workflow_runs_its_checks_and_lists_what_it_leaves_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let ci = |config: &Path, workdir: &Path| {
+        let (o, _) = rehearse(
+            &workspace().join(".github/workflows/ci.yml"),
+            workdir,
+            &[
+                "--config",
+                config.to_str().unwrap(),
+                "--not-rehearsed",
+                "cargo clippy",
+                "--not-rehearsed",
+                "cargo xtask test",
+            ],
+        );
+        let report: Value =
+            serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", out(&o)));
+        (o, report)
+    };
+    let step = |report: &Value, name: &str| {
+        report["jobs"][0]["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap_or_else(|| panic!("no step {name}: {report:#}"))
+            .clone()
+    };
+    let run = dir.path().join("run");
+    let (o, report) = ci(&workspace().join("els.toml"), &run);
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    assert_eq!(report["jobs"][0]["name"], "ci", "{report:#}");
+    assert_eq!(report["jobs"][0]["status"], "not-rehearsed", "{report:#}");
+    let lint = step(&report, ".ci/run");
+    assert_eq!(lint["status"], "not-rehearsed", "{lint:#}");
+    let log = lint["log"].as_str().unwrap();
+    assert!(
+        log.contains("cargo clippy --all-targets -- -D warnings\n")
+            && log.contains("cargo xtask test"),
+        "{log}"
+    );
+    assert_eq!(
+        step(&report, "Workflows match the command line")["status"],
+        "passed",
+        "{report:#}"
+    );
+    // The checkout was the work tree without what git ignores (no target/).
+    let checkout = run.join("job-1/workspace");
+    assert!(checkout.join(".ci/run").is_file() && !checkout.join("target").exists());
+
+    // The same checkout with one file misformatted, as a repository of its own: fmt fails.
+    let broken = dir.path().join("broken");
+    std::fs::rename(&checkout, &broken).unwrap();
+    support::git(&broken, &["init", "-q"]);
+    let lib = broken.join("xtask/src/lib.rs");
+    let text = std::fs::read_to_string(&lib).unwrap();
+    std::fs::write(&lib, format!("{text}\nfn  misformatted( ) {{}}\n")).unwrap();
+    let (o, report) = ci(&broken.join("els.toml"), &dir.path().join("run-broken"));
+    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+    let lint = step(&report, ".ci/run");
+    assert_eq!(lint["status"], "failed", "{lint:#}");
+    assert!(
+        lint["log"].as_str().unwrap().contains("misformatted"),
+        "{lint:#}"
+    );
+}
+
+/// The compat step as it was, `--baseline "$DOTNET_ROOT"` without the version: on a root that
+/// holds several runtimes, as a runner's does (and setup-dotnet's stand-in does), it fails.
+#[test]
+fn the_compat_step_as_it_was_fails_on_a_root_with_several_runtimes() {
+    let dir = tempfile::tempdir().unwrap();
+    let runtimes = test_runtimes();
+    let artifact = dir.path().join("runtime-linux-x64");
+    xtask::compat::testenv::release_archives(&runtimes.dotnet_root, "6.0.37", &artifact).unwrap();
+    let fixed = std::fs::read_to_string(workspace().join("pipelines/compat.yml")).unwrap();
+    let old = fixed.replace(
+        "--baseline \"$DOTNET_ROOT@6.0.36\"",
+        "--baseline \"$DOTNET_ROOT\"",
+    );
+    assert_ne!(old, fixed);
+    let workflow = dir.path().join("compat.yml");
+    std::fs::write(&workflow, old).unwrap();
+    let sandbox = copy_of_stage(dir.path(), &[(&workspace().join("test-apps"), "test-apps")]);
+    let config = sandbox.join("els.toml");
+    let artifact_arg = format!("runtime-linux-x64={}", artifact.display());
+    let (o, _) = rehearse(
+        &workflow,
+        &dir.path().join("run"),
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--dotnet-root",
+            runtimes.dotnet_root.to_str().unwrap(),
+            "--artifact",
+            &artifact_arg,
+            "--job",
+            "compat",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+    let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let leg = &report["jobs"][1];
+    assert_eq!(leg["status"], "failed", "{report:#}");
+    let step = leg["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["status"] == "failed")
+        .unwrap();
+    assert_eq!(step["name"], "Run the corpus", "{step:#}");
+    assert!(
+        step["log"]
+            .as_str()
+            .unwrap()
+            .contains("has several Microsoft.NETCore.App versions (3.1.23, 6.0.36, 8.0.4)"),
+        "{step:#}"
+    );
 }
