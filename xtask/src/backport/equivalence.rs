@@ -6,10 +6,11 @@
 //! cached by commit id in the repository's git directory, since computing them is the expensive
 //! part.
 
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet};
+use std::cell::OnceCell;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use git2::{Commit, DiffOptions, Oid, Repository};
 
 use super::changes::{Entry, PathHistory, TreeDiff};
@@ -38,8 +39,9 @@ pub enum Evidence {
 /// The fork branch's history as far as equivalence goes: trailers and patch-ids of its commits.
 pub struct ForkHistory<'r> {
     /// A second handle on the repository whose object writes stay in memory: patch-ids are
-    /// computed from throwaway trees that must not land in the fork's object database.
-    scratch: Option<Repository>,
+    /// computed from throwaway trees that must not land in the fork's object database. Opened
+    /// when first needed: most runs compute no patch-id.
+    scratch: OnceCell<Option<Repository>>,
     trailers: HashMap<Oid, Oid>,
     /// The commits this run made, in order, with the fixes they carry.
     run_commits: Vec<RunCommit>,
@@ -64,7 +66,7 @@ impl<'r> ForkHistory<'r> {
     /// An empty history backed by the repository's patch-id cache.
     pub fn new(repo: &'r Repository) -> Result<ForkHistory<'r>> {
         Ok(ForkHistory {
-            scratch: scratch(repo),
+            scratch: OnceCell::new(),
             trailers: HashMap::new(),
             run_commits: Vec::new(),
             scanned: HashSet::new(),
@@ -105,9 +107,18 @@ impl<'r> ForkHistory<'r> {
         }
         let mut walk = repo.revwalk()?;
         walk.push(tip)?;
-        self.merge_bases = match repo.merge_bases(tip, upstream) {
-            Ok(bases) => bases.iter().copied().collect(),
-            Err(_) => Vec::new(),
+        // A fork branch still at an older point of the upstream's history (a fresh fork at a
+        // release tag) is its own merge base with every later fix. A path of parents from the
+        // fix down to it proves that after a few hundred commits, where the merge-base walk reads
+        // every commit in between (git's `merge-base --is-ancestor` too, without a commit-graph).
+        // Not finding one proves nothing, and the walk decides.
+        self.merge_bases = if descends_soon(repo, upstream, tip)? {
+            vec![tip]
+        } else {
+            match repo.merge_bases(tip, upstream) {
+                Ok(bases) => bases.iter().copied().collect(),
+                Err(_) => Vec::new(),
+            }
         };
         for base in &self.merge_bases {
             walk.hide(*base)?;
@@ -175,7 +186,10 @@ impl<'r> ForkHistory<'r> {
     /// The stable patch-id of a reduced change, computed without writing to the repository.
     pub fn patch_id(&self, repo: &Repository, fix: &ReducedFix) -> Result<Option<Oid>> {
         patch_id_of(
-            self.scratch.as_ref().unwrap_or(repo),
+            self.scratch
+                .get_or_init(|| scratch(repo))
+                .as_ref()
+                .unwrap_or(repo),
             &fix.before,
             &fix.after,
         )
@@ -252,7 +266,11 @@ impl<'r> ForkHistory<'r> {
                 return Ok(Some(id));
             }
         }
-        let odb_repo = self.scratch.as_ref().unwrap_or(repo);
+        let odb_repo = self
+            .scratch
+            .get_or_init(|| scratch(repo))
+            .as_ref()
+            .unwrap_or(repo);
         for candidate in &mut self.run_commits {
             if !candidate.changes_exactly(&fix.upstream_paths) {
                 continue;
@@ -285,39 +303,106 @@ impl<'r> ForkHistory<'r> {
     }
 }
 
-/// How much older than `earlier` the upstream walk of `descends_soon` goes before it gives up:
-/// commit dates are usually, but not always, later than their parents'.
+/// How much older than `earlier` the search of `descends_soon` goes before it gives up: commit
+/// dates are usually, but not always, later than their parents'.
 const DESCENT_DATE_SLACK_SECONDS: i64 = 24 * 60 * 60;
 
+/// How many commits the search of `descends_soon` reads at most. When it fails, the merge-base
+/// walk reads the same commits again, from libgit2's object cache while they fit there (a few
+/// MiB; `repo::MemoryBudget`): a fork with commits of its own, the usual case, then costs at
+/// most this many cache lookups more.
+const DESCENT_SEARCH_LIMIT: usize = 2_000;
+
 /// True when `upstream` is found to descend from `earlier` among the commits not much older than
-/// `earlier` (walked newest first); false when not found there, which is all a caller may rely
-/// on: false means "not known", and the full scan decides.
+/// `earlier` (reading at most `DESCENT_SEARCH_LIMIT` of them); false when not found there, which is all a caller may rely on: false means "not
+/// known", and the full walk decides. A path found is a proof, whatever the commit dates say.
 ///
-/// Fixes are usually given oldest first on one branch, where this walk is short; a fix on
-/// another branch (a vs16.11 fix among vs17.8 ones) would make an unbounded descent check walk
-/// both branches back to where they split.
+/// Depth first, first parents first: down the branch to `earlier`'s date, then into the side
+/// branches merged nearest to it, where a release branch joins. A search newest first would read
+/// every commit newer than `earlier` before it (1,066 from a vs17.8 fix of dotnet/msbuild down to
+/// v17.3.1, where this reads 270). A fix on another branch (a vs16.11 fix among vs17.8 ones) is
+/// older than `earlier` or soon runs into older commits, so the search stays short. Commits are
+/// read raw, the way the merge-base walk reads them, so that walk finds them in libgit2's object
+/// cache when the search fails.
 fn descends_soon(repo: &Repository, upstream: Oid, earlier: Oid) -> Result<bool> {
-    let oldest = repo.find_commit(earlier)?.time().seconds() - DESCENT_DATE_SLACK_SECONDS;
-    // Newest first, as git walks by date; a libgit2 revwalk sorted by time reads the whole
-    // history before it yields anything.
-    let mut queue = BinaryHeap::new();
-    let mut seen = HashSet::new();
-    queue.push((repo.find_commit(upstream)?.time().seconds(), upstream));
-    seen.insert(upstream);
-    while let Some((time, id)) = queue.pop() {
+    let odb = repo.odb()?;
+    let Some(target) = CommitLinks::read(&odb, earlier)? else {
+        return Ok(false);
+    };
+    let oldest = target.time - DESCENT_DATE_SLACK_SECONDS;
+    let mut stack = vec![upstream];
+    let mut seen = HashSet::from([upstream]);
+    let mut read = 0;
+    while let Some(id) = stack.pop() {
         if id == earlier {
             return Ok(true);
         }
-        if time < oldest {
+        read += 1;
+        if read > DESCENT_SEARCH_LIMIT {
             return Ok(false);
         }
-        for parent in repo.find_commit(id)?.parents() {
-            if seen.insert(parent.id()) {
-                queue.push((parent.time().seconds(), parent.id()));
+        // A parent missing from a shallow clone ends that path.
+        let Some(commit) = CommitLinks::read(&odb, id)? else {
+            continue;
+        };
+        if commit.time < oldest {
+            continue;
+        }
+        for parent in commit.parents.into_iter().rev() {
+            if seen.insert(parent) {
+                stack.push(parent);
             }
         }
     }
     Ok(false)
+}
+
+/// What a history search needs of a commit: its parents and its committer date.
+struct CommitLinks {
+    parents: Vec<Oid>,
+    time: i64,
+}
+
+impl CommitLinks {
+    /// Reads the commit's header lines from the object database; `None` when the object is
+    /// missing (beyond a shallow clone's boundary).
+    fn read(odb: &git2::Odb, id: Oid) -> Result<Option<CommitLinks>> {
+        let object = match odb.read(id) {
+            Ok(object) => object,
+            Err(e) if e.code() == git2::ErrorCode::NotFound => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        if object.kind() != git2::ObjectType::Commit {
+            anyhow::bail!("{id} is a {}, not a commit", object.kind());
+        }
+        let links = parse_commit_links(object.data());
+        links.map(Some).with_context(|| {
+            format!("commit {id} is malformed: its parent or committer lines cannot be read")
+        })
+    }
+}
+
+/// The parents and committer date in a raw commit's header; `None` when they cannot be read.
+fn parse_commit_links(data: &[u8]) -> Option<CommitLinks> {
+    let mut parents = Vec::new();
+    let mut time = None;
+    for line in data.split(|&b| b == b'\n') {
+        if line.is_empty() {
+            break;
+        }
+        if let Some(hex) = line.strip_prefix(b"parent ") {
+            parents.push(Oid::from_str(std::str::from_utf8(hex).ok()?).ok()?);
+        } else if let Some(who) = line.strip_prefix(b"committer ") {
+            // `Name <email> <seconds> <zone>`: the name may hold anything up to the `>`.
+            let after = &who[memchr::memrchr(b'>', who)? + 1..];
+            let seconds = std::str::from_utf8(after).ok()?.split_whitespace().next()?;
+            time = Some(seconds.parse::<i64>().ok()?);
+        }
+    }
+    Some(CommitLinks {
+        parents,
+        time: time?,
+    })
 }
 
 /// The value in `slot`, computed into it on first use.
@@ -441,4 +526,73 @@ fn parse_cache_line(line: &str) -> Option<(Oid, Option<Oid>)> {
         Some(Oid::from_str(p).ok()?)
     };
     Some((Oid::from_str(c).ok()?, pid))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::history;
+
+    const DAY: i64 = 24 * 60 * 60;
+
+    /// A commit with `parents`, dated `day`, adding the file `name`.
+    fn commit_on(repo: &Repository, parents: &[Oid], day: i64, name: &str) -> Oid {
+        let who = history::signature("Dev", "dev@example.com", day * DAY);
+        let parents: Vec<Commit> = parents
+            .iter()
+            .map(|p| repo.find_commit(*p).unwrap())
+            .collect();
+        history::commit_with_parents(repo, None, &parents, &[(name, Some(name))], name, &who)
+            .unwrap()
+    }
+
+    #[test]
+    fn the_scan_agrees_with_the_merge_base_walk_whatever_the_commit_dates() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init_bare(dir.path()).unwrap();
+        let root = commit_on(&repo, &[], 10, "root");
+        // A release tag whose branch is merged into main, where later fixes land.
+        let tag = commit_on(&repo, &[root], 20, "release");
+        let release_fix = commit_on(&repo, &[tag], 21, "release-fix");
+        let main = commit_on(&repo, &[root], 30, "main");
+        let merge = commit_on(&repo, &[main, release_fix], 31, "merge");
+        let fix = commit_on(&repo, &[merge], 40, "fix");
+        // A commit dated long before its parent (a wrong clock), and a fix on top of it.
+        let skewed = commit_on(&repo, &[tag], 2, "skewed");
+        let after_skew = commit_on(&repo, &[skewed], 41, "after-skew");
+        // A fork branch with a commit of its own.
+        let fork_own = commit_on(&repo, &[tag], 25, "fork-own");
+
+        assert!(
+            descends_soon(&repo, fix, tag).unwrap(),
+            "down main, then into the release branch"
+        );
+        assert!(
+            !descends_soon(&repo, after_skew, tag).unwrap(),
+            "the search stops at the wrong clock: only the walk can tell"
+        );
+        assert!(!descends_soon(&repo, fix, fork_own).unwrap());
+
+        for tip in [tag, release_fix, fork_own, fix, after_skew] {
+            for upstream in [root, tag, release_fix, merge, fix, after_skew, fork_own] {
+                if tip == upstream {
+                    continue;
+                }
+                let mut history = ForkHistory::new(&repo).unwrap();
+                let on_fork = history.scan(&repo, tip, upstream).unwrap();
+                let ancestor = repo.graph_descendant_of(tip, upstream).unwrap();
+                assert_eq!(on_fork, ancestor, "is {upstream} on {tip}?");
+                let mut walked: Vec<Oid> = repo
+                    .merge_bases(tip, upstream)
+                    .unwrap()
+                    .iter()
+                    .copied()
+                    .collect();
+                walked.sort();
+                let mut bases = history.merge_bases().to_vec();
+                bases.sort();
+                assert_eq!(bases, walked, "merge bases of {tip} and {upstream}");
+            }
+        }
+    }
 }

@@ -164,7 +164,10 @@ pub fn backport(req: &Request) -> Result<Report> {
         let run = run::apply_fixes(&repo, &mut st, 0, tip, req)?;
         return Ok(report::report(req.fork.clone(), &st, run.tip, true, None));
     }
-    state::save(&repo, &st)?;
+    // A conflict found later saves the state before it changes anything.
+    if run::needs_saved_state(worktree.as_ref(), false) {
+        state::save(&repo, &st)?;
+    }
     failpoint("state-saved");
     run::finish_run(&repo, &mut st, 0, tip, worktree, req)
 }

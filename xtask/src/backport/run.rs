@@ -161,7 +161,9 @@ pub(super) fn finish_run(
     st.written_paths.append(&mut run.changed_paths);
     st.written_paths.sort();
     st.written_paths.dedup();
-    state::save(repo, st)?;
+    if needs_saved_state(worktree.as_ref(), run.conflict.is_some()) {
+        state::save(repo, st)?;
+    }
     if run.tip != from {
         if let Some(wt) = &worktree {
             let tree = wt.find_commit(run.tip)?.tree()?;
@@ -247,6 +249,16 @@ pub(super) fn finish_run(
     state::save(repo, st)?;
     let wt_path = workdir(&wt);
     Ok(report(req.fork.clone(), st, run.tip, false, wt_path))
+}
+
+/// Whether an interruption from here on could leave something for `--abort` to undo, so the
+/// state must be saved first: a worktree that changes, or a conflict worktree to create. Without
+/// either, moving the branch is the run's one change, and it is atomic (compare-and-swap against
+/// the tip the run started from): interrupted before it, nothing changed (the new objects are
+/// unreachable); after it, the backport is complete. Saving the state anyway cost two synced
+/// file writes per run (a new inode and an fsync each: 1 to 10 ms of wall time under load).
+pub(super) fn needs_saved_state(worktree: Option<&Repository>, conflict: bool) -> bool {
+    worktree.is_some() || conflict
 }
 
 enum Evaluation {

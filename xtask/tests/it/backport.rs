@@ -371,6 +371,10 @@ impl World {
 
     /// Runs `cargo xtask backport` against the fork with the upstream path.
     fn backport(&self, extra: &[&str]) -> Output {
+        self.backport_with_env(extra, &[])
+    }
+
+    fn backport_with_env(&self, extra: &[&str], env: &[(&str, &str)]) -> Output {
         let mut args = vec![
             "backport",
             "--fork",
@@ -381,7 +385,18 @@ impl World {
             self.upstream.to_str().unwrap(),
         ];
         args.extend_from_slice(extra);
-        xtask(&self.root, &args, &[])
+        xtask(&self.root, &args, env)
+    }
+
+    /// Runs a backport of the named fixes that crashes at the failpoint `point`.
+    fn killed_at(&self, point: &str, fixes: &[&str]) {
+        let ids: Vec<String> = fixes.iter().map(|f| self.id(f)).collect();
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let out = self.backport_with_env(&ids, &[("ELS_FAILPOINT", point)]);
+        assert!(
+            !out.status.success() && out.status.code() != Some(1),
+            "{point}: the run was killed"
+        );
     }
 
     fn resume(&self, flag: &str) -> Output {
@@ -1606,25 +1621,7 @@ fn interrupted_runs_are_aborted_back_to_the_exact_branch() {
     ] {
         let w = World::new();
         let before = w.tip();
-        let fork = w.fork.to_str().unwrap().to_string();
-        let upstream = w.upstream.to_str().unwrap().to_string();
-        let args = [
-            "backport",
-            "--fork",
-            &fork,
-            "--onto",
-            "release/6.0-els",
-            "--upstream",
-            &upstream,
-            &w.id("clean"),
-            &w.id("renamed"),
-            &w.id("code-conflict"),
-        ];
-        let out = xtask(&w.root, &args, &[("ELS_FAILPOINT", point)]);
-        assert!(
-            !out.status.success() && out.status.code() != Some(1),
-            "{point}: the run was killed"
-        );
+        w.killed_at(point, &["clean", "renamed", "code-conflict"]);
         let cont = w.resume("--continue");
         assert_eq!(code(&cont), 2, "{point}: {}", stderr(&cont));
         let abort = w.resume("--abort");
@@ -1635,6 +1632,52 @@ fn interrupted_runs_are_aborted_back_to_the_exact_branch() {
         // And the backport can be run again from scratch.
         let again = w.backport(&["--json", &w.id("clean")]);
         assert_eq!(code(&again), 0, "{point}: {}", stderr(&again));
+    }
+}
+
+#[test]
+fn an_interrupted_run_on_a_branch_checked_out_nowhere_is_untouched_or_finished() {
+    // No worktree to update: moving the branch (against the tip the run started from) is the
+    // run's one change, so no state is saved and there is never anything to `--abort`.
+    for (point, finished) in [
+        ("state-saved", false),
+        ("before-ref-update", false),
+        ("after-ref-update", true),
+    ] {
+        let w = World::new();
+        git(&w.fork, &["checkout", "-q", "-b", "work", "v6.0.36"]);
+        let before = w.tip();
+        w.killed_at(point, &["clean", "renamed"]);
+        assert!(
+            !w.fork.join(".git/els/backport-state.json").exists(),
+            "{point}: no state saved"
+        );
+        assert_eq!(code(&w.resume("--abort")), 2, "{point}: nothing to abort");
+        let tip = w.tip();
+        if finished {
+            let repo = w.fork_repo();
+            let first = repo.find_commit(tip).unwrap().parent(0).unwrap();
+            assert_eq!(
+                first.parent_id(0).unwrap(),
+                before,
+                "{point}: both fixes on top"
+            );
+        } else {
+            assert_eq!(tip, before, "{point}: branch untouched");
+        }
+        assert_eq!(
+            status(&w.fork),
+            "",
+            "{point}: the user's worktree untouched"
+        );
+        let again = w.backport(&["--json", &w.id("clean"), &w.id("renamed")]);
+        assert_eq!(code(&again), 0, "{point}: {}", stderr(&again));
+        let want = if finished {
+            "already-applied"
+        } else {
+            "applied"
+        };
+        assert_eq!(fields(&json(&again), "status"), [want, want], "{point}");
     }
 }
 

@@ -964,6 +964,15 @@ fn the_release_after_the_build_packages_signs_verifies_and_publishes() {
     let o = sign.output().unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", out(&o));
 
+    // Where the team serves the repositories and the feed: a directory here, fetched and served
+    // by the workflows' ELS_SYNC_DOWN / ELS_SYNC_UP commands (empty before the first release).
+    let served = dir.path().join("served");
+    std::fs::create_dir_all(&served).unwrap();
+    let sync_down = format!("cp -a '{}/.' .", served.display());
+    let sync_up = format!(
+        "for d in repo feed; do if [ -d \"$d\" ]; then mkdir -p '{0}'/\"$d\" && cp -a \"$d/.\" '{0}'/\"$d\"/; fi; done",
+        served.display()
+    );
     let mut context_toml = toml::Table::new();
     context_toml.insert(
         "vars".into(),
@@ -974,6 +983,8 @@ fn the_release_after_the_build_packages_signs_verifies_and_publishes() {
                     "ELS_AUTHENTICODE_CA",
                     std::fs::read_to_string(&cert).unwrap(),
                 ),
+                ("ELS_SYNC_DOWN", sync_down),
+                ("ELS_SYNC_UP", sync_up),
             ]
             .map(|(k, v)| (k.to_string(), toml::Value::String(v))),
         )),
@@ -1063,17 +1074,15 @@ fn the_release_after_the_build_packages_signs_verifies_and_publishes() {
     assert!(!text.contains(&pfx_base64) && !text.contains("rehearsal-pfx"));
     assert!(!text.contains("PRIVATE KEY BLOCK"));
 
+    // The lab jobs served what they published.
+    for wanted in ["repo/apt/dists/lab/InRelease", "feed/lab/index.json"] {
+        assert!(served.join(wanted).is_file(), "{wanted} was not served");
+    }
+
     // Then the promotion to stable (`promote.yml`): `gh release download` gets the release the
-    // publish job created (kept by the rehearsal's `gh`), and the served trees the promote job
-    // expects in repo/ and feed/ are what the lab jobs uploaded.
-    let artifacts = workdir.join("artifacts");
-    let sandbox = copy_of_stage(
-        dir.path(),
-        &[
-            (&artifacts.join("package-repositories/repo"), "repo"),
-            (&artifacts.join("nuget-feed-lab"), "feed/lab"),
-        ],
-    );
+    // publish job created (kept by the rehearsal's `gh`), and the promote job fetches the served
+    // trees, promotes and serves them again.
+    let sandbox = copy_of_stage(dir.path(), &[]);
     let tag = format!("v{}", linux.version);
     let release_arg = format!("{tag}={}", workdir.join("gh-releases").join(&tag).display());
     let promote_config = sandbox.join("els.toml");
@@ -1117,7 +1126,41 @@ fn the_release_after_the_build_packages_signs_verifies_and_publishes() {
             "no {wanted} in {}",
             stable.display()
         );
+        assert!(served.join(wanted).is_file(), "{wanted} was not served");
     }
+    // Lab is still served beside stable: the promotion fetched it before it wrote.
+    assert!(served.join("repo/apt/dists/lab/InRelease").is_file());
+
+    // Without ELS_SYNC_DOWN the lab job refuses to publish into a tree it did not fetch.
+    let no_sync = dir.path().join("no-sync.toml");
+    let mut without = context_toml.clone();
+    without["vars"]
+        .as_table_mut()
+        .unwrap()
+        .remove("ELS_SYNC_DOWN");
+    std::fs::write(&no_sync, without.to_string()).unwrap();
+    let signed_arg = format!("release-signed={}", signed.display());
+    let o = rehearse_on_stage(
+        "pipelines/release.yml",
+        &dir.path().join("no-sync-run"),
+        Some(&no_sync),
+        &[
+            "--from",
+            "lab-repositories",
+            "--artifact",
+            &signed_arg,
+            "--input",
+            &version_arg,
+            "--input",
+            "fork-repository=contoso/runtime",
+        ],
+    );
+    assert_ne!(o.status.code(), Some(0), "{}", out(&o));
+    assert!(
+        out(&o).contains("set the repository variable ELS_SYNC_DOWN"),
+        "{}",
+        out(&o)
+    );
 }
 
 /// A copy of the release stage's sandbox in `dir`, with `extra` (each a path and where it goes,
