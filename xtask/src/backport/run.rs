@@ -65,13 +65,12 @@ pub(super) fn apply_fixes(
             }
             Evaluation::Clean { tree, fix } => {
                 let message = provenance_message(&upstream, st.cve.as_deref());
-                let tree = repo.find_tree(tree)?;
                 let new = repo.commit(
                     None,
                     &upstream.author(),
                     &repo::committer(repo),
                     &message,
-                    &tree,
+                    &repo.find_tree(tree)?,
                     &[&onto],
                 )?;
                 history.record(new, &upstream, &fix);
@@ -89,22 +88,7 @@ pub(super) fn apply_fixes(
                 } else {
                     FixStatus::Conflict
                 };
-                // Every branding bump touches the version files, so they name no prerequisite.
-                let paths: Vec<(String, String)> = conflicted
-                    .conflicts
-                    .iter()
-                    .filter(|c| c.class != "version-infra")
-                    .map(|c| {
-                        (
-                            c.path.clone(),
-                            reduced
-                                .upstream_paths
-                                .get(&c.path)
-                                .cloned()
-                                .unwrap_or_else(|| map.to_upstream(&c.path)),
-                        )
-                    })
-                    .collect();
+                let paths = prerequisite_paths(&conflicted, &reduced, &map);
                 report.conflicts = conflicted.conflicts.clone();
                 report.prerequisites = conflict::prerequisites(
                     repo,
@@ -165,41 +149,7 @@ pub(super) fn finish_run(
         state::save(repo, st)?;
     }
     if run.tip != from {
-        if let Some(wt) = &worktree {
-            let tree = wt.find_commit(run.tip)?.tree()?;
-            if st.created_worktree.is_some() {
-                // The backport's own sparse worktree: only what differs is written.
-                let mut index = git2::Index::new()?;
-                index.read_tree(&tree)?;
-                conflict_worktree::move_to(
-                    wt,
-                    &index,
-                    &BTreeSet::new(),
-                    &mut CheckoutBuilder::new(),
-                )?;
-            } else {
-                let mut checkout = CheckoutBuilder::new();
-                checkout.safe();
-                wt.checkout_tree(tree.as_object(), Some(&mut checkout))
-                    .context("cannot update the worktree")?;
-            }
-        }
-        failpoint("before-ref-update");
-        let full = format!("refs/heads/{}", st.onto);
-        let subjects = st
-            .fixes
-            .iter()
-            .filter(|f| f.status == FixStatus::Applied)
-            .count();
-        repo.reference_matching(
-            &full,
-            run.tip,
-            true,
-            from,
-            &format!("els backport: {subjects} fix(es)"),
-        )
-        .with_context(|| format!("cannot move {full}: it changed while the backport ran"))?;
-        failpoint("after-ref-update");
+        move_branch(repo, st, from, run.tip, worktree.as_ref())?;
     }
     run.patch_ids.save()?;
     let Some((i, mut index, message)) = run.conflict else {
@@ -215,22 +165,7 @@ pub(super) fn finish_run(
     };
     let wt = match worktree {
         Some(wt) => wt,
-        None => {
-            let found = conflict_worktree::for_conflict(
-                repo,
-                &st.onto,
-                req.conflict_worktree.as_deref(),
-                &run.conflict_paths,
-            )?;
-            st.created_worktree = Some(found.name);
-            st.worktree = Some(found.path.clone());
-            state::save(repo, st)?;
-            let wt = Repository::open(&found.path)?;
-            if found.reused {
-                conflict_worktree::attach(&wt, &st.onto)?;
-            }
-            wt
-        }
+        None => backport_worktree(repo, st, req, &run.conflict_paths)?,
     };
     st.phase = Phase::Conflict;
     st.stopped_at = Some(i);
@@ -249,6 +184,90 @@ pub(super) fn finish_run(
     state::save(repo, st)?;
     let wt_path = workdir(&wt);
     Ok(report(req.fork.clone(), st, run.tip, false, wt_path))
+}
+
+/// The paths of a conflict that may name a prerequisite, each with its upstream path. Every
+/// branding bump touches the version files, so they name none.
+fn prerequisite_paths(
+    conflicted: &pick::Conflicted,
+    reduced: &ReducedFix,
+    map: &PathMap,
+) -> Vec<(String, String)> {
+    conflicted
+        .conflicts
+        .iter()
+        .filter(|c| c.class != "version-infra")
+        .map(|c| {
+            let upstream = reduced
+                .upstream_paths
+                .get(&c.path)
+                .cloned()
+                .unwrap_or_else(|| map.to_upstream(&c.path));
+            (c.path.clone(), upstream)
+        })
+        .collect()
+}
+
+/// Brings `worktree` (where the branch is checked out, if anywhere) to `tip`, then moves the
+/// branch from `from` to `tip` — only if it is still at `from`.
+fn move_branch(
+    repo: &Repository,
+    st: &SavedState,
+    from: Oid,
+    tip: Oid,
+    worktree: Option<&Repository>,
+) -> Result<()> {
+    if let Some(wt) = worktree {
+        let tree = wt.find_commit(tip)?.tree()?;
+        if st.created_worktree.is_some() {
+            // The backport's own sparse worktree: only what differs is written.
+            let mut index = git2::Index::new()?;
+            index.read_tree(&tree)?;
+            conflict_worktree::move_to(wt, &index, &BTreeSet::new(), &mut CheckoutBuilder::new())?;
+        } else {
+            let mut checkout = CheckoutBuilder::new();
+            checkout.safe();
+            wt.checkout_tree(tree.as_object(), Some(&mut checkout))
+                .context("cannot update the worktree")?;
+        }
+    }
+    failpoint("before-ref-update");
+    let full = format!("refs/heads/{}", st.onto);
+    let subjects = st
+        .fixes
+        .iter()
+        .filter(|f| f.status == FixStatus::Applied)
+        .count();
+    repo.reference_matching(
+        &full,
+        tip,
+        true,
+        from,
+        &format!("els backport: {subjects} fix(es)"),
+    )
+    .with_context(|| format!("cannot move {full}: it changed while the backport ran"))?;
+    failpoint("after-ref-update");
+    Ok(())
+}
+
+/// The backport's own worktree for a conflict writing `paths` (a kept one reused, or a new
+/// one), recorded in the saved state before anything is written to it.
+fn backport_worktree(
+    repo: &Repository,
+    st: &mut SavedState,
+    req: &Request,
+    paths: &BTreeSet<String>,
+) -> Result<Repository> {
+    let found =
+        conflict_worktree::for_conflict(repo, &st.onto, req.conflict_worktree.as_deref(), paths)?;
+    st.created_worktree = Some(found.name);
+    st.worktree = Some(found.path.clone());
+    state::save(repo, st)?;
+    let wt = Repository::open(&found.path)?;
+    if found.reused {
+        conflict_worktree::attach(&wt, &st.onto)?;
+    }
+    Ok(wt)
 }
 
 /// Whether an interruption from here on could leave something for `--abort` to undo, so the
