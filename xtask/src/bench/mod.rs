@@ -118,17 +118,6 @@ pub fn run(s: &Settings) -> Result<Results> {
         "--files must be at least 100 (got {})",
         s.files
     );
-    let pool = if s.scaling {
-        s.fixes.max(*SCALING_FIXES.iter().max().unwrap_or(&0))
-    } else {
-        s.fixes
-    };
-    let shape = |files: usize| Shape {
-        files,
-        divergence: s.divergence,
-        fixes: pool,
-        seed: s.seed,
-    };
     let tools = Tools {
         xtask: s.xtask.clone(),
     };
@@ -139,103 +128,13 @@ pub fn run(s: &Settings) -> Result<Results> {
         .prefix("work-")
         .tempdir_in(&s.cache)?
         .keep();
-    let mut generation = 0.0;
-    let mut fresh = |files: usize| -> Result<BenchRepo> {
-        let repo = bench_history::cached(&s.cache, shape(files), s.quiet)?;
-        generation += repo.generation_seconds;
-        Ok(repo)
-    };
-    let main = fresh(s.files)?;
-    let mut comparisons = Vec::new();
-    let step = |what: &str| {
-        if !s.quiet {
-            eprintln!("bench: {what} …");
-        }
-    };
-
-    let subject = Subject::generated(&main);
-    step(&format!("backport {} fixes", s.fixes));
-    comparisons.extend(scenarios::backport(
-        &subject,
-        &BackportCase::of(
-            format!("backport {} fixes", s.fixes),
-            &main.fixes[..s.fixes],
-            &[GitBackport::Loop, GitBackport::Sequencer],
-        ),
-        s.runs,
-        &tools,
-        &work,
-    )?);
-    let few = COLD_FIXES.min(s.fixes);
-    for cache in [Cache::Cold, Cache::Warm] {
-        step(&format!("{} run, {few} fixes", cache.name()));
-        let case = BackportCase {
-            cache,
-            ..BackportCase::of(
-                format!("{}: {few} fixes, {}", cache.name(), cache.describe()),
-                &main.fixes[..few],
-                &[GitBackport::Loop],
-            )
-        };
-        comparisons.extend(scenarios::backport(&subject, &case, s.runs, &tools, &work)?);
-    }
-    comparisons.extend(conflict_stops(&subject, &main, s, &tools, &work, true)?);
-    step("already-applied detection");
-    comparisons.push(scenarios::cherry(&main, s.runs, &tools, &work)?);
-
-    step(&format!("rebuild from a {}-patch queue", s.fixes));
-    comparisons.push(scenarios::patches(&main, s.fixes, s.runs, &tools, &work)?);
-
+    let main = bench_history::cached(&s.cache, shape(s, s.files), s.quiet)?;
+    let mut generation = main.generation_seconds;
+    let mut comparisons = main_rows(s, &main, &tools, &work)?;
     if s.scaling {
-        let main_row = comparisons[0].clone();
-        for n in SCALING_FIXES {
-            if n == s.fixes {
-                comparisons.push(Comparison {
-                    scenario: format!("scaling: {n} fixes (the first row)"),
-                    ..main_row.clone()
-                });
-                continue;
-            }
-            step(&format!("scaling: {n} fixes"));
-            comparisons.extend(scenarios::backport(
-                &subject,
-                &BackportCase::of(
-                    format!("scaling: {n} fixes"),
-                    &main.fixes[..n],
-                    &[GitBackport::Loop],
-                ),
-                s.runs,
-                &tools,
-                &work,
-            )?);
-        }
-        for m in SCALING_FILES {
-            let files = s.files / 5 * m;
-            if files == s.files {
-                comparisons.push(Comparison {
-                    scenario: format!("scaling: {files} files (the first row)"),
-                    ..main_row.clone()
-                });
-                continue;
-            }
-            let repo = fresh(files)?;
-            if m == *SCALING_FILES.last().unwrap_or(&m) {
-                let subject = Subject::generated(&repo);
-                comparisons.extend(conflict_stops(&subject, &repo, s, &tools, &work, false)?);
-            }
-            step(&format!("scaling: {files} files"));
-            comparisons.extend(scenarios::backport(
-                &Subject::generated(&repo),
-                &BackportCase::of(
-                    format!("scaling: {files} files"),
-                    &repo.fixes[..s.fixes],
-                    &[GitBackport::Loop],
-                ),
-                s.runs,
-                &tools,
-                &work,
-            )?);
-        }
+        let (rows, seconds) = scaling_rows(s, &main, &comparisons[0], &tools, &work)?;
+        comparisons.extend(rows);
+        generation += seconds;
     }
     std::fs::remove_dir_all(&work).with_context(|| format!("cannot remove {}", work.display()))?;
     Ok(Results {
@@ -247,6 +146,137 @@ pub fn run(s: &Settings) -> Result<Results> {
         generation_seconds: generation,
         comparisons,
     })
+}
+
+/// The generated repository of `files` files: the same history and fix pool at every size (the
+/// pool is the largest fix count the run needs).
+fn shape(s: &Settings, files: usize) -> Shape {
+    let pool = if s.scaling {
+        s.fixes.max(*SCALING_FIXES.iter().max().unwrap_or(&0))
+    } else {
+        s.fixes
+    };
+    Shape {
+        files,
+        divergence: s.divergence,
+        fixes: pool,
+        seed: s.seed,
+    }
+}
+
+/// Says on stderr which comparison runs now.
+fn step(s: &Settings, what: &str) {
+    if !s.quiet {
+        eprintln!("bench: {what} …");
+    }
+}
+
+/// Every comparison of the main repository: the backport (against git's loop and sequence), cold
+/// and warm runs of a few fixes, the conflict stops, `cherry`, and the rebuild from the queue.
+fn main_rows(
+    s: &Settings,
+    main: &BenchRepo,
+    tools: &Tools,
+    work: &Path,
+) -> Result<Vec<Comparison>> {
+    let subject = Subject::generated(main);
+    let mut comparisons = Vec::new();
+    step(s, &format!("backport {} fixes", s.fixes));
+    comparisons.extend(scenarios::backport(
+        &subject,
+        &BackportCase::of(
+            format!("backport {} fixes", s.fixes),
+            &main.fixes[..s.fixes],
+            &[GitBackport::Loop, GitBackport::Sequencer],
+        ),
+        s.runs,
+        tools,
+        work,
+    )?);
+    let few = COLD_FIXES.min(s.fixes);
+    for cache in [Cache::Cold, Cache::Warm] {
+        step(s, &format!("{} run, {few} fixes", cache.name()));
+        let case = BackportCase {
+            cache,
+            ..BackportCase::of(
+                format!("{}: {few} fixes, {}", cache.name(), cache.describe()),
+                &main.fixes[..few],
+                &[GitBackport::Loop],
+            )
+        };
+        comparisons.extend(scenarios::backport(&subject, &case, s.runs, tools, work)?);
+    }
+    comparisons.extend(conflict_stops(&subject, main, s, tools, work, true)?);
+    step(s, "already-applied detection");
+    comparisons.push(scenarios::cherry(main, s.runs, tools, work)?);
+    step(s, &format!("rebuild from a {}-patch queue", s.fixes));
+    comparisons.push(scenarios::patches(main, s.fixes, s.runs, tools, work)?);
+    Ok(comparisons)
+}
+
+/// The scaling series: the first row's backport with other fix counts, then at other repository
+/// sizes (with the conflict stop at the largest). Returns the rows and the seconds spent
+/// generating repositories.
+fn scaling_rows(
+    s: &Settings,
+    main: &BenchRepo,
+    main_row: &Comparison,
+    tools: &Tools,
+    work: &Path,
+) -> Result<(Vec<Comparison>, f64)> {
+    let subject = Subject::generated(main);
+    let mut comparisons = Vec::new();
+    let mut generation = 0.0;
+    for n in SCALING_FIXES {
+        if n == s.fixes {
+            comparisons.push(Comparison {
+                scenario: format!("scaling: {n} fixes (the first row)"),
+                ..main_row.clone()
+            });
+            continue;
+        }
+        step(s, &format!("scaling: {n} fixes"));
+        comparisons.extend(scenarios::backport(
+            &subject,
+            &BackportCase::of(
+                format!("scaling: {n} fixes"),
+                &main.fixes[..n],
+                &[GitBackport::Loop],
+            ),
+            s.runs,
+            tools,
+            work,
+        )?);
+    }
+    for m in SCALING_FILES {
+        let files = s.files / 5 * m;
+        if files == s.files {
+            comparisons.push(Comparison {
+                scenario: format!("scaling: {files} files (the first row)"),
+                ..main_row.clone()
+            });
+            continue;
+        }
+        let repo = bench_history::cached(&s.cache, shape(s, files), s.quiet)?;
+        generation += repo.generation_seconds;
+        let subject = Subject::generated(&repo);
+        if m == *SCALING_FILES.last().unwrap_or(&m) {
+            comparisons.extend(conflict_stops(&subject, &repo, s, tools, work, false)?);
+        }
+        step(s, &format!("scaling: {files} files"));
+        comparisons.extend(scenarios::backport(
+            &subject,
+            &BackportCase::of(
+                format!("scaling: {files} files"),
+                &repo.fixes[..s.fixes],
+                &[GitBackport::Loop],
+            ),
+            s.runs,
+            tools,
+            work,
+        )?);
+    }
+    Ok((comparisons, generation))
 }
 
 /// The conflict-stop comparisons on a generated repository: the fork's first conflict, and (with
@@ -309,40 +339,7 @@ fn run_real(s: &Settings, real: &Real) -> Result<Results> {
         !real.fixes.is_empty(),
         "--real needs at least one commit in --fixes"
     );
-    let source = Repository::open(&real.repo).with_context(|| {
-        format!(
-            "--real {}: not a git repository; give a clone (bare or not) of the real repository",
-            real.repo.display()
-        )
-    })?;
-    let fork = source
-        .revparse_single(&real.fork_ref)
-        .and_then(|o| o.peel_to_commit())
-        .with_context(|| {
-            format!(
-                "--fork-ref {}: no such commit, tag or branch in {}",
-                real.fork_ref,
-                real.repo.display()
-            )
-        })?;
-    let fixes = real
-        .fixes
-        .iter()
-        .map(|f| {
-            source
-                .revparse_single(f)
-                .and_then(|o| o.peel_to_commit())
-                .map(|c| c.id().to_string())
-                .with_context(|| format!("--fixes {f}: no such commit in {}", real.repo.display()))
-        })
-        .collect::<Result<Vec<String>>>()?;
-    let mut files = 0;
-    fork.tree()?.walk(git2::TreeWalkMode::PreOrder, |_, e| {
-        if e.kind() != Some(git2::ObjectType::Tree) {
-            files += 1;
-        }
-        git2::TreeWalkResult::Ok
-    })?;
+    let (fork, fixes, files) = resolve_real(real)?;
     std::fs::create_dir_all(&s.cache)?;
     let work = tempfile::Builder::new()
         .prefix("real-")
@@ -359,7 +356,7 @@ fn run_real(s: &Settings, real: &Real) -> Result<Results> {
     )
     .with_context(|| format!("cannot clone {}", real.repo.display()))?;
     let clone = Repository::open(&base)?;
-    clone.branch(REAL_FORK_BRANCH, &clone.find_commit(fork.id())?, true)?;
+    clone.branch(REAL_FORK_BRANCH, &clone.find_commit(fork)?, true)?;
     let subject = Subject {
         path: &base,
         branch: REAL_FORK_BRANCH,
@@ -404,6 +401,46 @@ fn run_real(s: &Settings, real: &Real) -> Result<Results> {
         generation_seconds: 0.0,
         comparisons,
     })
+}
+
+/// The real repository's fork commit and fixes (full ids), each resolved with a clear error, and
+/// the number of files at the fork commit.
+fn resolve_real(real: &Real) -> Result<(git2::Oid, Vec<String>, usize)> {
+    let source = Repository::open(&real.repo).with_context(|| {
+        format!(
+            "--real {}: not a git repository; give a clone (bare or not) of the real repository",
+            real.repo.display()
+        )
+    })?;
+    let fork = source
+        .revparse_single(&real.fork_ref)
+        .and_then(|o| o.peel_to_commit())
+        .with_context(|| {
+            format!(
+                "--fork-ref {}: no such commit, tag or branch in {}",
+                real.fork_ref,
+                real.repo.display()
+            )
+        })?;
+    let fixes = real
+        .fixes
+        .iter()
+        .map(|f| {
+            source
+                .revparse_single(f)
+                .and_then(|o| o.peel_to_commit())
+                .map(|c| c.id().to_string())
+                .with_context(|| format!("--fixes {f}: no such commit in {}", real.repo.display()))
+        })
+        .collect::<Result<Vec<String>>>()?;
+    let mut files = 0;
+    fork.tree()?.walk(git2::TreeWalkMode::PreOrder, |_, e| {
+        if e.kind() != Some(git2::ObjectType::Tree) {
+            files += 1;
+        }
+        git2::TreeWalkResult::Ok
+    })?;
+    Ok((fork.id(), fixes, files))
 }
 
 /// The default cache: `target/bench-cache/` of this workspace (or `$CARGO_TARGET_DIR`).

@@ -425,16 +425,7 @@ pub fn backport(
             }
             outcomes.push((name, backport_outcome(&fork, branch, original, &conflicts)?));
         }
-        let (first_name, first) = &outcomes[0];
-        for (name, other) in &outcomes[1..] {
-            if other != first {
-                bail!(
-                    "{label}: {first_name} and {name} disagree (kept for inspection in {}):\n{}",
-                    dir.keep().display(),
-                    difference(first, other)
-                );
-            }
-        }
+        let first = agreed_outcome(label, dir, &outcomes)?;
         outcome = describe(fixes, subject.expected, first)?;
     }
     Ok(variants
@@ -449,6 +440,26 @@ pub fn backport(
             outcome: outcome.clone(),
         })
         .collect())
+}
+
+/// The outcome every side of a run reached; when one differs, the run's directory is kept for
+/// inspection and the difference named.
+fn agreed_outcome<'o>(
+    label: &str,
+    dir: tempfile::TempDir,
+    outcomes: &'o [(String, BackportOutcome)],
+) -> Result<&'o BackportOutcome> {
+    let (first_name, first) = &outcomes[0];
+    for (name, other) in &outcomes[1..] {
+        if other != first {
+            bail!(
+                "{label}: {first_name} and {name} disagree (kept for inspection in {}):\n{}",
+                dir.keep().display(),
+                difference(first, other)
+            );
+        }
+    }
+    Ok(first)
 }
 
 fn difference(tk: &BackportOutcome, gt: &BackportOutcome) -> String {
@@ -818,36 +829,8 @@ pub fn conflict(
             let mut wt = d.join(format!("{name}.wt"));
             let onto = Path::new(subject.branch);
             let xtask = tools.xtask.as_path();
-            if is_toolkit {
-                if let Some(first) = earlier {
-                    let first_env = [
-                        ("XTASK", xtask),
-                        ("FORK", fork.as_path()),
-                        ("ONTO", onto),
-                        ("FIX", Path::new(first)),
-                        ("REPORT", report.as_path()),
-                    ];
-                    run_script(
-                        tools,
-                        TOOLKIT_CONFLICT,
-                        d,
-                        &first_env,
-                        &d.join("earlier.log"),
-                    )?;
-                    let kept = stopped_worktree(&report)?;
-                    let resolve_env = [
-                        ("XTASK", xtask),
-                        ("FORK", fork.as_path()),
-                        ("WT", kept.as_path()),
-                    ];
-                    run_script(
-                        tools,
-                        TOOLKIT_RESOLVE_AS_OURS,
-                        d,
-                        &resolve_env,
-                        &d.join("resolve.log"),
-                    )?;
-                }
+            if let (true, Some(first)) = (is_toolkit, earlier) {
+                stop_and_resolve(tools, d, &fork, onto, first, &report)?;
             }
             let env = [
                 ("XTASK", xtask),
@@ -883,23 +866,7 @@ pub fn conflict(
                 second
             );
         }
-        let unmerged = first
-            .0
-            .lines()
-            .filter(|l| {
-                let code = l.get(..2).unwrap_or("");
-                code.contains('U') || code == "AA" || code == "DD"
-            })
-            .count();
-        ensure!(
-            unmerged > 0,
-            "{label}: `git status` shows no conflict:\n{}",
-            first.0
-        );
-        outcome = format!(
-            "identical `git status`: {unmerged} conflicted, {} staged",
-            first.0.lines().count() - unmerged
-        );
+        outcome = describe_conflict(&label, &first.0)?;
     }
     Ok(Comparison {
         scenario: label,
@@ -909,6 +876,57 @@ pub fn conflict(
         git: Stats::of(&git_samples),
         outcome,
     })
+}
+
+/// The toolkit's earlier stop on the same clone (untimed): backports `fix` to its conflict, then
+/// resolves it by keeping the fork's side and `--continue`, so the clone keeps its worktree.
+fn stop_and_resolve(
+    tools: &Tools,
+    d: &Path,
+    fork: &Path,
+    onto: &Path,
+    fix: &str,
+    report: &Path,
+) -> Result<()> {
+    let xtask = tools.xtask.as_path();
+    let env = [
+        ("XTASK", xtask),
+        ("FORK", fork),
+        ("ONTO", onto),
+        ("FIX", Path::new(fix)),
+        ("REPORT", report),
+    ];
+    run_script(tools, TOOLKIT_CONFLICT, d, &env, &d.join("earlier.log"))?;
+    let kept = stopped_worktree(report)?;
+    let env = [("XTASK", xtask), ("FORK", fork), ("WT", kept.as_path())];
+    run_script(
+        tools,
+        TOOLKIT_RESOLVE_AS_OURS,
+        d,
+        &env,
+        &d.join("resolve.log"),
+    )?;
+    Ok(())
+}
+
+/// The outcome of a conflict stop from its `git status --porcelain` lines, which must show at
+/// least one conflicted path.
+fn describe_conflict(label: &str, status: &str) -> Result<String> {
+    let unmerged = status
+        .lines()
+        .filter(|l| {
+            let code = l.get(..2).unwrap_or("");
+            code.contains('U') || code == "AA" || code == "DD"
+        })
+        .count();
+    ensure!(
+        unmerged > 0,
+        "{label}: `git status` shows no conflict:\n{status}"
+    );
+    Ok(format!(
+        "identical `git status`: {unmerged} conflicted, {} staged",
+        status.lines().count() - unmerged
+    ))
 }
 
 /// The conflict worktree a stopped `backport --json` report names.
