@@ -49,6 +49,9 @@ pub struct Real {
     pub fork_ref: String,
     /// The upstream fix commits, in order.
     pub fixes: Vec<String>,
+    /// Upstream fixes that conflict on the fork: the first is timed as the fork's first conflict
+    /// stop, each later one as a later stop (the toolkit's worktree kept from the first).
+    pub conflicts: Vec<String>,
 }
 
 impl Settings {
@@ -206,7 +209,15 @@ fn main_rows(
         };
         comparisons.extend(scenarios::backport(&subject, &case, s.runs, tools, work)?);
     }
-    comparisons.extend(conflict_stops(&subject, main, s, tools, work, true)?);
+    comparisons.extend(conflict_stops(
+        &subject,
+        &generated_conflicts(main),
+        &GENERATED_CONFLICT_KINDS,
+        s,
+        tools,
+        work,
+        true,
+    )?);
     step(s, "already-applied detection");
     comparisons.push(scenarios::cherry(main, s.runs, tools, work)?);
     step(s, &format!("rebuild from a {}-patch queue", s.fixes));
@@ -261,7 +272,15 @@ fn scaling_rows(
         generation += repo.generation_seconds;
         let subject = Subject::generated(&repo);
         if m == *SCALING_FILES.last().unwrap_or(&m) {
-            comparisons.extend(conflict_stops(&subject, &repo, s, tools, work, false)?);
+            comparisons.extend(conflict_stops(
+                &subject,
+                &generated_conflicts(&repo),
+                &GENERATED_CONFLICT_KINDS,
+                s,
+                tools,
+                work,
+                false,
+            )?);
         }
         step(s, &format!("scaling: {files} files"));
         comparisons.extend(scenarios::backport(
@@ -279,22 +298,31 @@ fn scaling_rows(
     Ok((comparisons, generation))
 }
 
-/// The conflict-stop comparisons on a generated repository: the fork's first conflict, and (with
-/// `later`) a later one of each kind (version files only, code) with the toolkit's worktree kept.
+/// What the later conflicts of a generated repository change.
+const GENERATED_CONFLICT_KINDS: [&str; 2] = ["version files only", "code"];
+
+/// The conflicting fixes of a generated repository: the first of the fork, then one of each
+/// kind (version files only, code).
+fn generated_conflicts(repo: &BenchRepo) -> Vec<&str> {
+    repo.fixes
+        .iter()
+        .filter(|f| f.kind == FixKind::Conflict)
+        .map(|f| f.id.as_str())
+        .take(3)
+        .collect()
+}
+
+/// The conflict-stop comparisons: the fork's first conflict (`conflicts[0]`), and (with `later`)
+/// each later one, labelled by `kinds`, with the toolkit's worktree kept from the first.
 fn conflict_stops(
     subject: &Subject,
-    repo: &BenchRepo,
+    conflicts: &[&str],
+    kinds: &[&str],
     s: &Settings,
     tools: &Tools,
     work: &Path,
     later: bool,
 ) -> Result<Vec<Comparison>> {
-    let conflicts: Vec<&str> = repo
-        .fixes
-        .iter()
-        .filter(|f| f.kind == FixKind::Conflict)
-        .map(|f| f.id.as_str())
-        .collect();
     let Some(first) = conflicts.first() else {
         return Ok(Vec::new());
     };
@@ -312,7 +340,6 @@ fn conflict_stops(
         work,
     )?];
     if later {
-        let kinds = ["version files only", "code"];
         for (fix, kind) in conflicts.iter().skip(1).zip(kinds) {
             rows.push(scenarios::conflict(
                 subject,
@@ -336,10 +363,12 @@ const REAL_FORK_BRANCH: &str = "els-bench-fork";
 /// The cold and warm backport comparisons on a real repository.
 fn run_real(s: &Settings, real: &Real) -> Result<Results> {
     ensure!(
-        !real.fixes.is_empty(),
-        "--real needs at least one commit in --fixes"
+        !real.fixes.is_empty() || !real.conflicts.is_empty(),
+        "--real needs at least one commit in --fixes or --conflicts"
     );
-    let (fork, fixes, files) = resolve_real(real)?;
+    let (fork, files) = resolve_fork(real)?;
+    let fixes = resolve_commits(real, "--fixes", &real.fixes)?;
+    let conflicts = resolve_commits(real, "--conflicts", &real.conflicts)?;
     std::fs::create_dir_all(&s.cache)?;
     let work = tempfile::Builder::new()
         .prefix("real-")
@@ -367,7 +396,10 @@ fn run_real(s: &Settings, real: &Real) -> Result<Results> {
         xtask: s.xtask.clone(),
     };
     let mut comparisons = Vec::new();
-    for cache in [Cache::Cold, Cache::Warm] {
+    for cache in [Cache::Cold, Cache::Warm]
+        .into_iter()
+        .filter(|_| !fixes.is_empty())
+    {
         if !s.quiet {
             eprintln!("bench: {} run on {} …", cache.name(), real.repo.display());
         }
@@ -385,16 +417,26 @@ fn run_real(s: &Settings, real: &Real) -> Result<Results> {
         };
         comparisons.extend(scenarios::backport(&subject, &case, s.runs, &tools, &work)?);
     }
+    let conflicts: Vec<&str> = conflicts.iter().map(String::as_str).collect();
+    let kinds: Vec<&str> = vec!["a fix of the same repository"; conflicts.len()];
+    comparisons.extend(conflict_stops(
+        &subject, &conflicts, &kinds, s, &tools, &work, true,
+    )?);
     std::fs::remove_dir_all(&work).with_context(|| format!("cannot remove {}", work.display()))?;
-    let short: Vec<&str> = real.fixes.iter().map(String::as_str).collect();
+    let mut described = format!(
+        "{}, fork branch at `{}`",
+        real.repo.display(),
+        real.fork_ref
+    );
+    if !real.fixes.is_empty() {
+        described.push_str(&format!(", fixes {}", real.fixes.join(" ")));
+    }
+    if !real.conflicts.is_empty() {
+        described.push_str(&format!(", conflicts {}", real.conflicts.join(" ")));
+    }
     Ok(Results {
         machine: machine(),
-        real: Some(format!(
-            "{}, fork branch at `{}`, fixes {}",
-            real.repo.display(),
-            real.fork_ref,
-            short.join(" ")
-        )),
+        real: Some(described),
         divergence: 0,
         seed: s.seed,
         runs: s.runs,
@@ -403,15 +445,9 @@ fn run_real(s: &Settings, real: &Real) -> Result<Results> {
     })
 }
 
-/// The real repository's fork commit and fixes (full ids), each resolved with a clear error, and
-/// the number of files at the fork commit.
-fn resolve_real(real: &Real) -> Result<(git2::Oid, Vec<String>, usize)> {
-    let source = Repository::open(&real.repo).with_context(|| {
-        format!(
-            "--real {}: not a git repository; give a clone (bare or not) of the real repository",
-            real.repo.display()
-        )
-    })?;
+/// The real repository's fork commit, resolved with a clear error, and its number of files.
+fn resolve_fork(real: &Real) -> Result<(git2::Oid, usize)> {
+    let source = open_real(real)?;
     let fork = source
         .revparse_single(&real.fork_ref)
         .and_then(|o| o.peel_to_commit())
@@ -422,17 +458,6 @@ fn resolve_real(real: &Real) -> Result<(git2::Oid, Vec<String>, usize)> {
                 real.repo.display()
             )
         })?;
-    let fixes = real
-        .fixes
-        .iter()
-        .map(|f| {
-            source
-                .revparse_single(f)
-                .and_then(|o| o.peel_to_commit())
-                .map(|c| c.id().to_string())
-                .with_context(|| format!("--fixes {f}: no such commit in {}", real.repo.display()))
-        })
-        .collect::<Result<Vec<String>>>()?;
     let mut files = 0;
     fork.tree()?.walk(git2::TreeWalkMode::PreOrder, |_, e| {
         if e.kind() != Some(git2::ObjectType::Tree) {
@@ -440,7 +465,31 @@ fn resolve_real(real: &Real) -> Result<(git2::Oid, Vec<String>, usize)> {
         }
         git2::TreeWalkResult::Ok
     })?;
-    Ok((fork.id(), fixes, files))
+    Ok((fork.id(), files))
+}
+
+/// The full ids of the commits given with `option`, each resolved with a clear error.
+fn resolve_commits(real: &Real, option: &str, commits: &[String]) -> Result<Vec<String>> {
+    let source = open_real(real)?;
+    commits
+        .iter()
+        .map(|f| {
+            source
+                .revparse_single(f)
+                .and_then(|o| o.peel_to_commit())
+                .map(|c| c.id().to_string())
+                .with_context(|| format!("{option} {f}: no such commit in {}", real.repo.display()))
+        })
+        .collect()
+}
+
+fn open_real(real: &Real) -> Result<Repository> {
+    Repository::open(&real.repo).with_context(|| {
+        format!(
+            "--real {}: not a git repository; give a clone (bare or not) of the real repository",
+            real.repo.display()
+        )
+    })
 }
 
 /// The default cache: `target/bench-cache/` of this workspace (or `$CARGO_TARGET_DIR`).

@@ -21,7 +21,7 @@ use crate::bench::{self, Settings};
 ///
 /// With --real the cold and warm rows run on a real repository instead: each run clones it,
 /// puts a fork branch at --fork-ref and backports the --fixes commits, side by side with a
-/// `git cherry-pick -x` loop, outcomes checked equal.
+/// `git cherry-pick -x` loop, outcomes checked equal; --conflicts adds the conflict rows there.
 ///
 /// With --out the results replace the top of FILE; notes below its marker line are kept.
 ///
@@ -30,6 +30,8 @@ use crate::bench::{self, Settings};
 /// Example: cargo xtask bench --quick
 ///
 /// Example: cargo xtask bench --real ../wpf.git --fork-ref v6.0.36 --fixes 8e957ff6d b832f823c
+///
+/// Example: cargo xtask bench --real ../wpf.git --fork-ref v6.0.36 --conflicts e962174a2
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 #[command(after_long_help = super::exit::gate("measured", "a measured command failed (--measure-into)"))]
@@ -49,6 +51,11 @@ pub struct Args {
     /// With --real: the tag or branch the fork branch starts at.
     #[arg(long, value_name = "REF", requires = "real")]
     pub fork_ref: Option<String>,
+    /// With --real: fixes that conflict on the fork. The first is timed as the fork's first
+    /// conflict stop, each later one as a later stop (the toolkit's worktree kept from the first),
+    /// against `git worktree add` + `git cherry-pick -x` on a bare clone.
+    #[arg(long, value_name = "COMMIT", num_args = 1.., requires = "real")]
+    pub conflicts: Vec<String>,
     /// Runs per comparison.
     #[arg(long, value_name = "N")]
     pub runs: Option<usize>,
@@ -96,6 +103,7 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
                 repo: ctx.cwd().join(repo),
                 fork_ref: args.fork_ref.clone().unwrap_or_default(),
                 fixes: fixes.to_vec(),
+                conflicts: args.conflicts.clone(),
             })
         }
         (None, []) => {}

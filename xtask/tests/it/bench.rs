@@ -76,12 +76,12 @@ fn quick_bench_reaches_the_same_outcomes_as_git() {
 }
 
 #[test]
-fn a_real_repository_gets_cold_and_warm_rows_checked_against_git() {
+fn a_real_repository_gets_cold_warm_and_conflict_rows_checked_against_git() {
     let cache = tempfile::tempdir().unwrap();
     let shape = Shape {
         files: 300,
         divergence: 60,
-        fixes: 6,
+        fixes: 20,
         seed: 3,
     };
     // Any clone will do as the "real" repository: here a generated one, read through --real.
@@ -103,6 +103,15 @@ fn a_real_repository_gets_cold_and_warm_rows_checked_against_git() {
         "--fixes",
     ];
     args.extend(&fixes);
+    let conflicts: Vec<&str> = repo
+        .fixes
+        .iter()
+        .filter(|f| f.kind == bench_history::FixKind::Conflict)
+        .map(|f| f.id.as_str())
+        .collect();
+    assert_eq!(conflicts.len(), 2, "the generator's pattern changed");
+    args.push("--conflicts");
+    args.extend(&conflicts);
     let out = support::xtask(cache.path(), &args, &[]);
     assert_eq!(support::code(&out), 0, "{}", support::stderr(&out));
     let results = support::json(&out);
@@ -111,12 +120,22 @@ fn a_real_repository_gets_cold_and_warm_rows_checked_against_git() {
         .iter()
         .map(|c| c["scenario"].as_str().unwrap())
         .collect();
-    assert_eq!(scenarios.len(), 2, "{scenarios:?}");
+    assert_eq!(scenarios.len(), 4, "{scenarios:?}");
     assert!(scenarios[0].starts_with("cold: 4 fixes onto release/6.0, a fresh clone per run"));
     assert!(scenarios[1].starts_with("warm: 4 fixes onto release/6.0"));
-    for c in comparisons {
+    assert!(scenarios[2].starts_with("conflict stop, the fork's first"));
+    assert!(scenarios[3].starts_with("conflict stop, a later one"));
+    for c in &comparisons[..2] {
         let outcome = c["outcome"].as_str().unwrap();
         assert!(outcome.starts_with("identical: "), "{outcome}");
+    }
+    // A conflict row holds only when both worktrees show the same conflict in `git status`.
+    for c in &comparisons[2..] {
+        let outcome = c["outcome"].as_str().unwrap();
+        assert!(outcome.starts_with("identical `git status`: "), "{outcome}");
+        assert!(!outcome.contains(": 0 conflicted"), "{outcome}");
+    }
+    for c in comparisons {
         assert_eq!(c["files"], 300);
     }
     let markdown = std::fs::read_to_string(&markdown_file).unwrap();
@@ -130,9 +149,22 @@ fn a_real_repository_gets_cold_and_warm_rows_checked_against_git() {
         repo: repo.path.clone(),
         fork_ref: "v0.0.0-none".into(),
         fixes: fixes.iter().map(|f| f.to_string()).collect(),
+        conflicts: Vec::new(),
     });
     let err = bench::run(&s).unwrap_err().to_string();
     assert!(err.contains("--fork-ref v0.0.0-none"), "{err}");
+    // So is a conflict commit it lacks.
+    s.real = Some(bench::Real {
+        repo: repo.path.clone(),
+        fork_ref: "release/6.0".into(),
+        fixes: Vec::new(),
+        conflicts: vec!["0000000000000000000000000000000000000bad".into()],
+    });
+    let err = bench::run(&s).unwrap_err().to_string();
+    assert!(
+        err.contains("--conflicts 0000000000000000000000000000000000000bad"),
+        "{err}"
+    );
 }
 
 #[test]
