@@ -418,7 +418,8 @@ fn run_real(s: &Settings, real: &Real) -> Result<Results> {
         comparisons.extend(scenarios::backport(&subject, &case, s.runs, &tools, &work)?);
     }
     let conflicts: Vec<&str> = conflicts.iter().map(String::as_str).collect();
-    let kinds: Vec<&str> = vec!["a fix of the same repository"; conflicts.len()];
+    // A later row is named by its commit as given.
+    let kinds: Vec<&str> = real.conflicts.iter().skip(1).map(String::as_str).collect();
     comparisons.extend(conflict_stops(
         &subject, &conflicts, &kinds, s, &tools, &work, true,
     )?);

@@ -776,7 +776,15 @@ git rev-parse -q --verify CHERRY_PICK_HEAD >/dev/null || exit 3
 /// branch is where it was and the toolkit's worktree is kept for the next conflict.
 const TOOLKIT_RESOLVE_AS_OURS: &str = r#"
 cd "$WT" || exit 5
-git diff -z --name-only HEAD | xargs -0 git checkout HEAD -- || exit 5
+# Each path the pick changed goes back to HEAD's version; one HEAD lacks (a file the fix adds,
+# or a modify/delete conflict) is removed, as real fixes have both.
+git diff --name-only HEAD | while IFS= read -r p; do
+  if git cat-file -e "HEAD:$p" 2>/dev/null; then
+    git checkout HEAD -- "$p" || exit 5
+  else
+    git rm -q -f --cached -- "$p" && rm -f -- "$p" || exit 5
+  fi
+done || exit 5
 "$XTASK" backport --fork "$FORK" --continue --json > /dev/null || exit 5
 "#;
 
