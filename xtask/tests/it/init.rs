@@ -358,8 +358,9 @@ fn init_names_unknown_repositories_and_missing_fork_locations() {
 }
 
 /// A trial on a real clone of dotnet/wpf (a read-only bare snapshot, see README.md "init on a
-/// real repository"). Opt-in and fail-able: run with `ELS_WPF_SNAPSHOT=<bare clone> cargo test
-/// --test it init:: -- --ignored`; without the variable the test fails rather than pass silently.
+/// real repository"), which CI cannot fetch: `ELS_WPF_SNAPSHOT=<bare clone> cargo xtask test`
+/// runs it with the suite (and without the variable says it did not); the test fails rather than
+/// pass silently when the variable is missing.
 #[test]
 #[ignore = "needs a real dotnet/wpf clone: ELS_WPF_SNAPSHOT=<bare clone>"]
 fn init_on_a_real_dotnet_wpf_clone() {
