@@ -107,6 +107,7 @@ impl Record {
 
     /// Records that `channel` got `distribution` on `date` (the first date is kept: a second
     /// publication of identical bytes does not move it) and writes the file atomically.
+    /// Hold [`crate::release::lock`] while calling it: it reads, changes and writes the record.
     pub fn add(
         release_dir: &Path,
         channel: Channel,

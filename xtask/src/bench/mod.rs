@@ -366,9 +366,10 @@ fn run_real(s: &Settings, real: &Real) -> Result<Results> {
         !real.fixes.is_empty() || !real.conflicts.is_empty(),
         "--real needs at least one commit in --fixes or --conflicts"
     );
-    let (fork, files) = resolve_fork(real)?;
-    let fixes = resolve_commits(real, "--fixes", &real.fixes)?;
-    let conflicts = resolve_commits(real, "--conflicts", &real.conflicts)?;
+    let source = open_real(real)?;
+    let (fork, files) = resolve_fork(&source, real)?;
+    let fixes = resolve_commits(&source, real, "--fixes", &real.fixes)?;
+    let conflicts = resolve_commits(&source, real, "--conflicts", &real.conflicts)?;
     std::fs::create_dir_all(&s.cache)?;
     let work = tempfile::Builder::new()
         .prefix("real-")
@@ -447,8 +448,7 @@ fn run_real(s: &Settings, real: &Real) -> Result<Results> {
 }
 
 /// The real repository's fork commit, resolved with a clear error, and its number of files.
-fn resolve_fork(real: &Real) -> Result<(git2::Oid, usize)> {
-    let source = open_real(real)?;
+fn resolve_fork(source: &Repository, real: &Real) -> Result<(git2::Oid, usize)> {
     let fork = source
         .revparse_single(&real.fork_ref)
         .and_then(|o| o.peel_to_commit())
@@ -470,8 +470,12 @@ fn resolve_fork(real: &Real) -> Result<(git2::Oid, usize)> {
 }
 
 /// The full ids of the commits given with `option`, each resolved with a clear error.
-fn resolve_commits(real: &Real, option: &str, commits: &[String]) -> Result<Vec<String>> {
-    let source = open_real(real)?;
+fn resolve_commits(
+    source: &Repository,
+    real: &Real,
+    option: &str,
+    commits: &[String],
+) -> Result<Vec<String>> {
     commits
         .iter()
         .map(|f| {

@@ -451,7 +451,7 @@ pub fn write_checksums(dir: &Path) -> Result<Vec<String>> {
 }
 
 /// After files were added to a release: writes `SHA512SUMS` again and, when the release was
-/// signed, signs its metadata again with `signer`. Returns whether it signed.
+/// signed, signs its metadata again with `signer`. Returns whether it signed. Hold [`lock`].
 pub fn reseal(dir: &Path, signer: &sign::Signer) -> Result<bool> {
     write_checksums(dir)?;
     let signed = SIGNED
