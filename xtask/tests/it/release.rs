@@ -279,6 +279,15 @@ fn a_release_is_complete_readable_and_verifiable_with_standard_tools() {
         );
     }
 
+    // A patch without a CVE (the fork's own change) is listed too, under other changes.
+    assert!(
+        notes.contains("## Other changes\n\n| Change | Origin | Patch |\n| --- | --- | --- |\n| Reject duplicate Reference ids in SignedXml | vendor | `runtime/fork/0003-Reject-duplicate-Reference-ids-in-SignedXml.patch` |"),
+        "{notes}"
+    );
+    let security =
+        &notes[notes.find("## Security fixes").unwrap()..notes.find("## Other changes").unwrap()];
+    assert!(!security.contains("SignedXml"), "{security}");
+
     // sha512sum and gpg verify the release on their own.
     let sums = std::process::Command::new("sha512sum")
         .args(["--check", "--strict", "SHA512SUMS"])
