@@ -83,7 +83,7 @@ impl MemoryBudget {
     };
 
     /// For one long walk that reads every commit several times (`cherry`): the commits of the
-    /// divergence fit the object cache (with 8 MiB instead of 16, `cherry` takes a quarter more
+    /// divergence fit the object cache (with 8 MiB instead of 16, `cherry` takes a fifth more
     /// CPU on the benchmark). The mapped pack stays small: every page of a mapped window that
     /// the walk touches counts as the process's memory, and with 32 MiB the whole pack of the
     /// 10,000-file benchmark (20 MiB) stayed resident (83 MiB against `git cherry`'s 56; 61 MiB
