@@ -621,13 +621,11 @@ fn microsoft_6_0_36_stand_in(dir: &Path, name: &str) -> PathBuf {
             MICROSOFT_HOST_UPGRADE_CODE,
             vec![
                 format!(
-                    r#"<Component Id="cmpCoreHost" Directory="DOTNETHOME" Guid="{}" Win64="yes">{}</Component>"#,
-                    msi::MUXER_COMPONENT_GUID,
+                    r#"<Component Id="cmpCoreHost" Directory="DOTNETHOME" Guid="{{45399BBB-DDA5-4386-A2E9-618FB3C54A18}}" Win64="yes">{}</Component>"#,
                     file("fileCoreHostExe", &root.join("dotnet.exe"), true)
                 ),
                 format!(
-                    r#"<Component Id="cmpLicenseFiles" Directory="DOTNETHOME" Guid="{}" Win64="yes">{}{}</Component>"#,
-                    msi::LICENSE_COMPONENT_GUID,
+                    r#"<Component Id="cmpLicenseFiles" Directory="DOTNETHOME" Guid="{{A61CBE5B-1282-4F29-90AD-63597AA2372E}}" Win64="yes">{}{}</Component>"#,
                     file("fileLicenseTxt", &root.join("LICENSE.txt"), true),
                     file("fileThirdPartyNoticesTxt", &root.join("ThirdPartyNotices.txt"), false)
                 ),
@@ -827,10 +825,17 @@ fn installing_ours_over_microsofts_6_0_36_and_uninstalling_it_leaves_microsofts_
     // Uninstalling ours leaves Microsoft's 6.0.36 complete and working.
     wine.msiexec("/x", &ours.path);
     let left = tree_files(&dotnet);
-    assert_eq!(
-        left.keys().collect::<Vec<_>>(),
-        microsofts_files.keys().collect::<Vec<_>>(),
-        "uninstalling ours changed Microsoft's files"
+    let missing: Vec<&String> = microsofts_files
+        .keys()
+        .filter(|k| !left.contains_key(*k))
+        .collect();
+    let extra: Vec<&String> = left
+        .keys()
+        .filter(|k| !microsofts_files.contains_key(*k))
+        .collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "uninstalling ours removed {missing:?} of Microsoft's and left {extra:?} of ours"
     );
     for (path, bytes) in &microsofts_files {
         // The muxer is the newer of the two, as after any host update (same component).
