@@ -495,6 +495,38 @@ impl WinePrefix {
         self.run(&["reg", "query", ENVIRONMENT_KEY, "/v", "PATH"])
     }
 
+    /// Asserts the registration of an installed host: `InstallLocation` and `hostfxr` `Version`
+    /// in the 32-bit view, `sharedhost` `Version` and `Path` in the 64-bit view, the `PATH` entry.
+    fn assert_host_registered(&self, version: &str) {
+        let home = r"C:\Program Files\dotnet\";
+        let keys = self
+            .reg(INSTALLED_32)
+            .expect("the InstalledVersions key exists");
+        assert!(
+            keys.contains(&format!("InstallLocation    REG_SZ    {home}")),
+            "{keys}"
+        );
+        let hostfxr = self
+            .reg(&format!(r"{INSTALLED_32}\hostfxr"))
+            .expect("hostfxr's key exists");
+        assert!(
+            hostfxr.contains(&format!("Version    REG_SZ    {version}")),
+            "{hostfxr}"
+        );
+        let host = self
+            .reg(&format!(r"{INSTALLED_64}\sharedhost"))
+            .expect("the 64-bit sharedhost key exists");
+        assert!(
+            host.contains(&format!("Version    REG_SZ    {version}")),
+            "{host}"
+        );
+        assert!(
+            host.contains(&format!("Path    REG_SZ    {home}")),
+            "{host}"
+        );
+        assert!(self.path().contains(home), "{}", self.path());
+    }
+
     /// `%ProgramFiles%\dotnet` on the Linux side.
     fn dotnet_home(&self) -> PathBuf {
         self.0.path().join("drive_c/Program Files/dotnet")
@@ -508,7 +540,8 @@ impl WinePrefix {
 
 /// Where Microsoft's and our x64 MSIs register installed versions, in the 32-bit view.
 const INSTALLED_32: &str = r"HKLM\SOFTWARE\WOW6432Node\dotnet\Setup\InstalledVersions\x64";
-/// The same key in the 64-bit view, where the host's `sharedhost` values are.
+/// The same key in the 64-bit view, where the host's `sharedhost` values are (Microsoft's x64
+/// host MSI writes them there).
 const INSTALLED_64: &str = r"HKLM\SOFTWARE\dotnet\Setup\InstalledVersions\x64";
 
 /// Wine's `msiexec` installs, upgrades in place and uninstalls the runtime MSI like Windows.
@@ -529,25 +562,8 @@ fn wine_msiexec_installs_upgrades_and_uninstalls() {
     let keys = wine
         .reg(INSTALLED_32)
         .expect("the InstalledVersions key exists");
-    assert!(
-        keys.contains("InstallLocation    REG_SZ    C:\\Program Files\\dotnet\\"),
-        "{keys}"
-    );
     assert!(keys.contains("6.0.37    REG_DWORD    0x1"), "{keys}");
-    assert!(keys.contains("Version    REG_SZ    6.0.37"), "{keys}");
-    let host = wine
-        .reg(INSTALLED_64)
-        .expect("the 64-bit sharedhost key exists");
-    assert!(host.contains("Version    REG_SZ    6.0.37"), "{host}");
-    assert!(
-        host.contains("Path    REG_SZ    C:\\Program Files\\dotnet\\"),
-        "{host}"
-    );
-    assert!(
-        wine.path().contains(r"C:\Program Files\dotnet\"),
-        "{}",
-        wine.path()
-    );
+    wine.assert_host_registered("6.0.37");
 
     wine.msiexec("/i", &newer.path);
     let installed = tree_files(&dotnet);
@@ -559,8 +575,7 @@ fn wine_msiexec_installs_upgrades_and_uninstalls() {
     let keys = wine.reg(INSTALLED_32).unwrap();
     assert!(keys.contains("6.0.38    REG_DWORD    0x1"), "{keys}");
     assert!(!keys.contains("6.0.37"), "{keys}");
-    let host = wine.reg(INSTALLED_64).unwrap();
-    assert!(host.contains("Version    REG_SZ    6.0.38"), "{host}");
+    wine.assert_host_registered("6.0.38");
 
     wine.msiexec("/x", &newer.path);
     assert!(
@@ -854,24 +869,8 @@ fn installing_ours_over_microsofts_6_0_36_and_uninstalling_it_leaves_microsofts_
         .expect("Microsoft's registration is kept");
     assert!(keys.contains("6.0.36    REG_DWORD    0x1"), "{keys}");
     assert!(!keys.contains("6.0.37    REG_DWORD"), "{keys}");
-    assert!(
-        keys.contains("InstallLocation    REG_SZ    C:\\Program Files\\dotnet\\"),
-        "{keys}"
-    );
-    assert!(keys.contains("hostfxr"), "{keys}");
-    let host = wine
-        .reg(INSTALLED_64)
-        .expect("Microsoft's sharedhost key is kept");
-    assert!(host.contains("Version    REG_SZ"), "{host}");
-    assert!(
-        host.contains("Path    REG_SZ    C:\\Program Files\\dotnet\\"),
-        "{host}"
-    );
-    assert!(
-        wine.path().contains(r"C:\Program Files\dotnet\"),
-        "{}",
-        wine.path()
-    );
+    // The shared values keep the newer host's version, as after any of Microsoft's host updates.
+    wine.assert_host_registered("6.0.37");
 
     // And uninstalling Microsoft's as well leaves nothing: the shared components had two clients.
     for m in &microsoft {
