@@ -597,8 +597,9 @@ fn wine_msiexec_installs_upgrades_and_uninstalls() {
 const MICROSOFT_HOST_UPGRADE_CODE: &str = "{97C9F490-5379-6902-7B80-D2723CA59D95}";
 
 /// A stand-in for one of Microsoft's 6.0.36 MSIs (host, hostfxr, runtime), REBUILT HERE with
-/// `wixl` from the structure of Microsoft's WiX sources (dotnet/runtime v6.0.36
-/// `src/installer/pkg/sfx/installers/host.wxs`, `dotnet-host.proj`, `dotnet-hostfxr.proj` and
+/// `wixl` from the structure of Microsoft's WiX sources for 6.0 (dotnet/runtime
+/// `src/installer/pkg/sfx/installers/host.wxs` as of release/6.0's branching and later, with
+/// `cmpInstallLocation` of the later ones; `dotnet-host.proj`, `dotnet-hostfxr.proj` and
 /// Arcade's `product.wxs`/`registrykeys.wxs`): the same directories, the same fixed component
 /// GUIDs of the shared files, the GUIDs WiX derives for the registry components (written out:
 /// wixl derives `*` differently), the same registry values and the host's upgrade code.
@@ -733,7 +734,7 @@ fn microsoft_6_0_36_stand_in(dir: &Path, name: &str) -> PathBuf {
     };
     let wxs = format!(
         r#"<?xml version="1.0" encoding="utf-8"?>
-<!-- A stand-in rebuilt from Microsoft's WiX sources (dotnet/runtime v6.0.36); not Microsoft's MSI. -->
+<!-- A stand-in rebuilt from Microsoft's WiX sources for 6.0 (dotnet/runtime host.wxs); not Microsoft's MSI. -->
 <Wix xmlns="http://schemas.microsoft.com/wix/2006/wi">
   <Product Id="*" Name="{title}" Language="1033" Version="6.0.36.34217" Manufacturer="Microsoft Corporation" UpgradeCode="{upgrade_code}">
     <Package InstallerVersion="200" Compressed="yes" InstallScope="perMachine"/>
