@@ -85,7 +85,7 @@ impl<'r> TreeDiff<'r> {
         if let Some((_, object)) = found {
             return Ok(Some(object.clone()));
         }
-        let object: Rc<[u8]> = Rc::from(self.odb.read(id)?.data());
+        let object: Rc<[u8]> = Rc::from(crate::repo::read_uncached(&self.odb, id)?.data());
         let kept = match self.trees.get_mut(prefix) {
             Some(kept) => kept,
             None => self.trees.entry(prefix.to_string()).or_default(),
@@ -208,38 +208,32 @@ impl<'a> Iterator for ChangedEntries<'a> {
     }
 }
 
-/// How many leading bytes `a` and `b` share (compared a chunk at a time).
+/// How many leading bytes `a` and `b` share.
 fn shared_prefix(a: &[u8], b: &[u8]) -> usize {
-    const CHUNK: usize = 16;
-    let chunks = a
-        .chunks_exact(CHUNK)
-        .zip(b.chunks_exact(CHUNK))
-        .take_while(|(x, y)| x == y)
-        .count();
-    let start = chunks * CHUNK;
-    start
-        + a[start..]
-            .iter()
-            .zip(&b[start..])
-            .take_while(|(x, y)| x == y)
-            .count()
+    let n = a.len().min(b.len());
+    shared_len(n, |at, len| a[at..at + len] == b[at..at + len])
 }
 
 /// How many trailing bytes `a` and `b` share.
 fn shared_suffix(a: &[u8], b: &[u8]) -> usize {
-    const CHUNK: usize = 16;
-    let chunks = a
-        .rchunks_exact(CHUNK)
-        .zip(b.rchunks_exact(CHUNK))
-        .take_while(|(x, y)| x == y)
-        .count();
-    let end = chunks * CHUNK;
-    end + a[..a.len() - end]
-        .iter()
-        .rev()
-        .zip(b[..b.len() - end].iter().rev())
-        .take_while(|(x, y)| x == y)
-        .count()
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[a.len() - n..], &b[b.len() - n..]);
+    shared_len(n, |at, len| {
+        a[n - at - len..n - at] == b[n - at - len..n - at]
+    })
+}
+
+/// The length of the shared run of two sequences of `n` bytes, given `equal(at, len)`: whether
+/// they agree on the `len` bytes `at` bytes in. Compared in blocks of 256 bytes (`memcmp`,
+/// vectorised by libc), then 16, then one, where they part.
+fn shared_len(n: usize, equal: impl Fn(usize, usize) -> bool) -> usize {
+    let mut shared = 0;
+    for block in [256, 16, 1] {
+        while shared + block <= n && equal(shared, block) {
+            shared += block;
+        }
+    }
+    shared
 }
 
 /// Where the last whole entry of the raw tree `data` within its first `len` bytes ends.
@@ -475,7 +469,7 @@ impl<'r> PathHistory<'r> {
         if let Some(found) = self.lookups.get(&key) {
             return Ok(*found);
         }
-        let object = self.odb.read(tree)?;
+        let object = crate::repo::read_uncached(&self.odb, tree)?;
         let found = raw_tree_entry(object.data(), name.as_bytes());
         self.lookups.insert(key, found);
         Ok(found)

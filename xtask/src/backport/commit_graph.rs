@@ -118,9 +118,7 @@ impl<'r> CommitGraph<'r> {
         }
         if self.nodes[n].header.is_none() {
             let id = self.nodes[n].id;
-            let object = self
-                .odb
-                .read(id)
+            let object = crate::repo::read_uncached(&self.odb, id)
                 .with_context(|| format!("cannot read commit {id}"))?;
             anyhow::ensure!(
                 object.kind() == git2::ObjectType::Commit,
