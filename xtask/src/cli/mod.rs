@@ -177,7 +177,7 @@ impl Context {
     pub fn require_config(&self) -> Result<Config> {
         self.config()?.with_context(|| {
             format!(
-                "no els.toml found in {} or its parents; run from the fork's toolkit checkout or pass --config FILE",
+                "no els.toml found in {} or its parents; run from the fork's toolkit checkout, pass --config FILE, or set a team up with `cargo xtask init`",
                 self.cwd.display()
             )
         })

@@ -339,7 +339,9 @@ fn notes(
     vex: bool,
 ) -> String {
     let mut md = format!("# {} {version} ({date})\n\n", config.fork.name);
-    if fixes.is_empty() {
+    let (security, other): (Vec<&queue::QueuedFix>, Vec<&queue::QueuedFix>) =
+        fixes.iter().partition(|f| !f.cves.is_empty());
+    if security.is_empty() {
         md.push_str("This release fixes no CVEs.\n\n");
     } else {
         md.push_str(&format!(
@@ -347,7 +349,7 @@ fn notes(
             queue::cve_ids(fixes).len()
         ));
         md.push_str("## Security fixes\n\n| CVE | Fix | Upstream fix | Patch |\n| --- | --- | --- | --- |\n");
-        for f in fixes {
+        for f in security {
             let cves: Vec<String> = f
                 .cves
                 .iter()
@@ -364,6 +366,19 @@ fn notes(
                 cves.join(", "),
                 f.description.replace('|', "\\|"),
                 queue::origin_url(&f.origin),
+                f.patch
+            ));
+        }
+        md.push('\n');
+    }
+    if !other.is_empty() {
+        // Every patch the release ships is accounted for, not only the security fixes.
+        md.push_str("## Other changes\n\n| Change | Origin | Patch |\n| --- | --- | --- |\n");
+        for f in other {
+            md.push_str(&format!(
+                "| {} | {} | `{}` |\n",
+                f.description.replace('|', "\\|"),
+                f.origin.replace('|', "\\|"),
                 f.patch
             ));
         }

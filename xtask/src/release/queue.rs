@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::cve::CveId;
 use crate::patches::series;
 
-/// One queued patch that fixes at least one CVE.
+/// One queued patch: a security fix (the CVEs it fixes) or another change of the fork (no CVE).
 #[derive(Clone, Debug, Serialize)]
 pub struct QueuedFix {
     pub repo: String,
@@ -17,13 +17,15 @@ pub struct QueuedFix {
     pub patch: String,
     pub cves: Vec<String>,
     pub description: String,
-    /// The `Origin:` field: `upstream, <url>` or `backport, <url>`.
+    /// The `Origin:` field: `upstream, <url>`, `backport, <url>` or `vendor` (the fork's own).
     pub origin: String,
     pub bug: Option<String>,
     pub applied_upstream: Option<String>,
 }
 
-/// Reads every series in `queue_dir` and returns the patches that carry a `CVE:` field.
+/// Reads every series in `queue_dir` and returns its patches in order: those with a `CVE:` field
+/// are the release's security fixes; the others (no CVE, `Origin:` `vendor` when absent) are listed
+/// as other changes, so the notes account for every patch the release ships.
 pub fn read(queue_dir: &Path) -> Result<Vec<QueuedFix>> {
     let mut fixes = Vec::new();
     let entries = std::fs::read_dir(queue_dir).with_context(|| {
@@ -57,12 +59,14 @@ pub fn read(queue_dir: &Path) -> Result<Vec<QueuedFix>> {
                     .find(|(k, _)| k.eq_ignore_ascii_case(name))
                     .map(|(_, v)| v.clone())
             };
-            let Some(cve) = field("CVE") else {
-                if entry_path.starts_with("CVE-") {
-                    bail!("{}: the patch is filed under a CVE directory but has no `CVE:` header field", path.display());
-                }
-                continue;
-            };
+            let cve = field("CVE");
+            if cve.is_none() && entry_path.starts_with("CVE-") {
+                bail!(
+                    "{}: the patch is filed under a CVE directory but has no `CVE:` header field",
+                    path.display()
+                );
+            }
+            let cve = cve.unwrap_or_default();
             let cves: Vec<String> = cve
                 .split(',')
                 .map(|c| c.trim().to_string())
@@ -77,17 +81,20 @@ pub fn read(queue_dir: &Path) -> Result<Vec<QueuedFix>> {
             let description = field("Description").or_else(|| {
                 field("Subject").map(|s| s.trim_start_matches("[PATCH]").trim().to_string())
             });
+            let origin = match field("Origin") {
+                Some(origin) => origin,
+                None if cves.is_empty() => "vendor".to_string(),
+                None => bail!(
+                    "{}: a CVE patch needs an `Origin:` header field",
+                    path.display()
+                ),
+            };
             fixes.push(QueuedFix {
                 repo: repo.clone(),
                 patch: format!("{repo}/{entry_path}"),
                 cves,
                 description: description.unwrap_or_default(),
-                origin: field("Origin").with_context(|| {
-                    format!(
-                        "{}: a CVE patch needs an `Origin:` header field",
-                        path.display()
-                    )
-                })?,
+                origin,
                 bug: field("Bug"),
                 applied_upstream: field("Applied-Upstream"),
             });

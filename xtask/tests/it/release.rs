@@ -81,7 +81,7 @@ fn released(windows: bool) -> Released {
         &vex,
         openvex(&[
             ("CVE-2025-55248", "fixed"),
-            ("CVE-2026-21218", "fixed"),
+            ("CVE-2025-30399", "fixed"),
             ("CVE-2024-43498", "not_affected"),
         ]),
     )
@@ -89,7 +89,7 @@ fn released(windows: bool) -> Released {
     // One accepted public API difference, to be listed in the release notes.
     std::fs::write(
         config.root.join("apicompat.toml"),
-        "[[accept]]\nassembly = \"System.Security.Cryptography.Xml\"\nkind = \"added\"\nitem = \"System.Security.Cryptography.Xml.SignedXml.CheckReference(int)\"\ncve = \"CVE-2025-55248\"\njustification = \"the fix validates references through a new public check\"\n",
+        "[[accept]]\nassembly = \"System.Net.Mail\"\nkind = \"added\"\nitem = \"System.Net.Mail.SmtpClient.RequireStartTls(bool)\"\ncve = \"CVE-2025-55248\"\njustification = \"the STARTTLS fix lets callers refuse to send credentials without TLS\"\n",
     )
     .unwrap();
     let report = assemble(
@@ -101,7 +101,7 @@ fn released(windows: bool) -> Released {
         },
     )
     .unwrap();
-    assert_eq!(report.cves, ["CVE-2025-55248", "CVE-2026-21218"]);
+    assert_eq!(report.cves, ["CVE-2025-30399", "CVE-2025-55248"]);
     let home = GpgHome::temporary().unwrap();
     let (secret, public, fingerprint) =
         sign::throwaway_key(&home, "net6-els test <test@example.org>").unwrap();
@@ -188,7 +188,8 @@ fn a_release_is_complete_readable_and_verifiable_with_standard_tools() {
     assert_eq!(release["release-version"], "6.0.37");
     assert_eq!(release["release-date"], "2025-11-11");
     assert_eq!(release["security"], true);
-    assert_eq!(release["cve-list"][1]["cve-id"], "CVE-2026-21218");
+    assert_eq!(release["cve-list"][0]["cve-id"], "CVE-2025-30399");
+    assert_eq!(release["cve-list"][1]["cve-id"], "CVE-2025-55248");
     let runtime = release["runtime"]["files"]
         .as_array()
         .unwrap()
@@ -262,7 +263,7 @@ fn a_release_is_complete_readable_and_verifiable_with_standard_tools() {
     let notes = std::fs::read_to_string(r.dir.join("release-notes.md")).unwrap();
     assert!(
         notes.contains("## Accepted public API changes")
-            && notes.contains("| CVE-2025-55248 | System.Security.Cryptography.Xml | added | `System.Security.Cryptography.Xml.SignedXml.CheckReference(int)` | the fix validates references through a new public check |"),
+            && notes.contains("| CVE-2025-55248 | System.Net.Mail | added | `System.Net.Mail.SmtpClient.RequireStartTls(bool)` | the STARTTLS fix lets callers refuse to send credentials without TLS |"),
         "{notes}"
     );
     for (cve, subject, url) in fixture::FIXED {
@@ -277,6 +278,15 @@ fn a_release_is_complete_readable_and_verifiable_with_standard_tools() {
             "{row}"
         );
     }
+
+    // A patch without a CVE (the fork's own change) is listed too, under other changes.
+    assert!(
+        notes.contains("## Other changes\n\n| Change | Origin | Patch |\n| --- | --- | --- |\n| Reject duplicate Reference ids in SignedXml | vendor | `runtime/fork/0003-Reject-duplicate-Reference-ids-in-SignedXml.patch` |"),
+        "{notes}"
+    );
+    let security =
+        &notes[notes.find("## Security fixes").unwrap()..notes.find("## Other changes").unwrap()];
+    assert!(!security.contains("SignedXml"), "{security}");
 
     // sha512sum and gpg verify the release on their own.
     let sums = std::process::Command::new("sha512sum")
@@ -507,7 +517,7 @@ fn assemble_refuses_a_contradicting_vex_and_an_existing_release() {
         &vex,
         openvex(&[
             ("CVE-2025-55248", "fixed"),
-            ("CVE-2026-21218", "under_investigation"),
+            ("CVE-2025-30399", "under_investigation"),
         ]),
     )
     .unwrap();
@@ -521,7 +531,7 @@ fn assemble_refuses_a_contradicting_vex_and_an_existing_release() {
     .unwrap_err();
     assert!(
         format!("{err:#}").contains(
-            "the queue fixes CVE-2026-21218 but the VEX statement says `under_investigation`"
+            "the queue fixes CVE-2025-30399 but the VEX statement says `under_investigation`"
         ),
         "{err:#}"
     );
@@ -577,7 +587,7 @@ fn the_demo_stage_runs_end_to_end() {
     let tmp = tempfile::tempdir().unwrap();
     let report = xtask::release::demo::run_stage(tmp.path(), None).unwrap();
     assert_eq!(report.version, "6.0.37");
-    assert_eq!(report.cves, ["CVE-2025-55248", "CVE-2026-21218"]);
+    assert_eq!(report.cves, ["CVE-2025-30399", "CVE-2025-55248"]);
     assert_eq!(report.log.len(), 5, "{:?}", report.log);
     assert!(report.release_dir.join("SHA512SUMS.asc").is_file());
 }
