@@ -89,9 +89,20 @@ pub fn run(args: Args, ctx: &Context) -> Result<Outcome> {
     if report.resigned {
         println!("the release's metadata was signed again (SHA512SUMS changed)");
     }
-    println!(
-        "next: cargo xtask repo publish --channel lab --release {}",
-        report.dir.display()
-    );
+    // APT and DNF repositories take the .deb/.rpm files; the MSIs ship with the release itself.
+    if report
+        .packages
+        .iter()
+        .any(|p| p.format != crate::package::Format::Msi)
+    {
+        println!(
+            "next: cargo xtask repo publish --channel lab --release {}",
+            report.dir.display()
+        );
+    } else {
+        println!(
+            "next: publish the release directory (the MSIs are in its SHA512SUMS and release.json)"
+        );
+    }
     Ok(Outcome::Success)
 }

@@ -93,8 +93,8 @@ pub fn windows_release(cache: &Path, sandbox: &Path, date: &str) -> Result<PathB
 }
 
 /// What each MSI in `release` installs, as msitools read it back: `msiinfo export` of its
-/// `Registry` table (the keys tools find installed runtimes by) and `msiextract --list` of its
-/// files (the first few, and how many).
+/// `Registry` table (the keys tools find installed runtimes by, with the registry view of each)
+/// and `msiextract --list` of its files (the first few, and how many).
 pub fn show_msis(release: &Path, out: &mut dyn Write) -> Result<()> {
     const SHOWN_FILES: usize = 4;
     let mut msis: Vec<PathBuf> = std::fs::read_dir(release)?
@@ -111,10 +111,27 @@ pub fn show_msis(release: &Path, out: &mut dyn Write) -> Result<()> {
         writeln!(out, "    $ msiinfo export {} Registry", msi.display())?;
         let registry =
             crate::process::read(sh.cmd("msiinfo").arg("export").arg(&msi).arg("Registry"))?;
+        // A value's registry view is its component's: 64-bit when the attributes have 256.
+        let components =
+            crate::process::read(sh.cmd("msiinfo").arg("export").arg(&msi).arg("Component"))?;
+        let sixty_four: Vec<&str> = components
+            .lines()
+            .skip(3)
+            .filter_map(|row| {
+                let fields: Vec<&str> = row.split('\t').collect();
+                let attributes: u32 = fields.get(3)?.parse().ok()?;
+                (attributes & 256 != 0).then_some(fields[0])
+            })
+            .collect();
         for row in registry.lines().skip(3) {
             let fields: Vec<&str> = row.split('\t').collect();
-            if let [_, _, key, name, value, ..] = fields.as_slice() {
-                writeln!(out, "      HKLM\\{key} {name} = {value}")?;
+            if let [_, _, key, name, value, component, ..] = fields.as_slice() {
+                let view = if sixty_four.contains(component) {
+                    "64-bit"
+                } else {
+                    "32-bit"
+                };
+                writeln!(out, "      HKLM\\{key} {name} = {value}  ({view} view)")?;
             }
         }
         writeln!(out, "    $ msiextract --list {}", msi.display())?;

@@ -18,9 +18,28 @@ use crate::version::Version;
 /// codes are stable across builds and never collide with Microsoft's.
 const UPGRADE_CODE_NAMESPACE: uuid::Uuid = uuid::uuid!("6b1f3c2e-9d4a-5e7b-8c10-2f6a4d8e9b31");
 
-/// Where the 32-bit registry view records installed .NET versions (dotnet/designs
-/// `accepted/2020/install-locations.md`); tools such as Visual Studio read it there.
+/// Where Windows records installed .NET versions (dotnet/designs
+/// `accepted/2020/install-locations.md`): `InstallLocation` and `sharedfx` in the 32-bit registry
+/// view, which tools such as Visual Studio read; `sharedhost` in the 64-bit view, where
+/// Microsoft's x64 host MSI writes it.
 const INSTALLED_VERSIONS: &str = r"SOFTWARE\dotnet\Setup\InstalledVersions\x64";
+
+/// Microsoft's component GUID of `dotnet.exe` (`cmpCoreHost` in dotnet/runtime
+/// `src/installer/pkg/sfx/installers/host.wxs`, the same in 6.0 and later). The muxer is one file
+/// shared by every .NET host installed under `%ProgramFiles%\dotnet`: Windows Installer keeps a
+/// file while any installed product still holds a component of the same GUID, so ours must be
+/// Microsoft's or uninstalling ours would delete the muxer Microsoft's 6.0.36 still needs.
+pub const MUXER_COMPONENT_GUID: &str = "{45399BBB-DDA5-4386-A2E9-618FB3C54A18}";
+
+/// Microsoft's component GUID of `LICENSE.txt` (key path) with `ThirdPartyNotices.txt`
+/// (`cmpLicenseFiles` in the same host.wxs): shared like the muxer.
+pub const LICENSE_COMPONENT_GUID: &str = "{A61CBE5B-1282-4F29-90AD-63597AA2372E}";
+
+/// WiX's namespace for the component GUIDs it derives from a key path (`Guid="*"`; wixtoolset
+/// `Binder.WixComponentGuidNamespace`). Microsoft's registry components are `Guid="*"`, so
+/// sharing them means deriving their GUIDs exactly as WiX does, see [`wix_registry_guid`].
+const WIX_COMPONENT_GUID_NAMESPACE: uuid::Uuid =
+    uuid::uuid!("3064E5C6-FB63-4FE9-AC49-E446A792EFA5");
 
 /// A Windows product the release ships an MSI for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, schemars::JsonSchema)]
@@ -354,18 +373,9 @@ pub fn wix_source(archive: &Archive, options: &Options, source_dir: &Path) -> St
     let mut components = Vec::new();
     let mut body = String::new();
     dirs.write(&mut body, "", source_dir, &mut components, 5);
-    let registry = registry_values(archive);
+    let registry = registry_components(archive);
     let mut reg = String::new();
-    for (i, (key, name, kind, value)) in registry.iter().enumerate() {
-        let _ = writeln!(
-            reg,
-            r#"            <RegistryValue Root="HKLM" Key="{}" Name="{}" Type="{kind}" Value="{}"{}/>"#,
-            escape(key.as_str()),
-            escape(name.as_str()),
-            escape(value.as_str()),
-            if i == 0 { r#" KeyPath="yes""# } else { "" },
-        );
-    }
+    write_registry(&mut reg, &registry);
     let mut properties = vec![
         ("ARPNOMODIFY", "1".to_string()),
         ("ELS_FRAMEWORK_NAME", product.framework().to_string()),
@@ -386,7 +396,8 @@ pub fn wix_source(archive: &Archive, options: &Options, source_dir: &Path) -> St
         .collect();
     let refs: String = components
         .iter()
-        .chain(std::iter::once(&"registry".to_string()))
+        .map(String::as_str)
+        .chain(registry.iter().map(|c| c.id))
         .map(|c| format!("      <ComponentRef Id=\"{c}\"/>\n"))
         .collect();
     format!(
@@ -398,11 +409,9 @@ pub fn wix_source(archive: &Archive, options: &Options, source_dir: &Path) -> St
     <MajorUpgrade DowngradeErrorMessage="A newer version of {name_prefix} is already installed; uninstall it first to roll back."/>
     <Media Id="1" Cabinet="product.cab" EmbedCab="yes"/>
 {props}    <Directory Id="TARGETDIR" Name="SourceDir">
-      <Directory Id="ProgramFiles64Folder">
+{reg}      <Directory Id="ProgramFiles64Folder">
         <Directory Id="DOTNETHOME" Name="dotnet">
-{body}          <Component Id="registry" Guid="*" Win64="no">
-{reg}          </Component>
-        </Directory>
+{body}        </Directory>
       </Directory>
     </Directory>
     <Feature Id="Main" Level="1" Title="{name}">
@@ -432,42 +441,153 @@ fn product_name(options: &Options, product: Product, version: Version) -> String
     format!("{} {} - {version} (x64)", options.vendor, product.title())
 }
 
-/// The registry values a product writes (key, name, WiX type, value), all in the 32-bit view:
-/// one value per framework version under `sharedfx`, and for the runtime the host's version and
-/// path and the install location.
-fn registry_values(archive: &Archive) -> Vec<(String, String, &'static str, String)> {
-    let version = archive.version.to_string();
-    let mut values = vec![(
-        format!(
-            r"{INSTALLED_VERSIONS}\sharedfx\{}",
-            archive.product.framework()
-        ),
-        version.clone(),
-        "integer",
-        "1".to_string(),
-    )];
-    if archive.product == Product::Runtime {
-        values.push((
-            format!(r"{INSTALLED_VERSIONS}\sharedhost"),
-            "Version".into(),
-            "string",
-            version,
-        ));
-        values.push((
-            format!(r"{INSTALLED_VERSIONS}\sharedhost"),
-            "Path".into(),
-            "string",
-            "[DOTNETHOME]".into(),
-        ));
-        values.push((
-            INSTALLED_VERSIONS.to_string(),
-            "InstallLocation".into(),
-            "string",
-            "[DOTNETHOME]".into(),
-        ));
-    }
-    values
+/// The GUID WiX gives a `Guid="*"` component whose key path is a registry value: a name-based
+/// (SHA-1) UUID in [`WIX_COMPONENT_GUID_NAMESPACE`] of `[64]<root>\<key>\<name>` in lower case,
+/// encoded as UTF-16LE (wixtoolset `Binder.cs` and `Uuid.NewUuid`; HKLM is root 2, `64` marks a
+/// 64-bit component). Debian's `wixl` derives `*` GUIDs differently (its own namespace and the
+/// component's path), so the generated source gives these GUIDs explicitly.
+pub fn wix_registry_guid(win64: bool, key: &str, name: &str) -> String {
+    let path = format!("{}2\\{key}\\{name}", if win64 { "64" } else { "" }).to_lowercase();
+    let utf16: Vec<u8> = path.encode_utf16().flat_map(u16::to_le_bytes).collect();
+    uuid::Uuid::new_v5(&WIX_COMPONENT_GUID_NAMESPACE, &utf16)
+        .braced()
+        .to_string()
+        .to_ascii_uppercase()
 }
+
+/// One registry value of a product (HKLM).
+struct RegistryValue {
+    key: String,
+    name: String,
+    /// The WiX type: `string` or `integer`.
+    kind: &'static str,
+    value: String,
+}
+
+/// A component holding registry values, the first its key path, as Microsoft's MSIs author it.
+struct RegistryComponent {
+    id: &'static str,
+    /// In the 64-bit registry view (else the 32-bit `WOW6432Node` view).
+    win64: bool,
+    values: Vec<RegistryValue>,
+    /// Appends `[DOTNETHOME]` to the system `PATH` with the component, as Microsoft's host does
+    /// (added by [`add_path_entry`]: Debian's `wixl` 0.101 has no `Environment` element).
+    path_entry: bool,
+}
+
+impl RegistryComponent {
+    /// The GUID WiX derives from the key path, so the host's components are the very ones of
+    /// Microsoft's MSIs and Windows Installer counts both products as their clients.
+    fn guid(&self) -> String {
+        wix_registry_guid(self.win64, &self.values[0].key, &self.values[0].name)
+    }
+}
+
+/// The registry a product writes, component by component as in Microsoft's MSIs (dotnet/runtime
+/// `src/installer/pkg/sfx/installers/host.wxs`, Arcade's `registrykeys.wxs`): every product one
+/// value per framework version under `sharedfx` (32-bit view); the runtime, which carries the
+/// host and hostfxr, also `sharedhost` `Version` and `Path` (64-bit view; `Path` with the `PATH`
+/// entry), `hostfxr` `Version` (Microsoft's hostfxr MSI, `RegKeyNugetVersionValue`) and the 32-bit
+/// view's `InstallLocation`.
+fn registry_components(archive: &Archive) -> Vec<RegistryComponent> {
+    let version = archive.version.to_string();
+    let value = |key: String, name: &str, kind: &'static str, value: &str| RegistryValue {
+        key,
+        name: name.to_string(),
+        kind,
+        value: value.to_string(),
+    };
+    let mut components = vec![RegistryComponent {
+        id: "regSharedFramework",
+        win64: false,
+        values: vec![value(
+            format!(
+                r"{INSTALLED_VERSIONS}\sharedfx\{}",
+                archive.product.framework()
+            ),
+            &version,
+            "integer",
+            "1",
+        )],
+        path_entry: false,
+    }];
+    if archive.product == Product::Runtime {
+        let sharedhost = format!(r"{INSTALLED_VERSIONS}\sharedhost");
+        components.push(RegistryComponent {
+            id: "regSharedHostVersion",
+            win64: true,
+            values: vec![value(sharedhost.clone(), "Version", "string", &version)],
+            path_entry: false,
+        });
+        components.push(RegistryComponent {
+            id: "regSharedHostPath",
+            win64: true,
+            values: vec![value(sharedhost, "Path", "string", "[DOTNETHOME]")],
+            path_entry: true,
+        });
+        components.push(RegistryComponent {
+            id: "regHostFxrVersion",
+            win64: false,
+            values: vec![value(
+                format!(r"{INSTALLED_VERSIONS}\hostfxr"),
+                "Version",
+                "string",
+                &version,
+            )],
+            path_entry: false,
+        });
+        components.push(RegistryComponent {
+            id: "regInstallLocation",
+            win64: false,
+            values: vec![value(
+                INSTALLED_VERSIONS.to_string(),
+                "InstallLocation",
+                "string",
+                "[DOTNETHOME]",
+            )],
+            path_entry: false,
+        });
+    }
+    components
+}
+
+/// The WiX source of the registry components, under `TARGETDIR`.
+fn write_registry(out: &mut String, components: &[RegistryComponent]) {
+    for c in components {
+        let _ = writeln!(
+            out,
+            r#"      <Component Id="{}" Guid="{}" Win64="{}">"#,
+            c.id,
+            c.guid(),
+            if c.win64 { "yes" } else { "no" }
+        );
+        for (i, v) in c.values.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                r#"        <RegistryValue Root="HKLM" Key="{}" Name="{}" Type="{}" Value="{}"{}/>"#,
+                escape(v.key.as_str()),
+                escape(v.name.as_str()),
+                v.kind,
+                escape(v.value.as_str()),
+                if i == 0 { r#" KeyPath="yes""# } else { "" },
+            );
+        }
+        let _ = writeln!(out, "      </Component>");
+    }
+}
+
+/// The files at the top of `%ProgramFiles%\dotnet` that every .NET host MSI installs, in
+/// Microsoft's components (id, GUID, files; the first file is the key path): one component GUID
+/// per file set, so Windows Installer counts Microsoft's host and ours as clients of the same
+/// component and removes the files only with the last of them.
+const SHARED_ROOT_COMPONENTS: [(&str, &str, &[&str]); 2] = [
+    ("cmpCoreHost", MUXER_COMPONENT_GUID, &["dotnet.exe"]),
+    (
+        "cmpLicenseFiles",
+        LICENSE_COMPONENT_GUID,
+        &["LICENSE.txt", "ThirdPartyNotices.txt"],
+    ),
+];
 
 /// The directories of the installed files, to write as nested `<Directory>` elements.
 #[derive(Default)]
@@ -485,7 +605,9 @@ impl DirTree {
     }
 
     /// Writes this directory's files (one component each, as Microsoft's harvested installers
-    /// have) and subdirectories; `prefix` is the directory's path inside the archive.
+    /// have, but the host's shared files in Microsoft's own components, see
+    /// [`SHARED_ROOT_COMPONENTS`]) and subdirectories; `prefix` is the directory's path inside
+    /// the archive.
     fn write(
         &self,
         out: &mut String,
@@ -495,15 +617,41 @@ impl DirTree {
         depth: usize,
     ) {
         let pad = "  ".repeat(depth);
-        for file in &self.files {
+        let file_element = |file: &str, key_path: bool| {
             let entry = format!("{prefix}{file}");
-            let id = identifier(&entry);
-            let source = source_dir.join(&entry);
+            format!(
+                r#"<File Id="f{}" Name="{}" Source="{}"{}/>"#,
+                identifier(&entry),
+                escape(file),
+                escape(source_dir.join(&entry).to_string_lossy().as_ref()),
+                if key_path { r#" KeyPath="yes""# } else { "" },
+            )
+        };
+        let mut shared: Vec<&str> = Vec::new();
+        if prefix.is_empty() {
+            for (id, guid, files) in SHARED_ROOT_COMPONENTS {
+                if !files.iter().all(|f| self.files.iter().any(|own| own == f)) {
+                    continue;
+                }
+                let elements: String = files
+                    .iter()
+                    .enumerate()
+                    .map(|(i, f)| file_element(f, i == 0))
+                    .collect();
+                let _ = writeln!(
+                    out,
+                    r#"{pad}<Component Id="{id}" Guid="{guid}" Win64="yes">{elements}</Component>"#
+                );
+                components.push(id.to_string());
+                shared.extend(files);
+            }
+        }
+        for file in self.files.iter().filter(|f| !shared.contains(&f.as_str())) {
+            let id = identifier(&format!("{prefix}{file}"));
             let _ = writeln!(
                 out,
-                r#"{pad}<Component Id="c{id}" Guid="*" Win64="yes"><File Id="f{id}" Name="{}" Source="{}" KeyPath="yes"/></Component>"#,
-                escape(file.as_str()),
-                escape(source.to_string_lossy().as_ref()),
+                r#"{pad}<Component Id="c{id}" Guid="*" Win64="yes">{}</Component>"#,
+                file_element(file, true),
             );
             components.push(format!("c{id}"));
         }
@@ -617,7 +765,42 @@ fn build_one(archive: &Archive, options: &Options, work: &Path) -> Result<PathBu
     .context(
         "wixl (msitools) could not build the MSI; install it with `apt-get install wixl msitools`",
     )?;
+    if let Some(c) = registry_components(archive).iter().find(|c| c.path_entry) {
+        add_path_entry(&msi, c.id)?;
+    }
     Ok(msi)
+}
+
+/// Adds to a built MSI what WiX writes for `<Environment Name="PATH" Value="[DOTNETHOME]"
+/// Part="last" Action="set" System="yes"/>` in `component` (Microsoft's host.wxs `E_PATH`): the
+/// `Environment` row that appends `%ProgramFiles%\dotnet\` to the system `PATH` while the
+/// component is installed, and the actions that write and remove it. `wixl` 0.101 has no
+/// `Environment` element, so msitools' `msibuild` edits the database.
+pub fn add_path_entry(msi: &Path, component: &str) -> Result<()> {
+    let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
+    // An `.idt` table (msiexport's format): columns, their types, the table's key, the rows.
+    let idt = format!(
+        "Environment\tName\tValue\tComponent_\ns72\tl255\tL255\ts72\nEnvironment\tEnvironment\nE_PATH\t=*PATH\t[~];[DOTNETHOME]\t{component}\n"
+    );
+    std::fs::write(dir.path().join("Environment.idt"), idt)
+        .context("cannot write the Environment table")?;
+    let sh = crate::process::shell()?;
+    sh.change_dir(dir.path());
+    let sequence = |action: &str, number: u32| {
+        format!(
+            "INSERT INTO `InstallExecuteSequence` (`Action`, `Sequence`) VALUES ('{action}', {number})"
+        )
+    };
+    crate::process::output(
+        sh.cmd("msibuild")
+            .arg(msi)
+            .args(["-i", "Environment.idt", "-q"])
+            .arg(sequence("RemoveEnvironmentStrings", 3300))
+            .arg("-q")
+            .arg(sequence("WriteEnvironmentStrings", 5200)),
+    )
+    .context("msibuild (msitools) could not add the PATH entry; install it with `apt-get install msitools`")?;
+    Ok(())
 }
 
 /// Shapes a release archive like Microsoft's `<product>-<version>-win-x64.zip` in `out_dir` from
@@ -758,4 +941,51 @@ pub fn windows_build_leg(
     };
     crate::atomic::write(&collected.join(MANIFEST), manifest.to_json()?)?;
     Ok(manifest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The GUIDs WiX derives for Microsoft's registry components, computed independently (Python:
+    /// SHA-1 of the namespace's bytes and the UTF-16LE lower-case key path, version 5).
+    #[test]
+    fn registry_guids_are_the_ones_wix_derives() {
+        let key = INSTALLED_VERSIONS;
+        let cases = [
+            (
+                true,
+                format!(r"{key}\sharedhost"),
+                "Version",
+                "{EA9C3F98-F9B1-5212-8980-CFEAF2B15E0D}",
+            ),
+            (
+                true,
+                format!(r"{key}\sharedhost"),
+                "Path",
+                "{CE35924C-AD31-51DF-B84A-A8052ED08400}",
+            ),
+            (
+                false,
+                key.to_string(),
+                "InstallLocation",
+                "{E4E008C8-57A8-5040-BB34-03024B15B6C5}",
+            ),
+            (
+                false,
+                format!(r"{key}\hostfxr"),
+                "Version",
+                "{8EC524B8-7864-5ACE-B320-2D36216EBC12}",
+            ),
+            (
+                false,
+                format!(r"{key}\sharedfx\Microsoft.NETCore.App"),
+                "6.0.36",
+                "{3413BF8A-704D-59C0-B227-B6A1DB496314}",
+            ),
+        ];
+        for (win64, key, name, guid) in cases {
+            assert_eq!(wix_registry_guid(win64, &key, name), guid, "{key} {name}");
+        }
+    }
 }

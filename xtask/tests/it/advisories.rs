@@ -1301,3 +1301,80 @@ fn github_answers_for_the_feed_never_crash_and_bad_ones_name_endpoint_and_json_p
     });
     eprintln!("{n} cases, {shapes} answers of the wrong shape reported with their JSON path");
 }
+
+/// Copies `from` (a directory tree) into `to`.
+fn copy_tree(from: &Path, to: &Path) {
+    for entry in walkdir::WalkDir::new(from) {
+        let entry = entry.unwrap();
+        let target = to.join(entry.path().strip_prefix(from).unwrap());
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// A fix in the desktop repositories is planned like runtime's: on the fork's `wpf` and
+/// `winforms` `[[repo]]`s (els.toml), from their preferred branches, one command per repository.
+/// The feed is Microsoft's real April 2025 file with its two fix commits moved to dotnet/wpf
+/// (release/8.0) and dotnet/winforms (release/9.0): Microsoft published no desktop fix after
+/// 6.0's end of support to test with.
+#[test]
+fn plan_backports_wpf_and_winforms_fixes_to_the_forks_desktop_repositories() {
+    let tmp = tempfile::tempdir().unwrap();
+    let feed_dir = tmp.path().join("dotnet-core");
+    copy_tree(&fixtures(), &feed_dir);
+    let april = feed_dir.join("timeline/2025-04-cve.json");
+    let text = std::fs::read_to_string(&april)
+        .unwrap()
+        .replace("aspnetcore@d6605eb", "wpf@d6605eb")
+        .replace("aspnetcore@d5933a9", "winforms@d5933a9")
+        .replacen(r#""repo": "aspnetcore""#, r#""repo": "wpf""#, 1)
+        .replacen(r#""repo": "aspnetcore""#, r#""repo": "winforms""#, 1)
+        .replacen("dotnet/aspnetcore/commit", "dotnet/wpf/commit", 1)
+        .replacen("dotnet/aspnetcore/commit", "dotnet/winforms/commit", 1);
+    assert!(!text.contains(r#""repo": "aspnetcore""#));
+    std::fs::write(&april, text).unwrap();
+    let feed = read_dir(&feed_dir, since(), &channels()).unwrap();
+    let (snapshot, _) = build_snapshot(&feed, since(), &channels()).unwrap();
+    let config = fork_config(tmp.path());
+    let queue_dir = tmp.path().join("queue");
+    std::fs::create_dir_all(queue_dir.join("runtime")).unwrap();
+    write_queue(&queue_dir, "runtime", &[]);
+    let report = StatusReport::compute(
+        &snapshot,
+        &Triage::default(),
+        &QueueCves::read(&queue_dir).unwrap(),
+        date(2026, 4, 1),
+        &config.advisories.sla_days,
+    );
+    let plan = plan(&snapshot, &report, Some(&config));
+    let desktop: Vec<(String, String, String)> = plan
+        .backports
+        .iter()
+        .filter(|b| b.cve.to_string() == "CVE-2025-26682")
+        .map(|b| (b.repo.clone(), b.branch.clone(), b.command_line()))
+        .collect();
+    assert_eq!(
+        desktop,
+        [
+            (
+                "winforms".to_string(),
+                "release/9.0".to_string(),
+                "cargo xtask backport --cve CVE-2025-26682 winforms@d5933a9".to_string()
+            ),
+            (
+                "wpf".to_string(),
+                "release/8.0".to_string(),
+                "cargo xtask backport --cve CVE-2025-26682 wpf@d6605eb".to_string()
+            ),
+        ],
+        "{plan:#?}"
+    );
+    assert!(
+        !plan.warnings.iter().any(|w| w.contains("CVE-2025-26682")),
+        "{:?}",
+        plan.warnings
+    );
+}

@@ -47,8 +47,9 @@ fn demo_runs_every_stage_on_a_fresh_sandbox() {
         // archives, and msitools show what they register and install.
         "msi windowsdesktop-runtime",
         "windowsdesktop-runtime-6.0.37-win-x64.msi\n",
-        "HKLM\\SOFTWARE\\dotnet\\Setup\\InstalledVersions\\x64\\sharedfx\\Microsoft.WindowsDesktop.App 6.0.37 = #1",
-        "HKLM\\SOFTWARE\\dotnet\\Setup\\InstalledVersions\\x64\\sharedhost Version = 6.0.37",
+        "HKLM\\SOFTWARE\\dotnet\\Setup\\InstalledVersions\\x64\\sharedfx\\Microsoft.WindowsDesktop.App 6.0.37 = #1  (32-bit view)",
+        "HKLM\\SOFTWARE\\dotnet\\Setup\\InstalledVersions\\x64\\sharedhost Version = 6.0.37  (64-bit view)",
+        "next: publish the release directory (the MSIs are in its SHA512SUMS and release.json)",
         "$ msiextract --list ",
         "dotnet/shared/Microsoft.WindowsDesktop.App/6.0.37/",
         "files in all",

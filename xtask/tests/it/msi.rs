@@ -221,11 +221,40 @@ fn msiinfo_shows_the_tables_and_rows_of_microsofts_layout() {
         assert_eq!(row[3], expected.to_string(), "size of {name}");
     }
     let components = table(runtime, "Component");
-    let sixty_four = components
+    let file_components: Vec<&Vec<String>> = components
         .iter()
-        .filter(|r| r[3].parse::<u32>().unwrap() & 256 != 0)
-        .count();
-    assert_eq!(sixty_four, archive.len());
+        .filter(|r| files.iter().any(|f| f[0] == r[5]))
+        .collect();
+    // One component per file, but LICENSE.txt and ThirdPartyNotices.txt share Microsoft's one.
+    assert_eq!(file_components.len(), archive.len() - 1);
+    assert!(file_components
+        .iter()
+        .all(|r| r[3].parse::<u32>().unwrap() & 256 != 0));
+    // The files every host shares are in Microsoft's components (dotnet/runtime host.wxs), so
+    // Windows Installer keeps them while Microsoft's 6.0.36 host is installed.
+    let component_of = |file_name: &str| -> Vec<String> {
+        let file = files.iter().find(|f| f[2].ends_with(file_name)).unwrap();
+        components.iter().find(|r| r[0] == file[1]).unwrap().clone()
+    };
+    assert_eq!(
+        component_of("dotnet.exe")[1],
+        "{45399BBB-DDA5-4386-A2E9-618FB3C54A18}"
+    );
+    assert_eq!(
+        component_of("LICENSE.txt")[1],
+        "{A61CBE5B-1282-4F29-90AD-63597AA2372E}"
+    );
+    assert_eq!(
+        component_of("ThirdPartyNotices.txt")[0],
+        component_of("LICENSE.txt")[0]
+    );
+    assert_eq!(
+        component_of("LICENSE.txt")[5],
+        files
+            .iter()
+            .find(|f| f[2].ends_with("LICENSE.txt"))
+            .unwrap()[0]
+    );
 
     // The registry values tools read, in the 32-bit view (a component without the 64-bit bit).
     let registry = table(runtime, "Registry");
@@ -247,8 +276,66 @@ fn msiinfo_shows_the_tables_and_rows_of_microsofts_layout() {
         "[DOTNETHOME]"
     );
     assert_eq!(value(base, "InstallLocation"), "[DOTNETHOME]");
-    let registry_component = components.iter().find(|r| r[0] == "registry").unwrap();
-    assert_eq!(registry_component[3].parse::<u32>().unwrap() & 256, 0);
+    assert_eq!(value(&format!(r"{base}\hostfxr"), "Version"), "6.0.37");
+    // Each value in its own component, in the view Microsoft's installers use (the 64-bit bit,
+    // 256, set for `sharedhost`), with the GUID WiX derives for Microsoft's: the same component.
+    let registry_component = |key: &str, name: &str| -> Vec<String> {
+        let row = registry
+            .iter()
+            .find(|r| r[2] == key && r[3] == name)
+            .unwrap();
+        let component = components.iter().find(|c| c[0] == row[5]).unwrap();
+        assert_eq!(
+            component[5], row[0],
+            "{key} {name} is its component's key path"
+        );
+        component.clone()
+    };
+    for (key, name, win64, guid) in [
+        (
+            format!(r"{base}\sharedhost"),
+            "Version",
+            true,
+            "{EA9C3F98-F9B1-5212-8980-CFEAF2B15E0D}",
+        ),
+        (
+            format!(r"{base}\sharedhost"),
+            "Path",
+            true,
+            "{CE35924C-AD31-51DF-B84A-A8052ED08400}",
+        ),
+        (
+            base.to_string(),
+            "InstallLocation",
+            false,
+            "{E4E008C8-57A8-5040-BB34-03024B15B6C5}",
+        ),
+        (
+            format!(r"{base}\hostfxr"),
+            "Version",
+            false,
+            "{8EC524B8-7864-5ACE-B320-2D36216EBC12}",
+        ),
+    ] {
+        let component = registry_component(&key, name);
+        assert_eq!(component[1], guid, "{key} {name}");
+        assert_eq!(
+            component[3].parse::<u32>().unwrap() & 256 != 0,
+            win64,
+            "{key} {name}"
+        );
+    }
+    let sharedfx = registry_component(&format!(r"{base}\sharedfx\Microsoft.NETCore.App"), "6.0.37");
+    assert_eq!(sharedfx[3].parse::<u32>().unwrap() & 256, 0);
+    // `Path` adds the directory to the system PATH, as Microsoft's host does.
+    let environment = table(runtime, "Environment");
+    assert_eq!(environment.len(), 1, "{environment:?}");
+    assert_eq!(environment[0][1], "=*PATH");
+    assert_eq!(environment[0][2], "[~];[DOTNETHOME]");
+    assert_eq!(
+        environment[0][3],
+        registry_component(&format!(r"{base}\sharedhost"), "Path")[0]
+    );
 
     // Our own upgrade code, the same one each build, detecting older versions to replace.
     let upgrade = table(runtime, "Upgrade");
@@ -355,78 +442,444 @@ fn bad_archives_are_refused_and_nothing_is_written() {
     }
 }
 
-/// Wine's `msiexec` installs, upgrades in place and uninstalls the runtime MSI like Windows.
-#[test]
-fn wine_msiexec_installs_upgrades_and_uninstalls() {
-    let prefix = tempfile::tempdir().unwrap();
-    let env = [("WINEPREFIX", prefix.path())];
-    let wine = |args: &[&str]| -> String {
-        let mut cmd = Command::new("wine");
-        cmd.args(args)
-            .env("WINEPREFIX", env[0].1)
+/// A Wine prefix: a Windows machine of its own, driven as an administrator would.
+struct WinePrefix(tempfile::TempDir);
+
+/// The system environment's key, where `PATH` lives.
+const ENVIRONMENT_KEY: &str = r"HKLM\System\CurrentControlSet\Control\Session Manager\Environment";
+
+impl WinePrefix {
+    fn new() -> Self {
+        WinePrefix(tempfile::tempdir().unwrap())
+    }
+
+    fn command(&self, args: &[&str]) -> std::process::Output {
+        Command::new("wine")
+            .args(args)
+            .env("WINEPREFIX", self.0.path())
             .env("WINEDEBUG", "-all")
-            .env("WINEDLLOVERRIDES", "mscoree,mshtml=");
-        let out = cmd
+            .env("WINEDLLOVERRIDES", "mscoree,mshtml=")
             .output()
-            .unwrap_or_else(|e| panic!("cannot run wine (install wine and wine64): {e}"));
+            .unwrap_or_else(|e| panic!("cannot run wine (install wine and wine64): {e}"))
+    }
+
+    /// Runs `wine <args>`, which must succeed; its stdout.
+    fn run(&self, args: &[&str]) -> String {
+        let out = self.command(args);
         assert!(
             out.status.success(),
-            "wine {args:?} failed ({}): {}",
+            "wine {args:?} failed ({}): {}{}",
             out.status,
+            String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
-    };
-    let reg = |key: &str| -> Option<String> {
-        let out = Command::new("wine")
-            .args(["reg", "query", key, "/s"])
-            .env("WINEPREFIX", env[0].1)
-            .env("WINEDEBUG", "-all")
-            .output()
-            .unwrap();
+    }
+
+    /// `msiexec /i` (install or upgrade) or `/x` (uninstall), silently.
+    fn msiexec(&self, action: &str, msi: &Path) {
+        self.run(&["msiexec", action, msi.to_str().unwrap(), "/qn"]);
+    }
+
+    /// `reg query KEY /s` (the 64-bit view; `WOW6432Node` is the 32-bit one), `None` when the
+    /// key does not exist.
+    fn reg(&self, key: &str) -> Option<String> {
+        let out = self.command(&["reg", "query", key, "/s"]);
         out.status
             .success()
             .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
-    };
-    let dotnet = prefix.path().join("drive_c/Program Files/dotnet");
-    let key = r"HKLM\SOFTWARE\WOW6432Node\dotnet\Setup\InstalledVersions\x64";
+    }
+
+    /// The system `PATH`.
+    fn path(&self) -> String {
+        self.run(&["reg", "query", ENVIRONMENT_KEY, "/v", "PATH"])
+    }
+
+    /// Asserts the registration of an installed host: `InstallLocation` and `hostfxr` `Version`
+    /// in the 32-bit view, `sharedhost` `Version` and `Path` in the 64-bit view, the `PATH` entry.
+    fn assert_host_registered(&self, version: &str) {
+        let home = r"C:\Program Files\dotnet\";
+        let keys = self
+            .reg(INSTALLED_32)
+            .expect("the InstalledVersions key exists");
+        assert!(
+            keys.contains(&format!("InstallLocation    REG_SZ    {home}")),
+            "{keys}"
+        );
+        let hostfxr = self
+            .reg(&format!(r"{INSTALLED_32}\hostfxr"))
+            .expect("hostfxr's key exists");
+        assert!(
+            hostfxr.contains(&format!("Version    REG_SZ    {version}")),
+            "{hostfxr}"
+        );
+        let host = self
+            .reg(&format!(r"{INSTALLED_64}\sharedhost"))
+            .expect("the 64-bit sharedhost key exists");
+        assert!(
+            host.contains(&format!("Version    REG_SZ    {version}")),
+            "{host}"
+        );
+        assert!(
+            host.contains(&format!("Path    REG_SZ    {home}")),
+            "{host}"
+        );
+        assert!(self.path().contains(home), "{}", self.path());
+    }
+
+    /// `%ProgramFiles%\dotnet` on the Linux side.
+    fn dotnet_home(&self) -> PathBuf {
+        self.0.path().join("drive_c/Program Files/dotnet")
+    }
+
+    /// `dotnet.exe --list-runtimes` from `%ProgramFiles%\dotnet`, run by Wine.
+    fn list_runtimes(&self) -> String {
+        self.run(&[r"C:\Program Files\dotnet\dotnet.exe", "--list-runtimes"])
+    }
+}
+
+/// Where Microsoft's and our x64 MSIs register installed versions, in the 32-bit view.
+const INSTALLED_32: &str = r"HKLM\SOFTWARE\WOW6432Node\dotnet\Setup\InstalledVersions\x64";
+/// The same key in the 64-bit view, where the host's `sharedhost` values are (Microsoft's x64
+/// host MSI writes them there).
+const INSTALLED_64: &str = r"HKLM\SOFTWARE\dotnet\Setup\InstalledVersions\x64";
+
+/// Wine's `msiexec` installs, upgrades in place and uninstalls the runtime MSI like Windows.
+#[test]
+fn wine_msiexec_installs_upgrades_and_uninstalls() {
+    let wine = WinePrefix::new();
+    let dotnet = wine.dotnet_home();
     let older = built_msi("6.0.37", Product::Runtime);
     let newer = built_msi("6.0.38", Product::Runtime);
 
-    wine(&["msiexec", "/i", older.path.to_str().unwrap(), "/qn"]);
+    wine.msiexec("/i", &older.path);
     let installed = tree_files(&dotnet);
     let archive = zip_files(&older.archive);
     assert!(
         installed == archive,
         "installed files differ from the archive"
     );
-    let keys = reg(key).expect("the InstalledVersions key exists");
-    assert!(
-        keys.contains("InstallLocation    REG_SZ    C:\\Program Files\\dotnet\\"),
-        "{keys}"
-    );
+    let keys = wine
+        .reg(INSTALLED_32)
+        .expect("the InstalledVersions key exists");
     assert!(keys.contains("6.0.37    REG_DWORD    0x1"), "{keys}");
-    assert!(keys.contains("Version    REG_SZ    6.0.37"), "{keys}");
+    wine.assert_host_registered("6.0.37");
 
-    wine(&["msiexec", "/i", newer.path.to_str().unwrap(), "/qn"]);
+    wine.msiexec("/i", &newer.path);
     let installed = tree_files(&dotnet);
     assert!(
         installed == zip_files(&newer.archive),
         "the upgrade left other files"
     );
     assert!(!dotnet.join("shared/Microsoft.NETCore.App/6.0.37").exists());
-    let keys = reg(key).unwrap();
+    let keys = wine.reg(INSTALLED_32).unwrap();
     assert!(keys.contains("6.0.38    REG_DWORD    0x1"), "{keys}");
     assert!(!keys.contains("6.0.37"), "{keys}");
+    wine.assert_host_registered("6.0.38");
 
-    wine(&["msiexec", "/x", newer.path.to_str().unwrap(), "/qn"]);
+    wine.msiexec("/x", &newer.path);
     assert!(
         !dotnet.exists(),
         "files left after uninstall: {:?}",
         tree_files(&dotnet).keys()
     );
-    assert_eq!(reg(r"HKLM\SOFTWARE\WOW6432Node\dotnet"), None);
-    assert_eq!(reg(r"HKLM\SOFTWARE\dotnet"), None);
+    assert_eq!(wine.reg(r"HKLM\SOFTWARE\WOW6432Node\dotnet"), None);
+    assert_eq!(wine.reg(r"HKLM\SOFTWARE\dotnet"), None);
+    assert!(
+        !wine.path().contains(r"Program Files\dotnet"),
+        "{}",
+        wine.path()
+    );
+}
+
+/// Microsoft's x64 host MSI's upgrade code, stable since 6.0.0 (dotnet/runtime
+/// `src/installer/pkg/sfx/installers/dotnet-host.proj`).
+const MICROSOFT_HOST_UPGRADE_CODE: &str = "{97C9F490-5379-6902-7B80-D2723CA59D95}";
+
+/// A stand-in for one of Microsoft's 6.0.36 MSIs (host, hostfxr, runtime), REBUILT HERE with
+/// `wixl` from the structure of Microsoft's WiX sources for 6.0 (dotnet/runtime
+/// `src/installer/pkg/sfx/installers/host.wxs` as of release/6.0's branching and later, with
+/// `cmpInstallLocation` of the later ones; `dotnet-host.proj`, `dotnet-hostfxr.proj` and
+/// Arcade's `product.wxs`/`registrykeys.wxs`): the same directories, the same fixed component
+/// GUIDs of the shared files, the GUIDs WiX derives for the registry components (written out:
+/// wixl derives `*` differently), the same registry values and the host's upgrade code.
+/// Microsoft's real MSIs cannot be downloaded here. The per-version files get wixl's GUIDs, as
+/// WiX gives each path its own; the hostfxr and runtime upgrade codes (derived by Arcade from
+/// the installer's name) are this stand-in's own.
+fn microsoft_6_0_36_stand_in(dir: &Path, name: &str) -> PathBuf {
+    let root = windows_root();
+    // wixl takes sources relative to where it runs: each file is staged under `dir/<name>/<id>/`.
+    let file = |id: &str, source: &Path, key: bool| {
+        let file_name = source.file_name().unwrap().to_string_lossy().into_owned();
+        let staged = Path::new(name).join(id).join(&file_name);
+        std::fs::create_dir_all(dir.join(staged.parent().unwrap())).unwrap();
+        std::fs::copy(source, dir.join(&staged)).unwrap();
+        format!(
+            r#"<File Id="{id}" Name="{file_name}" Source="{}"{}/>"#,
+            staged.display(),
+            if key { r#" KeyPath="yes""# } else { "" }
+        )
+    };
+    let registry = |id: &str,
+                    guid: &str,
+                    win64: &str,
+                    key: &str,
+                    name: &str,
+                    kind: &str,
+                    value: &str| {
+        format!(
+            r#"<Component Id="{id}" Guid="{guid}" Win64="{win64}"><RegistryValue Root="HKLM" Key="SOFTWARE\dotnet\Setup\InstalledVersions\x64{key}" Name="{name}" Type="{kind}" Value="{value}" KeyPath="yes"/></Component>"#
+        )
+    };
+    let (title, upgrade_code, components, dirs): (&str, &str, Vec<String>, String) = match name {
+        "dotnet-host" => (
+            "Microsoft .NET Host - 6.0.36 (x64)",
+            MICROSOFT_HOST_UPGRADE_CODE,
+            vec![
+                format!(
+                    r#"<Component Id="cmpCoreHost" Directory="DOTNETHOME" Guid="{{45399BBB-DDA5-4386-A2E9-618FB3C54A18}}" Win64="yes">{}</Component>"#,
+                    file("fileCoreHostExe", &root.join("dotnet.exe"), true)
+                ),
+                format!(
+                    r#"<Component Id="cmpLicenseFiles" Directory="DOTNETHOME" Guid="{{A61CBE5B-1282-4F29-90AD-63597AA2372E}}" Win64="yes">{}{}</Component>"#,
+                    file("fileLicenseTxt", &root.join("LICENSE.txt"), true),
+                    file("fileThirdPartyNoticesTxt", &root.join("ThirdPartyNotices.txt"), false)
+                ),
+                // WiX's GUIDs for "642\software\...\sharedhost\version" and "…\path", and for
+                // the 32-bit "2\software\...\x64\installlocation".
+                registry("cmpSharedHostVersionRegistry", "{EA9C3F98-F9B1-5212-8980-CFEAF2B15E0D}", "yes", r"\sharedhost", "Version", "string", "6.0.36"),
+                registry("cmdPath", "{CE35924C-AD31-51DF-B84A-A8052ED08400}", "yes", r"\sharedhost", "Path", "string", "[DOTNETHOME]"),
+                registry("cmpInstallLocation", "{E4E008C8-57A8-5040-BB34-03024B15B6C5}", "no", "", "InstallLocation", "string", "[DOTNETHOME]"),
+            ],
+            String::new(),
+        ),
+        "dotnet-hostfxr" => (
+            "Microsoft .NET Host FX Resolver - 6.0.36 (x64)",
+            "{5A6F2A0E-6D0B-4C59-9C55-0F3A6E0B3601}",
+            vec![
+                r#"<Component Id="cmpHostFxr" Directory="dir6036" Guid="*" Win64="yes">"#.to_string()
+                    + &file("fileHostFxr", &root.join("host/fxr/8.0.4/hostfxr.dll"), true)
+                    + "</Component>",
+                // WiX's GUID for "2\software\...\x64\hostfxr\version" (Arcade's registrykeys.wxs).
+                registry("SetupRegistry_x86", "{8EC524B8-7864-5ACE-B320-2D36216EBC12}", "no", r"\hostfxr", "Version", "string", "6.0.36"),
+            ],
+            r#"<Directory Id="dirHost" Name="host"><Directory Id="dirFxr" Name="fxr"><Directory Id="dir6036" Name="6.0.36"/></Directory></Directory>"#.to_string(),
+        ),
+        "dotnet-runtime" => {
+            // The real Windows files of the 3.1.23 framework stand in for Microsoft's 6.0.36.
+            let framework = root.join("shared/Microsoft.NETCore.App/3.1.23");
+            let mut components: Vec<String> = std::fs::read_dir(&framework)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .filter(|p| p.is_file())
+                .enumerate()
+                .map(|(i, p)| {
+                    format!(
+                        r#"<Component Id="cmp{i}" Directory="dirFramework" Guid="*" Win64="yes">{}</Component>"#,
+                        file(&format!("file{i}"), &p, true)
+                    )
+                })
+                .collect();
+            components.push(registry(
+                "SetupRegistry_x86",
+                "{3413BF8A-704D-59C0-B227-B6A1DB496314}",
+                "no",
+                r"\sharedfx\Microsoft.NETCore.App",
+                "6.0.36",
+                "integer",
+                "1"));
+            (
+                "Microsoft .NET Runtime - 6.0.36 (x64)",
+                "{5A6F2A0E-6D0B-4C59-9C55-0F3A6E0B3602}",
+                components,
+                r#"<Directory Id="dirShared" Name="shared"><Directory Id="dirNetCoreApp" Name="Microsoft.NETCore.App"><Directory Id="dirFramework" Name="6.0.36"/></Directory></Directory>"#.to_string(),
+            )
+        }
+        other => panic!("no stand-in for {other}"),
+    };
+    let refs: String = components
+        .iter()
+        .map(|c| {
+            let id = c.split('"').nth(1).unwrap();
+            format!(r#"<ComponentRef Id="{id}"/>"#)
+        })
+        .collect();
+    // wixl wants components inside their directory: each is placed by its Directory attribute.
+    let mut by_dir: BTreeMap<&str, Vec<&String>> = BTreeMap::new();
+    for c in &components {
+        let dir = c
+            .split("Directory=\"")
+            .nth(1)
+            .map_or("TARGETDIR", |r| r.split('"').next().unwrap());
+        by_dir.entry(dir).or_default().push(c);
+    }
+    let mut dirs = dirs;
+    for (dir, list) in &by_dir {
+        let body: String = list
+            .iter()
+            .map(|c| c.replace(&format!(r#" Directory="{dir}""#), ""))
+            .collect();
+        let open = format!(r#"Id="{dir}" Name="#);
+        if let Some(at) = dirs.find(&open) {
+            let close = dirs[at..].find("/>").unwrap() + at;
+            dirs.replace_range(close..close + 2, &format!(">{body}</Directory>"));
+        }
+    }
+    let top = |dir: &str| {
+        by_dir.get(dir).map_or(String::new(), |l| {
+            l.iter()
+                .map(|c| c.replace(&format!(r#" Directory="{dir}""#), ""))
+                .collect()
+        })
+    };
+    let wxs = format!(
+        r#"<?xml version="1.0" encoding="utf-8"?>
+<!-- A stand-in rebuilt from Microsoft's WiX sources for 6.0 (dotnet/runtime host.wxs); not Microsoft's MSI. -->
+<Wix xmlns="http://schemas.microsoft.com/wix/2006/wi">
+  <Product Id="*" Name="{title}" Language="1033" Version="6.0.36.34217" Manufacturer="Microsoft Corporation" UpgradeCode="{upgrade_code}">
+    <Package InstallerVersion="200" Compressed="yes" InstallScope="perMachine"/>
+    <MajorUpgrade DowngradeErrorMessage="A newer version is already installed; please uninstall it and re-run setup."/>
+    <Media Id="1" Cabinet="product.cab" EmbedCab="yes"/>
+    <Directory Id="TARGETDIR" Name="SourceDir">{}
+      <Directory Id="ProgramFiles64Folder"><Directory Id="DOTNETHOME" Name="dotnet">{}{dirs}</Directory></Directory>
+    </Directory>
+    <Feature Id="MainFeature" Title="Main Feature" Level="1">{refs}</Feature>
+  </Product>
+</Wix>
+"#,
+        top("TARGETDIR"),
+        top("DOTNETHOME"),
+    );
+    std::fs::create_dir_all(dir).unwrap();
+    let source = dir.join(format!("{name}.wxs"));
+    std::fs::write(&source, wxs).unwrap();
+    let out = dir.join(format!("{name}-6.0.36-win-x64.msi"));
+    let built = Command::new("wixl")
+        .args(["--arch", "x64", "-o"])
+        .arg(&out)
+        .arg(&source)
+        .current_dir(dir)
+        .output()
+        .expect("cannot run wixl (apt-get install wixl)");
+    assert!(
+        built.status.success(),
+        "wixl failed for the {name} stand-in: {}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    if name == "dotnet-host" {
+        // Microsoft's `cmdPath` also appends the directory to the system PATH (`E_PATH`).
+        msi::add_path_entry(&out, "cmdPath").unwrap();
+    }
+    out
+}
+
+/// Installing our 6.0.37 over Microsoft's 6.0.36 (host, hostfxr, runtime: a stand-in rebuilt
+/// from Microsoft's WiX sources, see [`microsoft_6_0_36_stand_in`]) leaves both runtimes working,
+/// and uninstalling ours leaves Microsoft's 6.0.36 complete: the shared muxer and licence files
+/// (same component GUIDs: Windows Installer keeps them for Microsoft's product), its hostfxr,
+/// framework, registry values and `PATH` entry. Uninstalling Microsoft's afterwards leaves nothing.
+#[test]
+fn installing_ours_over_microsofts_6_0_36_and_uninstalling_it_leaves_microsofts_working() {
+    let wine = WinePrefix::new();
+    let work = tempfile::tempdir().unwrap();
+    let dotnet = wine.dotnet_home();
+    let microsoft: Vec<PathBuf> = ["dotnet-host", "dotnet-hostfxr", "dotnet-runtime"]
+        .iter()
+        .map(|name| microsoft_6_0_36_stand_in(work.path(), name))
+        .collect();
+    for m in &microsoft {
+        wine.msiexec("/i", m);
+    }
+    let microsofts_files = tree_files(&dotnet);
+    assert!(
+        microsofts_files.contains_key("dotnet.exe"),
+        "{:?}",
+        microsofts_files.keys()
+    );
+    assert!(microsofts_files.contains_key("host/fxr/6.0.36/hostfxr.dll"));
+    let runtimes = wine.list_runtimes();
+    assert!(
+        runtimes.contains("Microsoft.NETCore.App 6.0.36 ["),
+        "{runtimes}"
+    );
+    let microsofts_keys = wine.reg(INSTALLED_32).unwrap();
+    assert!(
+        microsofts_keys.contains("6.0.36    REG_DWORD    0x1"),
+        "{microsofts_keys}"
+    );
+
+    // Ours over Microsoft's: both runtimes are there and run.
+    let ours = built_msi("6.0.37", Product::Runtime);
+    wine.msiexec("/i", &ours.path);
+    let both = tree_files(&dotnet);
+    for (path, bytes) in &microsofts_files {
+        if path != "dotnet.exe" {
+            assert!(
+                both.get(path) == Some(bytes),
+                "{path} changed by our install"
+            );
+        }
+    }
+    for (path, bytes) in zip_files(&ours.archive) {
+        assert!(
+            both.get(&path) == Some(&bytes),
+            "{path} of ours is not installed"
+        );
+    }
+    let runtimes = wine.list_runtimes();
+    assert!(
+        runtimes.contains("Microsoft.NETCore.App 6.0.36 [")
+            && runtimes.contains("Microsoft.NETCore.App 6.0.37 ["),
+        "{runtimes}"
+    );
+    let keys = wine.reg(INSTALLED_32).unwrap();
+    assert!(
+        keys.contains("6.0.36    REG_DWORD    0x1") && keys.contains("6.0.37    REG_DWORD    0x1"),
+        "{keys}"
+    );
+
+    // Uninstalling ours leaves Microsoft's 6.0.36 complete and working.
+    wine.msiexec("/x", &ours.path);
+    let left = tree_files(&dotnet);
+    let missing: Vec<&String> = microsofts_files
+        .keys()
+        .filter(|k| !left.contains_key(*k))
+        .collect();
+    let extra: Vec<&String> = left
+        .keys()
+        .filter(|k| !microsofts_files.contains_key(*k))
+        .collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "uninstalling ours removed {missing:?} of Microsoft's and left {extra:?} of ours"
+    );
+    for (path, bytes) in &microsofts_files {
+        // The muxer is the newer of the two, as after any host update (same component).
+        if path != "dotnet.exe" {
+            assert!(left[path] == *bytes, "{path} differs from Microsoft's");
+        }
+    }
+    let runtimes = wine.list_runtimes();
+    assert!(
+        runtimes.contains("Microsoft.NETCore.App 6.0.36 ["),
+        "{runtimes}"
+    );
+    assert!(!runtimes.contains("6.0.37"), "{runtimes}");
+    let keys = wine
+        .reg(INSTALLED_32)
+        .expect("Microsoft's registration is kept");
+    assert!(keys.contains("6.0.36    REG_DWORD    0x1"), "{keys}");
+    assert!(!keys.contains("6.0.37    REG_DWORD"), "{keys}");
+    // The shared values keep the newer host's version, as after any of Microsoft's host updates.
+    wine.assert_host_registered("6.0.37");
+
+    // And uninstalling Microsoft's as well leaves nothing: the shared components had two clients.
+    for m in &microsoft {
+        wine.msiexec("/x", m);
+    }
+    assert!(!dotnet.exists(), "left: {:?}", tree_files(&dotnet).keys());
+    assert_eq!(wine.reg(r"HKLM\SOFTWARE\WOW6432Node\dotnet"), None);
+    assert_eq!(wine.reg(r"HKLM\SOFTWARE\dotnet"), None);
 }
 
 fn osslsigncode_verify(file: &Path, ca: &Path) -> std::process::Output {
