@@ -85,7 +85,7 @@ impl<'r> TreeDiff<'r> {
         if let Some((_, object)) = found {
             return Ok(Some(object.clone()));
         }
-        let object: Rc<[u8]> = Rc::from(self.odb.read(id)?.data());
+        let object: Rc<[u8]> = Rc::from(crate::repo::read_uncached(&self.odb, id)?.data());
         let kept = match self.trees.get_mut(prefix) {
             Some(kept) => kept,
             None => self.trees.entry(prefix.to_string()).or_default(),
@@ -99,10 +99,7 @@ impl<'r> TreeDiff<'r> {
         Ok(Some(object))
     }
 
-    /// Walks both trees' entries in step (both are sorted in git order), descending only into
-    /// subtrees whose ids differ. The bytes both tree objects start and end with hold the same
-    /// entries, so only the entries in between are compared (most directories a commit changes
-    /// differ in one entry).
+    /// Walks both trees' entries in step, descending only into subtrees whose ids differ.
     fn diff(
         &mut self,
         old: Option<Oid>,
@@ -119,46 +116,7 @@ impl<'r> TreeDiff<'r> {
             old.as_deref().unwrap_or_default(),
             new.as_deref().unwrap_or_default(),
         );
-        let start = whole_entries(old, shared_prefix(old, new));
-        let same_end = shared_suffix(old, new);
-        let (mut rest_a, mut rest_b) = (&old[start..], &new[start..]);
-        loop {
-            // Both rests start at an entry; equal and within the shared end, they are the same.
-            if rest_a.len() == rest_b.len() && rest_a.len() <= same_end {
-                return Ok(true);
-            }
-            let (ea, eb) = match (RawEntry::parse(rest_a), RawEntry::parse(rest_b)) {
-                (None, None) => return Ok(true),
-                (Some((x, after)), None) => {
-                    rest_a = after;
-                    (Some(x), None)
-                }
-                (None, Some((y, after))) => {
-                    rest_b = after;
-                    (None, Some(y))
-                }
-                (Some((x, after_x)), Some((y, after_y))) => match git_order(&x, &y) {
-                    Ordering::Less => {
-                        rest_a = after_x;
-                        (Some(x), None)
-                    }
-                    Ordering::Greater => {
-                        rest_b = after_y;
-                        (None, Some(y))
-                    }
-                    Ordering::Equal => {
-                        (rest_a, rest_b) = (after_x, after_y);
-                        (Some(x), Some(y))
-                    }
-                },
-            };
-            // Entries between the shared ends are mostly still the same: compare the raw bytes
-            // before decoding.
-            if let (Some(x), Some(y)) = (&ea, &eb) {
-                if x.id == y.id && x.mode == y.mode {
-                    continue;
-                }
-            }
+        for (ea, eb) in ChangedEntries::new(old, new) {
             let name = ea.as_ref().or(eb.as_ref()).map_or(&[][..], |e| e.name);
             let mut path = String::with_capacity(prefix.len() + name.len() + 1);
             path.push_str(prefix);
@@ -179,41 +137,103 @@ impl<'r> TreeDiff<'r> {
                 out.insert(path, (fa, fb));
             }
         }
+        Ok(true)
     }
 }
 
-/// How many leading bytes `a` and `b` share (compared a chunk at a time).
+/// The entries that differ between two raw tree objects of one directory, in git order, as
+/// (old, new) with `None` on the side that lacks the entry (a name that is a file on one side and
+/// a directory on the other comes twice, once per side). Both sorted in git order, the trees are
+/// walked in step; the bytes both start and end with hold the same entries, so only the entries
+/// in between are compared (most directories a commit changes differ in one entry), and those
+/// on their raw bytes before anything is decoded.
+struct ChangedEntries<'a> {
+    rest_a: &'a [u8],
+    rest_b: &'a [u8],
+    same_end: usize,
+}
+
+impl<'a> ChangedEntries<'a> {
+    fn new(old: &'a [u8], new: &'a [u8]) -> ChangedEntries<'a> {
+        let start = whole_entries(old, shared_prefix(old, new));
+        ChangedEntries {
+            rest_a: &old[start..],
+            rest_b: &new[start..],
+            same_end: shared_suffix(old, new),
+        }
+    }
+}
+
+impl<'a> Iterator for ChangedEntries<'a> {
+    type Item = (Option<RawEntry<'a>>, Option<RawEntry<'a>>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            // Both rests start at an entry; equal and within the shared end, they are the same.
+            if self.rest_a.len() == self.rest_b.len() && self.rest_a.len() <= self.same_end {
+                return None;
+            }
+            let (ea, eb) = match (RawEntry::parse(self.rest_a), RawEntry::parse(self.rest_b)) {
+                (None, None) => return None,
+                (Some((x, after)), None) => {
+                    self.rest_a = after;
+                    (Some(x), None)
+                }
+                (None, Some((y, after))) => {
+                    self.rest_b = after;
+                    (None, Some(y))
+                }
+                (Some((x, after_x)), Some((y, after_y))) => match git_order(&x, &y) {
+                    Ordering::Less => {
+                        self.rest_a = after_x;
+                        (Some(x), None)
+                    }
+                    Ordering::Greater => {
+                        self.rest_b = after_y;
+                        (None, Some(y))
+                    }
+                    Ordering::Equal => {
+                        (self.rest_a, self.rest_b) = (after_x, after_y);
+                        (Some(x), Some(y))
+                    }
+                },
+            };
+            if let (Some(x), Some(y)) = (&ea, &eb) {
+                if x.id == y.id && x.mode == y.mode {
+                    continue;
+                }
+            }
+            return Some((ea, eb));
+        }
+    }
+}
+
+/// How many leading bytes `a` and `b` share.
 fn shared_prefix(a: &[u8], b: &[u8]) -> usize {
-    const CHUNK: usize = 16;
-    let chunks = a
-        .chunks_exact(CHUNK)
-        .zip(b.chunks_exact(CHUNK))
-        .take_while(|(x, y)| x == y)
-        .count();
-    let start = chunks * CHUNK;
-    start
-        + a[start..]
-            .iter()
-            .zip(&b[start..])
-            .take_while(|(x, y)| x == y)
-            .count()
+    let n = a.len().min(b.len());
+    shared_len(n, |at, len| a[at..at + len] == b[at..at + len])
 }
 
 /// How many trailing bytes `a` and `b` share.
 fn shared_suffix(a: &[u8], b: &[u8]) -> usize {
-    const CHUNK: usize = 16;
-    let chunks = a
-        .rchunks_exact(CHUNK)
-        .zip(b.rchunks_exact(CHUNK))
-        .take_while(|(x, y)| x == y)
-        .count();
-    let end = chunks * CHUNK;
-    end + a[..a.len() - end]
-        .iter()
-        .rev()
-        .zip(b[..b.len() - end].iter().rev())
-        .take_while(|(x, y)| x == y)
-        .count()
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[a.len() - n..], &b[b.len() - n..]);
+    shared_len(n, |at, len| {
+        a[n - at - len..n - at] == b[n - at - len..n - at]
+    })
+}
+
+/// The length of the shared run of two sequences of `n` bytes, given `equal(at, len)`: whether
+/// they agree on the `len` bytes `at` bytes in. Compared in blocks of 256 bytes (`memcmp`,
+/// vectorised by libc), then 16, then one, where they part.
+fn shared_len(n: usize, equal: impl Fn(usize, usize) -> bool) -> usize {
+    let mut shared = 0;
+    for block in [256, 16, 1] {
+        while shared + block <= n && equal(shared, block) {
+            shared += block;
+        }
+    }
+    shared
 }
 
 /// Where the last whole entry of the raw tree `data` within its first `len` bytes ends.
@@ -318,7 +338,7 @@ pub fn file_at(tree: &Tree, path: &str) -> Option<Entry> {
 
 /// Answers "did the file at this path change between these two trees?" for walks over history,
 /// the way `git log -- <path>` does: it descends only while the subtrees on the way differ, reads
-/// raw tree objects without parsing every entry, and remembers each lookup, because a walk asks
+/// raw tree objects without parsing every entry, and remembers what it found, because a walk asks
 /// about every tree twice (a commit's tree is its child's parent tree) and about the same big
 /// directories (`src/libraries/`) for every path.
 ///
@@ -335,6 +355,21 @@ pub struct PathHistory<'r> {
     older: HashMap<(Oid, u32), Option<Entry>>,
     /// Lookups a generation keeps (`PATH_LOOKUP_GENERATION`; fewer in tests).
     generation: usize,
+    /// Two versions of a directory → the entries that differ between them: each pair a walk
+    /// meets is diffed once, whichever of its names are asked about, then or later.
+    changed: HashMap<TreePair, Box<[ChangedEntry]>>,
+    /// Reads the trees of those diffs, keeping the last ones read at each directory path.
+    trees: TreeDiff<'r>,
+}
+
+/// Two versions of a directory (either may be absent).
+type TreePair = (Option<Oid>, Option<Oid>);
+
+/// An entry that differs between two versions of a directory.
+struct ChangedEntry {
+    name: Box<[u8]>,
+    old: Option<Entry>,
+    new: Option<Entry>,
 }
 
 /// How many lookups a generation of `PathHistory` keeps: a walk reuses what it asked about a
@@ -351,24 +386,69 @@ impl<'r> PathHistory<'r> {
             recent: HashMap::new(),
             older: HashMap::new(),
             generation: PATH_LOOKUP_GENERATION,
+            changed: HashMap::new(),
+            trees: TreeDiff::new(repo)?,
         })
     }
 
     /// Whether the file at `path` differs between the trees `old` and `new`.
     pub fn file_differs(&mut self, old: Oid, new: Oid, path: &str) -> Result<bool> {
         let (mut a, mut b) = (Some(old), Some(new));
+        let mut prefix = String::new();
         let mut names = path.split('/').peekable();
         while let Some(name) = names.next() {
             if a == b {
                 return Ok(false);
             }
-            let (ea, eb) = (self.entry(a, name)?, self.entry(b, name)?);
+            // Not among the entries that differ: the same file, or the same subtree.
+            let Some((ea, eb)) = self.changed_entry(a, b, &prefix, name)? else {
+                return Ok(false);
+            };
             if names.peek().is_none() {
                 return Ok(file(ea) != file(eb));
             }
             (a, b) = (subtree(ea), subtree(eb));
+            prefix.push_str(name);
+            prefix.push('/');
         }
         Ok(false)
+    }
+
+    /// The two sides of the entry `name` when it differs between the versions `a` and `b` of the
+    /// directory at `prefix`; `None` when it is the same on both.
+    fn changed_entry(
+        &mut self,
+        a: Option<Oid>,
+        b: Option<Oid>,
+        prefix: &str,
+        name: &str,
+    ) -> Result<Option<(Option<Entry>, Option<Entry>)>> {
+        if !self.changed.contains_key(&(a, b)) {
+            let (old, new) = (
+                self.trees.read(a, prefix, false)?,
+                self.trees.read(b, prefix, true)?,
+            );
+            let (old, new) = (
+                old.as_deref().unwrap_or_default(),
+                new.as_deref().unwrap_or_default(),
+            );
+            let entries = ChangedEntries::new(old, new)
+                .map(|(x, y)| ChangedEntry {
+                    name: Box::from(x.as_ref().or(y.as_ref()).map_or(&[][..], |e| e.name)),
+                    old: x.and_then(|e| e.decode()),
+                    new: y.and_then(|e| e.decode()),
+                })
+                .collect();
+            self.changed.insert((a, b), entries);
+        }
+        let changed = &self.changed[&(a, b)];
+        let mut found: Option<(Option<Entry>, Option<Entry>)> = None;
+        for entry in changed.iter().filter(|e| *e.name == *name.as_bytes()) {
+            let (old, new) = found.get_or_insert((None, None));
+            *old = old.or(entry.old);
+            *new = new.or(entry.new);
+        }
+        Ok(found)
     }
 
     /// The file entry at `path` in the tree `root`, if there is a file there.
@@ -418,7 +498,10 @@ impl<'r> PathHistory<'r> {
         }
         let found = match self.older.remove(&key) {
             Some(found) => found,
-            None => raw_tree_entry(self.odb.read(tree)?.data(), name.as_bytes()),
+            None => raw_tree_entry(
+                crate::repo::read_uncached(&self.odb, tree)?.data(),
+                name.as_bytes(),
+            ),
         };
         if self.recent.len() == self.generation {
             // The older table's slots are reused: no growing again from empty.

@@ -1,13 +1,11 @@
 //! Conflicts: naming each conflicted path's kind and class, writing the conflict into a worktree
 //! the way `git cherry-pick` does (markers, index stages, CHERRY_PICK_HEAD, MERGE_MSG) so that
-//! `git status`, `git mergetool` and an editor work, and finding likely prerequisite commits.
+//! `git status`, `git mergetool` and an editor work.
 
 use std::collections::BTreeSet;
 
 use anyhow::{Context, Result};
-use git2::{build::CheckoutBuilder, Commit, Index, IndexConflict, Oid, Repository};
-
-use super::changes;
+use git2::{build::CheckoutBuilder, Commit, Index, IndexConflict, Repository};
 
 /// A path left conflicted by a pick, in fork paths.
 #[derive(
@@ -193,77 +191,6 @@ fn write_cherry_pick_state(
         merge_msg.push_str(&format!("#\t{path}\n"));
     }
     crate::atomic::write(&gitdir.join("MERGE_MSG"), merge_msg)
-}
-
-/// An upstream commit that touched a conflicted file before the fix and is not on the fork: a
-/// likely prerequisite.
-#[derive(
-    Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
-)]
-pub struct Prerequisite {
-    pub commit: String,
-    pub subject: String,
-    /// The conflicted paths (fork paths) it touched.
-    pub paths: Vec<String>,
-}
-
-/// How far back prerequisites are searched, in upstream commits.
-const PREREQUISITE_WALK_LIMIT: usize = 5000;
-/// How many prerequisites are named at most (closest to the fix first).
-const PREREQUISITE_LIMIT: usize = 5;
-
-/// Earlier upstream commits (ancestors of the fix, not on the fork) that touched the conflicted
-/// paths. `on_fork` says whether an upstream commit is already on the fork (by trailer or
-/// patch-id). `history` is shared by the run: several conflicting fixes walk the same commits.
-pub fn prerequisites(
-    repo: &Repository,
-    history: &mut changes::PathHistory,
-    fix_parent: Option<&Commit>,
-    onto_tip: Oid,
-    paths: &[(String, String)],
-    mut on_fork: impl FnMut(&Commit) -> Result<bool>,
-) -> Result<Vec<Prerequisite>> {
-    let Some(parent) = fix_parent else {
-        return Ok(Vec::new());
-    };
-    if paths.is_empty() {
-        return Ok(Vec::new());
-    }
-    // Hiding the fork's tip leaves exactly the commits the fork does not have (with several merge
-    // bases too), in the same walk a merge-base search would make.
-    let mut walk = repo.revwalk()?;
-    walk.push(parent.id())?;
-    walk.hide(onto_tip)?;
-    let mut found = Vec::new();
-    for id in walk.take(PREREQUISITE_WALK_LIMIT) {
-        let commit = repo.find_commit(id?)?;
-        if commit.parent_count() != 1 {
-            continue;
-        }
-        let (tree, parent_tree) = (commit.tree_id(), commit.parent(0)?.tree_id());
-        let mut touched = Vec::new();
-        for (fork, upstream) in paths {
-            if history.file_differs(parent_tree, tree, upstream)? {
-                touched.push(fork.clone());
-            }
-        }
-        if touched.is_empty() || on_fork(&commit)? {
-            continue;
-        }
-        found.push(Prerequisite {
-            commit: id_string(&commit),
-            subject: commit.summary().unwrap_or_default().to_string(),
-            paths: touched,
-        });
-        if found.len() == PREREQUISITE_LIMIT {
-            break;
-        }
-    }
-    Ok(found)
-}
-
-fn id_string(c: &Commit) -> String {
-    c.id().to_string()
 }
 
 #[cfg(test)]

@@ -357,10 +357,11 @@ fn descends_soon(repo: &Repository, upstream: Oid, earlier: Oid) -> Result<bool>
     Ok(false)
 }
 
-/// What a history search needs of a commit: its parents and its committer date.
-struct CommitLinks {
-    parents: Vec<Oid>,
-    time: i64,
+/// What a history search needs of a commit: its parents, its committer date and its tree.
+pub(super) struct CommitLinks {
+    pub(super) parents: Vec<Oid>,
+    pub(super) time: i64,
+    pub(super) tree: Oid,
 }
 
 impl CommitLinks {
@@ -377,20 +378,24 @@ impl CommitLinks {
         }
         let links = parse_commit_links(object.data());
         links.map(Some).with_context(|| {
-            format!("commit {id} is malformed: its parent or committer lines cannot be read")
+            format!("commit {id} is malformed: its tree, parent or committer lines cannot be read")
         })
     }
 }
 
-/// The parents and committer date in a raw commit's header; `None` when they cannot be read.
-fn parse_commit_links(data: &[u8]) -> Option<CommitLinks> {
+/// The parents, committer date and tree in a raw commit's header; `None` when they cannot be
+/// read.
+pub(super) fn parse_commit_links(data: &[u8]) -> Option<CommitLinks> {
     let mut parents = Vec::new();
     let mut time = None;
+    let mut tree = None;
     for line in data.split(|&b| b == b'\n') {
         if line.is_empty() {
             break;
         }
-        if let Some(hex) = line.strip_prefix(b"parent ") {
+        if let Some(hex) = line.strip_prefix(b"tree ") {
+            tree = Some(Oid::from_str(std::str::from_utf8(hex).ok()?).ok()?);
+        } else if let Some(hex) = line.strip_prefix(b"parent ") {
             parents.push(Oid::from_str(std::str::from_utf8(hex).ok()?).ok()?);
         } else if let Some(who) = line.strip_prefix(b"committer ") {
             // `Name <email> <seconds> <zone>`: the name may hold anything up to the `>`.
@@ -402,6 +407,7 @@ fn parse_commit_links(data: &[u8]) -> Option<CommitLinks> {
     Some(CommitLinks {
         parents,
         time: time?,
+        tree: tree?,
     })
 }
 

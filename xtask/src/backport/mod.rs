@@ -13,12 +13,14 @@
 
 mod changes;
 mod cherry;
+mod commit_graph;
 mod conflict;
 mod conflict_worktree;
 mod equivalence;
 mod fix;
 mod packed;
 mod pick;
+mod prerequisites;
 mod remap;
 pub mod report;
 mod resolve;
@@ -31,11 +33,12 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 
 pub use cherry::{cherry, CherryEntry, CherryReport};
+pub use conflict::classify;
 pub use conflict::ConflictedPath;
-pub use conflict::{classify, Prerequisite};
 pub use equivalence::Evidence;
 pub use fix::{ensure_fix_fits_fork, FixSpec};
 pub use packed::{with_packed_writes, Created};
+pub use prerequisites::Prerequisite;
 pub use remap::PathMap;
 pub use report::{Document, FixReport, FixStatus, QueueRecord, Report};
 pub use resume::{abort_backport, continue_backport, AbortReport};

@@ -9,6 +9,7 @@ use git2::{build::CheckoutBuilder, Commit, Oid, Repository};
 use super::conflict_worktree::{self, remove_linked_worktree, workdir};
 use super::equivalence::{self, Evidence, ForkHistory};
 use super::pick::{self, PickResult, ReducedFix};
+use super::prerequisites::PrerequisiteSearch;
 use super::report::{report, FixStatus, Report};
 use super::state::{self, Phase, SavedState};
 use super::{changes, conflict, failpoint, packed, PathMap, Request};
@@ -38,7 +39,7 @@ pub(super) fn apply_fixes(
 ) -> Result<Run> {
     let map = PathMap::new(&st.remaps);
     let mut history = ForkHistory::new(repo)?;
-    let mut path_history = changes::PathHistory::new(repo)?;
+    let mut prerequisites = PrerequisiteSearch::new(repo)?;
     let mut added = changes::AddedFiles::default();
     let mut changed_paths = Vec::new();
     let total = st.fixes.len();
@@ -90,14 +91,10 @@ pub(super) fn apply_fixes(
                 };
                 let paths = prerequisite_paths(&conflicted, &reduced, &map);
                 report.conflicts = conflicted.conflicts.clone();
-                report.prerequisites = conflict::prerequisites(
-                    repo,
-                    &mut path_history,
-                    parent.as_ref(),
-                    tip,
-                    &paths,
-                    |c| is_on_fork(repo, c, &map, &mut history),
-                )?;
+                report.prerequisites =
+                    prerequisites.prerequisites(parent.as_ref(), tip, &paths, |c| {
+                        is_on_fork(repo, c, &map, &mut history)
+                    })?;
                 if req.skip_conflicts {
                     continue;
                 }
