@@ -1,7 +1,8 @@
-//! Commit headers (parents, committer date, tree) read once per run, and walks over them that
-//! yield exactly what libgit2's revwalk yields for one commit pushed and another hidden, in the
-//! same order: several walks across the same divergence then read each commit once, where a
-//! libgit2 revwalk per walk inflates every commit again.
+//! Commit headers (parents, committer date, tree; the message when asked) read once per run, and
+//! walks over them that yield exactly what libgit2's revwalk yields for one commit pushed and
+//! others hidden, in the same order (unsorted, or reverse topological): several walks across the
+//! same divergence then read each commit once, where a libgit2 revwalk per walk inflates every
+//! commit again, and a walk that lists commits needs no second read and parse per commit.
 
 use std::collections::{HashMap, VecDeque};
 
