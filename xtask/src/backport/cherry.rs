@@ -7,11 +7,12 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use anyhow::Result;
-use git2::{Oid, Repository, Sort};
+use anyhow::{Context, Result};
+use git2::{Oid, Repository};
 use serde::{Deserialize, Serialize};
 
 use super::changes;
+use super::commit_graph::{self, CommitGraph};
 use super::equivalence::{Evidence, ForkHistory, UNRELATED_SCAN_LIMIT};
 use super::pick::ReducedFix;
 use super::remap::PathMap;
@@ -96,37 +97,34 @@ pub fn cherry(
     });
 
     // Oldest first, and parents always before children (git orders by date, which agrees
-    // unless commit dates are skewed or equal).
-    let mut walk = repo.revwalk()?;
-    walk.set_sorting(Sort::TOPOLOGICAL | Sort::REVERSE)?;
-    walk.push(upstream)?;
+    // unless commit dates are skewed or equal): libgit2's topological revwalk, replayed over
+    // commit headers read once each, with the messages the list shows.
+    let mut graph = CommitGraph::keeping_messages(repo)?;
     // The merge bases bound the walk as hiding the fork tip would (every common ancestor is
     // reachable from one of them), without a second walk across the divergence.
-    if bases.is_empty() {
-        walk.hide(onto)?;
-    }
-    for base in &bases {
-        walk.hide(*base)?;
-    }
+    let hidden = if bases.is_empty() { vec![onto] } else { bases };
     let mut out = Vec::new();
-    // Oldest first, a commit's parent is usually the commit before it: its tree is known.
-    let mut previous: Option<(Oid, Oid)> = None;
-    for id in walk {
-        let commit = repo.find_commit(id?)?;
+    for id in graph.oldest_first(upstream, &hidden)? {
+        let parents = graph.parents(id);
         // Merges carry no patch of their own; like git cherry, only their side commits count.
-        if commit.parent_count() > 1 {
+        if parents.len() > 1 {
             continue;
         }
-        let mut found = history.by_trailer(&commit).map(|c| (Evidence::Trailer, c));
-        if found.is_none() && commit.parent_count() == 1 {
-            let parent_id = commit.parent_id(0)?;
-            let parent = match previous {
-                Some((id, tree)) if id == parent_id => tree,
-                _ => repo.find_commit(parent_id)?.tree_id(),
+        let message = graph.message(id).unwrap_or_default();
+        let mut found = history
+            .by_trailer_of(id, message)
+            .map(|c| (Evidence::Trailer, c));
+        let tree = graph
+            .tree(id)
+            .with_context(|| format!("commit {id} was walked but not read"))?;
+        if let (None, [parent_id]) = (&found, parents.as_slice()) {
+            let parent = match graph.tree(*parent_id) {
+                Some(tree) => tree,
+                None => repo.find_commit(*parent_id)?.tree_id(),
             };
             let changes = match &within {
-                Some(w) => diff.changed_files_within(Some(parent), Some(commit.tree_id()), w)?,
-                None => Some(diff.changed_files(Some(parent), Some(commit.tree_id()))?),
+                Some(w) => diff.changed_files_within(Some(parent), Some(tree), w)?,
+                None => Some(diff.changed_files(Some(parent), Some(tree))?),
             };
             let paths: Option<BTreeSet<String>> =
                 changes.map(|c| c.into_keys().filter_map(|p| map.to_fork(&p)).collect());
@@ -134,6 +132,7 @@ pub fn cherry(
             let candidates = paths.and_then(|p| Some((fork_commits.get(&p)?, p)));
             if let Some((candidates, paths)) = candidates {
                 let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
+                let commit = repo.find_commit(id)?;
                 // Without remaps the commit's own diff is the fix: its patch-id comes from its
                 // trees, as a fork commit's does (no throwaway trees written), and is cached.
                 let pid = if map.is_identity() {
@@ -154,10 +153,9 @@ pub fn cherry(
                 }
             }
         }
-        previous = Some((commit.id(), commit.tree_id()));
         out.push(CherryEntry {
-            commit: commit.id().to_string(),
-            subject: commit.summary().unwrap_or_default().to_string(),
+            commit: id.to_string(),
+            subject: commit_graph::summary(message),
             evidence: found.as_ref().map(|(e, _)| e.clone()),
             equivalent: found.map(|(_, c)| c.to_string()),
         });

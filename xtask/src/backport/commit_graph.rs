@@ -1,7 +1,8 @@
-//! Commit headers (parents, committer date, tree) read once per run, and walks over them that
-//! yield exactly what libgit2's revwalk yields for one commit pushed and another hidden, in the
-//! same order: several walks across the same divergence then read each commit once, where a
-//! libgit2 revwalk per walk inflates every commit again.
+//! Commit headers (parents, committer date, tree; the message when asked) read once per run, and
+//! walks over them that yield exactly what libgit2's revwalk yields for one commit pushed and
+//! others hidden, in the same order (unsorted, or reverse topological): several walks across the
+//! same divergence then read each commit once, where a libgit2 revwalk per walk inflates every
+//! commit again, and a walk that lists commits needs no second read and parse per commit.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -19,6 +20,8 @@ pub struct CommitGraph<'r> {
     odb: git2::Odb<'r>,
     index: HashMap<Oid, usize>,
     nodes: Vec<Node>,
+    /// Whether each commit's message is kept with its header (for `cherry`, which lists them).
+    keep_messages: bool,
 }
 
 struct Node {
@@ -31,6 +34,8 @@ struct Header {
     parents: Vec<usize>,
     time: i64,
     tree: Oid,
+    /// The message as libgit2's `git_commit_message` gives it, when the graph keeps messages.
+    message: Option<Box<[u8]>>,
 }
 
 /// Per-walk flags of a commit, as libgit2's `git_commit_list_node` keeps them.
@@ -49,6 +54,16 @@ impl<'r> CommitGraph<'r> {
             odb: repo.odb()?,
             index: HashMap::new(),
             nodes: Vec::new(),
+            keep_messages: false,
+        })
+    }
+
+    /// A graph that also keeps each commit's message: one read of each commit gives a walk both
+    /// its links and what it lists.
+    pub fn keeping_messages(repo: &'r Repository) -> Result<CommitGraph<'r>> {
+        Ok(CommitGraph {
+            keep_messages: true,
+            ..CommitGraph::new(repo)?
         })
     }
 
@@ -57,16 +72,45 @@ impl<'r> CommitGraph<'r> {
     /// committer date, as its limited walk meets them): the same answer, commits read once per
     /// graph instead of once per walk.
     pub fn only_in(&mut self, from: Oid, hidden: Oid) -> Result<Vec<Oid>> {
+        let (walk, found) = self.limited(from, &[hidden])?;
+        Ok(found
+            .into_iter()
+            .filter(|&n| !walk.get(n).uninteresting)
+            .map(|n| self.nodes[n].id)
+            .collect())
+    }
+
+    /// The commits reachable from `from` and not from any of `hidden`, in the order libgit2's
+    /// revwalk yields them after `push(from)`, `hide(h)` for each of `hidden` in turn and
+    /// `Sort::TOPOLOGICAL | Sort::REVERSE`: oldest first, parents before children.
+    pub fn oldest_first(&mut self, from: Oid, hidden: &[Oid]) -> Result<Vec<Oid>> {
+        let (walk, found) = self.limited(from, hidden)?;
+        let mut out = self.topological(&walk, &found);
+        out.reverse();
+        Ok(out.into_iter().map(|n| self.nodes[n].id).collect())
+    }
+
+    /// libgit2's `prepare_walk` up to its `limit_list`: the walk's flags and the commits it met
+    /// while interesting, in the order met.
+    fn limited(&mut self, from: Oid, hidden: &[Oid]) -> Result<(Walk, Vec<usize>)> {
         let mut walk = Walk {
             flags: Vec::new(),
             list: VecDeque::new(),
         };
-        let (pushed, hidden) = (self.node(from), self.node(hidden));
-        // `git_revwalk_push` then `git_revwalk_hide` each put their commit at the head of the
-        // user input, which is then taken in order: the hidden commit first.
-        walk.flag(hidden).uninteresting = true;
+        // `git_revwalk_push` and `git_revwalk_hide` each put their commit at the head of the
+        // user input (a commit already hidden is not added again), which is then taken in
+        // order: the last hidden commit first, the pushed one last.
+        let mut input = vec![self.node(from)];
+        for &id in hidden {
+            let n = self.node(id);
+            if !walk.get(n).uninteresting {
+                walk.flag(n).uninteresting = true;
+                input.push(n);
+            }
+        }
+        input.reverse();
         let mut commits = Vec::new();
-        for node in [hidden, pushed] {
+        for node in input {
             self.parse(&mut walk, node)?;
             if walk.get(node).uninteresting {
                 self.mark_parents_uninteresting(&mut walk, node);
@@ -78,11 +122,48 @@ impl<'r> CommitGraph<'r> {
         }
         walk.list = commits.into();
         let found = self.limit_list(&mut walk)?;
-        Ok(found
-            .into_iter()
-            .filter(|&n| !walk.get(n).uninteresting)
-            .map(|n| self.nodes[n].id)
-            .collect())
+        Ok((walk, found))
+    }
+
+    /// libgit2's `sort_in_topological_order` without time sorting, then its iteration, which
+    /// skips the commits that became uninteresting after the limited walk met them: children
+    /// before parents, each line of descent followed as far as it goes (a stack).
+    fn topological(&self, walk: &Walk, found: &[usize]) -> Vec<usize> {
+        let mut in_degree = vec![0u32; self.nodes.len()];
+        for &n in found {
+            in_degree[n] = 1;
+        }
+        for &n in found {
+            for &p in self.parents_of(walk, n) {
+                if in_degree[p] > 0 {
+                    in_degree[p] += 1;
+                }
+            }
+        }
+        // The tips, in the order the walk met them: a stack, so the first met is popped first.
+        let mut stack: Vec<usize> = found
+            .iter()
+            .copied()
+            .filter(|&n| in_degree[n] == 1)
+            .collect();
+        stack.reverse();
+        let mut out = Vec::with_capacity(found.len());
+        while let Some(next) = stack.pop() {
+            for &p in self.parents_of(walk, next) {
+                if in_degree[p] == 0 {
+                    continue;
+                }
+                in_degree[p] -= 1;
+                if in_degree[p] == 1 {
+                    stack.push(p);
+                }
+            }
+            in_degree[next] = 0;
+            if !walk.get(next).uninteresting {
+                out.push(next);
+            }
+        }
+        out
     }
 
     /// The parents of a commit a walk has yielded.
@@ -95,6 +176,11 @@ impl<'r> CommitGraph<'r> {
     /// The tree of a commit a walk has yielded or parsed as a parent of one.
     pub fn tree(&self, id: Oid) -> Option<Oid> {
         self.header(id).map(|h| h.tree)
+    }
+
+    /// The message of a commit a walk has yielded, when the graph keeps messages.
+    pub fn message(&self, id: Oid) -> Option<&[u8]> {
+        self.header(id)?.message.as_deref()
     }
 
     fn header(&self, id: Oid) -> Option<&Header> {
@@ -130,6 +216,9 @@ impl<'r> CommitGraph<'r> {
                     "commit {id} is malformed: its tree, parent or committer lines cannot be read"
                 )
             })?;
+            let message = self
+                .keep_messages
+                .then(|| commit_message(object.data()).into());
             drop(object);
             // A commit's own parents: libgit2's revwalk applies neither `info/grafts` nor a
             // shallow clone's boundary (a test checks), so a walk past that boundary fails there
@@ -139,6 +228,7 @@ impl<'r> CommitGraph<'r> {
                 parents,
                 time: links.time,
                 tree: links.tree,
+                message,
             });
         }
         walk.flag(n).parsed = true;
@@ -257,6 +347,63 @@ impl<'r> CommitGraph<'r> {
     }
 }
 
+/// The message of a raw commit as libgit2's `git_commit_message` gives it: after the header's
+/// first empty line, leading newlines dropped, up to a NUL (libgit2 keeps it as a C string).
+fn commit_message(data: &[u8]) -> &[u8] {
+    let start = memchr::memmem::find(data, b"\n\n").map_or(data.len(), |i| i + 2);
+    let message = &data[start..];
+    let message = &message[..memchr::memchr(0, message).unwrap_or(message.len())];
+    let leading = message.iter().take_while(|&&b| b == b'\n').count();
+    &message[leading..]
+}
+
+/// libgit2's `git_commit_summary` of a message from `git_commit_message`: its first paragraph
+/// (up to an empty or blank line), each run of whitespace holding a newline made one space,
+/// other runs kept, trailing whitespace dropped; empty when not UTF-8, as git2's `summary()`.
+pub fn summary(message: &[u8]) -> String {
+    // libgit2's `git__isspace` (C's `isspace` in the C locale).
+    let is_space = |b: u8| matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r');
+    // True when the newline at `i` ends the paragraph: nothing after it but a blank line.
+    let ends_paragraph = |i: usize| {
+        let rest = &message[i + 1..];
+        rest.iter()
+            .find(|&&b| !(is_space(b) && b != b'\n'))
+            .is_none_or(|&b| b == b'\n')
+    };
+    let first_line = memchr::memchr(b'\n', message).unwrap_or(message.len());
+    if first_line == message.len() || ends_paragraph(first_line) {
+        // One line (most subjects): its whitespace runs are kept as they are, trailing ones
+        // dropped.
+        let line = &message[..first_line];
+        let end = line
+            .iter()
+            .rposition(|&b| !is_space(b))
+            .map_or(0, |i| i + 1);
+        return String::from_utf8(line[..end].to_vec()).unwrap_or_default();
+    }
+    let mut out = Vec::new();
+    let mut space: Option<(usize, bool)> = None;
+    for (i, &c) in message.iter().enumerate() {
+        if c == b'\n' && ends_paragraph(i) {
+            break;
+        }
+        if is_space(c) {
+            let (_, newline) = space.get_or_insert((i, false));
+            *newline |= c == b'\n';
+        } else {
+            if let Some((start, newline)) = space.take() {
+                if newline {
+                    out.push(b' ');
+                } else {
+                    out.extend_from_slice(&message[start..i]);
+                }
+            }
+            out.push(c);
+        }
+    }
+    String::from_utf8(out).unwrap_or_default()
+}
+
 /// One walk's state: flags per commit and the list of commits still to visit, by date.
 struct Walk {
     flags: Vec<Flags>,
@@ -279,7 +426,7 @@ impl Walk {
 #[cfg(test)]
 pub(super) mod tests {
     use arbtest::arbitrary::{self, Unstructured};
-    use git2::{Commit, Oid, Repository};
+    use git2::{Commit, Oid, Repository, Sort};
 
     use super::CommitGraph;
     use crate::fixtures::history;
@@ -358,6 +505,88 @@ pub(super) mod tests {
             Ok(())
         })
         .budget_ms(3_000);
+    }
+
+    #[test]
+    fn topological_walks_yield_what_libgit2s_reverse_topological_revwalk_yields() {
+        arbtest::arbtest(|u| {
+            let dir = tempfile::tempdir().unwrap();
+            let repo = Repository::init_bare(dir.path()).unwrap();
+            let commits = random_history(&repo, u)?;
+            let mut graph = CommitGraph::keeping_messages(&repo).unwrap();
+            for _ in 0..20 {
+                let from = *u.choose(&commits)?;
+                let hidden: Vec<Oid> = (0..u.int_in_range(1..=3)?)
+                    .map(|_| u.choose(&commits).copied())
+                    .collect::<arbitrary::Result<_>>()?;
+                let mut walk = repo.revwalk().unwrap();
+                walk.set_sorting(Sort::TOPOLOGICAL | Sort::REVERSE).unwrap();
+                walk.push(from).unwrap();
+                for h in &hidden {
+                    walk.hide(*h).unwrap();
+                }
+                let theirs: Vec<Oid> = walk.map(Result::unwrap).collect();
+                let ours = graph.oldest_first(from, &hidden).unwrap();
+                assert_eq!(ours, theirs, "{from} without {hidden:?}");
+                for id in ours {
+                    let commit = repo.find_commit(id).unwrap();
+                    assert_eq!(graph.message(id), Some(commit.message_bytes()));
+                    assert_eq!(graph.parents(id), commit.parent_ids().collect::<Vec<_>>());
+                }
+            }
+            Ok(())
+        })
+        .budget_ms(3_000);
+    }
+
+    #[test]
+    fn summaries_are_libgit2s() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init_bare(dir.path()).unwrap();
+        let who = history::signature("Dev", "dev@example.com", 0);
+        let tree = repo.treebuilder(None).unwrap().write().unwrap();
+        let tree = repo.find_tree(tree).unwrap();
+        let messages = [
+            "Fix it (#1)\n\nBody\n",
+            "\n\nLeading newlines\n",
+            "Two\nlines  joined\t here \n \t\nthird paragraph",
+            "Spaces \t kept  \r\nand\x0b\x0cnewline runs\n",
+            "Trailing space   ",
+            "  \tLeading  and inner\t\tspace \n\nBody",
+            "Blank second line\n \t \nBody",
+            "Last line  \n  follows\n",
+            "",
+            "\n",
+            "caf\u{e9} \u{2014} unicode\n",
+            "Before a NUL\0 after it\n",
+        ];
+        for message in messages {
+            let id = repo
+                .commit(None, &who, &who, message, &tree, &[])
+                .unwrap_or_else(|_| {
+                    // libgit2 refuses a message with a NUL: write the raw object.
+                    let raw = format!(
+                        "tree {}\nauthor Dev <dev@example.com> 0 +0000\ncommitter Dev <dev@example.com> 0 +0000\n\n{message}",
+                        tree.id()
+                    );
+                    repo.odb()
+                        .unwrap()
+                        .write(git2::ObjectType::Commit, raw.as_bytes())
+                        .unwrap()
+                });
+            let commit = repo.find_commit(id).unwrap();
+            let odb = repo.odb().unwrap();
+            let raw = odb.read(id).unwrap();
+            let message = super::commit_message(raw.data());
+            assert_eq!(message, commit.message_bytes(), "{message:?}");
+            assert_eq!(
+                super::summary(message),
+                commit.summary().unwrap_or_default(),
+                "{message:?}"
+            );
+        }
+        // Not UTF-8: git2's `summary()` gives none, listed as an empty subject.
+        assert_eq!(super::summary(b"caf\xe9\n"), "");
     }
 
     #[test]

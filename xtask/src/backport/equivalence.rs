@@ -216,8 +216,14 @@ impl<'r> ForkHistory<'r> {
 
     /// The fork commit whose trailer names `upstream` or a commit `upstream` was picked from.
     pub fn by_trailer(&self, upstream: &Commit) -> Option<Oid> {
-        std::iter::once(upstream.id())
-            .chain(cherry_picked_from(upstream))
+        self.by_trailer_of(upstream.id(), upstream.message_bytes())
+    }
+
+    /// `by_trailer` for the commit `upstream` with the message `message` (as libgit2's
+    /// `git_commit_message` gives it).
+    pub fn by_trailer_of(&self, upstream: Oid, message: &[u8]) -> Option<Oid> {
+        std::iter::once(upstream)
+            .chain(picked_from(message))
             .find_map(|id| self.trailers.get(&id).copied())
     }
 
@@ -449,7 +455,12 @@ fn scratch(repo: &Repository) -> Option<Repository> {
 
 /// The commit ids named by `(cherry picked from commit <id>)` lines in a message.
 pub fn cherry_picked_from(commit: &Commit) -> Vec<Oid> {
-    let message = String::from_utf8_lossy(commit.message_bytes());
+    picked_from(commit.message_bytes())
+}
+
+/// The commit ids named by `(cherry picked from commit <id>)` lines in `message`.
+fn picked_from(message: &[u8]) -> Vec<Oid> {
+    let message = String::from_utf8_lossy(message);
     message
         .lines()
         .filter_map(|l| {
