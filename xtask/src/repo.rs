@@ -71,11 +71,12 @@ pub struct MemoryBudget {
 
 impl MemoryBudget {
     /// What every command gets. The toolkit's walks keep what they reuse themselves
-    /// (`backport::changes`), so a small object cache costs no time: on the benchmark's
-    /// 10,000-file repository a 50-fix backport peaks at 40 MiB with 1 MiB (44 MiB with 4 MiB)
-    /// in the same CPU time, and at 50,000 files at 43 MiB instead of 49. Smaller pack windows than 1 MiB (4 MiB mapped) cost a tenth more CPU for 2 MiB.
-    /// What is left is mostly libgit2's delta-base cache (16 MiB, fixed in libgit2) and the
-    /// binary's own pages.
+    /// (`backport::changes`, `backport::commit_graph`), so a small object cache costs little
+    /// time: on the benchmark's 10,000-file repository a 50-fix backport peaks at 40 MiB with
+    /// 1 MiB (44 MiB with 4 MiB) in the same CPU time, and at 50,000 files at 43 MiB instead of
+    /// 49 (measured before the walks read uncached; BENCHMARKS.md has the combined run). Pack
+    /// windows smaller than 1 MiB (4 MiB mapped) cost a tenth more CPU for 2 MiB. What is left
+    /// is mostly libgit2's delta-base cache (16 MiB, fixed in libgit2) and the binary's pages.
     pub const DEFAULT: MemoryBudget = MemoryBudget {
         object_cache: 1 << 20,
         pack_window: 1 << 20,
