@@ -67,20 +67,25 @@ pub struct MemoryBudget {
     /// dotnet/runtime pack resident).
     pub pack_window: usize,
     pub pack_mapped: usize,
+    /// libgit2's cache of the bases it resolved deltas from (16 MiB upstream, a constant there;
+    /// the vendored libgit2 takes it at run time: vendor/README.md).
+    pub delta_base_cache: usize,
 }
 
 impl MemoryBudget {
     /// What every command gets. The toolkit's walks keep what they reuse themselves
-    /// (`backport::changes`, `backport::commit_graph`), so a small object cache costs little
-    /// time: on the benchmark's 10,000-file repository a 50-fix backport peaks at 40 MiB with
-    /// 1 MiB (44 MiB with 4 MiB) in the same CPU time, and at 50,000 files at 43 MiB instead of
-    /// 49 (measured before the walks read uncached; BENCHMARKS.md has the combined run). Pack
-    /// windows smaller than 1 MiB (4 MiB mapped) cost a tenth more CPU for 2 MiB. What is left
-    /// is mostly libgit2's delta-base cache (16 MiB, fixed in libgit2) and the binary's pages.
+    /// (`backport::changes`, `backport::commit_graph`), so small caches cost little time. On the
+    /// benchmark's 10,000-file repository the delta-base cache at upstream's 16 MiB was the
+    /// largest part of every peak: at 2 MiB the fork's first conflict stop peaks at 23 MiB
+    /// instead of 29, a 50-fix backport at 28–31 instead of 43, in the same CPU time there and
+    /// at 50,000 files (BENCHMARKS.md, "fourth round"). A 1 MiB object cache peaked at 40 MiB
+    /// where 4 MiB did at 44. Pack windows smaller than 1 MiB (4 MiB mapped) cost a tenth more
+    /// CPU for 2 MiB. What is left is mostly the binary's pages and the pack index.
     pub const DEFAULT: MemoryBudget = MemoryBudget {
         object_cache: 1 << 20,
         pack_window: 1 << 20,
         pack_mapped: 4 << 20,
+        delta_base_cache: 2 << 20,
     };
 
     /// For one long walk that reads every commit several times (`cherry`): the commits of the
@@ -93,6 +98,7 @@ impl MemoryBudget {
         object_cache: 16 << 20,
         pack_window: 1 << 20,
         pack_mapped: 8 << 20,
+        delta_base_cache: 16 << 20,
     };
 
     /// Applies the budget (process-wide).
@@ -109,8 +115,15 @@ impl MemoryBudget {
         if rc < 0 {
             bail!("libgit2 refused an object cache budget of {cache} bytes");
         }
+        // SAFETY: a plain setter of a global size (the vendored libgit2's addition).
+        unsafe { git_pack__els_set_cache_memory_limit(self.delta_base_cache) };
         set_pack_windows(self.pack_window, self.pack_mapped)
     }
+}
+
+extern "C" {
+    /// Sets the delta-base cache's budget and returns the previous one (vendor/README.md).
+    fn git_pack__els_set_cache_memory_limit(limit: usize) -> usize;
 }
 
 /// The largest commit or tree libgit2's object cache stores (`git_cache__max_object_size`): its
@@ -314,5 +327,72 @@ mod tests {
         std::fs::remove_file(dir.join("kept/a.txt")).unwrap();
         let err = ensure_clean(&open(dir).unwrap()).unwrap_err().to_string();
         assert!(err.contains("uncommitted changes (kept/a.txt)"), "{err}");
+    }
+
+    /// The vendored libgit2's delta-base budget (vendor/README.md): objects read through long
+    /// delta chains come out whole whatever the budget, down to nothing cached at all (upstream's
+    /// loop would spin forever on a budget smaller than one base).
+    #[test]
+    fn objects_read_alike_whatever_the_delta_base_budget() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        git(dir, &["init", "-q", "-b", "main"]);
+        let mut text = String::new();
+        for i in 0..40 {
+            text.push_str(&format!("line {i}: {}\n", "x".repeat(300)));
+            std::fs::write(dir.join("file.txt"), &text).unwrap();
+            git(dir, &["add", "file.txt"]);
+            git(
+                dir,
+                &[
+                    "-c",
+                    "user.name=t",
+                    "-c",
+                    "user.email=t@t",
+                    "commit",
+                    "-qm",
+                    "more",
+                ],
+            );
+        }
+        git(dir, &["repack", "-adfq", "--depth=50", "--window=50"]);
+        let sh = crate::process::shell().unwrap();
+        let listed = crate::process::read(sh.cmd("git").arg("-C").arg(dir).args([
+            "rev-list",
+            "--objects",
+            "--all",
+        ]))
+        .unwrap();
+        let expected: Vec<(git2::Oid, Vec<u8>)> = listed
+            .lines()
+            .map(|l| {
+                let id = l.split(' ').next().unwrap();
+                let bytes = std::process::Command::new("git")
+                    .arg("-C")
+                    .arg(dir)
+                    .args(["cat-file", "-p", id])
+                    .output()
+                    .unwrap()
+                    .stdout;
+                (id.parse().unwrap(), bytes)
+            })
+            .collect();
+        assert!(expected.len() >= 120, "{} objects", expected.len());
+        for budget in [0, 1, 400, MemoryBudget::DEFAULT.delta_base_cache] {
+            // SAFETY: a plain setter of a global size; other tests only ever set budgets too.
+            let previous = unsafe { git_pack__els_set_cache_memory_limit(budget) };
+            {
+                let repo = Repository::open(dir).unwrap();
+                let odb = repo.odb().unwrap();
+                for (id, bytes) in &expected {
+                    let object = odb.read(*id).unwrap();
+                    if object.kind() == git2::ObjectType::Blob {
+                        assert_eq!(object.data(), &bytes[..], "{id} with a budget of {budget}");
+                    }
+                }
+            }
+            // SAFETY: as above.
+            unsafe { git_pack__els_set_cache_memory_limit(previous) };
+        }
     }
 }

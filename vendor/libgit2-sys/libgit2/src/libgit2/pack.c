@@ -91,6 +91,20 @@ static void cache_free(git_pack_cache *cache)
 	git_pack_offsetmap_dispose(&cache->entries);
 }
 
+/*
+ * net6-els: the delta-base cache's budget, settable at run time (upstream it is the constant
+ * GIT_PACK_CACHE_MEMORY_LIMIT). Read on every insertion, so a change applies to packs already
+ * open. Set before libgit2 is used from more than one thread.
+ */
+static size_t git_pack__cache_memory_limit = GIT_PACK_CACHE_MEMORY_LIMIT;
+
+size_t git_pack__els_set_cache_memory_limit(size_t limit)
+{
+	size_t previous = git_pack__cache_memory_limit;
+	git_pack__cache_memory_limit = limit;
+	return previous;
+}
+
 static int cache_init(git_pack_cache *cache)
 {
 	cache->memory_limit = GIT_PACK_CACHE_MEMORY_LIMIT;
@@ -145,7 +159,9 @@ static int cache_add(
 	git_pack_cache_entry *entry;
 	int exists;
 
-	if (base->len > GIT_PACK_CACHE_SIZE_LIMIT)
+	size_t limit = git_pack__cache_memory_limit;
+
+	if (base->len > GIT_PACK_CACHE_SIZE_LIMIT || base->len > limit)
 		return -1;
 
 	entry = new_cache_object(base);
@@ -158,8 +174,13 @@ static int cache_add(
 		/* Add it to the cache if nobody else has */
 		exists = git_pack_offsetmap_contains(&cache->entries, offset);
 		if (!exists) {
-			while (cache->memory_used + base->len > cache->memory_limit)
+			while (cache->memory_used + base->len > limit) {
+				size_t before = cache->memory_used;
 				free_lowest_entry(cache);
+				/* net6-els: entries still in use cannot go; stop rather than spin. */
+				if (cache->memory_used == before)
+					break;
+			}
 
 			git_pack_offsetmap_put(&cache->entries, offset, entry);
 			cache->memory_used += entry->raw.len;

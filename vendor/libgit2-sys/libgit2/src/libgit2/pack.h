@@ -82,6 +82,9 @@ typedef git_array_t(struct pack_chain_elem) git_dependency_chain;
 #define GIT_PACK_CACHE_MEMORY_LIMIT 16 * 1024 * 1024
 #define GIT_PACK_CACHE_SIZE_LIMIT 1024 * 1024 /* don't bother caching anything over 1MB */
 
+/* net6-els: sets the delta-base cache's budget (bytes) and returns the previous one. */
+extern size_t git_pack__els_set_cache_memory_limit(size_t limit);
+
 struct git_pack_entry {
 	off64_t offset;
 	git_oid id;
