@@ -293,6 +293,21 @@ mod tests {
         crate::process::output(sh.cmd("git").arg("-C").arg(dir).args(args)).unwrap();
     }
 
+    fn commit(dir: &Path, message: &str) {
+        git(
+            dir,
+            &[
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@t",
+                "commit",
+                "-qm",
+                message,
+            ],
+        );
+    }
+
     #[test]
     fn a_sparse_checkout_is_clean_but_a_change_inside_it_or_a_deleted_file_is_not() {
         let tmp = tempfile::tempdir().unwrap();
@@ -303,18 +318,7 @@ mod tests {
             std::fs::write(dir.join(f), f).unwrap();
         }
         git(dir, &["add", "."]);
-        git(
-            dir,
-            &[
-                "-c",
-                "user.name=t",
-                "-c",
-                "user.email=t@t",
-                "commit",
-                "-qm",
-                "files",
-            ],
-        );
+        commit(dir, "files");
         git(dir, &["sparse-checkout", "set", "kept"]);
         assert!(!dir.join("left/b.txt").exists());
         ensure_clean(&open(dir).unwrap()).unwrap();
@@ -342,18 +346,7 @@ mod tests {
             text.push_str(&format!("line {i}: {}\n", "x".repeat(300)));
             std::fs::write(dir.join("file.txt"), &text).unwrap();
             git(dir, &["add", "file.txt"]);
-            git(
-                dir,
-                &[
-                    "-c",
-                    "user.name=t",
-                    "-c",
-                    "user.email=t@t",
-                    "commit",
-                    "-qm",
-                    "more",
-                ],
-            );
+            commit(dir, "more");
         }
         git(dir, &["repack", "-adfq", "--depth=50", "--window=50"]);
         let sh = crate::process::shell().unwrap();

@@ -94,14 +94,14 @@ static void cache_free(git_pack_cache *cache)
 /*
  * net6-els: the delta-base cache's budget, settable at run time (upstream it is the constant
  * GIT_PACK_CACHE_MEMORY_LIMIT). Read on every insertion, so a change applies to packs already
- * open. Set before libgit2 is used from more than one thread.
+ * open.
  */
-static size_t git_pack__cache_memory_limit = GIT_PACK_CACHE_MEMORY_LIMIT;
+static git_atomic_ssize git_pack__cache_memory_limit = { GIT_PACK_CACHE_MEMORY_LIMIT };
 
 size_t git_pack__els_set_cache_memory_limit(size_t limit)
 {
-	size_t previous = git_pack__cache_memory_limit;
-	git_pack__cache_memory_limit = limit;
+	size_t previous = (size_t)git_atomic_ssize_get(&git_pack__cache_memory_limit);
+	git_atomic_ssize_set(&git_pack__cache_memory_limit, (int64_t)limit);
 	return previous;
 }
 
@@ -159,7 +159,7 @@ static int cache_add(
 	git_pack_cache_entry *entry;
 	int exists;
 
-	size_t limit = git_pack__cache_memory_limit;
+	size_t limit = (size_t)git_atomic_ssize_get(&git_pack__cache_memory_limit);
 
 	if (base->len > GIT_PACK_CACHE_SIZE_LIMIT || base->len > limit)
 		return -1;
