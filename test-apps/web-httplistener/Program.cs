@@ -45,6 +45,7 @@ namespace WebHttpListener
             string method = ctx.Request.HttpMethod;
             Console.WriteLine("request " + method + " " + path);
             int status = 200;
+            bool stopping = false;
             string body, type = "application/json";
             if (path == "/health") { body = "{\"status\":\"healthy\"}"; }
             else if (path.StartsWith("/api/invoices/") && method == "GET")
@@ -61,7 +62,7 @@ namespace WebHttpListener
                 status = 201;
                 body = "{\"created\":" + input.Length + "}";
             }
-            else if (path == "/shutdown" && method == "POST") { body = "{\"stopping\":true}"; Stop.Set(); }
+            else if (path == "/shutdown" && method == "POST") { body = "{\"stopping\":true}"; stopping = true; }
             else { status = 404; type = "text/plain"; body = "not found"; }
             byte[] bytes = Encoding.UTF8.GetBytes(body);
             ctx.Response.StatusCode = status;
@@ -69,6 +70,9 @@ namespace WebHttpListener
             ctx.Response.ContentLength64 = bytes.Length;
             ctx.Response.OutputStream.Write(bytes, 0, bytes.Length);
             ctx.Response.Close();
+            // Only once the answer is out: Main closes the listener as soon as Stop is set, and a
+            // response still being written then throws on this thread and kills the process.
+            if (stopping) Stop.Set();
         }
     }
 }
